@@ -1,0 +1,268 @@
+//! The configuration file (`voxwire.toml`) and its environment overrides.
+//!
+//! ```toml
+//! max_text_chars = 100000      # bound on one request
+//! voice = "en-us"              # default voice for every provider that knows it
+//!
+//! [[chain]]                    # providers in failover order
+//! provider = "xai"
+//! voice = "eve"
+//!
+//! [[chain]]
+//! provider = "espeak"
+//! engine = "auto"
+//! ```
+//!
+//! Environment overrides: `VOXWIRE_MAX_TEXT_CHARS`, `VOXWIRE_VOICE`,
+//! `VOXWIRE_LANGUAGE`, `VOXWIRE_CHAIN` (comma-separated ids) and
+//! `VOXWIRE_<PROVIDER>_<SETTING>` (e.g. `VOXWIRE_ESPEAK_ENGINE=system`), which
+//! sets a setting of every chain entry of that provider. Providers read their
+//! own well-known variables (such as `XAI_API_KEY`) when they are built.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::error::{Result, TtsError};
+use crate::registry;
+use crate::text::DEFAULT_MAX_TEXT_CHARS;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The most characters one request may hold.
+    #[serde(default = "default_max_text_chars")]
+    pub max_text_chars: usize,
+    /// Default voice, when the caller names none.
+    #[serde(default)]
+    pub voice: Option<String>,
+    /// Default language, when the caller names none.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Providers in failover order; empty means the default chain.
+    #[serde(default)]
+    pub chain: Vec<ProviderConfig>,
+}
+
+fn default_max_text_chars() -> usize {
+    DEFAULT_MAX_TEXT_CHARS
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_text_chars: DEFAULT_MAX_TEXT_CHARS,
+            voice: None,
+            language: None,
+            chain: Vec::new(),
+        }
+    }
+}
+
+/// One provider entry of the chain: its id and its own settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ProviderConfig {
+    /// The registered provider id.
+    pub provider: String,
+    /// Everything else in the entry, for the provider to interpret.
+    #[serde(flatten)]
+    pub settings: toml::Table,
+}
+
+impl ProviderConfig {
+    /// An entry for `provider` with no settings.
+    pub fn new(provider: impl Into<String>) -> Self {
+        Self {
+            provider: provider.into(),
+            settings: toml::Table::new(),
+        }
+    }
+
+    /// Sets one setting (builder style).
+    pub fn with(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
+        self.settings.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Reads the settings as the provider's own settings type.
+    ///
+    /// Unknown or mistyped keys give a `Config` error naming the provider.
+    pub fn settings<T: DeserializeOwned>(&self) -> Result<T> {
+        T::deserialize(toml::Value::Table(self.settings.clone())).map_err(|e| {
+            TtsError::config(format!(
+                "invalid settings for provider `{}`: {}",
+                self.provider,
+                e.message()
+            ))
+            .with_provider(self.provider.clone())
+        })
+    }
+}
+
+impl Config {
+    /// Parses TOML; `origin` names the file in the error.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default();
+            TtsError::config(format!(
+                "{origin} is not a valid voxwire config{at}: {}",
+                e.message()
+            ))
+        })
+    }
+
+    /// Reads and parses a config file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            TtsError::config(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        Self::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Applies `VOXWIRE_*` overrides from `vars` (pass `std::env::vars()`).
+    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<()> {
+        let vars: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("VOXWIRE_"))
+            .collect();
+        let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        if let Some(v) = get("VOXWIRE_MAX_TEXT_CHARS") {
+            self.max_text_chars = v.trim().parse().map_err(|_| {
+                TtsError::config(format!("VOXWIRE_MAX_TEXT_CHARS=`{v}` is not a whole number"))
+            })?;
+        }
+        if let Some(v) = get("VOXWIRE_VOICE") {
+            self.voice = Some(v);
+        }
+        if let Some(v) = get("VOXWIRE_LANGUAGE") {
+            self.language = Some(v);
+        }
+        if let Some(v) = get("VOXWIRE_CHAIN") {
+            self.chain = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(ProviderConfig::new)
+                .collect();
+        }
+        for entry in &mut self.chain {
+            let prefix = format!(
+                "VOXWIRE_{}_",
+                entry.provider.to_ascii_uppercase().replace('-', "_")
+            );
+            for (name, value) in &vars {
+                if let Some(key) = name.strip_prefix(&prefix) {
+                    entry
+                        .settings
+                        .insert(key.to_ascii_lowercase(), parse_env_value(value));
+                }
+            }
+        }
+        if self.max_text_chars == 0 {
+            return Err(TtsError::config("max_text_chars must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The configured chain, or the registry's default chain when none is configured.
+    pub fn chain_or_default(&self) -> Vec<ProviderConfig> {
+        if self.chain.is_empty() {
+            registry::default_chain()
+        } else {
+            self.chain.clone()
+        }
+    }
+}
+
+/// An environment value as TOML: numbers and booleans typed, anything else a string.
+fn parse_env_value(value: &str) -> toml::Value {
+    if let Ok(i) = value.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(f) = value.parse::<f64>() {
+        return toml::Value::Float(f);
+    }
+    match value {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(value.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_a_full_file() {
+        let cfg = Config::from_toml_str(
+            "max_text_chars = 50\nvoice = \"en\"\n[[chain]]\nprovider = \"espeak\"\nengine = \"system\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(cfg.max_text_chars, 50);
+        assert_eq!(cfg.chain[0].provider, "espeak");
+        assert_eq!(cfg.chain[0].settings["engine"].as_str(), Some("system"));
+    }
+
+    #[test]
+    fn bad_toml_names_file_and_line() {
+        let err = Config::from_toml_str("voice = \"en\"\nthis is not toml", "my.toml").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        let msg = err.to_string();
+        assert!(msg.contains("my.toml") && msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_rejected() {
+        assert!(Config::from_toml_str("colour = 1", "x").is_err());
+    }
+
+    #[test]
+    fn environment_overrides_apply() {
+        let env = vars(&[
+            ("VOXWIRE_MAX_TEXT_CHARS", "77"),
+            ("VOXWIRE_CHAIN", "espeak, other"),
+            ("VOXWIRE_ESPEAK_ENGINE", "embedded"),
+            ("UNRELATED", "x"),
+        ]);
+        let mut cfg = Config::default();
+        cfg.apply_env(env).unwrap();
+        assert_eq!(cfg.max_text_chars, 77);
+        assert_eq!(cfg.chain.len(), 2);
+        assert_eq!(cfg.chain[0].settings["engine"].as_str(), Some("embedded"));
+        let bad = vars(&[("VOXWIRE_MAX_TEXT_CHARS", "lots")]);
+        assert!(Config::default().apply_env(bad).is_err());
+    }
+
+    #[test]
+    fn typed_settings_report_the_provider() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct S {
+            engine: String,
+        }
+        let ok = ProviderConfig::new("espeak").with("engine", "auto");
+        assert_eq!(ok.settings::<S>().unwrap().engine, "auto");
+        let bad = ProviderConfig::new("espeak").with("engin", "auto");
+        let err = bad.settings::<S>().unwrap_err();
+        assert!(err.to_string().contains("espeak"), "{err}");
+    }
+}

@@ -1,0 +1,36 @@
+//! Provider-neutral contracts for voxwire.
+//!
+//! Everything a text-to-speech provider, the router, the relay and the browser
+//! client agree on lives here: the [`TtsProvider`] trait, the request and audio
+//! types, the error taxonomy ([`TtsError`]), the plug-in [`registry`], the
+//! [`config`] file format and the [`audio`] utilities every provider reuses.
+//!
+//! This crate has no async runtime and no network code, so it builds for
+//! `wasm32-unknown-unknown`.
+#![warn(missing_docs)]
+
+pub mod audio;
+pub mod config;
+pub mod error;
+pub mod provider;
+pub mod registry;
+pub mod secret;
+pub mod session;
+pub mod text;
+pub mod voice;
+
+pub use audio::{AudioChunk, AudioFormat, Encoding, TextSpan};
+pub use config::{Config, ProviderConfig};
+pub use error::{ErrorKind, Phase, Result, TtsError};
+pub use provider::{AudioStream, Capabilities, Extensions, SynthesisRequest, TtsProvider};
+pub use registry::ProviderFactory;
+pub use secret::Secret;
+pub use session::{SessionDriver, SessionEvent, StreamConfig, SynthesisSession};
+pub use voice::Voice;
+
+/// Re-exported so provider crates can use `#[async_trait]` with the exact
+/// version the trait was declared with.
+pub use async_trait::async_trait;
+/// Re-exported so provider crates can submit factories with
+/// `voxwire_core::inventory::submit!` without depending on `inventory` themselves.
+pub use inventory;

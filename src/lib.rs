@@ -1,0 +1,1 @@
+pub use voxwire_core as core;
