@@ -136,7 +136,9 @@ impl Config {
         let get = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         if let Some(v) = get("VOXWIRE_MAX_TEXT_CHARS") {
             self.max_text_chars = v.trim().parse().map_err(|_| {
-                TtsError::config(format!("VOXWIRE_MAX_TEXT_CHARS=`{v}` is not a whole number"))
+                TtsError::config(format!(
+                    "VOXWIRE_MAX_TEXT_CHARS=`{v}` is not a whole number"
+                ))
             })?;
         }
         if let Some(v) = get("VOXWIRE_VOICE") {

@@ -179,7 +179,9 @@ impl Extensions {
 
     /// The value of type `T`, when set.
     pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.map.get(&TypeId::of::<T>()).and_then(|v| v.downcast_ref())
+        self.map
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref())
     }
 
     /// How many values are stored.
@@ -222,7 +224,10 @@ mod tests {
             ErrorKind::InvalidInput
         );
         assert!(SynthesisRequest::new("hi").speed(9.0).validate(10).is_err());
-        assert!(SynthesisRequest::new("hi").speed(f32::NAN).validate(10).is_err());
+        assert!(SynthesisRequest::new("hi")
+            .speed(f32::NAN)
+            .validate(10)
+            .is_err());
         assert!(SynthesisRequest::new("hi")
             .format(AudioFormat::pcm16_mono(1))
             .validate(10)

@@ -56,7 +56,10 @@ mod tests {
     #[test]
     fn never_prints_itself() {
         let s = Secret::new("xai-abc");
-        assert_eq!(format!("{s} {s:?} {:?}", Some(&s)), "*** Secret(***) Some(Secret(***))");
+        assert_eq!(
+            format!("{s} {s:?} {:?}", Some(&s)),
+            "*** Secret(***) Some(Secret(***))"
+        );
         assert_eq!(s.expose(), "xai-abc");
     }
 }

@@ -448,7 +448,11 @@ pub async fn run_buffered<F, Fut>(
                         Forwarded::Failed(err) => return driver.fail(err).await,
                     }
                 }
-                if driver.emit(SessionEvent::UtteranceDone { id }).await.is_err() {
+                if driver
+                    .emit(SessionEvent::UtteranceDone { id })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -570,10 +574,16 @@ mod tests {
                 Some(DriverInput::Cancel { generation })
             );
             session.push_text("new").await.unwrap();
-            assert_eq!(driver.next_input().await, Some(DriverInput::Text("new".into())));
+            assert_eq!(
+                driver.next_input().await,
+                Some(DriverInput::Text("new".into()))
+            );
             // Audio emitted before the driver acknowledged is dropped by the reader.
             driver.emit(SessionEvent::Audio(chunk(1))).await.unwrap();
-            driver.emit(SessionEvent::Cleared { generation }).await.unwrap();
+            driver
+                .emit(SessionEvent::Cleared { generation })
+                .await
+                .unwrap();
             driver.emit(SessionEvent::Audio(chunk(2))).await.unwrap();
             drop(driver);
             let mut seen = Vec::new();
@@ -582,7 +592,10 @@ mod tests {
             }
             assert_eq!(
                 seen,
-                vec![SessionEvent::Cleared { generation }, SessionEvent::Audio(chunk(2))]
+                vec![
+                    SessionEvent::Cleared { generation },
+                    SessionEvent::Audio(chunk(2))
+                ]
             );
         });
     }

@@ -33,7 +33,10 @@ mod tests {
     #[test]
     fn empty_whitespace_and_oversize_are_rejected() {
         for bad in ["", "   \n\t "] {
-            assert_eq!(validate_text(bad, 10).unwrap_err().kind(), ErrorKind::InvalidInput);
+            assert_eq!(
+                validate_text(bad, 10).unwrap_err().kind(),
+                ErrorKind::InvalidInput
+            );
         }
         assert!(validate_text("héllo", 5).is_ok());
         let err = validate_text("héllo!", 5).unwrap_err();

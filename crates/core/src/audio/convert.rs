@@ -84,7 +84,10 @@ impl FormatConverter {
     }
 
     fn channel_mapped(&self, samples: Vec<i16>) -> Vec<i16> {
-        let (cin, cout) = (usize::from(self.from.channels), usize::from(self.to.channels));
+        let (cin, cout) = (
+            usize::from(self.from.channels),
+            usize::from(self.to.channels),
+        );
         if cin == cout {
             return samples;
         }
@@ -93,7 +96,13 @@ impl FormatConverter {
             .flat_map(|frame| {
                 let mono = (frame.iter().map(|&s| i32::from(s)).sum::<i32>() / cin as i32) as i16;
                 let frame = frame.to_vec();
-                (0..cout).map(move |c| if cout == 1 { mono } else { *frame.get(c).unwrap_or(&mono) })
+                (0..cout).map(move |c| {
+                    if cout == 1 {
+                        mono
+                    } else {
+                        *frame.get(c).unwrap_or(&mono)
+                    }
+                })
             })
             .collect()
     }
@@ -114,7 +123,9 @@ mod tests {
 
     fn tone(rate: u32, frames: usize) -> Vec<i16> {
         (0..frames)
-            .map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 10_000.0) as i16)
+            .map(|i| {
+                ((i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 10_000.0) as i16
+            })
             .collect()
     }
 
@@ -149,14 +160,23 @@ mod tests {
 
     #[test]
     fn stereo_down_mix_and_up_mix() {
-        let stereo = AudioFormat { channels: 2, ..AudioFormat::pcm16_mono(16_000) };
+        let stereo = AudioFormat {
+            channels: 2,
+            ..AudioFormat::pcm16_mono(16_000)
+        };
         let mono = AudioFormat::pcm16_mono(16_000);
         let data = pcm::encode(Encoding::PcmS16le, &[100, 300, -50, -150]);
         let mut down = FormatConverter::new(stereo, mono).unwrap();
-        assert_eq!(pcm::decode(Encoding::PcmS16le, &run(&mut down, &data, 1)), vec![200, -100]);
+        assert_eq!(
+            pcm::decode(Encoding::PcmS16le, &run(&mut down, &data, 1)),
+            vec![200, -100]
+        );
         let mut up = FormatConverter::new(mono, stereo).unwrap();
         let data = pcm::encode(Encoding::PcmS16le, &[7, -9]);
-        assert_eq!(pcm::decode(Encoding::PcmS16le, &run(&mut up, &data, 1)), vec![7, 7, -9, -9]);
+        assert_eq!(
+            pcm::decode(Encoding::PcmS16le, &run(&mut up, &data, 1)),
+            vec![7, 7, -9, -9]
+        );
     }
 
     #[test]

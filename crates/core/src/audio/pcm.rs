@@ -62,7 +62,9 @@ mod tests {
 
     #[test]
     fn rms_of_a_square_wave_is_its_amplitude() {
-        let s: Vec<i16> = (0..100).map(|i| if i % 2 == 0 { 1000 } else { -1000 }).collect();
+        let s: Vec<i16> = (0..100)
+            .map(|i| if i % 2 == 0 { 1000 } else { -1000 })
+            .collect();
         assert!((rms(&s) - 1000.0).abs() < 1e-9);
         assert_eq!(rms(&[]), 0.0);
     }

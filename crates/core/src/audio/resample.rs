@@ -104,8 +104,12 @@ impl StreamResampler {
 
     fn run_one_chunk(&mut self, out: &mut Vec<f32>) -> Result<()> {
         let frames = self.inner.input_frames_next();
-        let input = InterleavedSlice::new(&self.pending[..frames * self.channels], self.channels, frames)
-            .map_err(|e| internal(&e))?;
+        let input = InterleavedSlice::new(
+            &self.pending[..frames * self.channels],
+            self.channels,
+            frames,
+        )
+        .map_err(|e| internal(&e))?;
         let out_frames = self.scratch.len() / self.channels;
         let mut output = InterleavedSlice::new_mut(&mut self.scratch, self.channels, out_frames)
             .map_err(|e| internal(&e))?;
@@ -138,7 +142,12 @@ mod tests {
 
     #[test]
     fn output_length_matches_duration_for_any_push_pattern() {
-        for (from, to) in [(22_050, 24_000), (24_000, 8_000), (16_000, 48_000), (44_100, 22_050)] {
+        for (from, to) in [
+            (22_050, 24_000),
+            (24_000, 8_000),
+            (16_000, 48_000),
+            (44_100, 22_050),
+        ] {
             let input = sine(from, 440.0, from as usize / 3 + 17);
             for piece in [1usize, 100, 4096] {
                 let mut r = StreamResampler::new(from, to, 1).unwrap();
@@ -147,7 +156,8 @@ mod tests {
                     out.extend(r.process(c).unwrap());
                 }
                 out.extend(r.finish().unwrap());
-                let expected = (input.len() as f64 * f64::from(to) / f64::from(from)).ceil() as usize;
+                let expected =
+                    (input.len() as f64 * f64::from(to) / f64::from(from)).ceil() as usize;
                 assert_eq!(out.len(), expected, "{from}->{to} piece {piece}");
             }
         }

@@ -195,7 +195,9 @@ mod tests {
     #[test]
     fn garbage_is_a_protocol_error() {
         let mut p = WavStreamParser::new();
-        let err = p.push(Bytes::from_static(b"<html>nope</html>")).unwrap_err();
+        let err = p
+            .push(Bytes::from_static(b"<html>nope</html>"))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Protocol);
         let p = WavStreamParser::new();
         assert!(p.finish().is_err());

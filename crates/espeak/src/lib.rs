@@ -1,0 +1,208 @@
+//! The offline voice: eSpeak NG, with no key and no network.
+//!
+//! Two engines sit behind the provider id `espeak`:
+//! - `system` runs the reference C engine, the `espeak-ng` program (Debian
+//!   package `espeak-ng`), as a child process: text on stdin, WAV on stdout.
+//! - `embedded` (Cargo feature `embedded`, on by default) runs the pure-Rust
+//!   eSpeak NG port in process, with its English data unpacked once into a
+//!   cache directory. The port is GPL-3.0-or-later, and so is any binary that
+//!   links it.
+//!
+//! `engine = "auto"` (the default) picks `system` when the program is found,
+//! else `embedded`. Both deliver audio clause by clause as it is produced.
+//!
+//! Settings (a `[[chain]]` entry with `provider = "espeak"`, or
+//! `VOXWIRE_ESPEAK_<KEY>` variables):
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `engine` | `auto` | `auto`, `system` or `embedded` |
+//! | `program` | `espeak-ng` on `PATH` | the program the system engine runs |
+//! | `data_dir` | `$XDG_CACHE_HOME/voxwire/espeak-ng-data-<version>` | where the embedded engine's data is unpacked |
+//! | `voice` | `en-us` | default voice (an eSpeak language code) |
+//! | `inactivity_timeout_ms` | `30000` | longest wait for the next audio before giving up |
+#![warn(missing_docs)]
+
+mod engine;
+mod output;
+mod settings;
+mod system;
+mod voices;
+
+#[cfg(feature = "embedded")]
+mod embedded;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use voxwire_core::audio::AudioFormat;
+use voxwire_core::session::{self, StreamConfig, SynthesisSession};
+use voxwire_core::{
+    AudioStream, Capabilities, Encoding, ErrorKind, ProviderConfig, ProviderFactory, Result,
+    SynthesisRequest, TtsError, TtsProvider, Voice,
+};
+
+pub use engine::EngineKind;
+pub use settings::{EngineChoice, EspeakSettings};
+
+use engine::{Engine, Job};
+
+/// The provider id.
+pub const PROVIDER_ID: &str = "espeak";
+/// The rate both engines produce natively.
+pub const NATIVE_RATE: u32 = 22_050;
+/// eSpeak's default speaking rate in words per minute (speed 1.0).
+const DEFAULT_WPM: f32 = 175.0;
+/// The most characters one request may hold.
+const MAX_TEXT_CHARS: usize = 100_000;
+
+/// The offline eSpeak NG provider.
+#[derive(Clone)]
+pub struct EspeakProvider {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    default_voice: String,
+    inactivity: Duration,
+}
+
+impl std::fmt::Debug for EspeakProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EspeakProvider")
+            .field("engine", &self.inner.engine.describe())
+            .field("default_voice", &self.inner.default_voice)
+            .finish()
+    }
+}
+
+impl EspeakProvider {
+    /// Builds the provider, resolving `engine = "auto"` now.
+    pub fn new(settings: EspeakSettings) -> Result<Self> {
+        let engine = Engine::resolve(&settings)?;
+        tracing::debug!(engine = %engine.describe(), "espeak provider ready");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                default_voice: settings.voice.clone().unwrap_or_else(|| "en-us".into()),
+                inactivity: Duration::from_millis(settings.inactivity_timeout_ms),
+            }),
+        })
+    }
+
+    /// Which engine serves requests.
+    pub fn engine_kind(&self) -> EngineKind {
+        self.inner.engine.kind()
+    }
+
+    fn pick_voice(&self, voice: Option<&str>, language: Option<&str>) -> String {
+        match (voice, language) {
+            (Some(v), _) => v.to_string(),
+            (None, Some(l)) if !l.eq_ignore_ascii_case("auto") => l.to_ascii_lowercase(),
+            _ => self.inner.default_voice.clone(),
+        }
+    }
+
+    async fn check_voice(&self, voice: &str) -> Result<()> {
+        let voices = self.inner.engine.voices().await?;
+        if voices.iter().any(|v| v.id.eq_ignore_ascii_case(voice)) {
+            return Ok(());
+        }
+        let some: Vec<&str> = voices.iter().take(8).map(|v| v.id.as_str()).collect();
+        Err(TtsError::new(
+            ErrorKind::NotFound,
+            format!(
+                "unknown voice `{voice}` for the {} engine",
+                self.inner.engine.kind()
+            ),
+        )
+        .with_provider(PROVIDER_ID)
+        .with_phase(voxwire_core::Phase::Input)
+        .with_hint(format!(
+            "try one of {} (all: voxwire voices --provider espeak)",
+            some.join(", ")
+        )))
+    }
+}
+
+#[voxwire_core::async_trait]
+impl TtsProvider for EspeakProvider {
+    fn id(&self) -> &str {
+        PROVIDER_ID
+    }
+
+    fn describe(&self) -> String {
+        format!("{PROVIDER_ID} ({})", self.inner.engine.describe())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            streaming_input: false,
+            encodings: vec![Encoding::PcmS16le, Encoding::Mulaw, Encoding::Alaw],
+            sample_rates: Vec::new(),
+            native_format: AudioFormat::pcm16_mono(NATIVE_RATE),
+            languages: Vec::new(),
+            max_text_chars: MAX_TEXT_CHARS,
+            timestamps: false,
+        }
+    }
+
+    async fn voices(&self) -> Result<Vec<Voice>> {
+        self.inner.engine.voices().await
+    }
+
+    async fn synthesize(&self, request: SynthesisRequest) -> Result<AudioStream> {
+        request.validate(MAX_TEXT_CHARS)?;
+        let voice = self.pick_voice(request.voice.as_deref(), request.language.as_deref());
+        self.check_voice(&voice).await?;
+        let wpm = (DEFAULT_WPM * request.speed.unwrap_or(1.0)).round() as u32;
+        let job = Job {
+            text: request.text,
+            voice,
+            wpm: wpm.clamp(80, 450),
+        };
+        let raw = self.inner.engine.start(job).await?;
+        Ok(output::audio_stream(
+            raw,
+            request.format,
+            self.inner.inactivity,
+        ))
+    }
+
+    async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession> {
+        let voice = self.pick_voice(config.voice.as_deref(), config.language.as_deref());
+        self.check_voice(&voice).await?;
+        let (session, driver) = session::channel(session::DEFAULT_QUEUE_CAPACITY);
+        let provider = self.clone();
+        tokio::spawn(session::run_buffered(
+            driver,
+            config,
+            MAX_TEXT_CHARS,
+            move |request| {
+                let provider = provider.clone();
+                async move { provider.synthesize(request).await }
+            },
+        ));
+        Ok(session)
+    }
+}
+
+fn build(config: &ProviderConfig) -> Result<Arc<dyn TtsProvider>> {
+    let settings: EspeakSettings = config.settings()?;
+    Ok(Arc::new(EspeakProvider::new(settings)?))
+}
+
+/// The offline voice works everywhere, so it always closes the default chain.
+fn default_priority() -> Option<i32> {
+    Some(1000)
+}
+
+voxwire_core::inventory::submit! {
+    ProviderFactory {
+        id: PROVIDER_ID,
+        describe: "offline voice: the espeak-ng program, or the built-in eSpeak NG port",
+        default_priority,
+        build,
+    }
+}

@@ -1,0 +1,1 @@
+//! Test kit for voxwire (mock xAI server, fakes, audio assertions).
