@@ -1,0 +1,159 @@
+//! Received audio bytes → sample-aligned `AudioChunk`s in the caller's format.
+
+use bytes::Bytes;
+use voxwire_core::audio::{AudioFormat, FormatConverter, TextSpan};
+use voxwire_core::{AudioChunk, Encoding, Result};
+
+use crate::protocol::SAMPLE_RATES;
+
+/// The format asked of xAI for a wanted output: the same when xAI offers it,
+/// else 24 kHz PCM, converted locally.
+pub(crate) fn wire_format(target: AudioFormat) -> AudioFormat {
+    if target.channels == 1 && SAMPLE_RATES.contains(&target.sample_rate) {
+        target
+    } else {
+        AudioFormat::mono(Encoding::PcmS16le, 24_000)
+    }
+}
+
+/// Re-frames, converts and numbers one utterance's audio; maps character
+/// timestamps onto byte spans of the utterance text.
+pub(crate) struct Chunker {
+    converter: FormatConverter,
+    sequence: u64,
+    bytes_in: usize,
+    spans: SpanMapper,
+    pending_span: Option<TextSpan>,
+}
+
+impl Chunker {
+    pub fn new(wire: AudioFormat, target: AudioFormat, first_sequence: u64) -> Result<Self> {
+        Ok(Self {
+            converter: FormatConverter::new(wire, target)?,
+            sequence: first_sequence,
+            bytes_in: 0,
+            spans: SpanMapper::default(),
+            pending_span: None,
+        })
+    }
+
+    /// Sets the text the timestamps refer to (grows as a session pushes text).
+    pub fn set_text(&mut self, text: &str) {
+        self.spans.set_text(text);
+    }
+
+    /// Notes that `chars` more characters of the text are covered by timestamps.
+    pub fn covered_chars(&mut self, chars: usize) {
+        let span = self.spans.advance(chars);
+        self.pending_span = Some(match self.pending_span {
+            Some(p) => TextSpan {
+                start: p.start,
+                end: span.end,
+            },
+            None => span,
+        });
+    }
+
+    /// Adds wire bytes; returns a chunk when whole frames are ready.
+    pub fn push(&mut self, data: Bytes) -> Result<Option<AudioChunk>> {
+        self.bytes_in += data.len();
+        let out = self.converter.push(data)?;
+        Ok(self.emit(out))
+    }
+
+    /// Ends the utterance; returns the converter's tail, if any.
+    pub fn finish(&mut self) -> Result<Option<AudioChunk>> {
+        let out = self.converter.finish()?;
+        Ok(self.emit(out))
+    }
+
+    /// Wire bytes received so far.
+    pub fn bytes_in(&self) -> usize {
+        self.bytes_in
+    }
+
+    /// The sequence number the next chunk will get.
+    pub fn next_sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    fn emit(&mut self, data: Bytes) -> Option<AudioChunk> {
+        if data.is_empty() {
+            return None;
+        }
+        let chunk = AudioChunk {
+            data,
+            format: self.converter.to(),
+            sequence: self.sequence,
+            span: self.pending_span.take(),
+        };
+        self.sequence += 1;
+        Some(chunk)
+    }
+}
+
+/// Character counts → byte offsets of the text.
+#[derive(Default)]
+struct SpanMapper {
+    char_starts: Vec<usize>,
+    text_len: usize,
+    cursor: usize,
+}
+
+impl SpanMapper {
+    fn set_text(&mut self, text: &str) {
+        self.char_starts = text.char_indices().map(|(i, _)| i).collect();
+        self.text_len = text.len();
+    }
+
+    fn advance(&mut self, chars: usize) -> TextSpan {
+        let at = |i: usize| self.char_starts.get(i).copied().unwrap_or(self.text_len);
+        let start = at(self.cursor);
+        self.cursor += chars;
+        TextSpan {
+            start,
+            end: at(self.cursor),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_byte_boundaries_give_whole_samples() {
+        let f = AudioFormat::pcm16_mono(24_000);
+        let mut c = Chunker::new(f, f, 0).unwrap();
+        assert!(c.push(Bytes::from_static(&[1])).unwrap().is_none());
+        let chunk = c.push(Bytes::from_static(&[2, 3])).unwrap().unwrap();
+        assert_eq!(&chunk.data[..], &[1, 2]);
+        assert_eq!(chunk.sequence, 0);
+        let chunk = c.push(Bytes::from_static(&[4])).unwrap().unwrap();
+        assert_eq!(&chunk.data[..], &[3, 4]);
+        assert_eq!(chunk.sequence, 1);
+    }
+
+    #[test]
+    fn timestamps_map_to_byte_spans() {
+        let f = AudioFormat::pcm16_mono(24_000);
+        let mut c = Chunker::new(f, f, 0).unwrap();
+        c.set_text("héllo wörld");
+        c.covered_chars(6);
+        let chunk = c.push(Bytes::from_static(&[0, 0])).unwrap().unwrap();
+        assert_eq!(chunk.span, Some(TextSpan { start: 0, end: 7 }));
+        c.covered_chars(5);
+        let chunk = c.push(Bytes::from_static(&[0, 0])).unwrap().unwrap();
+        assert_eq!(chunk.span, Some(TextSpan { start: 7, end: 13 }));
+    }
+
+    #[test]
+    fn unsupported_rates_are_asked_as_24k_pcm() {
+        assert_eq!(
+            wire_format(AudioFormat::pcm16_mono(11_025)),
+            AudioFormat::pcm16_mono(24_000)
+        );
+        let mulaw = AudioFormat::mono(Encoding::Mulaw, 8_000);
+        assert_eq!(wire_format(mulaw), mulaw);
+    }
+}

@@ -1,0 +1,32 @@
+//! Producing an `AudioStream` from a task that sends into a bounded channel.
+
+use std::future::Future;
+
+use tokio::sync::mpsc;
+use voxwire_core::{AudioChunk, AudioStream, Result};
+
+/// Chunks the producing task may run ahead of the consumer.
+const AHEAD: usize = 8;
+
+/// Where a producer sends; `send` returns `false` once the consumer dropped the stream.
+pub(crate) struct Emitter(mpsc::Sender<Result<AudioChunk>>);
+
+impl Emitter {
+    pub async fn send(&self, item: Result<AudioChunk>) -> bool {
+        self.0.send(item).await.is_ok()
+    }
+}
+
+/// Runs `produce` on a task; the returned stream yields what it sends and ends
+/// when it returns. Dropping the stream makes the next `send` return `false`.
+pub(crate) fn spawn_stream<F, Fut>(produce: F) -> AudioStream
+where
+    F: FnOnce(Emitter) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(AHEAD);
+    tokio::spawn(produce(Emitter(tx)));
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
