@@ -1,0 +1,178 @@
+//! Which providers to use, in which order, and building them from the registry.
+//!
+//! The chain is `--provider ID...` when given (each taking its settings from the
+//! config's entry of the same id, if any), else the config's `[[chain]]`, else the
+//! registry's default chain. `VOXWIRE_<PROVIDER>_<SETTING>` variables apply to
+//! every entry, including default and `--provider` ones.
+
+use std::sync::Arc;
+
+use voxwire_core::{registry, Config, ErrorKind, ProviderConfig, TtsError, TtsProvider};
+
+use crate::exit::CliError;
+
+/// The entries to build, in order. Unknown ids are a usage error (exit 2).
+pub fn resolve(
+    config: &Config,
+    ids: &[String],
+    vars: &[(String, String)],
+) -> Result<Vec<ProviderConfig>, CliError> {
+    let entries: Vec<ProviderConfig> = if ids.is_empty() {
+        config.chain_or_default()
+    } else {
+        ids.iter()
+            .map(|id| {
+                config
+                    .chain
+                    .iter()
+                    .find(|e| &e.provider == id)
+                    .cloned()
+                    .unwrap_or_else(|| ProviderConfig::new(id.clone()))
+            })
+            .collect()
+    };
+    if let Some(unknown) = entries
+        .iter()
+        .find(|e| registry::find(&e.provider).is_none())
+    {
+        return Err(CliError::from_validation(&registry::unknown_provider(
+            &unknown.provider,
+        )));
+    }
+    if entries.is_empty() {
+        return Err(CliError::usage(
+            "no provider to use: configure a [[chain]] or pass --provider ID",
+        ));
+    }
+    with_env_settings(entries, vars)
+}
+
+/// Applies `VOXWIRE_<PROVIDER>_<SETTING>` overrides to `entries` (core's
+/// `Config::apply_env` only reaches entries of the config's own chain).
+fn with_env_settings(
+    entries: Vec<ProviderConfig>,
+    vars: &[(String, String)],
+) -> Result<Vec<ProviderConfig>, CliError> {
+    let per_provider: Vec<(String, String)> = vars
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with("VOXWIRE_")
+                && !matches!(
+                    k.as_str(),
+                    "VOXWIRE_CHAIN"
+                        | "VOXWIRE_MAX_TEXT_CHARS"
+                        | "VOXWIRE_VOICE"
+                        | "VOXWIRE_LANGUAGE"
+                        | "VOXWIRE_CONFIG"
+                )
+        })
+        .cloned()
+        .collect();
+    let mut scratch = Config {
+        chain: entries,
+        ..Config::default()
+    };
+    scratch
+        .apply_env(per_provider)
+        .map_err(|e| CliError::from_validation(&e))?;
+    Ok(scratch.chain)
+}
+
+/// The providers that could be built, and the errors of those that could not.
+pub struct Built {
+    /// Ready providers, in chain order.
+    pub providers: Vec<Arc<dyn TtsProvider>>,
+    /// Why each other entry could not be built.
+    pub skipped: Vec<TtsError>,
+}
+
+/// Builds every entry. One that fails is skipped with a line on stderr (the next
+/// one is tried, as for a failed synthesis); when none can be built the result is
+/// an error: exit 2 if every failure was a config mistake, else exit 1.
+pub fn build(entries: &[ProviderConfig]) -> Result<Built, CliError> {
+    let mut built = Built {
+        providers: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for (i, entry) in entries.iter().enumerate() {
+        match registry::build(entry) {
+            Ok(provider) => built.providers.push(provider),
+            Err(err) => {
+                let err = err.or_provider(entry.provider.clone());
+                if let Some(next) = entries.get(i + 1) {
+                    eprintln!(
+                        "voxwire: {} failed ({err}); trying {}",
+                        entry.provider, next.provider
+                    );
+                }
+                built.skipped.push(err);
+            }
+        }
+    }
+    if built.providers.is_empty() {
+        let all_config = built.skipped.iter().all(|e| e.kind() == ErrorKind::Config);
+        let last = built
+            .skipped
+            .last()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "no provider could be built".to_string());
+        return Err(if all_config {
+            CliError::usage(last)
+        } else {
+            CliError::failure(last)
+        });
+    }
+    Ok(built)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn unknown_provider_is_a_usage_error_naming_it() {
+        let err = resolve(&Config::default(), &["nope".to_string()], &[]).unwrap_err();
+        assert_eq!(err.status(), 2);
+        assert!(err.message().contains("unknown provider `nope`"), "{err}");
+    }
+
+    #[test]
+    fn provider_flags_take_settings_from_config_and_environment() {
+        let config = Config {
+            chain: vec![ProviderConfig::new("fake-ok").with("colour", "blue")],
+            ..Config::default()
+        };
+        let env = vars(&[("VOXWIRE_FAKE_OK_SIZE", "3"), ("VOXWIRE_CHAIN", "ignored")]);
+        let got = resolve(
+            &config,
+            &["fake-fail".to_string(), "fake-ok".to_string()],
+            &env,
+        )
+        .unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].provider, "fake-fail");
+        assert_eq!(got[1].settings["colour"].as_str(), Some("blue"));
+        assert_eq!(got[1].settings["size"].as_integer(), Some(3));
+    }
+
+    #[test]
+    fn build_skips_broken_entries_and_fails_when_none_is_left() {
+        let entries = vec![
+            ProviderConfig::new("fake-ok").with("broken", true),
+            ProviderConfig::new("fake-ok"),
+        ];
+        let built = build(&entries).unwrap();
+        assert_eq!(built.providers.len(), 1);
+        assert_eq!(built.skipped.len(), 1);
+        let err = build(&entries[..1]).err().unwrap();
+        assert_eq!(err.status(), 2);
+        assert!(err.message().contains("broken"), "{err}");
+    }
+}

@@ -1,0 +1,140 @@
+//! The `voxwire` command-line program.
+//!
+//! - `voxwire say [TEXT|-] [-o FILE] [--voice V] [--language L] [--provider ID]...
+//!   [--format wav|pcm|mulaw|alaw] [--sample-rate HZ] [--config FILE] [--verbose]`
+//! - `voxwire voices [--provider ID]... [--config FILE]`
+//!
+//! Exit status: 0 success, 1 synthesis failed, 2 bad request (input, config,
+//! voice, provider, output path), 130 interrupted. See [`exit`].
+#![warn(missing_docs)]
+
+pub mod args;
+pub mod chain;
+pub mod config;
+pub mod exit;
+pub mod input;
+pub mod normalize;
+pub mod output;
+pub mod progress;
+pub mod say;
+pub mod voices;
+
+#[cfg(test)]
+mod testing;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+// Linked so its `inventory::submit!` registers the `espeak` provider.
+use voxwire_espeak as _;
+
+use crate::args::{Cli, Command};
+use crate::exit::CliError;
+
+/// How long shutdown waits for background work (an engine thread) after the command ends.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// Runs the program with the process's arguments and environment.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(CliError::USAGE));
+        }
+    };
+    init_logging();
+    match run(cli, environment()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.status() == CliError::INTERRUPTED => {
+            eprintln!("voxwire: interrupted");
+            e.exit_code()
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// The environment as UTF-8 pairs; variables that are not UTF-8 are skipped
+/// (`std::env::vars` would panic on them).
+fn environment() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `warn`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli, vars: Vec<(String, String)>) -> Result<(), CliError> {
+    match cli.command {
+        Command::Say(args) => {
+            // Reading stdin happens before Ctrl-C is caught, so it can interrupt the read.
+            let prepared = say::prepare(args, vars, std::io::stdin().lock())?;
+            let outcome = with_runtime(say::run(prepared))?;
+            eprintln!("{}", outcome.summary());
+            Ok(())
+        }
+        Command::Voices(args) => with_runtime(voices::run(args, vars)),
+    }
+}
+
+/// Runs `work` on a multi-thread runtime; Ctrl-C drops it (deleting any
+/// temporary output) and yields [`CliError::interrupted`].
+fn with_runtime<T>(work: impl Future<Output = Result<T, CliError>>) -> Result<T, CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))?;
+    let result = runtime.block_on(async {
+        let interrupt = interrupt_signal();
+        tokio::select! {
+            result = work => result,
+            () = interrupt => Err(CliError::interrupted()),
+        }
+    });
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    result
+}
+
+/// Completes on Ctrl-C (SIGINT); never, if the handler cannot be installed.
+/// Must be called inside the runtime: the handler is installed at once.
+fn interrupt_signal() -> Pin<Box<dyn Future<Output = ()>>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::interrupt()) {
+            Ok(mut sig) => Box::pin(async move {
+                if sig.recv().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+            }),
+            Err(err) => {
+                tracing::warn!(%err, "cannot catch Ctrl-C");
+                Box::pin(std::future::pending())
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        Box::pin(async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+    }
+}
