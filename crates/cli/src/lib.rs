@@ -31,6 +31,8 @@ use clap::Parser;
 
 // Linked so its `inventory::submit!` registers the `espeak` provider.
 use voxwire_espeak as _;
+// Linked so its factory registers: `xai` joins the default chain when XAI_API_KEY is set.
+use voxwire_xai as _;
 
 use crate::args::{Cli, Command};
 use crate::exit::CliError;
