@@ -1,1 +1,8 @@
-//! Test kit for voxwire (mock xAI server, fakes, audio assertions).
+//! Test kit for voxwire: a mock xAI text-to-speech server with scripted faults.
+//!
+//! [`mock_xai::MockXai`] speaks xAI's TTS protocol (REST and WebSocket) on
+//! loopback with deterministic audio ([`mock_xai::expected_audio`]), records
+//! every request with the key masked, and misbehaves on cue ([`mock_xai::Fault`]).
+#![warn(missing_docs)]
+
+pub mod mock_xai;

@@ -1,0 +1,455 @@
+//! A faithful mock of xAI's text-to-speech API, with scripted faults.
+//!
+//! [`MockXai::start`] serves, on `127.0.0.1` at an ephemeral port:
+//! - `POST /v1/tts` (REST): bearer auth, the JSON body of the protocol page,
+//!   the audio as a chunked body;
+//! - `GET /v1/tts` (WebSocket): bearer auth on the upgrade, `text.delta` /
+//!   `text.done` / `text.clear` in, `audio.delta` / `audio_timestamps` /
+//!   `audio.done` / `audio.clear` / `error` out, many utterances per connection;
+//! - `GET /v1/tts/voices` and `GET /v1/tts/voices/{id}`;
+//! - `/v1/realtime/audio/speech` answers 403 like the real service (it is not a
+//!   TTS endpoint); anything else 404.
+//!
+//! The audio is deterministic ([`expected_audio`], [`expected_body`]) so tests
+//! compare bytes, every request is recorded with the key masked
+//! ([`MockXai::requests`]), and faults follow a [`FaultPlan`] that can be
+//! changed while the server runs ([`MockXai::set_fault`]).
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use voxwire_testkit::mock_xai::{Fault, MockConfig, MockXai};
+//! let mock = MockXai::start(MockConfig::default().with_faults(vec![Fault::reject(500, "boom")])).await;
+//! let base = mock.base_url(); // http://127.0.0.1:PORT/v1
+//! // ... first request gets 500, later ones audio ...
+//! mock.shutdown().await;
+//! # }
+//! ```
+
+mod audio;
+mod config;
+mod params;
+mod record;
+mod rest;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::serve::ListenerExt as _;
+use axum::Router;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use audio::{
+    char_frequency, char_samples, expected_audio, expected_audio_len, expected_audio_per_sentence,
+    expected_body, expected_body_with_bit_rate, expected_mp3, expected_samples,
+    expected_timestamps, samples_per_char, wav_header, CharTime, MockCodec, AMPLITUDE,
+    DEFAULT_BIT_RATE, DEFAULT_SAMPLE_RATE, FADE_MS, MP3_BIT_RATES, MS_PER_CHAR, SAMPLE_RATES,
+    WAV_HEADER_LEN,
+};
+pub use config::{
+    error_body, ErrorField, Fault, FaultPlan, MockConfig, MockVoice, Rejection, Stall,
+    DEFAULT_API_KEY, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_MESSAGE_SIZE, FOREVER, MAX_CHUNK_SIZE,
+    MAX_TEXT_CHARS,
+};
+pub use record::{RecordedRequest, RequestKind, MASK, MAX_RECORDED_MESSAGES};
+
+use record::{Masker, Recorder};
+
+/// The built-in voices: (id, display name).
+pub const BUILTIN_VOICES: [(&str, &str); 5] = [
+    ("eve", "Eve"),
+    ("ara", "Ara"),
+    ("leo", "Leo"),
+    ("rex", "Rex"),
+    ("sal", "Sal"),
+];
+
+/// The voice used when a request names none.
+pub const DEFAULT_VOICE: &str = "eve";
+
+/// Counters of what the mock served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MockStats {
+    /// `POST /v1/tts` requests that got a 200.
+    pub rest_ok: usize,
+    /// WebSocket upgrades accepted.
+    pub ws_accepted: usize,
+    /// WebSocket connections open right now.
+    pub ws_open: usize,
+    /// Utterances finished with `audio.done` (WebSocket) or a complete body (REST).
+    pub utterances_done: usize,
+    /// Requests answered with a non-2xx status (auth, validation or a fault).
+    pub rejected: usize,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    rest_ok: AtomicUsize,
+    ws_accepted: AtomicUsize,
+    ws_open: AtomicUsize,
+    utterances_done: AtomicUsize,
+    rejected: AtomicUsize,
+}
+
+/// The fault plan and how many requests consumed it.
+#[derive(Debug, Default)]
+struct PlanState {
+    plan: FaultPlan,
+    taken: usize,
+}
+
+/// State every handler shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    config: MockConfig,
+    plan: Mutex<PlanState>,
+    recorder: Recorder,
+    counters: Counters,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn plan(&self) -> MutexGuard<'_, PlanState> {
+        self.plan.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the next fault-plan index and its fault.
+    pub(crate) fn take_fault(&self) -> (usize, Fault) {
+        let mut state = self.plan();
+        let index = state.taken;
+        state.taken += 1;
+        (index, state.plan.fault_for(index))
+    }
+
+    /// The configuration the mock was started with.
+    pub(crate) fn config(&self) -> &MockConfig {
+        &self.config
+    }
+
+    /// Where recordings go.
+    pub(crate) fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// Resolves once the server is shutting down (or was dropped).
+    pub(crate) async fn stopped(&self) {
+        let mut rx = self.shutdown.clone();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+
+    /// Checks `Authorization: Bearer <key>`; `Some` is the 401 response when it fails.
+    pub(crate) fn auth_failure(&self, headers: &HeaderMap) -> Option<Response> {
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Some(unauthorized(
+                "missing Authorization header: send `Authorization: Bearer <XAI_API_KEY>`",
+            ));
+        };
+        let value = String::from_utf8_lossy(value.as_bytes());
+        match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                if token.trim() == self.config.api_key && !self.config.api_key.is_empty() {
+                    None
+                } else {
+                    Some(unauthorized("incorrect API key provided"))
+                }
+            }
+            _ => Some(unauthorized(
+                "malformed Authorization header: expected `Bearer <XAI_API_KEY>`",
+            )),
+        }
+    }
+
+    /// A masker for a request with these headers.
+    pub(crate) fn masker(&self, headers: &HeaderMap) -> Masker {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' ').map(|(_, t)| t.trim().to_string()));
+        Masker::new(&self.config.api_key, presented.as_deref())
+    }
+
+    /// Every voice: built-ins, then custom ones.
+    pub(crate) fn voices(&self) -> Vec<(String, String)> {
+        BUILTIN_VOICES
+            .iter()
+            .map(|(id, name)| (id.to_string(), name.to_string()))
+            .chain(
+                self.config
+                    .custom_voices
+                    .iter()
+                    .map(|v| (v.voice_id.clone(), v.name.clone())),
+            )
+            .collect()
+    }
+
+    /// The voice with this id (case-insensitive).
+    pub(crate) fn find_voice(&self, id: &str) -> Option<(String, String)> {
+        self.voices()
+            .into_iter()
+            .find(|(v, _)| v.eq_ignore_ascii_case(id.trim()))
+    }
+
+    /// Records a new request; returns its recording id.
+    pub(crate) fn record(
+        &self,
+        kind: RequestKind,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+    ) -> u64 {
+        let masker = self.masker(headers);
+        self.recorder.push(RecordedRequest {
+            kind,
+            index: None,
+            method: method.as_str().to_string(),
+            path: masker.mask(uri.path()),
+            query: uri.query().map(|q| masker.mask(q)),
+            headers: masker.headers(headers),
+            body: body.map(|b| masker.mask(&String::from_utf8_lossy(b))),
+            status: 0,
+            messages: Vec::new(),
+            messages_dropped: 0,
+            utterances: Vec::new(),
+        })
+    }
+
+    /// Stores the status answered and counts rejections.
+    pub(crate) fn finish_record(&self, id: u64, response: &Response) {
+        let status = response.status();
+        if !(status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS) {
+            self.count_rejected();
+        }
+        self.recorder.update(id, |r| r.status = status.as_u16());
+    }
+
+    pub(crate) fn count_rest_ok(&self) {
+        self.counters.rest_ok.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_rejected(&self) {
+        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_utterance(&self) {
+        self.counters
+            .utterances_done
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an accepted connection; the guard counts it closed when dropped.
+    pub(crate) fn open_connection(self: &Arc<Self>) -> OpenConnection {
+        self.counters.ws_accepted.fetch_add(1, Ordering::Relaxed);
+        self.counters.ws_open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(Arc::clone(self))
+    }
+}
+
+/// Decrements the open-connection count when dropped.
+pub(crate) struct OpenConnection(Arc<Shared>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.counters.ws_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A JSON error response `{"code":..,"error":..}`.
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        error_body(status.as_u16(), message),
+    )
+        .into_response()
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut r = json_error(StatusCode::UNAUTHORIZED, message);
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+/// The response for a scripted rejection.
+pub(crate) fn rejection_response(r: &Rejection) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = if serde_json::from_str::<serde_json::Value>(&r.body).is_ok() {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let mut response = (status, r.body.clone()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(secs) = r.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// A running mock xAI server. Dropping it stops the server.
+#[derive(Debug)]
+pub struct MockXai {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl MockXai {
+    /// Starts a mock on `127.0.0.1` at an ephemeral port. Needs a tokio runtime.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound (use [`MockXai::try_start`] to handle that).
+    pub async fn start(config: MockConfig) -> Self {
+        match Self::try_start(config).await {
+            Ok(mock) => mock,
+            Err(e) => panic!("mock xAI: cannot listen on 127.0.0.1: {e}"),
+        }
+    }
+
+    /// Starts a mock on `127.0.0.1` at an ephemeral port, or says why it could not.
+    pub async fn try_start(config: MockConfig) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let (stop, shutdown) = watch::channel(false);
+        let body_limit = config.max_message_size.max(1024);
+        let shared = Arc::new(Shared {
+            plan: Mutex::new(PlanState {
+                plan: config.faults.clone(),
+                taken: 0,
+            }),
+            config,
+            recorder: Recorder::default(),
+            counters: Counters::default(),
+            shutdown,
+        });
+        let app = Router::new()
+            .route("/v1/tts", post(rest::synthesize).get(ws::upgrade))
+            .route("/v1/tts/voices", get(rest::list_voices))
+            .route("/v1/tts/voices/{voice_id}", get(rest::get_voice))
+            .route("/v1/realtime/audio/speech", any(rest::old_realtime_path))
+            .fallback(rest::not_found)
+            .layer(DefaultBodyLimit::max(body_limit))
+            .with_state(Arc::clone(&shared));
+        // Small frames (1-byte deltas) must not wait for Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "mock xAI: cannot set TCP_NODELAY");
+            }
+        });
+        let stopping = Arc::clone(&shared);
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopping.stopped().await })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "mock xAI server stopped with an error");
+            }
+        });
+        tracing::debug!(%addr, "mock xAI listening");
+        Ok(Self {
+            addr,
+            shared,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The socket address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API base, `http://127.0.0.1:PORT/v1` (REST is `{base}/tts`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The WebSocket endpoint, `ws://127.0.0.1:PORT/v1/tts` (without a query).
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/v1/tts", self.addr)
+    }
+
+    /// The REST endpoint, `http://127.0.0.1:PORT/v1/tts`.
+    pub fn rest_url(&self) -> String {
+        format!("http://{}/v1/tts", self.addr)
+    }
+
+    /// The accepted bearer key.
+    pub fn api_key(&self) -> &str {
+        &self.shared.config.api_key
+    }
+
+    /// Replaces the fault plan; its indices count from the next request.
+    pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
+        let mut state = self.shared.plan();
+        state.plan = faults.into();
+        state.taken = 0;
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.set_fault(FaultPlan::none());
+    }
+
+    /// Every request so far, oldest first, credentials masked.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.recorder.snapshot()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.shared.recorder.clear();
+    }
+
+    /// Counters of what was served.
+    pub fn stats(&self) -> MockStats {
+        let c = &self.shared.counters;
+        MockStats {
+            rest_ok: c.rest_ok.load(Ordering::Relaxed),
+            ws_accepted: c.ws_accepted.load(Ordering::Relaxed),
+            ws_open: c.ws_open.load(Ordering::Relaxed),
+            utterances_done: c.utterances_done.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops the server: open WebSockets get a close frame (1001), and it waits
+    /// (at most 5 s) for connections to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for MockXai {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

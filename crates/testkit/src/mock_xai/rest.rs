@@ -1,0 +1,307 @@
+//! `POST /v1/tts`, the voices endpoints, and the answers for wrong paths.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::audio::expected_body_with_bit_rate;
+use super::config::{Effects, MAX_TEXT_CHARS};
+use super::params::RawParams;
+use super::record::RequestKind;
+use super::{json_error, rejection_response, Shared};
+
+/// The REST request body (unknown fields are a 400, as a strict server would answer).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestBody {
+    text: Option<String>,
+    voice_id: Option<String>,
+    language: Option<String>,
+    output_format: Option<OutputFormat>,
+    speed: Option<f64>,
+    optimize_streaming_latency: Option<i64>,
+    text_normalization: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputFormat {
+    codec: Option<String>,
+    sample_rate: Option<u32>,
+    bit_rate: Option<u32>,
+}
+
+/// `POST /v1/tts`.
+pub(crate) async fn synthesize(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let id = shared.record(RequestKind::Rest, &method, &uri, &headers, Some(&body));
+    let response = answer(&shared, id, &headers, &body);
+    shared.finish_record(id, &response);
+    response
+}
+
+fn answer(shared: &Arc<Shared>, id: u64, headers: &HeaderMap, body: &[u8]) -> Response {
+    if let Some(r) = shared.auth_failure(headers) {
+        return r;
+    }
+    let (index, fault) = shared.take_fault();
+    shared.recorder().update(id, |r| r.index = Some(index));
+    let effects = Effects::of(&fault);
+    if let Some(rejection) = &effects.reject {
+        return rejection_response(rejection);
+    }
+    let parsed: RestBody = match serde_json::from_slice(body) {
+        Ok(b) => b,
+        Err(e) => return bad_request(&format!("invalid JSON body: {e}")),
+    };
+    let Some(text) = parsed.text else {
+        return bad_request("`text` is required");
+    };
+    if text.trim().is_empty() {
+        return bad_request("`text` must not be empty");
+    }
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return bad_request(&format!(
+            "`text` is {chars} characters long: at most {MAX_TEXT_CHARS} are allowed"
+        ));
+    }
+    let format = parsed.output_format.as_ref();
+    let raw = RawParams {
+        voice_field: "voice_id",
+        voice: parsed.voice_id.as_deref(),
+        language: parsed.language.as_deref(),
+        codec: format.and_then(|f| f.codec.as_deref()),
+        sample_rate: format.and_then(|f| f.sample_rate),
+        bit_rate: format.and_then(|f| f.bit_rate),
+        speed: parsed.speed,
+        optimize_streaming_latency: parsed.optimize_streaming_latency,
+        with_timestamps: false,
+    };
+    let _ = parsed.text_normalization;
+    let params = match raw.validate(shared) {
+        Ok(p) => p,
+        Err(message) => return bad_request(&message),
+    };
+    shared
+        .recorder()
+        .update(id, |r| r.utterances.push(text.clone()));
+
+    let effects = effects.for_utterance(0);
+    if let Some((message, _, 0)) = &effects.error {
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, message);
+    }
+    let audio = if effects.zero_audio {
+        Bytes::new()
+    } else {
+        Bytes::from(expected_body_with_bit_rate(
+            &text,
+            params.codec,
+            params.sample_rate,
+            params.bit_rate,
+        ))
+    };
+    let cut_at = [
+        effects.close.map(|(at, _)| at),
+        effects.error.as_ref().map(|(_, _, at)| *at),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let state = BodyState {
+        shared: Arc::clone(shared),
+        audio,
+        pos: 0,
+        chunk: shared.config().effective_chunk_size(),
+        cut_at,
+        stall: effects.stall,
+        drip: effects.drip,
+        sent_any: false,
+        done: false,
+    };
+    shared.count_rest_ok();
+    let stream = futures::stream::unfold(state, next_chunk);
+    let mut response = Response::new(Body::from_stream(stream));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(params.codec.content_type()),
+    );
+    response
+}
+
+/// Where a streamed REST body is.
+struct BodyState {
+    shared: Arc<Shared>,
+    audio: Bytes,
+    pos: usize,
+    chunk: usize,
+    cut_at: Option<usize>,
+    stall: Option<(usize, Duration)>,
+    drip: Option<Duration>,
+    sent_any: bool,
+    done: bool,
+}
+
+type Item = Result<Bytes, std::io::Error>;
+
+/// How long a cut body waits so the bytes before the cut reach the client.
+const CUT_FLUSH: Duration = Duration::from_millis(50);
+
+async fn next_chunk(mut st: BodyState) -> Option<(Item, BodyState)> {
+    if st.done {
+        return None;
+    }
+    if let Some((at, pause)) = st.stall {
+        if st.pos >= at {
+            st.stall = None;
+            if sleep_or_stop(&st.shared, pause).await {
+                return cut(st).await;
+            }
+        }
+    }
+    let len = st.audio.len();
+    let mut limit = len;
+    if let Some(at) = st.cut_at {
+        limit = limit.min(at);
+    }
+    if let Some((at, _)) = st.stall {
+        // A pending stall point is ahead of `pos` (it was handled above otherwise).
+        limit = limit.min(at);
+    }
+    if st.pos >= limit {
+        if st.cut_at.is_some_and(|at| st.pos >= at) {
+            return cut(st).await;
+        }
+        st.shared.count_utterance();
+        return None;
+    }
+    if st.sent_any {
+        if let Some(pause) = st.drip {
+            if sleep_or_stop(&st.shared, pause).await {
+                return cut(st).await;
+            }
+        }
+    }
+    let end = (st.pos + st.chunk).min(limit);
+    let piece = st.audio.slice(st.pos..end);
+    st.pos = end;
+    st.sent_any = true;
+    Some((Ok(piece), st))
+}
+
+/// Ends the body with an error, which makes the server drop the connection mid-body.
+///
+/// It first lets the server flush what was sent (headers and earlier chunks),
+/// so the client sees exactly the bytes before the cut.
+async fn cut(mut st: BodyState) -> Option<(Item, BodyState)> {
+    tokio::time::sleep(CUT_FLUSH).await;
+    st.done = true;
+    Some((
+        Err(std::io::Error::other(
+            "mock xAI: body cut off by a scripted fault",
+        )),
+        st,
+    ))
+}
+
+/// Sleeps `pause`; true when the server is stopping instead.
+async fn sleep_or_stop(shared: &Shared, pause: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => false,
+        _ = shared.stopped() => true,
+    }
+}
+
+fn bad_request(message: &str) -> Response {
+    json_error(StatusCode::BAD_REQUEST, message)
+}
+
+/// `GET /v1/tts/voices`.
+pub(crate) async fn list_voices(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let id = shared.record(RequestKind::Voices, &method, &uri, &headers, None);
+    let response = match shared.auth_failure(&headers) {
+        Some(r) => r,
+        None => {
+            let voices: Vec<serde_json::Value> = shared
+                .voices()
+                .into_iter()
+                .map(|(id, name)| serde_json::json!({ "voice_id": id, "name": name }))
+                .collect();
+            axum::Json(serde_json::json!({ "voices": voices })).into_response()
+        }
+    };
+    shared.finish_record(id, &response);
+    response
+}
+
+/// `GET /v1/tts/voices/{voice_id}`.
+pub(crate) async fn get_voice(
+    State(shared): State<Arc<Shared>>,
+    Path(voice_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let id = shared.record(RequestKind::Voices, &method, &uri, &headers, None);
+    let response = match shared.auth_failure(&headers) {
+        Some(r) => r,
+        None => match shared.find_voice(&voice_id) {
+            Some((id, name)) => {
+                axum::Json(serde_json::json!({ "voice_id": id, "name": name })).into_response()
+            }
+            None => json_error(
+                StatusCode::NOT_FOUND,
+                &format!("voice `{voice_id}` not found"),
+            ),
+        },
+    };
+    shared.finish_record(id, &response);
+    response
+}
+
+/// The old `/v1/realtime/audio/speech` path: 403 at once, as the real service answers.
+pub(crate) async fn old_realtime_path(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let id = shared.record(RequestKind::Other, &method, &uri, &headers, None);
+    let response = json_error(
+        StatusCode::FORBIDDEN,
+        "forbidden: this is not a TTS endpoint (use /v1/tts)",
+    );
+    shared.finish_record(id, &response);
+    response
+}
+
+/// Every other path: 404.
+pub(crate) async fn not_found(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let id = shared.record(RequestKind::Other, &method, &uri, &headers, None);
+    let response = json_error(
+        StatusCode::NOT_FOUND,
+        &format!("no route for {method} {}", uri.path()),
+    );
+    shared.finish_record(id, &response);
+    response
+}
