@@ -3,7 +3,10 @@
 //! [`channel`] makes the two ends. The caller keeps the [`SynthesisSession`]
 //! (or splits it into [`SessionInput`] and [`SessionEvents`]); the provider
 //! runs a task around the [`SessionDriver`]. Both queues are bounded, so a slow
-//! consumer slows the provider instead of growing memory.
+//! consumer slows the provider instead of growing memory. A caller that sends
+//! many utterances must therefore read events while it writes (split the
+//! session and drive the halves from two tasks): writing everything first
+//! fills both queues and waits forever.
 //!
 //! Cancel (barge-in) does not wait in the command queue: it bumps a generation
 //! counter the driver checks first, commands sent before it are discarded, and
