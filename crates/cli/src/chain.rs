@@ -44,38 +44,13 @@ pub fn resolve(
             "no provider to use: configure a [[chain]] or pass --provider ID",
         ));
     }
-    with_env_settings(entries, vars)
-}
-
-/// Applies `VOXWIRE_<PROVIDER>_<SETTING>` overrides to `entries` (core's
-/// `Config::apply_env` only reaches entries of the config's own chain).
-fn with_env_settings(
-    entries: Vec<ProviderConfig>,
-    vars: &[(String, String)],
-) -> Result<Vec<ProviderConfig>, CliError> {
-    let per_provider: Vec<(String, String)> = vars
-        .iter()
-        .filter(|(k, _)| {
-            k.starts_with("VOXWIRE_")
-                && !matches!(
-                    k.as_str(),
-                    "VOXWIRE_CHAIN"
-                        | "VOXWIRE_MAX_TEXT_CHARS"
-                        | "VOXWIRE_VOICE"
-                        | "VOXWIRE_LANGUAGE"
-                        | "VOXWIRE_CONFIG"
-                )
+    Ok(entries
+        .into_iter()
+        .map(|mut entry| {
+            entry.apply_env(vars);
+            entry
         })
-        .cloned()
-        .collect();
-    let mut scratch = Config {
-        chain: entries,
-        ..Config::default()
-    };
-    scratch
-        .apply_env(per_provider)
-        .map_err(|e| CliError::from_validation(&e))?;
-    Ok(scratch.chain)
+        .collect())
 }
 
 /// The providers that could be built, and the errors of those that could not.

@@ -86,6 +86,21 @@ impl ProviderConfig {
         self
     }
 
+    /// Applies `VOXWIRE_<PROVIDER>_<SETTING>` variables to this entry, whether it
+    /// came from the config's chain, the default chain or a command line.
+    pub fn apply_env(&mut self, vars: &[(String, String)]) {
+        let prefix = format!(
+            "VOXWIRE_{}_",
+            self.provider.to_ascii_uppercase().replace('-', "_")
+        );
+        for (name, value) in vars {
+            if let Some(key) = name.strip_prefix(&prefix) {
+                self.settings
+                    .insert(key.to_ascii_lowercase(), parse_env_value(value));
+            }
+        }
+    }
+
     /// Reads the settings as the provider's own settings type.
     ///
     /// Unknown or mistyped keys give a `Config` error naming the provider.
@@ -156,17 +171,7 @@ impl Config {
                 .collect();
         }
         for entry in &mut self.chain {
-            let prefix = format!(
-                "VOXWIRE_{}_",
-                entry.provider.to_ascii_uppercase().replace('-', "_")
-            );
-            for (name, value) in &vars {
-                if let Some(key) = name.strip_prefix(&prefix) {
-                    entry
-                        .settings
-                        .insert(key.to_ascii_lowercase(), parse_env_value(value));
-                }
-            }
+            entry.apply_env(&vars);
         }
         if self.max_text_chars == 0 {
             return Err(TtsError::config("max_text_chars must be at least 1"));
@@ -251,6 +256,22 @@ mod tests {
         assert_eq!(cfg.chain[0].settings["engine"].as_str(), Some("embedded"));
         let bad = vars(&[("VOXWIRE_MAX_TEXT_CHARS", "lots")]);
         assert!(Config::default().apply_env(bad).is_err());
+    }
+
+    #[test]
+    fn entries_outside_the_config_take_their_overrides_too() {
+        let mut entry = ProviderConfig::new("espeak");
+        entry.apply_env(&vars(&[
+            ("VOXWIRE_ESPEAK_ENGINE", "embedded"),
+            ("VOXWIRE_ESPEAK_INACTIVITY_TIMEOUT_MS", "500"),
+            ("VOXWIRE_XAI_VOICE", "eve"),
+        ]));
+        assert_eq!(entry.settings["engine"].as_str(), Some("embedded"));
+        assert_eq!(
+            entry.settings["inactivity_timeout_ms"].as_integer(),
+            Some(500)
+        );
+        assert_eq!(entry.settings.len(), 2);
     }
 
     #[test]
