@@ -57,19 +57,28 @@ impl Chunker {
     /// Adds wire bytes; returns a chunk when whole frames are ready.
     pub fn push(&mut self, data: Bytes) -> Result<Option<AudioChunk>> {
         self.bytes_in += data.len();
-        let out = self.converter.push(data)?;
+        let out = self
+            .converter
+            .push(data)
+            .map_err(|e| e.or_provider(crate::PROVIDER_ID))?;
         Ok(self.emit(out))
     }
 
-    /// Ends the utterance; returns the converter's tail, if any.
-    pub fn finish(&mut self) -> Result<Option<AudioChunk>> {
-        let out = self.converter.finish()?;
+    /// Ends the utterance: `NoAudio` when nothing arrived, else the converter's tail, if any.
+    pub fn finish(&mut self, endpoint: &str) -> Result<Option<AudioChunk>> {
+        if self.bytes_in == 0 {
+            return Err(crate::errors::no_audio(endpoint));
+        }
+        let out = self
+            .converter
+            .finish()
+            .map_err(|e| e.or_provider(crate::PROVIDER_ID))?;
         Ok(self.emit(out))
     }
 
-    /// Wire bytes received so far.
-    pub fn bytes_in(&self) -> usize {
-        self.bytes_in
+    /// Whether any wire bytes arrived yet (first-audio vs inactivity deadline).
+    pub fn got_audio(&self) -> bool {
+        self.bytes_in > 0
     }
 
     /// The sequence number the next chunk will get.

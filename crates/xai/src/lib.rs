@@ -201,10 +201,10 @@ impl XaiProvider {
         Ok(spawn_stream(move |out| async move {
             let r = provider.inner.resolved.clone();
             loop {
-                let limit = if chunker.bytes_in() == 0 {
-                    r.first_audio_timeout
-                } else {
+                let limit = if chunker.got_audio() {
                     r.inactivity_timeout
+                } else {
+                    r.first_audio_timeout
                 };
                 let event = match conn.next_event(limit, "no audio").await {
                     Ok(ev) => ev,
@@ -227,9 +227,9 @@ impl XaiProvider {
                                     return;
                                 }
                             }
-                            Ok(_) => {}
+                            Ok(None) => {}
                             Err(e) => {
-                                out.send(Err(e.or_provider(PROVIDER_ID))).await;
+                                out.send(Err(e)).await;
                                 return;
                             }
                         }
@@ -242,11 +242,7 @@ impl XaiProvider {
                     }
                 }
             }
-            if chunker.bytes_in() == 0 {
-                out.send(Err(errors::no_audio(&conn.endpoint))).await;
-                return;
-            }
-            match chunker.finish() {
+            match chunker.finish(&conn.endpoint) {
                 Ok(Some(chunk)) => {
                     if !out.send(Ok(chunk)).await {
                         return;
@@ -254,7 +250,7 @@ impl XaiProvider {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    out.send(Err(e.or_provider(PROVIDER_ID))).await;
+                    out.send(Err(e)).await;
                     return;
                 }
             }

@@ -34,7 +34,7 @@ pub(crate) async fn synthesize(
                 r.first_audio_timeout,
             )
         })?
-        .map_err(|e| request_error(&url, &e))?;
+        .map_err(|e| request_error(&url, &e, r.connect_timeout))?;
     let status = response.status().as_u16();
     if !response.status().is_success() {
         let retry_after = response
@@ -58,13 +58,16 @@ pub(crate) async fn synthesize(
     let key = r.key.clone();
     let mut body = response.bytes_stream();
     Ok(spawn_stream(move |out| async move {
-        let mut got_audio = false;
         loop {
-            let limit = if got_audio { inactivity } else { first_timeout };
+            let limit = if chunker.got_audio() {
+                inactivity
+            } else {
+                first_timeout
+            };
             let next = match tokio::time::timeout(limit, body.next()).await {
                 Ok(n) => n,
                 Err(_) => {
-                    let what = if got_audio {
+                    let what = if chunker.got_audio() {
                         "no more audio"
                     } else {
                         "no audio"
@@ -83,41 +86,34 @@ pub(crate) async fn synthesize(
                 }
                 None => break,
             };
-            got_audio |= !bytes.is_empty();
             match chunker.push(bytes) {
                 Ok(Some(chunk)) => {
                     if !out.send(Ok(chunk)).await {
                         return;
                     }
                 }
-                Ok(_) => {}
+                Ok(None) => {}
                 Err(e) => {
-                    out.send(Err(e.or_provider(crate::PROVIDER_ID))).await;
+                    out.send(Err(e)).await;
                     return;
                 }
             }
         }
-        let last = if chunker.bytes_in() == 0 {
-            Err(errors::no_audio(&url))
-        } else {
-            match chunker.finish() {
-                Ok(None) => return,
-                Ok(Some(chunk)) => Ok(chunk),
-                Err(e) => Err(e.or_provider(crate::PROVIDER_ID)),
+        match chunker.finish(&url) {
+            Ok(None) => {}
+            Ok(Some(chunk)) => {
+                out.send(Ok(chunk)).await;
             }
-        };
-        out.send(last).await;
+            Err(e) => {
+                out.send(Err(e)).await;
+            }
+        }
     }))
 }
 
-fn request_error(url: &str, e: &reqwest::Error) -> TtsError {
+fn request_error(url: &str, e: &reqwest::Error, connect_limit: std::time::Duration) -> TtsError {
     if e.is_timeout() {
-        return errors::timeout(
-            url,
-            Phase::Connect,
-            "no connection",
-            std::time::Duration::ZERO,
-        );
+        return errors::timeout(url, Phase::Connect, "no connection", connect_limit);
     }
     // reqwest's Display includes the URL (never the key: it travels in a header).
     errors::connect_error(url, e)

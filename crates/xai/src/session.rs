@@ -35,7 +35,6 @@ pub(crate) struct SessionTask {
 struct InFlight {
     id: u64,
     chunker: Chunker,
-    got_audio: bool,
 }
 
 impl SessionTask {
@@ -63,7 +62,7 @@ impl SessionTask {
             }
             let server_busy = in_flight.is_some() || clearing.is_some();
             let limit = match &in_flight {
-                Some(f) if f.got_audio => resolved.inactivity_timeout,
+                Some(f) if f.chunker.got_audio() => resolved.inactivity_timeout,
                 _ => resolved.first_audio_timeout,
             };
             tokio::select! {
@@ -122,7 +121,6 @@ impl SessionTask {
                         }
                         (_, Some(_), _) => {} // audio from before the clear
                         (WireEvent::Audio { data, timestamp_chars }, None, Some(flight)) => {
-                            flight.got_audio |= !data.is_empty();
                             if timestamp_chars > 0 {
                                 flight.chunker.covered_chars(timestamp_chars);
                             }
@@ -134,22 +132,19 @@ impl SessionTask {
                                     }
                                 }
                                 Ok(None) => {}
-                                Err(e) => return driver.fail(e.or_provider(crate::PROVIDER_ID)).await,
+                                Err(e) => return driver.fail(e).await,
                             }
                         }
                         (WireEvent::Done, None, Some(_)) => {
                             let Some(mut flight) = in_flight.take() else { continue };
-                            if flight.chunker.bytes_in() == 0 {
-                                return driver.fail(crate::errors::no_audio(&conn.endpoint)).await;
-                            }
-                            match flight.chunker.finish() {
+                            match flight.chunker.finish(&conn.endpoint) {
                                 Ok(Some(chunk)) => {
                                     if driver.emit(SessionEvent::Audio(chunk)).await.is_err() {
                                         return;
                                     }
                                 }
                                 Ok(None) => {}
-                                Err(e) => return driver.fail(e.or_provider(crate::PROVIDER_ID)).await,
+                                Err(e) => return driver.fail(e).await,
                             }
                             sequence = flight.chunker.next_sequence();
                             if driver.emit(SessionEvent::UtteranceDone { id: flight.id }).await.is_err() {
@@ -234,9 +229,5 @@ async fn start_utterance(
     let mut chunker = Chunker::new(wire, target, sequence)?;
     chunker.set_text(text_open);
     text_open.clear();
-    Ok(Some(InFlight {
-        id,
-        chunker,
-        got_audio: false,
-    }))
+    Ok(Some(InFlight { id, chunker }))
 }
