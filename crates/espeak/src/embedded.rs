@@ -28,6 +28,7 @@ const COMPLETE_MARKER: &str = ".voxwire-complete";
 pub(crate) struct EmbeddedEngine {
     configured_dir: Option<PathBuf>,
     data_dir: OnceCell<PathBuf>,
+    voices: OnceCell<Vec<Voice>>,
 }
 
 impl EmbeddedEngine {
@@ -35,6 +36,7 @@ impl EmbeddedEngine {
         Self {
             configured_dir,
             data_dir: OnceCell::new(),
+            voices: OnceCell::new(),
         }
     }
 
@@ -57,7 +59,15 @@ impl EmbeddedEngine {
             .cloned()
     }
 
+    /// The voices whose dictionaries are unpacked; read once (every request checks its voice).
     pub async fn voices(&self) -> Result<Vec<Voice>> {
+        self.voices
+            .get_or_try_init(|| self.read_voices())
+            .await
+            .cloned()
+    }
+
+    async fn read_voices(&self) -> Result<Vec<Voice>> {
         let dir = self.data_dir().await?;
         let entries = tokio::task::spawn_blocking(move || {
             catch_unwind(|| espeak_ng::voices::list_voices(&dir)).map(|list| (list, dir))
