@@ -281,13 +281,15 @@ pub(crate) async fn old_realtime_path(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let id = shared.record(RequestKind::Other, &method, &uri, &headers, None);
-    let response = json_error(
+    let message = "forbidden: this is not a TTS endpoint (use /v1/tts)";
+    answer_other(
+        &shared,
+        &method,
+        &uri,
+        &headers,
         StatusCode::FORBIDDEN,
-        "forbidden: this is not a TTS endpoint (use /v1/tts)",
-    );
-    shared.finish_record(id, &response);
-    response
+        message,
+    )
 }
 
 /// Every other path: 404.
@@ -297,11 +299,28 @@ pub(crate) async fn not_found(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let id = shared.record(RequestKind::Other, &method, &uri, &headers, None);
-    let response = json_error(
+    let message = format!("no route for {method} {}", uri.path());
+    answer_other(
+        &shared,
+        &method,
+        &uri,
+        &headers,
         StatusCode::NOT_FOUND,
-        &format!("no route for {method} {}", uri.path()),
-    );
+        &message,
+    )
+}
+
+/// Records a request to a non-TTS path and answers it with a JSON error.
+fn answer_other(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    let id = shared.record(RequestKind::Other, method, uri, headers, None);
+    let response = json_error(status, message);
     shared.finish_record(id, &response);
     response
 }
