@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use voxwire_core::audio::{AudioFormat, FormatConverter};
+use voxwire_core::audio::{AudioFormat, ChunkAssembler};
 use voxwire_core::{AudioChunk, AudioStream, ErrorKind, Phase, Result, TtsError};
 
 use crate::engine::RawReceiver;
@@ -11,9 +11,7 @@ use crate::PROVIDER_ID;
 struct State {
     raw: RawReceiver,
     target: Option<AudioFormat>,
-    converter: Option<FormatConverter>,
-    sequence: u64,
-    bytes_out: usize,
+    assembler: Option<ChunkAssembler>,
     inactivity: Duration,
     done: bool,
 }
@@ -28,9 +26,7 @@ pub(crate) fn audio_stream(
     let state = State {
         raw,
         target,
-        converter: None,
-        sequence: 0,
-        bytes_out: 0,
+        assembler: None,
         inactivity,
         done: false,
     };
@@ -64,57 +60,41 @@ impl State {
                     )
                     .with_phase(Phase::Synthesize)
                 })?;
-            let data = match piece {
+            let chunk = match piece {
                 Some(Ok((format, data))) => {
-                    let converter = match &mut self.converter {
-                        Some(c) => c,
-                        None => self
-                            .converter
-                            .insert(FormatConverter::new(format, self.target.unwrap_or(format))?),
+                    let assembler = match &mut self.assembler {
+                        Some(a) => a,
+                        None => self.assembler.insert(ChunkAssembler::new(
+                            format,
+                            self.target.unwrap_or(format),
+                            0,
+                        )?),
                     };
-                    if converter.from() != format {
+                    if assembler.from() != format {
                         return Err(TtsError::new(
                             ErrorKind::Protocol,
                             "the engine changed its audio format mid-stream",
                         ));
                     }
-                    converter.push(data)?
+                    assembler.push(data)?
                 }
                 Some(Err(e)) => return Err(e),
                 None => {
                     self.done = true;
-                    let tail = match &mut self.converter {
-                        Some(c) => c.finish()?,
-                        None => bytes::Bytes::new(),
-                    };
-                    if self.bytes_out + tail.len() == 0 {
+                    let Some(assembler) = self.assembler.as_mut().filter(|a| a.bytes_in() > 0)
+                    else {
                         return Err(TtsError::new(
                             ErrorKind::NoAudio,
                             "the engine finished without producing any audio",
                         )
                         .with_phase(Phase::Synthesize));
-                    }
-                    if tail.is_empty() {
-                        return Ok(None);
-                    }
-                    tail
+                    };
+                    return assembler.finish();
                 }
             };
-            if data.is_empty() {
-                continue;
+            if chunk.is_some() {
+                return Ok(chunk);
             }
-            let Some(format) = self.converter.as_ref().map(FormatConverter::to) else {
-                continue;
-            };
-            self.bytes_out += data.len();
-            let chunk = AudioChunk {
-                data,
-                format,
-                sequence: self.sequence,
-                span: None,
-            };
-            self.sequence += 1;
-            return Ok(Some(chunk));
         }
     }
 }

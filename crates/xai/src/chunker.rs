@@ -1,7 +1,7 @@
 //! Received audio bytes → sample-aligned `AudioChunk`s in the caller's format.
 
 use bytes::Bytes;
-use voxwire_core::audio::{AudioFormat, FormatConverter, TextSpan};
+use voxwire_core::audio::{AudioFormat, ChunkAssembler, TextSpan};
 use voxwire_core::{AudioChunk, Encoding, Result};
 
 use crate::protocol::SAMPLE_RATES;
@@ -16,28 +16,22 @@ pub(crate) fn wire_format(target: AudioFormat) -> AudioFormat {
     }
 }
 
-/// Re-frames, converts and numbers one utterance's audio; maps character
-/// timestamps onto byte spans of the utterance text.
+/// One utterance's audio: a core [`ChunkAssembler`] plus the mapping of
+/// xAI's per-character timestamps onto byte spans of the utterance text.
 pub(crate) struct Chunker {
-    converter: FormatConverter,
-    sequence: u64,
-    bytes_in: usize,
+    assembler: ChunkAssembler,
     spans: SpanMapper,
-    pending_span: Option<TextSpan>,
 }
 
 impl Chunker {
     pub fn new(wire: AudioFormat, target: AudioFormat, first_sequence: u64) -> Result<Self> {
         Ok(Self {
-            converter: FormatConverter::new(wire, target)?,
-            sequence: first_sequence,
-            bytes_in: 0,
+            assembler: ChunkAssembler::new(wire, target, first_sequence)?,
             spans: SpanMapper::default(),
-            pending_span: None,
         })
     }
 
-    /// Sets the text the timestamps refer to (grows as a session pushes text).
+    /// Sets the text the timestamps refer to.
     pub fn set_text(&mut self, text: &str) {
         self.spans.set_text(text);
     }
@@ -45,59 +39,34 @@ impl Chunker {
     /// Notes that `chars` more characters of the text are covered by timestamps.
     pub fn covered_chars(&mut self, chars: usize) {
         let span = self.spans.advance(chars);
-        self.pending_span = Some(match self.pending_span {
-            Some(p) => TextSpan {
-                start: p.start,
-                end: span.end,
-            },
-            None => span,
-        });
+        self.assembler.annotate(span);
     }
 
     /// Adds wire bytes; returns a chunk when whole frames are ready.
     pub fn push(&mut self, data: Bytes) -> Result<Option<AudioChunk>> {
-        self.bytes_in += data.len();
-        let out = self
-            .converter
+        self.assembler
             .push(data)
-            .map_err(|e| e.or_provider(crate::PROVIDER_ID))?;
-        Ok(self.emit(out))
+            .map_err(|e| e.or_provider(crate::PROVIDER_ID))
     }
 
     /// Ends the utterance: `NoAudio` when nothing arrived, else the converter's tail, if any.
     pub fn finish(&mut self, endpoint: &str) -> Result<Option<AudioChunk>> {
-        if self.bytes_in == 0 {
+        if !self.got_audio() {
             return Err(crate::errors::no_audio(endpoint));
         }
-        let out = self
-            .converter
+        self.assembler
             .finish()
-            .map_err(|e| e.or_provider(crate::PROVIDER_ID))?;
-        Ok(self.emit(out))
+            .map_err(|e| e.or_provider(crate::PROVIDER_ID))
     }
 
     /// Whether any wire bytes arrived yet (first-audio vs inactivity deadline).
     pub fn got_audio(&self) -> bool {
-        self.bytes_in > 0
+        self.assembler.bytes_in() > 0
     }
 
     /// The sequence number the next chunk will get.
     pub fn next_sequence(&self) -> u64 {
-        self.sequence
-    }
-
-    fn emit(&mut self, data: Bytes) -> Option<AudioChunk> {
-        if data.is_empty() {
-            return None;
-        }
-        let chunk = AudioChunk {
-            data,
-            format: self.converter.to(),
-            sequence: self.sequence,
-            span: self.pending_span.take(),
-        };
-        self.sequence += 1;
-        Some(chunk)
+        self.assembler.next_sequence()
     }
 }
 
@@ -129,19 +98,6 @@ impl SpanMapper {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn odd_byte_boundaries_give_whole_samples() {
-        let f = AudioFormat::pcm16_mono(24_000);
-        let mut c = Chunker::new(f, f, 0).unwrap();
-        assert!(c.push(Bytes::from_static(&[1])).unwrap().is_none());
-        let chunk = c.push(Bytes::from_static(&[2, 3])).unwrap().unwrap();
-        assert_eq!(&chunk.data[..], &[1, 2]);
-        assert_eq!(chunk.sequence, 0);
-        let chunk = c.push(Bytes::from_static(&[4])).unwrap().unwrap();
-        assert_eq!(&chunk.data[..], &[3, 4]);
-        assert_eq!(chunk.sequence, 1);
-    }
 
     #[test]
     fn timestamps_map_to_byte_spans() {

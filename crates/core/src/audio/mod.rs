@@ -1,6 +1,7 @@
 //! Audio types and the conversions every provider and the router reuse.
 
 mod align;
+mod assemble;
 mod convert;
 pub mod g711;
 pub mod pcm;
@@ -8,6 +9,7 @@ mod resample;
 pub mod wav;
 
 pub use align::SampleAligner;
+pub use assemble::ChunkAssembler;
 pub use convert::FormatConverter;
 pub use resample::StreamResampler;
 
