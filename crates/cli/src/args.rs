@@ -23,6 +23,8 @@ pub enum Command {
     Say(SayArgs),
     /// List the voices of each provider in the chain.
     Voices(VoicesArgs),
+    /// Check each provider end to end (credentials, reachability, each transport) and say what to fix.
+    Doctor(DoctorArgs),
 }
 
 /// Options shared by every subcommand that builds providers.
@@ -68,6 +70,14 @@ pub struct SayArgs {
 /// `voxwire voices`.
 #[derive(Debug, Clone, Args)]
 pub struct VoicesArgs {
+    /// Provider and config selection.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+}
+
+/// `voxwire doctor`.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
     /// Provider and config selection.
     #[command(flatten)]
     pub chain: ChainArgs,

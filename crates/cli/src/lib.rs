@@ -3,14 +3,17 @@
 //! - `voxwire say [TEXT|-] [-o FILE] [--voice V] [--language L] [--provider ID]...
 //!   [--format wav|pcm|mulaw|alaw] [--sample-rate HZ] [--config FILE] [--verbose]`
 //! - `voxwire voices [--provider ID]... [--config FILE]`
+//! - `voxwire doctor [--provider ID]... [--config FILE]`: per provider, a table
+//!   of checks and a diagnosis; exit 0 only when every provider is healthy.
 //!
-//! Exit status: 0 success, 1 synthesis failed, 2 bad request (input, config,
+//! Exit status: 0 success, 1 synthesis failed (or doctor found a problem), 2 bad request (input, config,
 //! voice, provider, output path), 130 interrupted. See [`exit`].
 #![warn(missing_docs)]
 
 pub mod args;
 pub mod chain;
 pub mod config;
+pub mod doctor;
 pub mod exit;
 pub mod input;
 pub mod normalize;
@@ -92,6 +95,7 @@ pub fn run(cli: Cli, vars: Vec<(String, String)>) -> Result<(), CliError> {
             Ok(())
         }
         Command::Voices(args) => with_runtime(voices::run(args, vars)),
+        Command::Doctor(args) => with_runtime(doctor::run(args, vars)),
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod audio;
 pub mod config;
+pub mod diagnose;
 pub mod error;
 pub mod provider;
 pub mod registry;

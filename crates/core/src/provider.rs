@@ -48,6 +48,12 @@ pub trait TtsProvider: MaybeSendSync {
 
     /// Opens a session for text that arrives piece by piece (an LLM's tokens).
     async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession>;
+
+    /// Checks this provider end to end and says what to fix (`voxwire doctor`).
+    /// The default speaks one short sentence; network providers check each step.
+    async fn diagnose(&self) -> crate::diagnose::Report {
+        crate::diagnose::generic_report(self).await
+    }
 }
 
 /// `Send + Sync` on native targets, nothing on wasm32 (where nothing is `Send`).

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod chunker;
+pub mod diagnose;
 mod errors;
 mod generator;
 mod pool;
@@ -300,6 +301,10 @@ impl TtsProvider for XaiProvider {
             Transport::Websocket => self.synthesize_ws(request).await,
             Transport::Rest => self.synthesize_rest(request).await,
         }
+    }
+
+    async fn diagnose(&self) -> voxwire_core::diagnose::Report {
+        self.report().await
     }
 
     async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession> {
