@@ -85,7 +85,7 @@ impl XaiProvider {
     async fn upgrade_check(&self) -> (Check, Option<Conn>) {
         let started = Instant::now();
         let query = self.query(None, None, None, wire_format(self.target(None)));
-        match Conn::open(&self.inner.resolved, &query).await {
+        match Conn::open(&self.inner.http, &self.inner.resolved, &query).await {
             Ok(conn) => (
                 Check::pass(UPGRADE, "101 Switching Protocols", started.elapsed()),
                 Some(conn),

@@ -105,7 +105,7 @@ impl XaiProvider {
     pub async fn prewarm(&self) -> Result<()> {
         let target = self.target(None);
         let query = self.query(None, None, None, wire_format(target));
-        let conn = Conn::open(&self.inner.resolved, &query).await?;
+        let conn = Conn::open(&self.inner.http, &self.inner.resolved, &query).await?;
         self.inner.pool.put(conn);
         Ok(())
     }
@@ -170,7 +170,10 @@ impl XaiProvider {
     async fn connection(&self, query: &StreamQuery) -> Result<(Conn, bool)> {
         match self.inner.pool.take(&query.to_query_string()) {
             Some(conn) => Ok((conn, true)),
-            None => Ok((Conn::open(&self.inner.resolved, query).await?, false)),
+            None => Ok((
+                Conn::open(&self.inner.http, &self.inner.resolved, query).await?,
+                false,
+            )),
         }
     }
 
@@ -192,7 +195,7 @@ impl XaiProvider {
                 return Err(e);
             }
             // The idle connection died while pooled: one fresh attempt.
-            conn = Conn::open(&self.inner.resolved, &query).await?;
+            conn = Conn::open(&self.inner.http, &self.inner.resolved, &query).await?;
             conn.send(&delta).await?;
         }
         conn.send(&ClientMessage::TextDone).await?;
@@ -319,7 +322,7 @@ impl TtsProvider for XaiProvider {
             config.speed,
             wire,
         );
-        let conn = Conn::open(&self.inner.resolved, &query).await?;
+        let conn = Conn::open(&self.inner.http, &self.inner.resolved, &query).await?;
         let (session, driver) = core_session::channel(core_session::DEFAULT_QUEUE_CAPACITY);
         tokio::spawn(
             session::SessionTask {

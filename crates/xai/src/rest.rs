@@ -119,7 +119,8 @@ fn request_error(url: &str, e: &reqwest::Error, connect_limit: std::time::Durati
     errors::connect_error(url, e)
 }
 
-async fn read_limited(mut response: reqwest::Response, r: &Resolved) -> Vec<u8> {
+/// At most a few KiB of an error answer's body, each read bounded in time.
+pub(crate) async fn read_limited(mut response: reqwest::Response, r: &Resolved) -> Vec<u8> {
     let mut body = Vec::new();
     while body.len() < ERROR_BODY_LIMIT {
         match tokio::time::timeout(r.inactivity_timeout, response.chunk()).await {

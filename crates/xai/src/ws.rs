@@ -5,13 +5,12 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use voxwire_core::{Phase, Result, Secret, TtsError};
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+use voxwire_core::{Phase, Result, TtsError};
 
 use crate::errors;
 use crate::protocol::{parse_server_message, ClientMessage, Incoming, ServerMessage, StreamQuery};
@@ -20,7 +19,7 @@ use crate::settings::Resolved;
 /// The largest frame or message accepted from the server.
 const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Socket = WebSocketStream<reqwest::Upgraded>;
 
 /// An open WebSocket to the TTS endpoint, with what it was opened for.
 pub(crate) struct Conn {
@@ -42,31 +41,77 @@ pub(crate) enum WireEvent {
 
 impl Conn {
     /// Opens a connection; the key travels only in the upgrade's Authorization header.
-    pub async fn open(r: &Resolved, query: &StreamQuery) -> Result<Self> {
+    ///
+    /// The upgrade request goes through reqwest rather than tungstenite's own
+    /// client handshake, which logs the whole request, headers included, at
+    /// TRACE level: that would put the key in logs.
+    pub async fn open(http: &reqwest::Client, r: &Resolved, query: &StreamQuery) -> Result<Self> {
         let query = query.to_query_string();
         let endpoint = r.ws_url.clone();
-        let url = format!("{endpoint}?{query}");
-        let mut request = url.as_str().into_client_request().map_err(|e| {
-            TtsError::config(format!("bad WebSocket URL: {e}")).with_endpoint(&endpoint)
-        })?;
-        request
-            .headers_mut()
-            .insert("authorization", bearer(&r.key)?);
-        let mut config = WebSocketConfig::default();
-        config.max_message_size = Some(MAX_MESSAGE_BYTES);
-        config.max_frame_size = Some(MAX_MESSAGE_BYTES);
-        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
-        let (socket, _response) = tokio::time::timeout(r.connect_timeout, connect)
+        let nonce = generate_key();
+        let request = http
+            .get(format!("{}?{query}", r.rest_url))
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", &nonce)
+            .bearer_auth(r.key.expose())
+            .send();
+        let response = tokio::time::timeout(r.connect_timeout, request)
             .await
             .map_err(|_| {
                 errors::timeout(
                     &endpoint,
                     Phase::Connect,
-                    "no WebSocket connection",
+                    "no WebSocket upgrade",
                     r.connect_timeout,
                 )
             })?
-            .map_err(|e| upgrade_error(&endpoint, e).scrub(&r.key))?;
+            .map_err(|e| errors::connect_error(&endpoint, e).scrub(&r.key))?;
+        let status = response.status().as_u16();
+        if status != 101 {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = crate::rest::read_limited(response, r).await;
+            return Err(errors::http_error(
+                status,
+                Phase::Upgrade,
+                &endpoint,
+                &body,
+                retry_after.as_deref(),
+                true,
+            )
+            .scrub(&r.key));
+        }
+        let accepted = response
+            .headers()
+            .get("sec-websocket-accept")
+            .is_some_and(|v| v.as_bytes() == derive_accept_key(nonce.as_bytes()).as_bytes());
+        if !accepted {
+            return Err(errors::protocol(
+                &endpoint,
+                "the upgrade answer has no valid Sec-WebSocket-Accept",
+            )
+            .with_phase(Phase::Upgrade));
+        }
+        let upgraded = tokio::time::timeout(r.connect_timeout, response.upgrade())
+            .await
+            .map_err(|_| {
+                errors::timeout(
+                    &endpoint,
+                    Phase::Upgrade,
+                    "no upgraded connection",
+                    r.connect_timeout,
+                )
+            })?
+            .map_err(|e| errors::connect_error(&endpoint, e))?;
+        let mut config = WebSocketConfig::default();
+        config.max_message_size = Some(MAX_MESSAGE_BYTES);
+        config.max_frame_size = Some(MAX_MESSAGE_BYTES);
+        let socket = WebSocketStream::from_raw_socket(upgraded, Role::Client, Some(config)).await;
         Ok(Self {
             socket,
             query,
@@ -168,41 +213,5 @@ impl Conn {
     /// Closes politely (best effort).
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_millis(200), self.socket.close(None)).await;
-    }
-}
-
-fn bearer(key: &Secret) -> Result<HeaderValue> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-        TtsError::config("the API key holds characters not allowed in an HTTP header")
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
-fn upgrade_error(endpoint: &str, e: tungstenite::Error) -> TtsError {
-    match e {
-        tungstenite::Error::Http(response) => {
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let body = response.body().clone().unwrap_or_default();
-            errors::http_error(
-                status,
-                Phase::Upgrade,
-                endpoint,
-                &body,
-                retry_after.as_deref(),
-                true,
-            )
-        }
-        tungstenite::Error::Io(io) => errors::connect_error(endpoint, io),
-        tungstenite::Error::Tls(tls) => errors::connect_error(endpoint, format!("TLS: {tls}")),
-        tungstenite::Error::Url(url) => {
-            TtsError::config(format!("bad WebSocket URL: {url}")).with_endpoint(endpoint)
-        }
-        other => errors::connect_error(endpoint, other),
     }
 }
