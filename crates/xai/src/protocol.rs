@@ -206,6 +206,11 @@ pub enum Incoming {
 
 /// Parses a server text frame; `Err` is a protocol violation (not JSON, no `type`, bad fields).
 pub fn parse_server_message(text: &str) -> Result<Incoming, String> {
+    // The common case (a known message) is one typed parse; only a failure
+    // pays for the generic parse that tells an unknown type from a malformed one.
+    if let Ok(message) = serde_json::from_str::<ServerMessage>(text) {
+        return Ok(Incoming::Known(message));
+    }
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
     let kind = value
