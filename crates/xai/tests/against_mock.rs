@@ -379,3 +379,85 @@ async fn the_key_is_masked_in_recordings_and_never_in_debug() {
     let recorded = format!("{:?}", m.requests());
     assert!(!recorded.contains(KEY), "{recorded}");
 }
+
+fn upgrades(m: &MockXai) -> usize {
+    m.requests()
+        .iter()
+        .filter(|r| r.kind == RequestKind::WebSocket)
+        .count()
+}
+
+#[tokio::test]
+async fn prewarm_opens_the_connection_the_next_request_uses() {
+    let m = mock(4096).await;
+    let p = provider(&m, Transport::Websocket);
+    p.prewarm().await.unwrap();
+    assert_eq!((upgrades(&m), p.idle_connections()), (1, 1));
+    collect(&p, SynthesisRequest::new("Warm.")).await.unwrap();
+    assert_eq!(upgrades(&m), 1, "the prewarmed connection served");
+}
+
+#[tokio::test]
+async fn a_connection_that_saw_an_error_is_not_reused() {
+    let m = mock(4096).await;
+    m.set_fault(FaultPlan::script(vec![Fault::Utterances(vec![
+        Fault::error_frame("internal hiccup"),
+    ])]));
+    let p = provider(&m, Transport::Websocket);
+    assert!(collect(&p, SynthesisRequest::new("Fails.")).await.is_err());
+    assert_eq!(p.idle_connections(), 0);
+    let got = collect(&p, SynthesisRequest::new("Works.").format(pcm24()))
+        .await
+        .unwrap();
+    assert_eq!(got, expected_audio("Works.", pcm24()));
+    assert_eq!(upgrades(&m), 2, "a fresh connection after the error");
+}
+
+#[tokio::test]
+async fn connections_past_their_maximum_age_are_rotated() {
+    let m = mock(4096).await;
+    let p = XaiProvider::new(XaiSettings {
+        api_key: Some(voxwire_core::Secret::new(KEY)),
+        base_url: Some(m.base_url()),
+        max_connection_age_s: 1,
+        ..XaiSettings::default()
+    })
+    .unwrap();
+    collect(&p, SynthesisRequest::new("One.")).await.unwrap();
+    collect(&p, SynthesisRequest::new("Two.")).await.unwrap();
+    assert_eq!(upgrades(&m), 1, "young connections are reused");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    collect(&p, SynthesisRequest::new("Three.")).await.unwrap();
+    assert_eq!(upgrades(&m), 2, "an old connection is replaced");
+}
+
+#[tokio::test]
+async fn timestamps_become_spans_over_the_input_text() {
+    let m = mock(1000).await;
+    let p = XaiProvider::new(XaiSettings {
+        api_key: Some(voxwire_core::Secret::new(KEY)),
+        base_url: Some(m.base_url()),
+        timestamps: true,
+        ..XaiSettings::default()
+    })
+    .unwrap();
+    let text = "Héllo, wörld.";
+    let mut stream = p.synthesize(SynthesisRequest::new(text)).await.unwrap();
+    let mut spans = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(LIMIT, stream.next()).await.unwrap() {
+        if let Some(span) = chunk.unwrap().span {
+            spans.push(span);
+        }
+    }
+    assert!(spans.len() > 1, "{spans:?}");
+    assert_eq!(spans[0].start, 0);
+    for pair in spans.windows(2) {
+        assert_eq!(pair[0].end, pair[1].start, "contiguous: {spans:?}");
+    }
+    assert_eq!(spans.last().unwrap().end, text.len());
+    assert!(spans
+        .iter()
+        .all(|s| text.is_char_boundary(s.start) && text.is_char_boundary(s.end)));
+    let query = m.requests()[0].query_param("with_timestamps");
+    assert_eq!(query.as_deref(), Some("true"));
+}
