@@ -4,9 +4,13 @@
 //! max_text_chars = 100000      # bound on one request
 //! voice = "en-us"              # default voice for every provider that knows it
 //!
+//! [router]                     # router-wide settings (voxwire-router)
+//! request_deadline_ms = 60000
+//!
 //! [[chain]]                    # providers in failover order
 //! provider = "xai"
 //! voice = "eve"
+//! policy = { max_retries = 2, cooldown_ms = 5000 }   # how the router treats it
 //!
 //! [[chain]]
 //! provider = "espeak"
@@ -44,6 +48,9 @@ pub struct Config {
     /// Providers in failover order; empty means the default chain.
     #[serde(default)]
     pub chain: Vec<ProviderConfig>,
+    /// Router-wide settings (`[router]`), read by voxwire-router.
+    #[serde(default)]
+    pub router: toml::Table,
 }
 
 fn default_max_text_chars() -> usize {
@@ -57,6 +64,7 @@ impl Default for Config {
             voice: None,
             language: None,
             chain: Vec::new(),
+            router: toml::Table::new(),
         }
     }
 }
@@ -66,6 +74,9 @@ impl Default for Config {
 pub struct ProviderConfig {
     /// The registered provider id.
     pub provider: String,
+    /// How the router treats this provider (`policy = { max_retries = 2 }`), read by voxwire-router.
+    #[serde(default)]
+    pub policy: toml::Table,
     /// Everything else in the entry, for the provider to interpret.
     #[serde(flatten)]
     pub settings: toml::Table,
@@ -76,6 +87,7 @@ impl ProviderConfig {
     pub fn new(provider: impl Into<String>) -> Self {
         Self {
             provider: provider.into(),
+            policy: toml::Table::new(),
             settings: toml::Table::new(),
         }
     }
@@ -234,6 +246,19 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Config);
         let msg = err.to_string();
         assert!(msg.contains("my.toml") && msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn policy_is_kept_apart_from_provider_settings() {
+        let cfg = Config::from_toml_str(
+            "[router]\nrequest_deadline_ms = 5\n[[chain]]\nprovider = \"xai\"\nvoice = \"eve\"\npolicy = { max_retries = 3 }\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(cfg.chain[0].policy["max_retries"].as_integer(), Some(3));
+        assert!(!cfg.chain[0].settings.contains_key("policy"));
+        assert_eq!(cfg.chain[0].settings["voice"].as_str(), Some("eve"));
+        assert_eq!(cfg.router["request_deadline_ms"].as_integer(), Some(5));
     }
 
     #[test]

@@ -76,6 +76,15 @@ pub enum SessionEvent {
         /// Which cancel this acknowledges.
         generation: u64,
     },
+    /// A router switched providers; the audio that follows comes from `to`.
+    ProviderChanged {
+        /// The provider that served until now.
+        from: String,
+        /// The provider that serves from here on.
+        to: String,
+        /// Why (the error that made the router leave `from`).
+        reason: String,
+    },
 }
 
 #[derive(Debug, Default)]

@@ -3,6 +3,9 @@
 //! [`mock_xai::MockXai`] speaks xAI's TTS protocol (REST and WebSocket) on
 //! loopback with deterministic audio ([`mock_xai::expected_audio`]), records
 //! every request with the key masked, and misbehaves on cue ([`mock_xai::Fault`]).
+//! [`fake::FakeProvider`] is an in-process provider scripted call by call,
+//! with the same audio, for router tests.
 #![warn(missing_docs)]
 
+pub mod fake;
 pub mod mock_xai;
