@@ -1,0 +1,65 @@
+//! What the router reports: every attempt, every failover, every change of health.
+
+use std::time::Duration;
+
+use voxwire_core::ErrorKind;
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptOutcome {
+    /// The provider spoke the whole piece.
+    Spoke,
+    /// It failed with this kind and message.
+    Failed {
+        /// The error kind.
+        kind: ErrorKind,
+        /// The error's one-line description.
+        message: String,
+    },
+}
+
+/// One try of one provider on one piece of text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// The provider id.
+    pub provider: String,
+    /// 1 for the first try on this piece, 2 for the first retry, ...
+    pub attempt: u32,
+    /// Index of the piece (sentence) within the request or session.
+    pub piece: usize,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// From the start of the attempt to its first audio, if any arrived.
+    pub first_audio: Option<Duration>,
+    /// Audio received in this attempt.
+    pub audio: Duration,
+    /// Characters of text in the piece.
+    pub chars: usize,
+    /// Wall time of the attempt.
+    pub elapsed: Duration,
+}
+
+/// Everything the router reports, on [`Router::subscribe`](crate::Router::subscribe).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouterEvent {
+    /// An attempt finished.
+    Attempt(AttemptRecord),
+    /// The serving provider changed.
+    Failover {
+        /// The provider that served until now.
+        from: String,
+        /// The provider serving from now on.
+        to: String,
+        /// Why.
+        reason: String,
+    },
+    /// A provider was marked down, or a probe brought it back.
+    Availability {
+        /// The provider id.
+        provider: String,
+        /// Whether it is now used again.
+        available: bool,
+        /// Why.
+        reason: String,
+    },
+}
