@@ -94,8 +94,14 @@ async fn a_refused_upgrade_fails_over_to_the_offline_voice() {
     let out = voxwire(&m, &["say", "--format", "pcm", "Still speaking."]).await;
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("xai failed"), "{stderr}");
-    assert!(stderr.contains("HTTP 403 at upgrade"), "{stderr}");
+    // One line names the failover and its reason; the other is the summary.
+    let failovers: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("voxwire: failed over from xai to espeak: "))
+        .collect();
+    assert_eq!(failovers.len(), 1, "{stderr}");
+    assert!(failovers[0].contains("HTTP 403 at upgrade"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
     assert!(stderr.contains("via espeak"), "{stderr}");
     assert!(!out.stdout.is_empty());
     assert_no_key(&out);

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use voxwire_core::{registry, Config, ErrorKind, ProviderConfig, TtsError, TtsProvider};
+use voxwire_router::Policy;
 
 use crate::exit::CliError;
 
@@ -57,6 +58,8 @@ pub fn resolve(
 pub struct Built {
     /// Ready providers, in chain order.
     pub providers: Vec<Arc<dyn TtsProvider>>,
+    /// Each ready provider's router policy (same order).
+    pub policies: Vec<Policy>,
     /// Why each other entry could not be built.
     pub skipped: Vec<TtsError>,
 }
@@ -67,11 +70,17 @@ pub struct Built {
 pub fn build(entries: &[ProviderConfig]) -> Result<Built, CliError> {
     let mut built = Built {
         providers: Vec::new(),
+        policies: Vec::new(),
         skipped: Vec::new(),
     };
     for (i, entry) in entries.iter().enumerate() {
+        let policy = Policy::from_table(&entry.provider, &entry.policy)
+            .map_err(|e| CliError::from_validation(&e))?;
         match registry::build(entry) {
-            Ok(provider) => built.providers.push(provider),
+            Ok(provider) => {
+                built.providers.push(provider);
+                built.policies.push(policy);
+            }
             Err(err) => {
                 let err = err.or_provider(entry.provider.clone());
                 if let Some(next) = entries.get(i + 1) {

@@ -16,7 +16,6 @@ pub mod config;
 pub mod doctor;
 pub mod exit;
 pub mod input;
-pub mod normalize;
 pub mod output;
 pub mod progress;
 pub mod say;

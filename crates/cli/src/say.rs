@@ -1,21 +1,19 @@
-//! `voxwire say`: text in, audio out, trying the chain's providers in order.
+//! `voxwire say`: text in, audio out, through the failover router.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use voxwire_core::{
-    AudioFormat, ErrorKind, ProviderConfig, SynthesisRequest, TtsError, TtsProvider,
-};
+use tokio::sync::broadcast;
+use voxwire_core::{AudioFormat, ProviderConfig, SynthesisRequest, TtsError, TtsProvider};
+use voxwire_router::{AttemptOutcome, AttemptRecord, Router, RouterEvent, RouterSettings};
 
 use crate::args::{OutputFormat, SayArgs};
 use crate::chain;
 use crate::config::{self, LoadedConfig};
 use crate::exit::CliError;
 use crate::input;
-use crate::normalize::Normalizer;
 use crate::output::{self, AudioSink, Destination};
 use crate::progress::Progress;
 use crate::voices::VoiceCheck;
@@ -116,42 +114,38 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, CliError> {
         );
     }
     let built = build_off_thread(entries).await?;
-    let providers = built.providers;
+    let settings =
+        RouterSettings::from_table(&config.router).map_err(|e| CliError::from_validation(&e))?;
 
     let progress_size = (text.chars().count(), text.len());
-    let mut base = SynthesisRequest::new(text).format(format);
+    let mut request = SynthesisRequest::new(text).format(format);
     if let Some(language) = args.language.clone().or_else(|| config.language.clone()) {
-        base = base.language(language);
+        request = request.language(language);
     }
-    let requests = match (&args.voice, &config.voice) {
-        (Some(voice), _) => {
-            let check = VoiceCheck::run(&providers, voice).await;
-            check.require_known()?;
-            vec![base.clone().voice(voice.clone()); providers.len()]
-        }
-        (None, Some(voice)) => {
-            // The config's voice is a default "for every provider that knows it".
-            let check = VoiceCheck::run(&providers, voice).await;
-            check.require_known()?;
-            check
-                .known
-                .iter()
-                .map(|known| match known {
-                    Some(false) => base.clone(),
-                    _ => base.clone().voice(voice.clone()),
-                })
-                .collect()
-        }
-        (None, None) => vec![base.clone(); providers.len()],
-    };
+    // A voice must be known to some provider; the router passes it to those
+    // that list it and lets the others speak with their default voice.
+    if let Some(voice) = args.voice.as_ref().or(config.voice.as_ref()) {
+        VoiceCheck::run(&built.providers, voice)
+            .await
+            .require_known()?;
+        request = request.voice(voice.clone());
+    }
+    let describe: Vec<(String, String)> = built
+        .providers
+        .iter()
+        .map(|p| (p.id().to_string(), p.describe()))
+        .collect();
+    let chain = built.providers.into_iter().zip(built.policies).collect();
+    let router = Router::new(chain, settings).map_err(|e| CliError::from_validation(&e))?;
 
     let mut progress = Progress::for_text(progress_size.0, progress_size.1);
     let outcome = speak(
-        &providers,
-        &requests,
+        &router,
+        request,
         &mut sink,
         &mut progress,
         args.verbose,
+        &describe,
     )
     .await;
     progress.finish();
@@ -176,129 +170,195 @@ async fn build_off_thread(entries: Vec<ProviderConfig>) -> Result<chain::Built, 
         .map_err(|e| CliError::failure(format!("building the providers failed: {e}")))?
 }
 
-/// Why one attempt failed.
-#[derive(Debug)]
-enum AttemptError {
-    /// The provider failed; `audio_written` says whether any audio already went out.
-    Provider { err: TtsError, audio_written: bool },
-    /// Something on our side (writing the output) failed: stop.
-    Fatal(CliError),
-}
-
-/// Tries each provider in order until one speaks the whole text.
-///
-/// A provider that fails before any audio was written, with an error that may
-/// fail over, hands over to the next one (one line on stderr); after audio has
-/// been written any failure is fatal (exit 1).
+/// Speaks `request` through the router into `sink`, printing each failover
+/// (and with `verbose` each attempt) as it happens.
 pub async fn speak(
-    providers: &[Arc<dyn TtsProvider>],
-    requests: &[SynthesisRequest],
-    sink: &mut AudioSink,
-    progress: &mut Progress,
-    verbose: bool,
-) -> Result<Outcome, CliError> {
-    let started = Instant::now();
-    for (i, (provider, request)) in providers.iter().zip(requests).enumerate() {
-        let attempt_start = Instant::now();
-        let result = attempt(provider.as_ref(), request.clone(), sink, progress, started).await;
-        let (err, audio_written) = match result {
-            Ok(outcome) => {
-                if verbose {
-                    progress.note(&format!(
-                        "voxwire: attempt {}: {} spoke {:.2} s in {} ms",
-                        i + 1,
-                        outcome.provider,
-                        outcome.audio.as_secs_f64(),
-                        attempt_start.elapsed().as_millis()
-                    ));
-                }
-                return Ok(outcome);
-            }
-            Err(AttemptError::Fatal(e)) => return Err(e),
-            Err(AttemptError::Provider { err, audio_written }) => (err, audio_written),
-        };
-        if verbose {
-            progress.note(&format!(
-                "voxwire: attempt {}: {} failed after {} ms: {err}",
-                i + 1,
-                provider.describe(),
-                attempt_start.elapsed().as_millis()
-            ));
-        }
-        if audio_written {
-            return Err(CliError::failure(format!(
-                "{err} (after audio had been written; not failing over)"
-            )));
-        }
-        match providers.get(i + 1) {
-            Some(next) if err.may_fail_over() => progress.note(&format!(
-                "voxwire: {} failed ({err}); trying {}",
-                provider.id(),
-                next.id()
-            )),
-            _ => return Err(CliError::from_synthesis(&err)),
-        }
-    }
-    Err(CliError::failure("no provider to try"))
-}
-
-/// One provider, start to finish, streaming into `sink`.
-async fn attempt(
-    provider: &dyn TtsProvider,
+    router: &Router,
     request: SynthesisRequest,
     sink: &mut AudioSink,
     progress: &mut Progress,
-    started: Instant,
-) -> Result<Outcome, AttemptError> {
-    let id = provider.id().to_string();
+    verbose: bool,
+    describe: &[(String, String)],
+) -> Result<Outcome, CliError> {
+    let started = Instant::now();
     let format = sink.format();
-    let mut written = 0usize;
-    let failed = |err: TtsError, written: usize| AttemptError::Provider {
-        err: err.or_provider(id.clone()),
-        audio_written: written > 0,
-    };
-    let mut stream = provider
-        .synthesize(request)
-        .await
-        .map_err(|e| failed(e, 0))?;
-    let mut normalizer = Normalizer::new(format);
-    let mut first_audio = None;
-    while let Some(item) = stream.next().await {
-        let chunk = item.map_err(|e| failed(e, written))?;
-        if chunk.data.is_empty() {
-            continue;
+    let mut events = router.subscribe();
+    let mut report = Report::default();
+    let result = async {
+        let mut stream = router.synthesize(request).await?;
+        let mut written = 0usize;
+        let mut first_audio = None;
+        while let Some(chunk) = stream.next().await {
+            report.drain(&mut events, progress, verbose);
+            let chunk = chunk?;
+            first_audio.get_or_insert_with(|| started.elapsed());
+            sink.write(&chunk.data).map_err(Failure::Output)?;
+            written += chunk.data.len();
+            progress.update(chunk.span, format.duration_of(written));
         }
-        first_audio.get_or_insert_with(|| started.elapsed());
-        let span = chunk.span;
-        let data = normalizer.push(chunk).map_err(|e| failed(e, written))?;
-        sink.write(&data).map_err(AttemptError::Fatal)?;
-        written += data.len();
-        progress.update(span, format.duration_of(written));
+        Ok::<_, Failure>((first_audio, written))
     }
-    let tail = normalizer.finish().map_err(|e| failed(e, written))?;
-    sink.write(&tail).map_err(AttemptError::Fatal)?;
-    written += tail.len();
-    let Some(first_audio) = first_audio.filter(|_| written > 0) else {
-        return Err(failed(
-            TtsError::new(ErrorKind::NoAudio, "the stream ended without any audio"),
-            written,
-        ));
+    .await;
+    report.drain(&mut events, progress, verbose);
+    if verbose {
+        report.summary(progress);
+    }
+    let (first_audio, written) = match result {
+        Ok(done) => done,
+        Err(Failure::Synthesis(err)) => return Err(CliError::from_synthesis(&err)),
+        Err(Failure::Output(err)) => return Err(err),
     };
+    let Some(first_audio) = first_audio.filter(|_| written > 0) else {
+        return Err(CliError::failure("the router finished without any audio"));
+    };
+    let served: Vec<String> = report
+        .served
+        .iter()
+        .map(|id| {
+            describe
+                .iter()
+                .find(|(i, _)| i == id)
+                .map_or_else(|| id.clone(), |(_, d)| d.clone())
+        })
+        .collect();
     Ok(Outcome {
-        provider: provider.describe(),
+        provider: served.join(", then "),
         first_audio,
         audio: format.duration_of(written),
     })
 }
 
+/// Why speaking stopped.
+enum Failure {
+    /// Every provider failed, or the input was refused.
+    Synthesis(TtsError),
+    /// Writing the output failed: stop.
+    Output(CliError),
+}
+
+impl From<TtsError> for Failure {
+    fn from(err: TtsError) -> Self {
+        Self::Synthesis(err)
+    }
+}
+
+/// What the router reported during one `say`.
+#[derive(Default)]
+struct Report {
+    attempts: Vec<AttemptRecord>,
+    /// Providers that spoke a piece, in order of first service.
+    served: Vec<String>,
+}
+
+impl Report {
+    fn drain(
+        &mut self,
+        events: &mut broadcast::Receiver<RouterEvent>,
+        progress: &mut Progress,
+        verbose: bool,
+    ) {
+        loop {
+            match events.try_recv() {
+                Ok(RouterEvent::Failover { from, to, reason }) => {
+                    progress.note(&format!(
+                        "voxwire: failed over from {from} to {to}: {reason}"
+                    ));
+                }
+                Ok(RouterEvent::Attempt(record)) => {
+                    if record.outcome == AttemptOutcome::Spoke
+                        && !self.served.contains(&record.provider)
+                    {
+                        self.served.push(record.provider.clone());
+                    }
+                    if verbose {
+                        progress.note(&format!("voxwire: {}", attempt_line(&record)));
+                    }
+                    self.attempts.push(record);
+                }
+                Ok(RouterEvent::Availability {
+                    provider,
+                    available,
+                    reason,
+                }) => {
+                    if verbose {
+                        let state = if available {
+                            "back in rotation"
+                        } else {
+                            "marked down"
+                        };
+                        progress.note(&format!("voxwire: {provider} {state}: {reason}"));
+                    }
+                }
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    progress.note(&format!("voxwire: {n} router events were dropped"));
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Totals per provider: attempts, failures, audio, characters, median first audio.
+    fn summary(&self, progress: &mut Progress) {
+        let mut ids: Vec<&str> = Vec::new();
+        for a in &self.attempts {
+            if !ids.contains(&a.provider.as_str()) {
+                ids.push(&a.provider);
+            }
+        }
+        for id in ids {
+            let mine: Vec<&AttemptRecord> =
+                self.attempts.iter().filter(|a| a.provider == id).collect();
+            let failed = mine
+                .iter()
+                .filter(|a| a.outcome != AttemptOutcome::Spoke)
+                .count();
+            let audio: Duration = mine.iter().map(|a| a.audio).sum();
+            let chars: usize = mine
+                .iter()
+                .filter(|a| a.outcome == AttemptOutcome::Spoke)
+                .map(|a| a.chars)
+                .sum();
+            let mut firsts: Vec<Duration> = mine.iter().filter_map(|a| a.first_audio).collect();
+            firsts.sort();
+            let median = firsts
+                .get(firsts.len() / 2)
+                .map_or_else(|| "-".to_string(), |d| format!("{} ms", d.as_millis()));
+            progress.note(&format!(
+                "voxwire: {id}: {} attempts, {failed} failed, {chars} characters, {:.2} s of audio, median first audio {median}",
+                mine.len(),
+                audio.as_secs_f64(),
+            ));
+        }
+    }
+}
+
+fn attempt_line(a: &AttemptRecord) -> String {
+    let outcome = match &a.outcome {
+        AttemptOutcome::Spoke => "spoke".to_string(),
+        AttemptOutcome::Failed { kind, message } => format!("failed ({kind}): {message}"),
+    };
+    format!(
+        "attempt {}: {}, piece {}: {outcome}; {} chars, {:.2} s audio, first audio {}, {} ms",
+        a.attempt,
+        a.provider,
+        a.piece,
+        a.chars,
+        a.audio.as_secs_f64(),
+        a.first_audio
+            .map_or_else(|| "-".to_string(), |d| format!("{} ms", d.as_millis())),
+        a.elapsed.as_millis()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use super::*;
     use crate::args::{ChainArgs, DEFAULT_SAMPLE_RATE};
     use crate::testing::{Behaviour, Fake, FAKE_FORMAT};
+    use voxwire_router::Policy;
 
     #[derive(Clone, Default)]
     struct Shared(Arc<Mutex<Vec<u8>>>);
@@ -327,11 +387,24 @@ mod tests {
         chain: &[(&'static str, Behaviour)],
         format: AudioFormat,
     ) -> (Result<Outcome, CliError>, Vec<u8>) {
-        let providers: Vec<_> = chain.iter().map(|(id, b)| Fake::arc(id, *b)).collect();
-        let requests = vec![SynthesisRequest::new("hello").format(format); providers.len()];
+        let quick = Policy {
+            backoff_base_ms: 1,
+            backoff_max_ms: 2,
+            ..Policy::default()
+        };
+        let providers: Vec<_> = chain
+            .iter()
+            .map(|(id, b)| (Fake::arc(id, *b), quick.clone()))
+            .collect();
+        let describe: Vec<_> = providers
+            .iter()
+            .map(|(p, _)| (p.id().to_string(), p.describe()))
+            .collect();
+        let router = Router::new(providers, RouterSettings::default()).unwrap();
+        let request = SynthesisRequest::new("hello").format(format);
         let (mut sink, out) = memory_sink(format);
         let mut progress = Progress::new(false, 5);
-        let result = speak(&providers, &requests, &mut sink, &mut progress, true).await;
+        let result = speak(&router, request, &mut sink, &mut progress, true, &describe).await;
         if result.is_ok() {
             sink.finish().unwrap();
         }
@@ -363,18 +436,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failure_after_audio_is_fatal() {
-        let (result, _) = speak_with(
+    async fn failure_after_audio_resumes_on_the_next_provider() {
+        let (result, bytes) = speak_with(
             &[("a", Behaviour::MidFail), ("b", Behaviour::Ok)],
             FAKE_FORMAT,
         )
         .await;
-        let err = result.unwrap_err();
-        assert_eq!(err.status(), 1);
-        assert!(
-            err.message().contains("after audio had been written"),
-            "{err}"
-        );
+        let outcome = result.unwrap();
+        assert_eq!(outcome.provider, "b (fake)");
+        // a's one chunk before it died (not retried: it died mid-piece), then
+        // b's three chunks of 0.2 s: the piece is repeated once, nothing lost.
+        let chunk = FAKE_FORMAT.bytes_per_frame() * 1600;
+        assert_eq!(bytes.len(), chunk + 3 * chunk, "{}", bytes.len());
     }
 
     #[tokio::test]
@@ -382,10 +455,15 @@ mod tests {
         let (result, bytes) = speak_with(&[("a", Behaviour::Fail)], FAKE_FORMAT).await;
         let err = result.unwrap_err();
         assert_eq!(err.status(), 1);
-        assert!(err.message().starts_with("a: unavailable error"), "{err}");
+        assert!(err.message().contains("every provider failed"), "{err}");
+        assert!(
+            err.message().contains("a attempt 3: a: unavailable error"),
+            "{err}"
+        );
         assert!(bytes.is_empty());
         let (result, _) = speak_with(&[("a", Behaviour::Empty)], FAKE_FORMAT).await;
-        assert!(result.unwrap_err().message().contains("without any audio"));
+        let err = result.unwrap_err();
+        assert!(err.message().contains("without audio"), "{err}");
     }
 
     #[tokio::test]
