@@ -410,3 +410,26 @@ async fn pieces_never_exceed_a_providers_limit() {
             .collect::<Vec<u8>>()
     );
 }
+
+#[tokio::test]
+async fn the_caller_gets_its_format_whoever_serves() {
+    let primary = FakeProvider::new("primary").scripted(
+        vec![],
+        Behaviour::Fail(TtsError::new(ErrorKind::Auth, "no")),
+    );
+    // The fallback only speaks 8 kHz; the caller asked for 24 kHz.
+    let narrow = AudioFormat::pcm16_mono(8_000);
+    let fallback = FakeProvider::new("fallback").with_format(narrow);
+    let r = router(vec![(primary.arc(), quick()), (fallback.arc(), quick())]);
+    let text = "Format stays. Whoever speaks.";
+    let out = speak(&r, text).await.unwrap();
+    // Same duration as the fallback's own audio, at the asked rate.
+    let native: usize = fallback
+        .calls()
+        .iter()
+        .map(|c| expected_audio(c, narrow).len())
+        .sum();
+    let expected = native * 3; // 8 kHz → 24 kHz, same sample width
+    let diff = (out.len() as i64 - expected as i64).abs();
+    assert!(diff <= 8, "{} vs {expected}", out.len());
+}
