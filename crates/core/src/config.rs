@@ -51,6 +51,9 @@ pub struct Config {
     /// Router-wide settings (`[router]`), read by voxwire-router.
     #[serde(default)]
     pub router: toml::Table,
+    /// Relay settings (`[server]`), read by voxwire-server.
+    #[serde(default)]
+    pub server: toml::Table,
 }
 
 fn default_max_text_chars() -> usize {
@@ -65,6 +68,7 @@ impl Default for Config {
             language: None,
             chain: Vec::new(),
             router: toml::Table::new(),
+            server: toml::Table::new(),
         }
     }
 }

@@ -1,0 +1,115 @@
+//! Who is asking: server tokens, browser tokens, the Origin allowlist.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::auth;
+use crate::state::AppState;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Principal {
+    /// What limits and metrics count it as: `token:<id>`, `browser:<id>` or `open`.
+    pub key: String,
+    /// The subprotocol to echo when the credential came in `Sec-WebSocket-Protocol`.
+    pub subprotocol: Option<String>,
+}
+
+/// A refusal with its HTTP status and a one-line reason (never a credential).
+pub(crate) struct Denied {
+    pub status: StatusCode,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        crate::routes::json_error(self.status, &self.message)
+    }
+}
+
+pub(crate) fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn denied(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Denied {
+    Denied {
+        status,
+        reason,
+        message: message.into(),
+    }
+}
+
+/// Checks a request's credentials: a server token (Bearer), or a browser token
+/// (`token` query parameter or `xai-client-secret.<token>` subprotocol) bound to
+/// the request's Origin. Browser requests (with an Origin) must come from an
+/// allowed origin. Open mode lets everyone in.
+pub(crate) fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<Principal, Denied> {
+    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+    if state.settings.open {
+        return Ok(Principal {
+            key: "open".into(),
+            subprotocol: None,
+        });
+    }
+    if let Some(origin) = origin {
+        if !auth::origin_allowed(origin, &state.settings.allowed_origins) {
+            return Err(denied(
+                StatusCode::FORBIDDEN,
+                "origin",
+                format!("origin {origin} is not allowed: add it to allowed_origins"),
+            ));
+        }
+    }
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if let Some(presented) = auth::bearer_token(authorization) {
+        return match auth::find_api_token(presented, &state.api_tokens) {
+            Some(token) => Ok(Principal {
+                key: format!("token:{}", token.id),
+                subprotocol: None,
+            }),
+            None => Err(denied(
+                StatusCode::UNAUTHORIZED,
+                "bad_token",
+                "the bearer token is not valid for this relay",
+            )),
+        };
+    }
+    let protocols = headers
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok());
+    let (browser, subprotocol) = match (query_token, auth::token_from_subprotocols(protocols)) {
+        (Some(t), _) => (t, None),
+        (None, Some(t)) => (t, Some(format!("{}{t}", auth::SUBPROTOCOL_PREFIX))),
+        (None, None) => {
+            return Err(denied(
+                StatusCode::UNAUTHORIZED,
+                "missing",
+                "no credentials: send Authorization: Bearer <server token>, or a browser token from POST /v1/tokens",
+            ))
+        }
+    };
+    let claims = auth::verify(&state.browser_key, browser, now_unix())
+        .map_err(|e| denied(StatusCode::UNAUTHORIZED, "browser_token", e.to_string()))?;
+    match origin {
+        Some(origin) if auth::origin_allowed(origin, std::slice::from_ref(&claims.origin)) => {
+            Ok(Principal {
+                key: format!("browser:{}", claims.subject),
+                subprotocol,
+            })
+        }
+        _ => Err(denied(
+            StatusCode::FORBIDDEN,
+            "origin",
+            "this browser token was minted for another origin",
+        )),
+    }
+}

@@ -1,0 +1,185 @@
+//! `POST /v1/tts`: the xAI REST request, the audio streamed back in the body.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use voxwire_core::{AudioFormat, ErrorKind, SynthesisRequest, TtsError, TtsProvider};
+
+use crate::access;
+use crate::relay::stream_format;
+use crate::routes::json_error;
+use crate::state::AppState;
+
+/// `output_format` as xAI takes it.
+#[derive(Debug, Deserialize)]
+struct OutputFormat {
+    codec: Option<String>,
+    sample_rate: Option<u32>,
+    #[allow(dead_code)]
+    bit_rate: Option<u32>,
+}
+
+/// The REST body; unknown fields are refused, as xAI does.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestBody {
+    text: String,
+    voice_id: Option<String>,
+    language: Option<String>,
+    output_format: Option<OutputFormat>,
+    speed: Option<f32>,
+    #[allow(dead_code)]
+    optimize_streaming_latency: Option<u8>,
+    #[allow(dead_code)]
+    text_normalization: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RestQuery {
+    token: Option<String>,
+}
+
+/// The status an error answers with before any audio was sent.
+fn status_of(error: &TtsError) -> StatusCode {
+    match error.kind() {
+        ErrorKind::InvalidInput | ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+pub(crate) async fn synthesize(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(query): Query<RestQuery>,
+    body: Bytes,
+) -> Response {
+    if let Err(denied) = access::authenticate(&state, &headers, query.token.as_deref()) {
+        state.metrics.auth_rejected(denied.reason);
+        return denied.into_response();
+    }
+    if body.len() > state.settings.max_message_bytes {
+        state.metrics.limit_breached("max_message_bytes");
+        return json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        );
+    }
+    let request: RestBody = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("bad request body: {e}")),
+    };
+    if request.text.chars().count() > state.settings.max_utterance_chars {
+        state.metrics.limit_breached("max_utterance_chars");
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "text is over {} characters",
+                state.settings.max_utterance_chars
+            ),
+        );
+    }
+    let codec = request
+        .output_format
+        .as_ref()
+        .and_then(|f| f.codec.clone())
+        .unwrap_or_else(|| "mp3".into());
+    let rate = request.output_format.as_ref().and_then(|f| f.sample_rate);
+    let (format, wav) =
+        match codec.to_ascii_lowercase().as_str() {
+            "wav" => (stream_format(Some("pcm"), rate), true),
+            "mp3" => return json_error(
+                StatusCode::BAD_REQUEST,
+                "this relay does not encode mp3: send output_format.codec pcm, wav, mulaw or alaw",
+            ),
+            other => (stream_format(Some(other), rate), false),
+        };
+    let format = match format {
+        Ok(f) => f,
+        Err(why) => return json_error(StatusCode::BAD_REQUEST, &why),
+    };
+    if !state.rates.allow(
+        "rest",
+        state.settings.utterances_per_second * 4.0,
+        state.settings.utterance_burst * 4.0,
+    ) {
+        state.metrics.limit_breached("utterances_per_second");
+        return json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate limited: too many requests per second",
+        );
+    }
+    let mut synthesis = SynthesisRequest::new(request.text).format(format);
+    synthesis.voice = request.voice_id;
+    synthesis.language = request.language.filter(|l| !l.eq_ignore_ascii_case("auto"));
+    synthesis.speed = request.speed;
+    let started = std::time::Instant::now();
+    let mut stream = match state.router.synthesize(synthesis).await {
+        Ok(s) => s,
+        Err(e) => return json_error(status_of(&e), &e.to_string()),
+    };
+    // Wait for the first audio so an early failure can still be an HTTP error.
+    let first = match stream.next().await {
+        Some(Ok(chunk)) => chunk,
+        Some(Err(e)) => return json_error(status_of(&e), &e.to_string()),
+        None => return json_error(StatusCode::BAD_GATEWAY, "no audio was produced"),
+    };
+    state.metrics.first_audio(started.elapsed());
+    let metrics = state.metrics.clone();
+    let head = if wav { wav_header(format) } else { Vec::new() };
+    metrics.audio_seconds(first.duration().as_secs_f64());
+    let first_bytes = [head, first.data.to_vec()].concat();
+    let rest = stream.map(move |item| match item {
+        Ok(chunk) => {
+            metrics.audio_seconds(chunk.duration().as_secs_f64());
+            Ok::<Bytes, std::io::Error>(chunk.data)
+        }
+        // After the headers a failure can only cut the body short.
+        Err(e) => Err(std::io::Error::other(e.to_string())),
+    });
+    let body =
+        futures::stream::once(async move { Ok::<Bytes, std::io::Error>(Bytes::from(first_bytes)) })
+            .chain(rest);
+    state.metrics.utterance_done();
+    (
+        [(header::CONTENT_TYPE, content_type(format, wav))],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+fn content_type(format: AudioFormat, wav: bool) -> &'static str {
+    use voxwire_core::Encoding::*;
+    match (wav, format.encoding) {
+        (true, _) => "audio/wav",
+        (false, PcmS16le) => "audio/pcm",
+        (false, Mulaw) => "audio/basic",
+        (false, Alaw) => "audio/x-alaw-basic",
+    }
+}
+
+/// A WAV header for streamed 16-bit PCM: the sizes are the usual placeholders.
+fn wav_header(format: AudioFormat) -> Vec<u8> {
+    let mut h = Vec::with_capacity(44);
+    let rate = format.sample_rate;
+    let block = format.bytes_per_frame() as u16;
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&u32::MAX.to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt ");
+    h.extend_from_slice(&16u32.to_le_bytes());
+    h.extend_from_slice(&1u16.to_le_bytes());
+    h.extend_from_slice(&format.channels.to_le_bytes());
+    h.extend_from_slice(&rate.to_le_bytes());
+    h.extend_from_slice(&(rate * u32::from(block)).to_le_bytes());
+    h.extend_from_slice(&block.to_le_bytes());
+    h.extend_from_slice(&16u16.to_le_bytes());
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&(u32::MAX - 36).to_le_bytes());
+    h
+}

@@ -1,0 +1,136 @@
+//! The relay's settings: the config's `[server]` table.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use voxwire_core::{Result, Secret, TtsError};
+
+use crate::auth::ApiToken;
+
+/// One server API token in config: `tokens = [{ id = "backend", secret = "..." }]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    /// A label for logs and metrics.
+    pub id: String,
+    /// The token itself; never printed.
+    pub secret: Secret,
+}
+
+/// Everything the relay can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// No authentication at all: local development only, refused on non-loopback addresses.
+    pub open: bool,
+    /// Server API tokens (Bearer). `VOXWIRE_SERVER_TOKEN` adds one with id `env`.
+    pub tokens: Vec<TokenEntry>,
+    /// HMAC key for browser tokens; a random one per process when unset.
+    pub browser_token_key: Option<Secret>,
+    /// Lifetime of a minted browser token (at most one hour).
+    pub browser_token_ttl_s: u64,
+    /// Origins (`scheme://host[:port]`) browsers may connect from.
+    pub allowed_origins: Vec<String>,
+    /// Largest WebSocket message or REST body accepted.
+    pub max_message_bytes: usize,
+    /// Most characters in one utterance.
+    pub max_utterance_chars: usize,
+    /// Sustained utterances per second per credential.
+    pub utterances_per_second: f64,
+    /// Burst of utterances per credential above the sustained rate.
+    pub utterance_burst: f64,
+    /// Concurrent WebSocket sessions per credential.
+    pub max_sessions_per_token: usize,
+    /// Concurrent WebSocket sessions in all.
+    pub max_sessions: usize,
+    /// A session with no client message for this long is closed.
+    pub idle_timeout_s: u64,
+    /// A session is closed at this age (clients reconnect; xAI does the same).
+    pub max_session_age_s: u64,
+    /// On shutdown, how long utterances in flight may finish.
+    pub shutdown_grace_s: u64,
+    /// Where the browser demo lives (served at `/`).
+    pub web_dir: Option<PathBuf>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            open: false,
+            tokens: Vec::new(),
+            browser_token_key: None,
+            browser_token_ttl_s: 300,
+            allowed_origins: Vec::new(),
+            max_message_bytes: 64 * 1024,
+            max_utterance_chars: 15_000,
+            utterances_per_second: 5.0,
+            utterance_burst: 10.0,
+            max_sessions_per_token: 16,
+            max_sessions: 2_000,
+            idle_timeout_s: 120,
+            max_session_age_s: 1_800,
+            shutdown_grace_s: 10,
+            web_dir: None,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// Reads the `[server]` table, then `VOXWIRE_SERVER_TOKEN` from `vars`.
+    pub fn from_table(table: &toml::Table, vars: &[(String, String)]) -> Result<Self> {
+        let mut settings = ServerSettings::deserialize(toml::Value::Table(table.clone()))
+            .map_err(|e| TtsError::config(format!("invalid [server] settings: {}", e.message())))?;
+        if let Some((_, token)) = vars.iter().find(|(k, _)| k == "VOXWIRE_SERVER_TOKEN") {
+            if !token.trim().is_empty() {
+                settings.tokens.push(TokenEntry {
+                    id: "env".into(),
+                    secret: Secret::new(token.trim()),
+                });
+            }
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Rejects settings that cannot work.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_message_bytes < 1024 {
+            return Err(TtsError::config("max_message_bytes must be at least 1024"));
+        }
+        if self.utterances_per_second <= 0.0 || self.utterance_burst < 1.0 {
+            return Err(TtsError::config(
+                "utterances_per_second must be above 0 and utterance_burst at least 1",
+            ));
+        }
+        if self.tokens.iter().any(|t| t.secret.expose().len() < 16) {
+            return Err(TtsError::config(
+                "server tokens must be at least 16 characters",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The API tokens in the form the auth checks use.
+    pub fn api_tokens(&self) -> Vec<ApiToken> {
+        self.tokens
+            .iter()
+            .map(|t| ApiToken {
+                id: t.id.clone(),
+                secret: t.secret.clone(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_s.max(1))
+    }
+
+    pub(crate) fn max_age(&self) -> Duration {
+        Duration::from_secs(self.max_session_age_s.max(1))
+    }
+
+    pub(crate) fn grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_s)
+    }
+}

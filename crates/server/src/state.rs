@@ -1,0 +1,116 @@
+//! What every handler shares: the router, the settings, the counters and limits.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::watch;
+use voxwire_core::Secret;
+use voxwire_router::Router;
+
+use crate::auth::ApiToken;
+use crate::metrics::Metrics;
+use crate::settings::ServerSettings;
+
+/// Shared by every request.
+pub struct AppState {
+    pub(crate) router: Router,
+    pub(crate) settings: ServerSettings,
+    pub(crate) api_tokens: Vec<ApiToken>,
+    pub(crate) browser_key: Secret,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) sessions: Sessions,
+    pub(crate) rates: RateLimits,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// The counters, for `/metrics` and tests.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+/// Open WebSocket sessions, in all and per credential.
+#[derive(Default)]
+pub(crate) struct Sessions {
+    total: AtomicUsize,
+    per_principal: Mutex<HashMap<String, usize>>,
+}
+
+/// Why a session could not be opened.
+pub(crate) enum Refused {
+    Total,
+    PerPrincipal,
+}
+
+/// Holds one session's place; dropping it gives the place back.
+pub(crate) struct SessionSlot {
+    state: Arc<AppState>,
+    principal: String,
+}
+
+impl Sessions {
+    pub fn open(state: &Arc<AppState>, principal: &str) -> Result<SessionSlot, Refused> {
+        let s = &state.sessions;
+        let mut per = s.per_principal.lock().unwrap_or_else(|p| p.into_inner());
+        if s.total.load(Ordering::SeqCst) >= state.settings.max_sessions {
+            return Err(Refused::Total);
+        }
+        let mine = per.entry(principal.to_string()).or_default();
+        if *mine >= state.settings.max_sessions_per_token {
+            return Err(Refused::PerPrincipal);
+        }
+        *mine += 1;
+        s.total.fetch_add(1, Ordering::SeqCst);
+        state.metrics.session_opened();
+        Ok(SessionSlot {
+            state: state.clone(),
+            principal: principal.to_string(),
+        })
+    }
+
+    /// Sessions open now.
+    pub fn active(&self) -> usize {
+        self.total.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let s = &self.state.sessions;
+        let mut per = s.per_principal.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = per.get_mut(&self.principal) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per.remove(&self.principal);
+            }
+        }
+        s.total.fetch_sub(1, Ordering::SeqCst);
+        self.state.metrics.session_closed();
+    }
+}
+
+/// A token bucket per credential for utterances per second.
+#[derive(Default)]
+pub(crate) struct RateLimits {
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimits {
+    /// Takes one utterance from `principal`'s bucket; `false` when it is empty.
+    pub fn allow(&self, principal: &str, per_second: f64, burst: f64) -> bool {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = buckets.entry(principal.to_string()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * per_second).min(burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}

@@ -1,0 +1,575 @@
+//! The relay end to end on loopback: conformance for xAI clients, failover,
+//! every message type, REST, and the access controls and limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use voxwire_core::session::SessionEvent;
+use voxwire_core::{AudioFormat, Secret, StreamConfig, SynthesisRequest, TtsProvider};
+use voxwire_router::{Policy, Router, RouterSettings};
+use voxwire_server::{Relay, ServerSettings, TokenEntry};
+use voxwire_testkit::fake::FakeProvider;
+use voxwire_testkit::mock_xai::{expected_audio, Fault, FaultPlan, MockConfig, MockXai};
+use voxwire_xai::{Transport, XaiProvider, XaiSettings};
+
+const UPSTREAM_KEY: &str = "xai-UPSTREAM-provider-key-never-leaves";
+const SERVER_TOKEN: &str = "relay-server-token-0123456789";
+const ORIGIN: &str = "http://app.example";
+const OTHER_ORIGIN: &str = "http://other.example:8443";
+const LIMIT: Duration = Duration::from_secs(20);
+
+struct Setup {
+    upstream: MockXai,
+    fallback: FakeProvider,
+    addr: std::net::SocketAddr,
+    state: Arc<voxwire_server::AppState>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+fn pcm() -> AudioFormat {
+    AudioFormat::pcm16_mono(24_000)
+}
+
+async fn setup_with(fault: Fault, tweak: impl FnOnce(&mut ServerSettings)) -> Setup {
+    let upstream = MockXai::start(
+        MockConfig::new()
+            .with_api_key(UPSTREAM_KEY)
+            .with_faults(FaultPlan::always(fault)),
+    )
+    .await;
+    let xai: Arc<dyn TtsProvider> = Arc::new(
+        XaiProvider::new(XaiSettings {
+            api_key: Some(Secret::new(UPSTREAM_KEY)),
+            base_url: Some(upstream.base_url()),
+            ..XaiSettings::default()
+        })
+        .unwrap(),
+    );
+    let fallback = FakeProvider::new("fallback");
+    let policy = Policy {
+        backoff_base_ms: 5,
+        backoff_max_ms: 10,
+        ..Policy::default()
+    };
+    let router = Router::new(
+        vec![(xai, policy.clone()), (fallback.arc(), policy)],
+        RouterSettings::default(),
+    )
+    .unwrap();
+    let mut settings = ServerSettings {
+        tokens: vec![TokenEntry {
+            id: "test".into(),
+            secret: Secret::new(SERVER_TOKEN),
+        }],
+        allowed_origins: vec![ORIGIN.into(), OTHER_ORIGIN.into()],
+        ..ServerSettings::default()
+    };
+    tweak(&mut settings);
+    let relay = Relay::bind("127.0.0.1:0".parse().unwrap(), router, settings)
+        .await
+        .unwrap();
+    let addr = relay.local_addr().unwrap();
+    let state = relay.state();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(relay.serve(async move {
+        let _ = stopped.await;
+    }));
+    Setup {
+        upstream,
+        fallback,
+        addr,
+        state,
+        _stop: stop,
+    }
+}
+
+async fn setup() -> Setup {
+    setup_with(Fault::None, |_| {}).await
+}
+
+/// voxwire-xai pointed at the relay, with the relay's server token as its key.
+fn client(s: &Setup, transport: Transport) -> XaiProvider {
+    XaiProvider::new(XaiSettings {
+        api_key: Some(Secret::new(SERVER_TOKEN)),
+        base_url: Some(format!("http://{}/v1", s.addr)),
+        transport,
+        ..XaiSettings::default()
+    })
+    .unwrap()
+}
+
+async fn collect(p: &XaiProvider, text: &str) -> Vec<u8> {
+    tokio::time::timeout(LIMIT, async {
+        let mut stream = p
+            .synthesize(SynthesisRequest::new(text).format(pcm()))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk.unwrap().data);
+        }
+        out
+    })
+    .await
+    .unwrap()
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn raw(
+    s: &Setup,
+    query: &str,
+    headers: &[(&str, &str)],
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let mut request = format!("ws://{}/v1/tts?{query}", s.addr)
+        .into_client_request()
+        .unwrap();
+    for (k, v) in headers {
+        let name =
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+        request.headers_mut().insert(name, v.parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+fn bearer() -> String {
+    format!("Bearer {SERVER_TOKEN}")
+}
+
+async fn send(ws: &mut Ws, json: serde_json::Value) {
+    ws.send(Message::text(json.to_string())).await.unwrap();
+}
+
+/// Reads frames until `stop` says so; returns them as JSON (binary/close noted as such).
+async fn read_until(
+    ws: &mut Ws,
+    stop: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let mut seen = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(LIMIT, ws.next())
+            .await
+            .expect("a frame in time");
+        let value = match frame {
+            Some(Ok(Message::Text(t))) => serde_json::from_str(t.as_str()).unwrap(),
+            Some(Ok(Message::Close(c))) => {
+                serde_json::json!({"type": "close", "code": c.map(|c| u16::from(c.code))})
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => serde_json::json!({"type": "ws_error", "error": e.to_string()}),
+            None => serde_json::json!({"type": "eof"}),
+        };
+        let done =
+            stop(&value) || matches!(value["type"].as_str(), Some("close" | "eof" | "ws_error"));
+        seen.push(value);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn audio_of(frames: &[serde_json::Value]) -> Vec<u8> {
+    use base64::Engine as _;
+    frames
+        .iter()
+        .filter(|f| f["type"] == "audio.delta")
+        .flat_map(|f| {
+            base64::engine::general_purpose::STANDARD
+                .decode(f["delta"].as_str().unwrap())
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_xai_client_works_unchanged_over_websocket_and_rest() {
+    let s = setup().await;
+    for transport in [Transport::Websocket, Transport::Rest] {
+        let p = client(&s, transport);
+        let text = "Hello through the relay.";
+        assert_eq!(
+            collect(&p, text).await,
+            expected_audio(text, pcm()),
+            "{transport:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn many_utterances_and_a_cancel_on_one_connection() {
+    let s = setup().await;
+    let p = client(&s, Transport::Websocket);
+    let session = p
+        .stream(StreamConfig {
+            format: Some(pcm()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (mut input, mut events) = session.split();
+    let texts: Vec<String> = (0..5).map(|i| format!("Utterance number {i}. ")).collect();
+    let to_send = texts.clone();
+    let writer = tokio::spawn(async move {
+        for t in &to_send {
+            input.push_text(t).await.unwrap();
+            input.flush().await.unwrap();
+        }
+        input
+    });
+    let mut per = vec![Vec::new(); texts.len()];
+    let mut done = 0;
+    while done < texts.len() {
+        match tokio::time::timeout(LIMIT, events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            SessionEvent::Audio(c) => per[done].extend_from_slice(&c.data),
+            SessionEvent::UtteranceDone { .. } => done += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    for (t, got) in texts.iter().zip(&per) {
+        assert_eq!(got, &expected_audio(t, pcm()));
+    }
+    let mut input = writer.await.unwrap();
+    input
+        .push_text("A sentence to interrupt, long enough to be still speaking when cleared. ")
+        .await
+        .unwrap();
+    input.flush().await.unwrap();
+    let generation = input.cancel();
+    loop {
+        match tokio::time::timeout(LIMIT, events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            SessionEvent::Cleared { generation: g } => {
+                assert_eq!(g, generation);
+                break;
+            }
+            SessionEvent::Audio(_) | SessionEvent::UtteranceDone { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_message_type_on_the_wire() {
+    let s = setup().await;
+    let mut ws = raw(
+        &s,
+        "voice=eve&language=en&codec=pcm&sample_rate=24000",
+        &[("authorization", &bearer())],
+    )
+    .await
+    .unwrap();
+    send(
+        &mut ws,
+        serde_json::json!({"type": "text.delta", "delta": "Hi "}),
+    )
+    .await;
+    send(
+        &mut ws,
+        serde_json::json!({"type": "text.delta", "delta": "there."}),
+    )
+    .await;
+    send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    let frames = read_until(&mut ws, |f| f["type"] == "audio.done").await;
+    assert_eq!(frames.last().unwrap()["type"], "audio.done");
+    assert_eq!(audio_of(&frames), expected_audio("Hi there.", pcm()));
+    // Unknown types and binary frames get an error frame; the connection stays.
+    send(&mut ws, serde_json::json!({"type": "session.update"})).await;
+    let frames = read_until(&mut ws, |f| f["type"] == "error").await;
+    assert!(frames.last().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown message type"));
+    ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    let frames = read_until(&mut ws, |f| f["type"] == "error").await;
+    assert!(frames.last().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .contains("binary"));
+    // text.clear is acknowledged with audio.clear.
+    send(
+        &mut ws,
+        serde_json::json!({"type": "text.delta", "delta": "Never mind."}),
+    )
+    .await;
+    send(&mut ws, serde_json::json!({"type": "text.clear"})).await;
+    let frames = read_until(&mut ws, |f| f["type"] == "audio.clear").await;
+    assert_eq!(frames.last().unwrap()["type"], "audio.clear");
+    // And it still speaks afterwards.
+    send(
+        &mut ws,
+        serde_json::json!({"type": "text.delta", "delta": "Still here."}),
+    )
+    .await;
+    send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    let frames = read_until(&mut ws, |f| f["type"] == "audio.done").await;
+    assert_eq!(audio_of(&frames), expected_audio("Still here.", pcm()));
+}
+
+#[tokio::test]
+async fn rest_speaks_pcm_and_wav_and_refuses_mp3() {
+    let s = setup().await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/v1/tts", s.addr);
+    let body = |codec: &str| serde_json::json!({"text": "Rest works.", "voice_id": "eve", "language": "en", "output_format": {"codec": codec, "sample_rate": 24000}});
+    let pcm_reply = http
+        .post(&url)
+        .bearer_auth(SERVER_TOKEN)
+        .json(&body("pcm"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pcm_reply.status(), 200);
+    assert_eq!(
+        pcm_reply.bytes().await.unwrap().to_vec(),
+        expected_audio("Rest works.", pcm())
+    );
+    let wav = http
+        .post(&url)
+        .bearer_auth(SERVER_TOKEN)
+        .json(&body("wav"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wav.headers()["content-type"], "audio/wav");
+    let wav = wav.bytes().await.unwrap();
+    assert_eq!(&wav[..4], b"RIFF");
+    assert_eq!(wav[44..].to_vec(), expected_audio("Rest works.", pcm()));
+    let mp3 = http
+        .post(&url)
+        .bearer_auth(SERVER_TOKEN)
+        .json(&body("mp3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mp3.status(), 400);
+    let voices: serde_json::Value = http
+        .get(format!("http://{}/v1/tts/voices", s.addr))
+        .bearer_auth(SERVER_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(voices["voices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["voice_id"] == "eve"));
+}
+
+#[tokio::test]
+async fn with_the_upstream_refusing_clients_still_hear_audio_and_no_error() {
+    let s = setup_with(Fault::websocket_forbidden(), |_| {}).await;
+    let mut ws = raw(
+        &s,
+        "codec=pcm&sample_rate=24000",
+        &[("authorization", &bearer())],
+    )
+    .await
+    .unwrap();
+    send(
+        &mut ws,
+        serde_json::json!({"type": "text.delta", "delta": "Failover, please. Twice."}),
+    )
+    .await;
+    send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    let frames = read_until(&mut ws, |f| f["type"] == "audio.done").await;
+    assert!(frames.iter().all(|f| f["type"] != "error"), "{frames:?}");
+    assert_eq!(
+        audio_of(&frames),
+        [
+            expected_audio("Failover, please. ", pcm()),
+            expected_audio("Twice.", pcm())
+        ]
+        .concat()
+    );
+    assert!(!s.fallback.calls().is_empty());
+    let metrics = reqwest::get(format!("http://{}/metrics", s.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("voxwire_failovers_total{provider=\"xai\",reason=\"http_403\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn access_control_at_the_upgrade() {
+    let s = setup().await;
+    let status = |r: Result<Ws, tokio_tungstenite::tungstenite::Error>| match r {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("{e}"),
+        Ok(_) => 101,
+    };
+    assert_eq!(status(raw(&s, "", &[]).await), 401, "no token");
+    assert_eq!(
+        status(raw(&s, "", &[("authorization", "Bearer wrong-token-000000000")]).await),
+        401
+    );
+    assert_eq!(
+        status(
+            raw(
+                &s,
+                "",
+                &[
+                    ("authorization", &bearer()),
+                    ("origin", "http://evil.example")
+                ]
+            )
+            .await
+        ),
+        403
+    );
+    // Browser tokens: minted with the server token, bound to an origin.
+    let http = reqwest::Client::new();
+    let mint = |origin: &str, ttl: u64| {
+        http.post(format!("http://{}/v1/tokens", s.addr))
+            .bearer_auth(SERVER_TOKEN)
+            .json(&serde_json::json!({"origin": origin, "ttl_s": ttl}))
+            .send()
+    };
+    let minted: serde_json::Value = mint(ORIGIN, 60).await.unwrap().json().await.unwrap();
+    let token = minted["value"].as_str().unwrap().to_string();
+    assert_eq!(
+        status(raw(&s, &format!("token={token}"), &[("origin", ORIGIN)]).await),
+        101
+    );
+    let protocol = format!("xai-client-secret.{token}");
+    assert_eq!(
+        status(
+            raw(
+                &s,
+                "",
+                &[("origin", ORIGIN), ("sec-websocket-protocol", &protocol)]
+            )
+            .await
+        ),
+        101
+    );
+    assert_eq!(
+        status(raw(&s, &format!("token={token}x"), &[("origin", ORIGIN)]).await),
+        401,
+        "bad"
+    );
+    assert_eq!(
+        status(raw(&s, &format!("token={token}"), &[]).await),
+        403,
+        "no origin"
+    );
+    let other: serde_json::Value = mint(OTHER_ORIGIN, 60).await.unwrap().json().await.unwrap();
+    let other = other["value"].as_str().unwrap();
+    assert_eq!(
+        status(raw(&s, &format!("token={other}"), &[("origin", ORIGIN)]).await),
+        403,
+        "other origin"
+    );
+    let expired: serde_json::Value = mint(ORIGIN, 1).await.unwrap().json().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let expired = expired["value"].as_str().unwrap();
+    assert_eq!(
+        status(raw(&s, &format!("token={expired}"), &[("origin", ORIGIN)]).await),
+        401,
+        "expired"
+    );
+    assert_eq!(mint("http://evil.example", 60).await.unwrap().status(), 400);
+    let unauthorized = http
+        .post(format!("http://{}/v1/tokens", s.addr))
+        .json(&serde_json::json!({"origin": ORIGIN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+}
+
+#[tokio::test]
+async fn limits_answer_with_close_codes_and_error_frames() {
+    let s = setup_with(Fault::None, |settings| {
+        settings.max_message_bytes = 2048;
+        settings.utterances_per_second = 1.0;
+        settings.utterance_burst = 2.0;
+        settings.max_utterance_chars = 100;
+    })
+    .await;
+    // Oversize message: close 1009.
+    let mut ws = raw(&s, "", &[("authorization", &bearer())]).await.unwrap();
+    send(
+        &mut ws,
+        serde_json::json!({"type": "text.delta", "delta": "x".repeat(5000)}),
+    )
+    .await;
+    let frames = read_until(&mut ws, |_| false).await;
+    assert_eq!(frames.last().unwrap()["code"], 1009, "{frames:?}");
+    // Too much text in one utterance: an error frame, the connection stays.
+    let mut ws = raw(&s, "", &[("authorization", &bearer())]).await.unwrap();
+    send(
+        &mut ws,
+        serde_json::json!({"type": "text.delta", "delta": "word ".repeat(30)}),
+    )
+    .await;
+    let frames = read_until(&mut ws, |f| f["type"] == "error").await;
+    assert!(frames.last().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .contains("over 100 characters"));
+    // Flooding utterances: a rate-limit error frame.
+    let mut limited = false;
+    for _ in 0..6 {
+        send(
+            &mut ws,
+            serde_json::json!({"type": "text.delta", "delta": "Hi."}),
+        )
+        .await;
+        send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    }
+    let frames = read_until(&mut ws, |f| {
+        f["type"] == "error"
+            && f["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("rate limited")
+    })
+    .await;
+    if frames.last().unwrap()["type"] == "error" {
+        limited = true;
+    }
+    assert!(limited, "{frames:?}");
+    let metrics = reqwest::get(format!("http://{}/metrics", s.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for limit in [
+        "max_message_bytes",
+        "max_utterance_chars",
+        "utterances_per_second",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "voxwire_limit_breaches_total{{limit=\"{limit}\"}}"
+            )),
+            "{limit}: {metrics}"
+        );
+    }
+    let _ = &s.upstream;
+    let _ = &s.state;
+}
