@@ -25,6 +25,8 @@ pub enum Command {
     Voices(VoicesArgs),
     /// Check each provider end to end (credentials, reachability, each transport) and say what to fix.
     Doctor(DoctorArgs),
+    /// Run the relay: an xAI-compatible TTS endpoint (WebSocket + REST) with failover.
+    Serve(ServeArgs),
 }
 
 /// Options shared by every subcommand that builds providers.
@@ -70,6 +72,17 @@ pub struct SayArgs {
 /// `voxwire voices`.
 #[derive(Debug, Clone, Args)]
 pub struct VoicesArgs {
+    /// Provider and config selection.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+}
+
+/// `voxwire serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
     /// Provider and config selection.
     #[command(flatten)]
     pub chain: ChainArgs,

@@ -3,6 +3,7 @@
 //! - `voxwire say [TEXT|-] [-o FILE] [--voice V] [--language L] [--provider ID]...
 //!   [--format wav|pcm|mulaw|alaw] [--sample-rate HZ] [--config FILE] [--verbose]`
 //! - `voxwire voices [--provider ID]... [--config FILE]`
+//! - `voxwire serve [--listen ADDR] [--provider ID]... [--config FILE]`: the relay.
 //! - `voxwire doctor [--provider ID]... [--config FILE]`: per provider, a table
 //!   of checks and a diagnosis; exit 0 only when every provider is healthy.
 //!
@@ -19,6 +20,7 @@ pub mod input;
 pub mod output;
 pub mod progress;
 pub mod say;
+pub mod serve;
 pub mod voices;
 
 #[cfg(test)]
@@ -95,6 +97,7 @@ pub fn run(cli: Cli, vars: Vec<(String, String)>) -> Result<(), CliError> {
         }
         Command::Voices(args) => with_runtime(voices::run(args, vars)),
         Command::Doctor(args) => with_runtime(doctor::run(args, vars)),
+        Command::Serve(args) => serve::run(args, vars),
     }
 }
 

@@ -1,0 +1,72 @@
+//! `voxwire serve`: the relay, until Ctrl-C or SIGTERM, then a graceful stop.
+
+use voxwire_router::{Router, RouterSettings};
+use voxwire_server::{Relay, ServerSettings};
+
+use crate::args::ServeArgs;
+use crate::chain;
+use crate::config;
+use crate::exit::CliError;
+
+/// Builds the router and the relay from config, serves, and drains on a signal.
+pub fn run(args: ServeArgs, vars: Vec<(String, String)>) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let loaded = config::load(args.chain.config.as_deref(), &vars)?;
+        let config = &loaded.config;
+        let entries = chain::resolve(config, &args.chain.providers, &vars)?;
+        let ids: Vec<String> = entries.iter().map(|e| e.provider.clone()).collect();
+        let built = tokio::task::spawn_blocking(move || chain::build(&entries))
+            .await
+            .map_err(|e| CliError::failure(format!("building the providers failed: {e}")))??;
+        let router_settings = RouterSettings::from_table(&config.router)
+            .map_err(|e| CliError::from_validation(&e))?;
+        let chain = built.providers.into_iter().zip(built.policies).collect();
+        let router =
+            Router::new(chain, router_settings).map_err(|e| CliError::from_validation(&e))?;
+        let settings = ServerSettings::from_table(&config.server, &vars)
+            .map_err(|e| CliError::from_validation(&e))?;
+        let relay = Relay::bind(args.listen, router, settings)
+            .await
+            .map_err(|e| CliError::from_validation(&e))?;
+        let addr = relay
+            .local_addr()
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        eprintln!(
+            "voxwire: relay listening on http://{addr} (WebSocket ws://{addr}/v1/tts; chain {})",
+            ids.join(" → ")
+        );
+        relay
+            .serve(stop_signal())
+            .await
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        eprintln!("voxwire: relay stopped");
+        Ok(())
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
