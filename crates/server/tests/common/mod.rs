@@ -1,0 +1,188 @@
+//! Shared set-up for the relay's integration tests: a mock upstream, a
+//! fallback, the relay on loopback, and a raw WebSocket client.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use voxwire_core::{AudioFormat, Secret, SynthesisRequest, TtsProvider};
+use voxwire_router::{Policy, Router, RouterSettings};
+use voxwire_server::{Relay, ServerSettings, TokenEntry};
+use voxwire_testkit::fake::FakeProvider;
+use voxwire_testkit::mock_xai::{Fault, FaultPlan, MockConfig, MockXai};
+use voxwire_xai::{Transport, XaiProvider, XaiSettings};
+
+pub const UPSTREAM_KEY: &str = "xai-UPSTREAM-provider-key-never-leaves";
+pub const SERVER_TOKEN: &str = "relay-server-token-0123456789";
+pub const ORIGIN: &str = "http://app.example";
+pub const OTHER_ORIGIN: &str = "http://other.example:8443";
+pub const LIMIT: Duration = Duration::from_secs(20);
+
+pub fn pcm() -> AudioFormat {
+    AudioFormat::pcm16_mono(24_000)
+}
+
+pub struct Setup {
+    pub upstream: MockXai,
+    pub fallback: FakeProvider,
+    pub addr: std::net::SocketAddr,
+    pub state: Arc<voxwire_server::AppState>,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn setup_with(fault: Fault, tweak: impl FnOnce(&mut ServerSettings)) -> Setup {
+    let upstream = MockXai::start(
+        MockConfig::new()
+            .with_api_key(UPSTREAM_KEY)
+            .with_faults(FaultPlan::always(fault)),
+    )
+    .await;
+    let xai: Arc<dyn TtsProvider> = Arc::new(
+        XaiProvider::new(XaiSettings {
+            api_key: Some(Secret::new(UPSTREAM_KEY)),
+            base_url: Some(upstream.base_url()),
+            ..XaiSettings::default()
+        })
+        .unwrap(),
+    );
+    let fallback = FakeProvider::new("fallback");
+    let policy = Policy {
+        backoff_base_ms: 5,
+        backoff_max_ms: 10,
+        ..Policy::default()
+    };
+    let router = Router::new(
+        vec![(xai, policy.clone()), (fallback.arc(), policy)],
+        RouterSettings::default(),
+    )
+    .unwrap();
+    let mut settings = ServerSettings {
+        tokens: vec![TokenEntry {
+            id: "test".into(),
+            secret: Secret::new(SERVER_TOKEN),
+        }],
+        allowed_origins: vec![ORIGIN.into(), OTHER_ORIGIN.into()],
+        ..ServerSettings::default()
+    };
+    tweak(&mut settings);
+    let relay = Relay::bind("127.0.0.1:0".parse().unwrap(), router, settings)
+        .await
+        .unwrap();
+    let addr = relay.local_addr().unwrap();
+    let state = relay.state();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(relay.serve(async move {
+        let _ = stopped.await;
+    }));
+    Setup {
+        upstream,
+        fallback,
+        addr,
+        state,
+        stop,
+    }
+}
+
+pub async fn setup() -> Setup {
+    setup_with(Fault::None, |_| {}).await
+}
+
+/// voxwire-xai pointed at the relay, with the relay's server token as its key.
+pub fn client(s: &Setup, transport: Transport) -> XaiProvider {
+    XaiProvider::new(XaiSettings {
+        api_key: Some(Secret::new(SERVER_TOKEN)),
+        base_url: Some(format!("http://{}/v1", s.addr)),
+        transport,
+        ..XaiSettings::default()
+    })
+    .unwrap()
+}
+
+pub async fn collect(p: &XaiProvider, text: &str) -> Vec<u8> {
+    tokio::time::timeout(LIMIT, async {
+        let mut stream = p
+            .synthesize(SynthesisRequest::new(text).format(pcm()))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk.unwrap().data);
+        }
+        out
+    })
+    .await
+    .unwrap()
+}
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn raw(
+    s: &Setup,
+    query: &str,
+    headers: &[(&str, &str)],
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let mut request = format!("ws://{}/v1/tts?{query}", s.addr)
+        .into_client_request()
+        .unwrap();
+    for (k, v) in headers {
+        let name =
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+        request.headers_mut().insert(name, v.parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+pub fn bearer() -> String {
+    format!("Bearer {SERVER_TOKEN}")
+}
+
+pub async fn send(ws: &mut Ws, json: serde_json::Value) {
+    ws.send(Message::text(json.to_string())).await.unwrap();
+}
+
+/// Reads frames until `stop` says so; returns them as JSON (binary/close noted as such).
+pub async fn read_until(
+    ws: &mut Ws,
+    stop: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let mut seen = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(LIMIT, ws.next())
+            .await
+            .expect("a frame in time");
+        let value = match frame {
+            Some(Ok(Message::Text(t))) => serde_json::from_str(t.as_str()).unwrap(),
+            Some(Ok(Message::Close(c))) => {
+                serde_json::json!({"type": "close", "code": c.map(|c| u16::from(c.code))})
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => serde_json::json!({"type": "ws_error", "error": e.to_string()}),
+            None => serde_json::json!({"type": "eof"}),
+        };
+        let done =
+            stop(&value) || matches!(value["type"].as_str(), Some("close" | "eof" | "ws_error"));
+        seen.push(value);
+        if done {
+            return seen;
+        }
+    }
+}
+
+pub fn audio_of(frames: &[serde_json::Value]) -> Vec<u8> {
+    use base64::Engine as _;
+    frames
+        .iter()
+        .filter(|f| f["type"] == "audio.delta")
+        .flat_map(|f| {
+            base64::engine::general_purpose::STANDARD
+                .decode(f["delta"].as_str().unwrap())
+                .unwrap()
+        })
+        .collect()
+}
