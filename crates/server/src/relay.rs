@@ -42,7 +42,6 @@ pub(crate) struct WsQuery {
     optimize_streaming_latency: Option<u8>,
     #[allow(dead_code)]
     text_normalization: Option<bool>,
-    #[allow(dead_code)]
     with_timestamps: Option<bool>,
     token: Option<String>,
     voxwire_events: Option<bool>,
@@ -129,6 +128,7 @@ pub(crate) async fn upgrade(
         extensions: Default::default(),
     };
     let events = query.voxwire_events.unwrap_or(false);
+    let timestamps = query.with_timestamps.unwrap_or(false);
     let limit = state.settings.max_message_bytes;
     let mut ws = ws.max_message_size(limit).max_frame_size(limit);
     if let Some(protocol) = principal.subprotocol.clone() {
@@ -136,7 +136,7 @@ pub(crate) async fn upgrade(
     }
     ws.on_upgrade(move |socket| async move {
         let _slot = slot;
-        Relay::new(state, principal, config, events)
+        Relay::new(state, principal, config, events, timestamps)
             .run(socket)
             .await;
     })
@@ -147,6 +147,14 @@ struct Relay {
     principal: Principal,
     config: StreamConfig,
     events_wanted: bool,
+    /// Whether the client asked for `audio_timestamps`.
+    timestamps: bool,
+    /// The text of the utterance being written.
+    writing: String,
+    /// Texts of flushed utterances whose audio is still owed (front = speaking),
+    /// and the audio time already sent for the front one.
+    spoken: std::collections::VecDeque<String>,
+    spoken_audio: f64,
     /// Characters of the utterance being written.
     utterance_chars: usize,
     /// `text.done`s sent to the router whose `audio.done` is still owed.
@@ -169,12 +177,17 @@ impl Relay {
         principal: Principal,
         config: StreamConfig,
         events_wanted: bool,
+        timestamps: bool,
     ) -> Self {
         Self {
             state,
             principal,
             config,
             events_wanted,
+            timestamps,
+            writing: String::new(),
+            spoken: std::collections::VecDeque::new(),
+            spoken_audio: 0.0,
             utterance_chars: 0,
             owed: 0,
             flushed_at: None,
@@ -258,6 +271,7 @@ impl Relay {
                             // and open a fresh session for the next one.
                             self.owed = 0;
                             self.flushed_at = None;
+                            self.forget_texts();
                             if tx.send(error_frame(&e.to_string())).await.is_err() {
                                 break End::Gone;
                             }
@@ -329,6 +343,9 @@ impl Relay {
                     return send(tx, error_frame(&why)).await;
                 }
                 input.push_text(&delta).await.map_err(|_| End::Gone)?;
+                if self.timestamps {
+                    self.writing.push_str(&delta);
+                }
                 Ok(())
             }
             ClientMessage::TextDone => {
@@ -350,6 +367,9 @@ impl Relay {
                 }
                 self.utterance_chars = 0;
                 input.flush().await.map_err(|_| End::Gone)?;
+                if self.timestamps {
+                    self.spoken.push_back(std::mem::take(&mut self.writing));
+                }
                 if self.owed == 0 {
                     self.flushed_at = Some(Instant::now());
                 }
@@ -357,6 +377,7 @@ impl Relay {
                 Ok(())
             }
             ClientMessage::TextClear => {
+                self.forget_texts();
                 self.utterance_chars = 0;
                 self.owed = 0;
                 self.flushed_at = None;
@@ -369,11 +390,42 @@ impl Relay {
 
     /// Drops the utterance being written without telling the client `audio.clear`.
     fn drop_utterance(&mut self, input: &SessionInput) {
+        self.forget_texts();
         self.utterance_chars = 0;
         // Utterances already flushed are dropped too: a cancel clears everything queued.
         self.owed = 0;
         self.flushed_at = None;
         let _ = input.cancel();
+    }
+
+    fn forget_texts(&mut self) {
+        self.writing.clear();
+        self.spoken.clear();
+        self.spoken_audio = 0.0;
+    }
+
+    /// `audio_timestamps` for a chunk that speaks `span` of the current
+    /// utterance: its characters, with times spread evenly over the chunk
+    /// (providers report which text a chunk speaks, not each character's time).
+    fn timestamps_for(
+        &mut self,
+        span: Option<voxwire_core::TextSpan>,
+        seconds: f64,
+    ) -> Option<serde_json::Value> {
+        let start = self.spoken_audio;
+        self.spoken_audio += seconds;
+        let text = self.spoken.front()?;
+        let span = span?;
+        let piece = text.get(span.start..span.end)?;
+        let chars: Vec<String> = piece.chars().map(String::from).collect();
+        if chars.is_empty() {
+            return None;
+        }
+        let step = seconds / chars.len() as f64;
+        let times: Vec<[f64; 2]> = (0..chars.len())
+            .map(|i| [start + step * i as f64, start + step * (i + 1) as f64])
+            .collect();
+        Some(serde_json::json!({ "graph_chars": chars, "graph_times": times }))
     }
 
     async fn router_event<S>(&mut self, event: SessionEvent, tx: &mut S) -> Result<(), End>
@@ -389,11 +441,19 @@ impl Relay {
                     .metrics
                     .audio_seconds(chunk.duration().as_secs_f64());
                 let delta = base64::engine::general_purpose::STANDARD.encode(&chunk.data);
-                let frame = serde_json::json!({ "type": "audio.delta", "delta": delta });
+                let mut frame = serde_json::json!({ "type": "audio.delta", "delta": delta });
+                if self.timestamps {
+                    let seconds = chunk.duration().as_secs_f64();
+                    if let Some(stamps) = self.timestamps_for(chunk.span, seconds) {
+                        frame["audio_timestamps"] = stamps;
+                    }
+                }
                 send(tx, Message::Text(frame.to_string().into())).await
             }
             SessionEvent::UtteranceDone { .. } => {
                 self.state.metrics.utterance_done();
+                self.spoken.pop_front();
+                self.spoken_audio = 0.0;
                 self.owed = self.owed.saturating_sub(1);
                 if self.owed > 0 {
                     self.flushed_at = Some(Instant::now());

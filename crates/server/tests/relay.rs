@@ -399,3 +399,46 @@ async fn limits_answer_with_close_codes_and_error_frames() {
     let _ = &s.upstream;
     let _ = &s.state;
 }
+
+#[tokio::test]
+async fn timestamps_reach_an_xai_client_through_the_relay() {
+    let s = setup_full(Fault::None, |_| {}, true).await;
+    let p = voxwire_xai::XaiProvider::new(voxwire_xai::XaiSettings {
+        api_key: Some(voxwire_core::Secret::new(SERVER_TOKEN)),
+        base_url: Some(format!("http://{}/v1", s.addr)),
+        timestamps: true,
+        ..voxwire_xai::XaiSettings::default()
+    })
+    .unwrap();
+    let text = "Héllo there. Second sentence, wörld.";
+    let mut stream = p
+        .synthesize(voxwire_core::SynthesisRequest::new(text).format(pcm()))
+        .await
+        .unwrap();
+    let mut spans = Vec::new();
+    let mut audio = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(LIMIT, stream.next()).await.unwrap() {
+        let chunk = chunk.unwrap();
+        audio.extend_from_slice(&chunk.data);
+        if let Some(span) = chunk.span {
+            spans.push(span);
+        }
+    }
+    assert!(spans.len() > 1, "{spans:?}");
+    assert_eq!(spans[0].start, 0);
+    for pair in spans.windows(2) {
+        assert_eq!(pair[0].end, pair[1].start, "contiguous: {spans:?}");
+    }
+    assert_eq!(spans.last().unwrap().end, text.len());
+    assert!(spans
+        .iter()
+        .all(|sp| text.is_char_boundary(sp.start) && text.is_char_boundary(sp.end)));
+    assert_eq!(
+        audio,
+        [
+            expected_audio("Héllo there. ", pcm()),
+            expected_audio("Second sentence, wörld.", pcm())
+        ]
+        .concat()
+    );
+}

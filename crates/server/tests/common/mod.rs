@@ -34,6 +34,15 @@ pub struct Setup {
 }
 
 pub async fn setup_with(fault: Fault, tweak: impl FnOnce(&mut ServerSettings)) -> Setup {
+    setup_full(fault, tweak, false).await
+}
+
+/// Like [`setup_with`], with the upstream xAI provider asking for timestamps or not.
+pub async fn setup_full(
+    fault: Fault,
+    tweak: impl FnOnce(&mut ServerSettings),
+    upstream_timestamps: bool,
+) -> Setup {
     let upstream = MockXai::start(
         MockConfig::new()
             .with_api_key(UPSTREAM_KEY)
@@ -44,6 +53,7 @@ pub async fn setup_with(fault: Fault, tweak: impl FnOnce(&mut ServerSettings)) -
         XaiProvider::new(XaiSettings {
             api_key: Some(Secret::new(UPSTREAM_KEY)),
             base_url: Some(upstream.base_url()),
+            timestamps: upstream_timestamps,
             ..XaiSettings::default()
         })
         .unwrap(),
