@@ -442,3 +442,65 @@ async fn timestamps_reach_an_xai_client_through_the_relay() {
         .concat()
     );
 }
+
+#[tokio::test]
+async fn session_counts_idle_and_age_limits() {
+    let status = |r: Result<Ws, tokio_tungstenite::tungstenite::Error>| match r {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("{e}"),
+        Ok(_) => 101,
+    };
+    let s = setup_with(Fault::None, |settings| {
+        settings.max_sessions_per_token = 1;
+        settings.idle_timeout_s = 1;
+    })
+    .await;
+    let mut first = raw(&s, "", &[("authorization", &bearer())]).await.unwrap();
+    assert_eq!(
+        status(raw(&s, "", &[("authorization", &bearer())]).await),
+        429,
+        "per token"
+    );
+    // Idle for over a second: closed with 1000, and the place is free again.
+    let frames = read_until(&mut first, |_| false).await;
+    assert_eq!(frames.last().unwrap()["code"], 1000, "{frames:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        status(raw(&s, "", &[("authorization", &bearer())]).await),
+        101
+    );
+
+    let s = setup_with(Fault::None, |settings| {
+        settings.max_sessions = 1;
+        settings.max_session_age_s = 1;
+    })
+    .await;
+    let mut only = raw(&s, "", &[("authorization", &bearer())]).await.unwrap();
+    assert_eq!(
+        status(raw(&s, "", &[("authorization", &bearer())]).await),
+        503,
+        "in all"
+    );
+    // Busy but old: closed with 1001 at the age limit.
+    send(
+        &mut only,
+        serde_json::json!({"type": "text.delta", "delta": "Keep"}),
+    )
+    .await;
+    let frames = read_until(&mut only, |_| false).await;
+    assert_eq!(frames.last().unwrap()["code"], 1001, "{frames:?}");
+    let metrics = reqwest::get(format!("http://{}/metrics", s.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("voxwire_limit_breaches_total{limit=\"max_sessions\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("voxwire_limit_breaches_total{limit=\"max_session_age\"} 1"),
+        "{metrics}"
+    );
+}
