@@ -3,38 +3,15 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use futures::StreamExt;
 use voxwire_core::{SynthesisRequest, TtsProvider};
 use voxwire_testkit::mock_xai::Fault;
 use voxwire_xai::Transport;
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_provider_key_is_in_no_response_frame_or_log_line() {
-    let logs = Buffer::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .try_init()
-        .expect("the only subscriber in this binary");
+    let logs = voxwire_testkit::assert::LogCapture::install();
 
     let mut seen = Vec::new();
     for fault in [
@@ -119,7 +96,7 @@ async fn the_provider_key_is_in_no_response_frame_or_log_line() {
         );
         assert!(!text.contains(SERVER_TOKEN), "server token echoed: {text}");
     }
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(!logs.is_empty());
     for (i, line) in logs.lines().enumerate() {
         assert!(

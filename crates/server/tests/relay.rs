@@ -241,11 +241,6 @@ async fn with_the_upstream_refusing_clients_still_hear_audio_and_no_error() {
 #[tokio::test]
 async fn access_control_at_the_upgrade() {
     let s = setup().await;
-    let status = |r: Result<Ws, tokio_tungstenite::tungstenite::Error>| match r {
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
-        Err(e) => panic!("{e}"),
-        Ok(_) => 101,
-    };
     assert_eq!(status(raw(&s, "", &[]).await), 401, "no token");
     assert_eq!(
         status(raw(&s, "", &[("authorization", "Bearer wrong-token-000000000")]).await),
@@ -424,15 +419,7 @@ async fn timestamps_reach_an_xai_client_through_the_relay() {
             spans.push(span);
         }
     }
-    assert!(spans.len() > 1, "{spans:?}");
-    assert_eq!(spans[0].start, 0);
-    for pair in spans.windows(2) {
-        assert_eq!(pair[0].end, pair[1].start, "contiguous: {spans:?}");
-    }
-    assert_eq!(spans.last().unwrap().end, text.len());
-    assert!(spans
-        .iter()
-        .all(|sp| text.is_char_boundary(sp.start) && text.is_char_boundary(sp.end)));
+    voxwire_testkit::assert::assert_spans_cover(text, &spans);
     assert_eq!(
         audio,
         [
@@ -445,11 +432,6 @@ async fn timestamps_reach_an_xai_client_through_the_relay() {
 
 #[tokio::test]
 async fn session_counts_idle_and_age_limits() {
-    let status = |r: Result<Ws, tokio_tungstenite::tungstenite::Error>| match r {
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
-        Err(e) => panic!("{e}"),
-        Ok(_) => 101,
-    };
     let s = setup_with(Fault::None, |settings| {
         settings.max_sessions_per_token = 1;
         settings.idle_timeout_s = 1;

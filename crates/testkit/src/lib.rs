@@ -7,5 +7,6 @@
 //! with the same audio, for router tests.
 #![warn(missing_docs)]
 
+pub mod assert;
 pub mod fake;
 pub mod mock_xai;

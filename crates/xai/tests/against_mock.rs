@@ -449,15 +449,7 @@ async fn timestamps_become_spans_over_the_input_text() {
             spans.push(span);
         }
     }
-    assert!(spans.len() > 1, "{spans:?}");
-    assert_eq!(spans[0].start, 0);
-    for pair in spans.windows(2) {
-        assert_eq!(pair[0].end, pair[1].start, "contiguous: {spans:?}");
-    }
-    assert_eq!(spans.last().unwrap().end, text.len());
-    assert!(spans
-        .iter()
-        .all(|s| text.is_char_boundary(s.start) && text.is_char_boundary(s.end)));
+    voxwire_testkit::assert::assert_spans_cover(text, &spans);
     let query = m.requests()[0].query_param("with_timestamps");
     assert_eq!(query.as_deref(), Some("true"));
 }

@@ -6,8 +6,6 @@
 //! and a session, formats every error with Display and Debug, and searches
 //! all of it for the key.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -16,19 +14,6 @@ use voxwire_testkit::mock_xai::{Fault, FaultPlan, MockConfig, MockXai, Stall};
 use voxwire_xai::{Transport, XaiProvider, XaiSettings};
 
 const KEY: &str = "xai-LOGTEST-d41d8cd98f00b204e9800998ecf8427e";
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn faults() -> Vec<Fault> {
     vec![
@@ -56,14 +41,7 @@ fn faults() -> Vec<Fault> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_key_is_in_no_error_and_no_log_line() {
-    let logs = Buffer::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .try_init()
-        .expect("the only subscriber in this test binary");
+    let logs = voxwire_testkit::assert::LogCapture::install();
 
     let mut errors = Vec::new();
     for fault in faults() {
@@ -132,7 +110,7 @@ async fn the_key_is_in_no_error_and_no_log_line() {
         errors.push(format!("{:?}", m.requests()));
     }
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(!logs.is_empty(), "the subscriber captured nothing");
     for (i, line) in logs.lines().enumerate() {
         assert!(!line.contains(KEY), "log line {i} holds the key: {line}");

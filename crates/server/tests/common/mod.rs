@@ -196,3 +196,12 @@ pub fn audio_of(frames: &[serde_json::Value]) -> Vec<u8> {
         })
         .collect()
 }
+
+/// The HTTP status an upgrade attempt got (101 when it succeeded).
+pub fn status(result: Result<Ws, tokio_tungstenite::tungstenite::Error>) -> u16 {
+    match result {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("{e}"),
+        Ok(_) => 101,
+    }
+}
