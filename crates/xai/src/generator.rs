@@ -15,6 +15,19 @@ impl Emitter {
     pub async fn send(&self, item: Result<AudioChunk>) -> bool {
         self.0.send(item).await.is_ok()
     }
+
+    /// Sends what a chunker step produced: a chunk (if any) or its error.
+    /// `false` means stop: the consumer is gone, or an error ended the stream.
+    pub async fn forward(&self, step: Result<Option<AudioChunk>>) -> bool {
+        match step {
+            Ok(Some(chunk)) => self.send(Ok(chunk)).await,
+            Ok(None) => true,
+            Err(e) => {
+                self.send(Err(e)).await;
+                false
+            }
+        }
+    }
 }
 
 /// Runs `produce` on a task; the returned stream yields what it sends and ends

@@ -225,17 +225,8 @@ impl XaiProvider {
                         if timestamp_chars > 0 {
                             chunker.covered_chars(timestamp_chars);
                         }
-                        match chunker.push(data) {
-                            Ok(Some(chunk)) => {
-                                if !out.send(Ok(chunk)).await {
-                                    return;
-                                }
-                            }
-                            Ok(None) => {}
-                            Err(e) => {
-                                out.send(Err(e)).await;
-                                return;
-                            }
+                        if !out.forward(chunker.push(data)).await {
+                            return;
                         }
                     }
                     WireEvent::Done => break,
@@ -246,19 +237,9 @@ impl XaiProvider {
                     }
                 }
             }
-            match chunker.finish(&conn.endpoint) {
-                Ok(Some(chunk)) => {
-                    if !out.send(Ok(chunk)).await {
-                        return;
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    out.send(Err(e)).await;
-                    return;
-                }
+            if out.forward(chunker.finish(&conn.endpoint)).await {
+                provider.inner.pool.put(conn);
             }
-            provider.inner.pool.put(conn);
         }))
     }
 }

@@ -86,28 +86,11 @@ pub(crate) async fn synthesize(
                 }
                 None => break,
             };
-            match chunker.push(bytes) {
-                Ok(Some(chunk)) => {
-                    if !out.send(Ok(chunk)).await {
-                        return;
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    out.send(Err(e)).await;
-                    return;
-                }
+            if !out.forward(chunker.push(bytes)).await {
+                return;
             }
         }
-        match chunker.finish(&url) {
-            Ok(None) => {}
-            Ok(Some(chunk)) => {
-                out.send(Ok(chunk)).await;
-            }
-            Err(e) => {
-                out.send(Err(e)).await;
-            }
-        }
+        out.forward(chunker.finish(&url)).await;
     }))
 }
 
