@@ -10,6 +10,7 @@ use crate::args::DoctorArgs;
 use crate::chain;
 use crate::config;
 use crate::exit::CliError;
+use crate::table::{self, Align};
 
 /// The longest one provider's checks may take in all.
 const PER_PROVIDER: Duration = Duration::from_secs(90);
@@ -72,26 +73,12 @@ pub fn write_reports(out: &mut impl Write, reports: &[Report]) -> io::Result<()>
             })
         })
         .collect();
-    let header = ["PROVIDER", "CHECK", "TIME", "RESULT"].map(String::from);
-    let mut widths = [0usize; 3];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(&header).chain(&rows) {
-        writeln!(
-            out,
-            "{:<w0$}  {:<w1$}  {:>w2$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-        )?;
-    }
+    table::write(
+        out,
+        ["PROVIDER", "CHECK", "TIME", "RESULT"],
+        [Align::Left, Align::Left, Align::Right, Align::Left],
+        &rows,
+    )?;
     let findings: Vec<String> = reports
         .iter()
         .flat_map(|r| {

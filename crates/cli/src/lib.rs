@@ -21,6 +21,7 @@ pub mod output;
 pub mod progress;
 pub mod say;
 pub mod serve;
+pub mod table;
 pub mod voices;
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use crate::args::VoicesArgs;
 use crate::chain;
 use crate::config;
 use crate::exit::CliError;
+use crate::table::{self, Align};
 
 /// How many valid voice ids an "unknown voice" message suggests.
 const SUGGESTIONS: usize = 8;
@@ -125,7 +126,6 @@ pub async fn run(args: VoicesArgs, vars: Vec<(String, String)>) -> Result<(), Cl
 
 /// Writes voices as aligned columns: provider, voice id, name, languages.
 pub fn write_table(out: &mut impl Write, voices: &[Voice]) -> io::Result<()> {
-    let header = ["PROVIDER", "VOICE", "NAME", "LANGUAGES"];
     let rows: Vec<[String; 4]> = voices
         .iter()
         .map(|v| {
@@ -137,29 +137,12 @@ pub fn write_table(out: &mut impl Write, voices: &[Voice]) -> io::Result<()> {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |out: &mut dyn Write, cells: [&str; 4]| -> io::Result<()> {
-        writeln!(
-            out,
-            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
-            cells[0],
-            cells[1],
-            cells[2],
-            cells[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-        )
-    };
-    line(out, header)?;
-    for row in &rows {
-        line(out, [&row[0], &row[1], &row[2], &row[3]])?;
-    }
+    table::write(
+        out,
+        ["PROVIDER", "VOICE", "NAME", "LANGUAGES"],
+        [Align::Left; 4],
+        &rows,
+    )?;
     out.flush()
 }
 
