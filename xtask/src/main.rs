@@ -5,7 +5,7 @@
 //!    are tested, and the `wasm32-unknown-unknown` target for the core's wasm build;
 //! 2. `cargo fmt --check`, `cargo clippy --all-targets -D warnings`;
 //! 3. every unit, integration and doc test of the workspace;
-//! 4. `voxwire-core` built for wasm32.
+//! 4. `voxwire-core` and the xAI protocol types built for wasm32.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -54,11 +54,14 @@ fn test() -> Result<(), String> {
     )?;
     step("tests", Command::new(&cargo).args(["test", "--workspace"]))?;
     step(
-        "wasm32 build of voxwire-core",
+        "wasm32 build of voxwire-core and the xAI protocol types",
         Command::new(&cargo).args([
             "build",
             "-p",
             "voxwire-core",
+            "-p",
+            "voxwire-xai",
+            "--no-default-features",
             "--target",
             "wasm32-unknown-unknown",
         ]),
