@@ -2,10 +2,13 @@
 //!
 //! Same query parameters and messages as xAI (`text.delta`, `text.done`,
 //! `text.clear` in; `audio.delta`, `audio.done`, `audio.clear`, `error` out),
-//! many utterances per connection. Each limit answers with an `error` frame or
-//! a close code and a metric, never a crash: oversize message → close 1009;
-//! an utterance over the character bound or over the rate → `error` frame and
-//! the utterance is dropped; idle or too old → close 1000 / 1001.
+//! many utterances per connection. As with xAI, an utterance is synthesized
+//! from its `text.done`: the relay holds its text until then (bounded), so a
+//! refused utterance never disturbs those in flight. Each limit answers with
+//! an `error` frame or a close code and a metric, never a crash: oversize
+//! message → close 1009; an utterance over the character bound or over the
+//! rate → `error` frame and that utterance alone is dropped; idle or too old
+//! → close 1000 / 1001.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -149,8 +152,10 @@ struct Relay {
     events_wanted: bool,
     /// Whether the client asked for `audio_timestamps`.
     timestamps: bool,
-    /// The text of the utterance being written.
+    /// The text of the utterance being written (sent to the router at `text.done`).
     writing: String,
+    /// The utterance being written was refused; its remaining deltas are ignored.
+    discarding: bool,
     /// Texts of flushed utterances whose audio is still owed (front = speaking),
     /// and the audio time already sent for the front one.
     spoken: std::collections::VecDeque<String>,
@@ -186,6 +191,7 @@ impl Relay {
             events_wanted,
             timestamps,
             writing: String::new(),
+            discarding: false,
             spoken: std::collections::VecDeque::new(),
             spoken_audio: 0.0,
             utterance_chars: 0,
@@ -332,23 +338,26 @@ impl Relay {
         };
         match message {
             ClientMessage::TextDelta { delta } => {
+                if self.discarding {
+                    return Ok(()); // the rest of an utterance already refused
+                }
                 self.utterance_chars += delta.chars().count();
                 if self.utterance_chars > self.state.settings.max_utterance_chars {
                     self.state.metrics.limit_breached("max_utterance_chars");
-                    self.drop_utterance(input);
+                    self.refuse_utterance();
                     let why = format!(
                         "the utterance is over {} characters and was dropped: send text.done more often",
                         self.state.settings.max_utterance_chars
                     );
                     return send(tx, error_frame(&why)).await;
                 }
-                input.push_text(&delta).await.map_err(|_| End::Gone)?;
-                if self.timestamps {
-                    self.writing.push_str(&delta);
-                }
+                self.writing.push_str(&delta);
                 Ok(())
             }
             ClientMessage::TextDone => {
+                if std::mem::take(&mut self.discarding) {
+                    return Ok(()); // its error frame was already sent
+                }
                 let over_rate = !self.state.rates.allow(
                     &self.principal.key,
                     self.state.settings.utterances_per_second,
@@ -356,7 +365,8 @@ impl Relay {
                 );
                 if over_rate {
                     self.state.metrics.limit_breached("utterances_per_second");
-                    self.drop_utterance(input);
+                    self.writing.clear();
+                    self.utterance_chars = 0;
                     return send(
                         tx,
                         error_frame(
@@ -365,10 +375,15 @@ impl Relay {
                     )
                     .await;
                 }
+                // Like xAI, synthesis starts at text.done: the whole utterance goes
+                // to the router now, so a refused utterance never touches the
+                // ones already in flight.
                 self.utterance_chars = 0;
+                let text = std::mem::take(&mut self.writing);
+                input.push_text(&text).await.map_err(|_| End::Gone)?;
                 input.flush().await.map_err(|_| End::Gone)?;
                 if self.timestamps {
-                    self.spoken.push_back(std::mem::take(&mut self.writing));
+                    self.spoken.push_back(text);
                 }
                 if self.owed == 0 {
                     self.flushed_at = Some(Instant::now());
@@ -378,6 +393,7 @@ impl Relay {
             }
             ClientMessage::TextClear => {
                 self.forget_texts();
+                self.discarding = false;
                 self.utterance_chars = 0;
                 self.owed = 0;
                 self.flushed_at = None;
@@ -388,14 +404,12 @@ impl Relay {
         }
     }
 
-    /// Drops the utterance being written without telling the client `audio.clear`.
-    fn drop_utterance(&mut self, input: &SessionInput) {
-        self.forget_texts();
+    /// Drops the utterance being written (only it): the rest of its text is
+    /// ignored up to its `text.done`.
+    fn refuse_utterance(&mut self) {
+        self.writing.clear();
         self.utterance_chars = 0;
-        // Utterances already flushed are dropped too: a cancel clears everything queued.
-        self.owed = 0;
-        self.flushed_at = None;
-        let _ = input.cancel();
+        self.discarding = true;
     }
 
     fn forget_texts(&mut self) {

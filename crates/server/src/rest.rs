@@ -60,10 +60,13 @@ pub(crate) async fn synthesize(
     Query(query): Query<RestQuery>,
     body: Bytes,
 ) -> Response {
-    if let Err(denied) = access::authenticate(&state, &headers, query.token.as_deref()) {
-        state.metrics.auth_rejected(denied.reason);
-        return denied.into_response();
-    }
+    let principal = match access::authenticate(&state, &headers, query.token.as_deref()) {
+        Ok(p) => p,
+        Err(denied) => {
+            state.metrics.auth_rejected(denied.reason);
+            return denied.into_response();
+        }
+    };
     if body.len() > state.settings.max_message_bytes {
         state.metrics.limit_breached("max_message_bytes");
         return json_error(
@@ -105,9 +108,9 @@ pub(crate) async fn synthesize(
         Err(why) => return json_error(StatusCode::BAD_REQUEST, &why),
     };
     if !state.rates.allow(
-        "rest",
-        state.settings.utterances_per_second * 4.0,
-        state.settings.utterance_burst * 4.0,
+        &principal.key,
+        state.settings.utterances_per_second,
+        state.settings.utterance_burst,
     ) {
         state.metrics.limit_breached("utterances_per_second");
         return json_error(

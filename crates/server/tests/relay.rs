@@ -486,3 +486,54 @@ async fn session_counts_idle_and_age_limits() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_refused_utterance_leaves_the_one_in_flight_alone() {
+    let s = setup_with(Fault::SlowDrip(Duration::from_millis(20)), |settings| {
+        settings.max_utterance_chars = 40;
+    })
+    .await;
+    let mut ws = raw(
+        &s,
+        "codec=pcm&sample_rate=24000",
+        &[("authorization", &bearer())],
+    )
+    .await
+    .unwrap();
+    let first = "Speaking while refused.";
+    send(
+        &mut ws,
+        serde_json::json!({"type": "text.delta", "delta": first}),
+    )
+    .await;
+    send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    // The next utterance is too long: refused with an error frame, its done ignored.
+    send(
+        &mut ws,
+        serde_json::json!({"type": "text.delta", "delta": "x ".repeat(30)}),
+    )
+    .await;
+    send(
+        &mut ws,
+        serde_json::json!({"type": "text.delta", "delta": "more"}),
+    )
+    .await;
+    send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    let frames = read_until(&mut ws, |f| f["type"] == "audio.done").await;
+    let errors: Vec<_> = frames.iter().filter(|f| f["type"] == "error").collect();
+    assert_eq!(errors.len(), 1, "{frames:?}");
+    assert_eq!(
+        audio_of(&frames),
+        expected_audio(first, pcm()),
+        "the first utterance is whole"
+    );
+    // And the connection goes on.
+    send(
+        &mut ws,
+        serde_json::json!({"type": "text.delta", "delta": "Next."}),
+    )
+    .await;
+    send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    let frames = read_until(&mut ws, |f| f["type"] == "audio.done").await;
+    assert_eq!(audio_of(&frames), expected_audio("Next.", pcm()));
+}
