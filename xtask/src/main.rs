@@ -5,7 +5,11 @@
 //!    are tested, and the `wasm32-unknown-unknown` target for the core's wasm build;
 //! 2. `cargo fmt --check`, `cargo clippy --all-targets -D warnings`;
 //! 3. every unit, integration and doc test of the workspace;
-//! 4. `voxwire-core` and the xAI protocol types built for wasm32.
+//! 4. `voxwire-core` and the xAI protocol types built for wasm32;
+//! 5. the browser client: its wasm-bindgen tests in headless Chromium against a
+//!    relay (`voxwire serve`) started here, then the demo bundle (`web/pkg`)
+//!    built with `wasm-bindgen --target web`, its size reported, and the demo
+//!    page driven end to end in headless Chromium (a screenshot is saved).
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -66,14 +70,156 @@ fn test() -> Result<(), String> {
             "wasm32-unknown-unknown",
         ]),
     )?;
+    browser_tests(&cargo)?;
+    build_web(&cargo)?;
+    step(
+        "demo page end to end (headless Chromium; screenshot in target/voxwire-demo.png)",
+        Command::new(&cargo)
+            .args([
+                "test",
+                "--test",
+                "browser_demo",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("CHROMEDRIVER", chromedriver()),
+    )?;
     eprintln!("xtask: every check passed");
     Ok(())
 }
 
-fn setup() -> Result<(), String> {
-    if find_on_path("espeak-ng").is_none() {
-        apt_install(&["espeak-ng"])?;
+/// A child process killed when dropped (the relay the browser tests talk to).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
+}
+
+/// Starts `voxwire serve` (open mode on loopback, the offline voice, a small
+/// utterance bound the tests provoke) and runs the browser tests against it.
+fn browser_tests(cargo: &Path) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    step(
+        "build the relay",
+        Command::new(cargo).args(["build", "--bin", "voxwire"]),
+    )?;
+    let dir = env::temp_dir().join(format!("voxwire-xtask-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("temp dir: {e}"))?;
+    let config = dir.join("voxwire.toml");
+    std::fs::write(
+        &config,
+        "[server]\nopen = true\nmax_utterance_chars = 500\n\n[[chain]]\nprovider = \"espeak\"\n",
+    )
+    .map_err(|e| format!("relay config: {e}"))?;
+    let target =
+        env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let mut child = Command::new(target.join("debug").join("voxwire"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the relay: {e}"))?;
+    let stderr = child.stderr.take().ok_or("no relay stderr")?;
+    let relay = KillOnDrop(child);
+    let mut line = String::new();
+    BufReader::new(stderr)
+        .read_line(&mut line)
+        .map_err(|e| format!("relay output: {e}"))?;
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .ok_or_else(|| format!("the relay did not say where it listens: {line}"))?
+        .to_string();
+    let result = step(
+        "browser tests (headless Chromium)",
+        Command::new(cargo)
+            .args([
+                "test",
+                "-p",
+                "voxwire-web",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--test",
+                "browser",
+            ])
+            .env("VOXWIRE_RELAY_URL", format!("ws://{addr}/v1/tts"))
+            .env("CHROMEDRIVER", chromedriver())
+            .env(
+                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+                "wasm-bindgen-test-runner",
+            )
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "120"),
+    );
+    drop(relay);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Builds the demo bundle the relay serves (`web_dir = "web"`) and reports its size.
+fn build_web(cargo: &Path) -> Result<(), String> {
+    step(
+        "browser client (release wasm)",
+        Command::new(cargo).args([
+            "build",
+            "--release",
+            "-p",
+            "voxwire-web",
+            "--target",
+            "wasm32-unknown-unknown",
+        ]),
+    )?;
+    let target =
+        env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let wasm = target.join("wasm32-unknown-unknown/release/voxwire_web.wasm");
+    step(
+        "wasm-bindgen --target web",
+        Command::new("wasm-bindgen")
+            .args(["--target", "web", "--out-dir", "web/pkg"])
+            .arg(&wasm),
+    )?;
+    let mut raw = 0u64;
+    let mut gzipped = 0u64;
+    for file in ["web/pkg/voxwire_web_bg.wasm", "web/pkg/voxwire_web.js"] {
+        raw += std::fs::metadata(file)
+            .map_err(|e| format!("{file}: {e}"))?
+            .len();
+        gzipped += output(Command::new("sh").args(["-c", &format!("gzip -9 -c {file} | wc -c")]))?
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0);
+    }
+    eprintln!(
+        "xtask: browser client size: {:.1} KiB raw, {:.1} KiB gzipped (budget 250 KiB gzipped)",
+        raw as f64 / 1024.0,
+        gzipped as f64 / 1024.0
+    );
+    if gzipped > 250 * 1024 {
+        return Err(format!(
+            "the browser client is {gzipped} bytes gzipped, over the 250 KiB budget"
+        ));
+    }
+    Ok(())
+}
+
+fn setup() -> Result<(), String> {
+    let missing: Vec<&str> = [
+        ("espeak-ng", "espeak-ng"),
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
+    ]
+    .into_iter()
+    .filter(|(program, _)| find_on_path(program).is_none())
+    .map(|(_, package)| package)
+    .collect();
+    if !missing.is_empty() {
+        apt_install(&missing)?;
+    }
+    install_wasm_bindgen()?;
     let targets = output(Command::new("rustup").args(["target", "list", "--installed"]))?;
     if !targets
         .lines()
@@ -94,6 +240,26 @@ fn setup() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Installs wasm-bindgen-cli at exactly the version of the wasm-bindgen crate
+/// in Cargo.lock (the two must match).
+fn install_wasm_bindgen() -> Result<(), String> {
+    let lock = std::fs::read_to_string("Cargo.lock").map_err(|e| format!("Cargo.lock: {e}"))?;
+    let version = lock
+        .split("[[package]]")
+        .find(|p| p.contains("\nname = \"wasm-bindgen\"\n"))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+        .map(|v| v.trim_end_matches('"').to_string())
+        .ok_or("no wasm-bindgen in Cargo.lock")?;
+    let installed = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
+    if installed.split_whitespace().nth(1) == Some(version.as_str()) {
+        return Ok(());
+    }
+    step(
+        &format!("install wasm-bindgen-cli {version}"),
+        Command::new(cargo()).args(["install", "wasm-bindgen-cli", "--version", &version]),
+    )
 }
 
 /// Installs Debian packages (as root, or through sudo when available).
@@ -150,6 +316,10 @@ fn output(cmd: &mut Command) -> Result<String, String> {
 
 fn cargo() -> PathBuf {
     env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from)
+}
+
+fn chromedriver() -> PathBuf {
+    find_on_path("chromedriver").unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"))
 }
 
 fn find_on_path(program: &str) -> Option<PathBuf> {

@@ -27,8 +27,12 @@ pub fn run(args: ServeArgs, vars: Vec<(String, String)>) -> Result<(), CliError>
         let chain = built.providers.into_iter().zip(built.policies).collect();
         let router =
             Router::new(chain, router_settings).map_err(|e| CliError::from_validation(&e))?;
-        let settings = ServerSettings::from_table(&config.server, &vars)
+        let mut settings = ServerSettings::from_table(&config.server, &vars)
             .map_err(|e| CliError::from_validation(&e))?;
+        // The browser demo, when the test command (or a build) has made it here.
+        if settings.web_dir.is_none() && std::path::Path::new("web/pkg/voxwire_web.js").is_file() {
+            settings.web_dir = Some("web".into());
+        }
         let relay = Relay::bind(args.listen, router, settings)
             .await
             .map_err(|e| CliError::from_validation(&e))?;

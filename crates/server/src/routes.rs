@@ -21,15 +21,20 @@ const MAX_TOKEN_TTL_S: u64 = 3_600;
 
 /// Every route of the relay.
 pub fn app(state: Arc<AppState>) -> Routes {
-    Routes::new()
+    let web_dir = state.settings.web_dir.clone();
+    let routes = Routes::new()
         .route("/v1/tts", get(relay::upgrade).post(rest::synthesize))
         .route("/v1/tts/voices", get(voices))
         .route("/v1/tts/voices/{voice_id}", get(voice))
         .route("/v1/tokens", post(mint_token))
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
-        .route("/", get(index))
-        .with_state(state)
+        .with_state(state);
+    match web_dir {
+        // The browser demo: index.html, the wasm client and its JS glue.
+        Some(dir) => routes.fallback_service(tower_http::services::ServeDir::new(dir)),
+        None => routes.route("/", get(no_demo)),
+    }
 }
 
 /// `{"error": message}` with a status; messages never hold credentials.
@@ -49,20 +54,11 @@ async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn index(State(state): State<Arc<AppState>>) -> Response {
-    let page = state
-        .settings
-        .web_dir
-        .as_ref()
-        .map(|dir| dir.join("index.html"))
-        .and_then(|p| std::fs::read_to_string(p).ok());
-    match page {
-        Some(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
-        None => json_error(
-            StatusCode::NOT_FOUND,
-            "no browser demo is configured (web_dir)",
-        ),
-    }
+async fn no_demo() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "no browser demo is configured: set [server] web_dir",
+    )
 }
 
 async fn voices(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {

@@ -1,0 +1,23 @@
+//! The voxwire browser client: a `Speaker` that streams speech from a relay
+//! (or any xAI-protocol endpoint) over a WebSocket and plays it with Web Audio.
+//!
+//! JavaScript API (built with `wasm-bindgen --target web`):
+//! ```js
+//! const speaker = new Speaker({ url: "ws://127.0.0.1:8080/v1/tts", token, voice, language, sampleRate: 24000 });
+//! speaker.on("start" | "audio" | "end" | "error" | "failover", detail => ...);
+//! await speaker.speak("Hello");      // resolves when playback has ended
+//! speaker.pushText("Hel"); speaker.pushText("lo."); await speaker.flush();
+//! speaker.cancel();                  // stops playback now and sends text.clear
+//! speaker.stats();                   // { timeToFirstAudioMs, timeToFirstSoundMs, chunks, underruns, bytes }
+//! ```
+//! Errors arrive as `error` events (and rejected promises) carrying the same
+//! kinds as the Rust `TtsError` (`unavailable`, `auth`, `protocol`, ...), never
+//! as uncaught exceptions. Browser tokens travel in the WebSocket subprotocol
+//! `xai-client-secret.<token>`, not in the URL.
+#![warn(missing_docs)]
+
+mod options;
+mod player;
+mod speaker;
+
+pub use speaker::Speaker;

@@ -1,0 +1,125 @@
+//! The browser client in headless Chromium against a relay the test command
+//! starts (`VOXWIRE_RELAY_URL`, e.g. `ws://127.0.0.1:PORT/v1/tts`).
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Object, Promise, Reflect};
+use voxwire_web::Speaker;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn relay() -> &'static str {
+    match option_env!("VOXWIRE_RELAY_URL") {
+        Some(url) => url,
+        None => {
+            panic!("VOXWIRE_RELAY_URL is unset: run the browser tests through `cargo xtask test`")
+        }
+    }
+}
+
+fn options(url: &str) -> JsValue {
+    let o = Object::new();
+    Reflect::set(&o, &"url".into(), &url.into()).unwrap();
+    Reflect::set(&o, &"sampleRate".into(), &JsValue::from(24_000)).unwrap();
+    o.into()
+}
+
+fn get(value: &JsValue, key: &str) -> JsValue {
+    Reflect::get(value, &key.into()).unwrap()
+}
+
+async fn sleep(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .unwrap();
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn speaks_through_the_relay_and_reports_stats() {
+    let speaker = Speaker::new(options(relay())).unwrap();
+    JsFuture::from(speaker.speak("Hello from the browser.".into()))
+        .await
+        .expect("speech played");
+    let stats = speaker.stats();
+    assert!(get(&stats, "chunks").as_f64().unwrap() > 0.0);
+    assert!(
+        get(&stats, "bytes").as_f64().unwrap() > 24_000.0,
+        "at least half a second"
+    );
+    let ttfa = get(&stats, "timeToFirstAudioMs").as_f64().unwrap();
+    let sound = get(&stats, "timeToFirstSoundMs").as_f64().unwrap();
+    assert!(ttfa > 0.0 && sound >= ttfa, "{ttfa} {sound}");
+    assert_eq!(get(&stats, "underruns").as_f64(), Some(0.0));
+    web_sys::console::log_1(
+        &format!("browser: time to first audio {ttfa:.1} ms, first sound {sound:.1} ms").into(),
+    );
+    // A second utterance on the same connection.
+    JsFuture::from(speaker.speak("And once more.".into()))
+        .await
+        .expect("again");
+}
+
+#[wasm_bindgen_test]
+async fn cancel_stops_and_rejects_as_cancelled() {
+    let speaker = Speaker::new(options(relay())).unwrap();
+    let long = "This is a long passage that takes several seconds to speak. ".repeat(4);
+    let speaking = JsFuture::from(speaker.speak(long));
+    sleep(300).await;
+    speaker.cancel();
+    let error = speaking.await.expect_err("cancelled");
+    assert_eq!(
+        get(&error, "kind").as_string().as_deref(),
+        Some("cancelled")
+    );
+    // The speaker goes on after a barge-in.
+    JsFuture::from(speaker.speak("Still here.".into()))
+        .await
+        .expect("after cancel");
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_connection_is_an_unavailable_error() {
+    let speaker = Speaker::new(options("ws://127.0.0.1:9/v1/tts")).unwrap();
+    let error = JsFuture::from(speaker.speak("Anyone?".into()))
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        get(&error, "kind").as_string().as_deref(),
+        Some("unavailable")
+    );
+    assert!(get(&error, "message")
+        .as_string()
+        .unwrap()
+        .contains("127.0.0.1:9"));
+}
+
+#[wasm_bindgen_test]
+fn bad_options_are_invalid_input() {
+    let error = Speaker::new(options("http://127.0.0.1/v1/tts"))
+        .err()
+        .expect("refused");
+    assert_eq!(
+        get(&error, "kind").as_string().as_deref(),
+        Some("invalid_input")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn error_frames_become_error_events_not_exceptions() {
+    let speaker = Speaker::new(options(relay())).unwrap();
+    JsFuture::from(speaker.connect()).await.unwrap();
+    // Over the bound the test command gives the relay (500 characters): an error frame.
+    let error = JsFuture::from(speaker.speak("word ".repeat(150)))
+        .await
+        .expect_err("refused by the relay");
+    assert_eq!(
+        get(&error, "kind").as_string().as_deref(),
+        Some("invalid_request")
+    );
+}
