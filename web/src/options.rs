@@ -6,7 +6,8 @@ use wasm_bindgen::JsValue;
 /// The checked options.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Options {
-    pub url: String,
+    /// Endpoints in failover order (`url`, or `urls: [...]`).
+    pub urls: Vec<String>,
     pub token: Option<String>,
     pub voice: Option<String>,
     pub language: Option<String>,
@@ -23,9 +24,20 @@ fn string(options: &JsValue, key: &str) -> Option<String> {
 impl Options {
     /// Validates at the edge: a ws:// or wss:// URL, a supported sample rate.
     pub fn from_js(options: &JsValue) -> Result<Self, String> {
-        let url = string(options, "url").ok_or("options.url is required (ws://… or wss://…)")?;
+        let list = Reflect::get(options, &JsValue::from_str("urls")).unwrap_or(JsValue::UNDEFINED);
+        let urls: Vec<String> = if js_sys::Array::is_array(&list) {
+            js_sys::Array::from(&list)
+                .iter()
+                .map(|v| v.as_string().ok_or("options.urls must hold strings"))
+                .collect::<Result<_, _>>()?
+        } else {
+            string(options, "url").into_iter().collect()
+        };
+        if urls.is_empty() {
+            return Err("options.url (or options.urls) is required: ws://… or wss://…".into());
+        }
         Self::check(
-            url,
+            urls,
             string(options, "token"),
             string(options, "voice"),
             string(options, "language"),
@@ -36,15 +48,18 @@ impl Options {
     }
 
     pub fn check(
-        url: String,
+        urls: Vec<String>,
         token: Option<String>,
         voice: Option<String>,
         language: Option<String>,
         sample_rate: Option<f64>,
     ) -> Result<Self, String> {
-        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+        if let Some(bad) = urls
+            .iter()
+            .find(|u| !(u.starts_with("ws://") || u.starts_with("wss://")))
+        {
             return Err(format!(
-                "options.url must start with ws:// or wss://, not `{url}`"
+                "options.url must start with ws:// or wss://, not `{bad}`"
             ));
         }
         let rate = sample_rate.unwrap_or(24_000.0);
@@ -65,7 +80,7 @@ impl Options {
             }
         }
         Ok(Self {
-            url,
+            urls,
             token,
             voice,
             language,
@@ -73,8 +88,9 @@ impl Options {
         })
     }
 
-    /// The WebSocket URL with the xAI query parameters (never the token).
-    pub fn ws_url(&self) -> String {
+    /// The WebSocket URL of endpoint `index` with the xAI query parameters (never the token).
+    pub fn ws_url(&self, index: usize) -> String {
+        let base = &self.urls[index.min(self.urls.len() - 1)];
         let mut query = format!(
             "codec=pcm&sample_rate={}&voxwire_events=true",
             self.sample_rate
@@ -85,8 +101,8 @@ impl Options {
         if let Some(l) = &self.language {
             query.push_str(&format!("&language={}", encode(l)));
         }
-        let sep = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}{query}", self.url)
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}{query}")
     }
 }
 
@@ -110,7 +126,7 @@ mod tests {
     #[test]
     fn urls_rates_and_tokens_are_checked() {
         let ok = Options::check(
-            "ws://h/v1/tts".into(),
+            vec!["ws://h/v1/tts".into()],
             None,
             Some("eve".into()),
             Some("pt-BR".into()),
@@ -119,11 +135,21 @@ mod tests {
         .unwrap();
         assert_eq!(ok.sample_rate, 24_000);
         assert_eq!(
-            ok.ws_url(),
+            ok.ws_url(0),
             "ws://h/v1/tts?codec=pcm&sample_rate=24000&voxwire_events=true&voice=eve&language=pt-BR"
         );
-        assert!(Options::check("http://h".into(), None, None, None, None).is_err());
-        assert!(Options::check("ws://h".into(), None, None, None, Some(11_025.0)).is_err());
-        assert!(Options::check("ws://h".into(), Some("a b".into()), None, None, None).is_err());
+        assert!(Options::check(vec!["http://h".into()], None, None, None, None).is_err());
+        assert!(Options::check(
+            vec!["ws://a".into(), "ftp://b".into()],
+            None,
+            None,
+            None,
+            None
+        )
+        .is_err());
+        assert!(Options::check(vec!["ws://h".into()], None, None, None, Some(11_025.0)).is_err());
+        assert!(
+            Options::check(vec!["ws://h".into()], Some("a b".into()), None, None, None).is_err()
+        );
     }
 }

@@ -209,9 +209,86 @@ impl Inner {
     }
 }
 
+/// Opens endpoint `index`; on a refusal before it opened, tries the next one.
+fn open_socket(inner: &Rc<RefCell<Inner>>, index: usize, resolve: Function, reject: Function) {
+    let (url, token) = {
+        let state = inner.borrow();
+        (state.options.ws_url(index), state.options.token.clone())
+    };
+    let socket = match &token {
+        Some(t) => WebSocket::new_with_str(&url, &format!("xai-client-secret.{t}")),
+        None => WebSocket::new(&url),
+    };
+    let socket = match socket {
+        Ok(s) => s,
+        Err(_) => {
+            let error = error_value(ErrorKind::Config, "the WebSocket URL was refused");
+            let _ = reject.call1(&JsValue::NULL, &error);
+            return;
+        }
+    };
+    let opened = Rc::new(RefCell::new(false));
+    let on_open = {
+        let opened = opened.clone();
+        let resolve = resolve.clone();
+        Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            *opened.borrow_mut() = true;
+            let _ = resolve.call0(&JsValue::NULL);
+        })
+    };
+    let on_message = {
+        let inner = inner.clone();
+        Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+            match event
+                .dyn_ref::<MessageEvent>()
+                .and_then(|m| m.data().as_string())
+            {
+                Some(text) => inner.borrow_mut().on_text(&text),
+                None => inner.borrow_mut().fail_all(
+                    ErrorKind::Protocol,
+                    "a binary frame where JSON text was expected",
+                ),
+            }
+            deliver(&inner);
+        })
+    };
+    let on_close = {
+        let inner = inner.clone();
+        Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+            let code = event.dyn_ref::<CloseEvent>().map_or(0, CloseEvent::code);
+            let was_open = *opened.borrow();
+            let endpoints = inner.borrow().options.urls.len();
+            if !was_open && index + 1 < endpoints {
+                {
+                    let mut state = inner.borrow_mut();
+                    let detail = Object::new();
+                    let from = state.options.urls[index].clone();
+                    let to = state.options.urls[index + 1].clone();
+                    let reason = format!("could not connect to {from} (closed with {code})");
+                    let _ = Reflect::set(&detail, &"from".into(), &from.into());
+                    let _ = Reflect::set(&detail, &"to".into(), &to.into());
+                    let _ = Reflect::set(&detail, &"reason".into(), &reason.into());
+                    state.emit("failover", &detail.into());
+                }
+                deliver(&inner);
+                open_socket(&inner, index + 1, resolve.clone(), reject.clone());
+                return;
+            }
+            closed(&inner, code, was_open, index, &reject);
+            deliver(&inner);
+        })
+    };
+    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    let mut state = inner.borrow_mut();
+    state.callbacks.extend([on_open, on_message, on_close]);
+    state.socket = Some(socket);
+}
+
 /// The socket closed: before it opened (the connect promise fails), or with
 /// utterances still owed (they fail).
-fn closed(inner: &Rc<RefCell<Inner>>, code: u16, opened: bool, reject: &Function) {
+fn closed(inner: &Rc<RefCell<Inner>>, code: u16, opened: bool, index: usize, reject: &Function) {
     let mut state = inner.borrow_mut();
     state.open = None;
     if !opened {
@@ -219,7 +296,7 @@ fn closed(inner: &Rc<RefCell<Inner>>, code: u16, opened: bool, reject: &Function
             ErrorKind::Unavailable,
             &format!(
                 "could not connect to {} (closed with {code}: refused, or rejected at the upgrade, e.g. 401/403)",
-                state.options.url
+                state.options.urls[index]
             ),
         );
         state.outbox.push((reject.clone(), error.clone()));
@@ -270,77 +347,25 @@ impl Speaker {
         self.inner.borrow_mut().handlers.insert(event, handler);
     }
 
-    /// Opens the WebSocket (and the audio output); resolves once open.
+    /// Opens the WebSocket (and the audio output); resolves once open. With
+    /// several `urls`, an endpoint that refuses the connection hands over to
+    /// the next (a `failover` event says so).
     pub fn connect(&self) -> Promise {
         if let Some(p) = self.inner.borrow().open.clone() {
             return p;
         }
         let inner = self.inner.clone();
         let promise = Promise::new(&mut |resolve, reject| {
-            let mut state = inner.borrow_mut();
-            let rate = state.options.sample_rate;
-            match Player::new(rate) {
-                Ok(p) => state.player = Some(p),
+            let player = Player::new(inner.borrow().options.sample_rate);
+            match player {
+                Ok(p) => inner.borrow_mut().player = Some(p),
                 Err(_) => {
-                    let _ = reject.call1(
-                        &JsValue::NULL,
-                        &error_value(ErrorKind::Internal, "Web Audio is not available"),
-                    );
+                    let error = error_value(ErrorKind::Internal, "Web Audio is not available");
+                    let _ = reject.call1(&JsValue::NULL, &error);
                     return;
                 }
             }
-            let url = state.options.ws_url();
-            let socket = match &state.options.token {
-                Some(t) => WebSocket::new_with_str(&url, &format!("xai-client-secret.{t}")),
-                None => WebSocket::new(&url),
-            };
-            let socket = match socket {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = reject.call1(
-                        &JsValue::NULL,
-                        &error_value(ErrorKind::Config, "the WebSocket URL was refused"),
-                    );
-                    return;
-                }
-            };
-            let opened = Rc::new(RefCell::new(false));
-            let on_open = {
-                let opened = opened.clone();
-                Closure::<dyn FnMut(JsValue)>::new(move |_| {
-                    *opened.borrow_mut() = true;
-                    let _ = resolve.call0(&JsValue::NULL);
-                })
-            };
-            let on_message = {
-                let inner = inner.clone();
-                Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-                    match event
-                        .dyn_ref::<MessageEvent>()
-                        .and_then(|m| m.data().as_string())
-                    {
-                        Some(text) => inner.borrow_mut().on_text(&text),
-                        None => inner.borrow_mut().fail_all(
-                            ErrorKind::Protocol,
-                            "a binary frame where JSON text was expected",
-                        ),
-                    }
-                    deliver(&inner);
-                })
-            };
-            let on_close = {
-                let inner = inner.clone();
-                Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-                    let code = event.dyn_ref::<CloseEvent>().map_or(0, CloseEvent::code);
-                    closed(&inner, code, *opened.borrow(), &reject);
-                    deliver(&inner);
-                })
-            };
-            socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-            socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-            socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-            state.callbacks.extend([on_open, on_message, on_close]);
-            state.socket = Some(socket);
+            open_socket(&inner, 0, resolve, reject);
         });
         self.inner.borrow_mut().open = Some(promise.clone());
         promise
