@@ -12,7 +12,12 @@ pub(crate) struct Options {
     pub voice: Option<String>,
     pub language: Option<String>,
     pub sample_rate: u32,
+    /// Longest wait for an utterance's first audio after `flush`, in ms.
+    pub first_audio_timeout_ms: u32,
 }
+
+/// The default wait for an utterance's first audio.
+const FIRST_AUDIO_TIMEOUT_MS: f64 = 15_000.0;
 
 fn string(options: &JsValue, key: &str) -> Option<String> {
     Reflect::get(options, &JsValue::from_str(key))
@@ -36,7 +41,10 @@ impl Options {
         if urls.is_empty() {
             return Err("options.url (or options.urls) is required: ws://… or wss://…".into());
         }
-        Self::check(
+        let timeout = Reflect::get(options, &JsValue::from_str("firstAudioTimeoutMs"))
+            .ok()
+            .and_then(|v| v.as_f64());
+        let mut checked = Self::check(
             urls,
             string(options, "token"),
             string(options, "voice"),
@@ -44,7 +52,16 @@ impl Options {
             Reflect::get(options, &JsValue::from_str("sampleRate"))
                 .ok()
                 .and_then(|v| v.as_f64()),
-        )
+        )?;
+        if let Some(ms) = timeout {
+            if !(1.0..=300_000.0).contains(&ms) {
+                return Err(format!(
+                    "options.firstAudioTimeoutMs {ms} is out of range: 1 to 300000"
+                ));
+            }
+            checked.first_audio_timeout_ms = ms as u32;
+        }
+        Ok(checked)
     }
 
     pub fn check(
@@ -85,6 +102,7 @@ impl Options {
             voice,
             language,
             sample_rate: rate as u32,
+            first_audio_timeout_ms: FIRST_AUDIO_TIMEOUT_MS as u32,
         })
     }
 

@@ -396,12 +396,33 @@ impl Speaker {
                 p.idle_if_done();
             }
             match state.send(&ClientMessage::TextDone) {
-                Ok(()) => state.pending.push_back(Pending {
-                    resolve,
-                    reject,
-                    sent_at: now_ms(),
-                    first_audio: false,
-                }),
+                Ok(()) => {
+                    let sent_at = now_ms();
+                    state.pending.push_back(Pending {
+                        resolve,
+                        reject,
+                        sent_at,
+                        first_audio: false,
+                    });
+                    // Every network wait is bounded: no first audio in time fails the speaker.
+                    let limit = f64::from(state.options.first_audio_timeout_ms);
+                    let watched = inner.clone();
+                    let check = Closure::once_into_js(move || {
+                        let stalled = watched
+                            .borrow()
+                            .pending
+                            .iter()
+                            .any(|p| p.sent_at == sent_at && !p.first_audio);
+                        if stalled {
+                            watched.borrow_mut().fail_all(
+                                ErrorKind::Timeout,
+                                &format!("no audio within {limit} ms of text.done"),
+                            );
+                            deliver(&watched);
+                        }
+                    });
+                    let _ = set_timeout(check.unchecked_ref(), limit);
+                }
                 Err(e) => {
                     let _ = reject.call1(&JsValue::NULL, &e);
                 }

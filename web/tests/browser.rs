@@ -156,3 +156,18 @@ async fn fails_over_to_the_next_endpoint_when_the_first_refuses() {
     assert!(get(&speaker.stats(), "chunks").as_f64().unwrap() > 0.0);
     drop(handler);
 }
+
+#[wasm_bindgen_test]
+async fn no_first_audio_in_time_is_a_timeout_error() {
+    let o: JsValue = options(relay());
+    // Far shorter than any synthesis: the wait for first audio must give up.
+    Reflect::set(&o, &"firstAudioTimeoutMs".into(), &JsValue::from(1)).unwrap();
+    let speaker = Speaker::new(o).unwrap();
+    let error = JsFuture::from(speaker.speak("Too slow for one millisecond.".into()))
+        .await
+        .expect_err("timed out");
+    assert_eq!(get(&error, "kind").as_string().as_deref(), Some("timeout"));
+    let bad: JsValue = options(relay());
+    Reflect::set(&bad, &"firstAudioTimeoutMs".into(), &JsValue::from(0)).unwrap();
+    assert!(Speaker::new(bad).is_err());
+}
