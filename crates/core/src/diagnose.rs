@@ -4,10 +4,13 @@
 //! default [`TtsProvider::diagnose`](crate::TtsProvider::diagnose); network
 //! providers override it with checks per step (credentials, reachability,
 //! each transport) and turn the pattern of results into a diagnosis a person
-//! can act on. Timing uses `std::time::Instant`, so run checks on native targets.
+//! can act on. Timing uses `web_time::Instant` (std's natively, `performance.now()` in a browser).
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// `std::time::Instant` panics in a browser; web-time is std's natively.
+use web_time::Instant;
 
 use futures::StreamExt;
 

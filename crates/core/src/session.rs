@@ -219,9 +219,15 @@ impl SessionInput {
 
     /// Barge-in: stops audio now and discards queued text. Returns the cancel number.
     pub fn cancel(&self) -> u64 {
-        let generation = self.cancel.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        self.cancel.waker.wake();
-        generation
+        self.cancel_handle().cancel()
+    }
+
+    /// A handle that cancels from elsewhere (a stop button) while this half
+    /// is busy in another task.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle {
+            cancel: self.cancel.clone(),
+        }
     }
 
     async fn send(&mut self, command: Command) -> Result<()> {
@@ -241,6 +247,21 @@ impl SessionInput {
                 TtsError::new(ErrorKind::Unavailable, "the session has ended")
                     .with_hint("read the session's events for the error that ended it")
             })
+    }
+}
+
+/// Cancels a session without holding its input half; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CancelHandle {
+    cancel: Arc<CancelState>,
+}
+
+impl CancelHandle {
+    /// Barge-in, as [`SessionInput::cancel`]. Returns the cancel number.
+    pub fn cancel(&self) -> u64 {
+        let generation = self.cancel.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.cancel.waker.wake();
+        generation
     }
 }
 
