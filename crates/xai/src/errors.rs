@@ -98,38 +98,7 @@ pub(crate) fn no_audio(endpoint: &str) -> TtsError {
 
 /// An `error` frame: the kind is read from its text when recognizable.
 pub(crate) fn error_frame(endpoint: &str, text: &str) -> TtsError {
-    let lower = text.to_ascii_lowercase();
-    let kind = if [
-        "unauthorized",
-        "forbidden",
-        "api key",
-        "authentication",
-        "permission",
-    ]
-    .iter()
-    .any(|w| lower.contains(w))
-    {
-        ErrorKind::Auth
-    } else if ["rate limit", "too many", "quota"]
-        .iter()
-        .any(|w| lower.contains(w))
-    {
-        ErrorKind::RateLimited
-    } else if [
-        "invalid",
-        "unsupported",
-        "unknown voice",
-        "not supported",
-        "too long",
-        "bad request",
-    ]
-    .iter()
-    .any(|w| lower.contains(w))
-    {
-        ErrorKind::InvalidRequest
-    } else {
-        ErrorKind::Unavailable
-    };
+    let kind = crate::protocol::error_frame_kind(text);
     TtsError::new(
         kind,
         format!(

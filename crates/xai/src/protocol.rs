@@ -2,7 +2,7 @@
 //! with the relay server and the browser client.
 
 use serde::{Deserialize, Serialize};
-use voxwire_core::Encoding;
+use voxwire_core::{Encoding, ErrorKind};
 
 /// The most characters xAI accepts in one REST request or utterance.
 pub const MAX_TEXT_CHARS: usize = 15_000;
@@ -223,6 +223,37 @@ pub fn parse_server_message(text: &str) -> Result<Incoming, String> {
             .map(Incoming::Known)
             .map_err(|e| format!("malformed `{kind}` ({e})")),
         _ => Ok(Incoming::Unknown(kind)),
+    }
+}
+
+/// The kind of an `error` frame, read from its text: the protocol gives
+/// error frames no code, so every client (native and browser) classifies the
+/// same words the same way.
+pub fn error_frame_kind(text: &str) -> ErrorKind {
+    let lower = text.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    if has(&[
+        "unauthorized",
+        "forbidden",
+        "api key",
+        "authentication",
+        "permission",
+    ]) {
+        ErrorKind::Auth
+    } else if has(&["rate limit", "too many", "quota"]) {
+        ErrorKind::RateLimited
+    } else if has(&[
+        "invalid",
+        "unsupported",
+        "unknown voice",
+        "not supported",
+        "too long",
+        "bad request",
+        "is over",
+    ]) {
+        ErrorKind::InvalidRequest
+    } else {
+        ErrorKind::Unavailable
     }
 }
 
