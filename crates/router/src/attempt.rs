@@ -5,11 +5,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use voxwire_core::{AudioFormat, ErrorKind, Phase, SynthesisRequest, TextSpan, TtsError};
 
 use crate::member::Member;
 use crate::normalize::Normalizer;
+use crate::rt::{self, until, Instant};
 
 /// What a piece's task tells the session loop.
 #[derive(Debug)]
@@ -61,7 +61,7 @@ pub(crate) async fn run(
         .with_provider(id.clone())
         .with_phase(Phase::Receive)
     };
-    let stream = tokio::time::timeout_at(first_deadline, member.provider.synthesize(request)).await;
+    let stream = rt::timeout(until(first_deadline), member.provider.synthesize(request)).await;
     let mut stream = match stream {
         Err(_) => {
             result.error = Some(timeout_error(
@@ -81,10 +81,8 @@ pub(crate) async fn run(
     let mut bytes_out = 0usize;
     loop {
         let next = match result.first_audio {
-            None => tokio::time::timeout_at(first_deadline, stream.next()).await,
-            Some(_) => {
-                tokio::time::timeout(member.policy.inactivity_timeout(), stream.next()).await
-            }
+            None => rt::timeout(until(first_deadline), stream.next()).await,
+            Some(_) => rt::timeout(member.policy.inactivity_timeout(), stream.next()).await,
         };
         let chunk = match next {
             Err(_) => {

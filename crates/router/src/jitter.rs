@@ -1,7 +1,7 @@
 //! A uniform random number for backoff jitter, without a `rand` dependency.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use web_time::{SystemTime, UNIX_EPOCH};
 
 static STATE: AtomicU64 = AtomicU64::new(0);
 

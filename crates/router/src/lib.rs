@@ -31,6 +31,7 @@ mod member;
 pub mod normalize;
 mod piece;
 pub mod policy;
+mod rt;
 pub mod segment;
 mod session;
 
@@ -192,10 +193,19 @@ impl Router {
         (template, target)
     }
 
+    /// Opens a streaming session at once (what `stream` does, without the
+    /// `async`): for callers outside an async context, such as a browser UI.
+    pub fn session(&self, config: &StreamConfig) -> Result<SynthesisSession> {
+        if let Some(format) = &config.format {
+            format.validate()?;
+        }
+        Ok(self.open(config))
+    }
+
     fn open(&self, config: &StreamConfig) -> SynthesisSession {
         let (template, target) = self.template_and_target(config);
         let (session, driver) = core_session::channel(core_session::DEFAULT_QUEUE_CAPACITY);
-        tokio::spawn(session::SessionLoop::new(self.inner.clone(), driver, template, target).run());
+        rt::detach(session::SessionLoop::new(self.inner.clone(), driver, template, target).run());
         session
     }
 }
@@ -260,7 +270,7 @@ impl Inner {
             });
         }
         if marked.start_probe {
-            tokio::spawn(probe(self.weak.clone(), idx, marked.cooldown));
+            rt::detach(probe(self.weak.clone(), idx, marked.cooldown));
         }
     }
 }
@@ -269,7 +279,7 @@ impl Inner {
 /// marks it up, failure waits a longer cooldown. Ends with the router.
 async fn probe(weak: Weak<Inner>, idx: usize, mut wait: Duration) {
     loop {
-        tokio::time::sleep(wait).await;
+        rt::sleep(wait).await;
         let Some(inner) = weak.upgrade() else { return };
         let member = &inner.members[idx];
         if member.health.is_up() {
@@ -277,7 +287,7 @@ async fn probe(weak: Weak<Inner>, idx: usize, mut wait: Duration) {
             return; // a request while everything was down brought it back
         }
         let limit = member.policy.first_audio_timeout() + member.policy.inactivity_timeout();
-        let check = tokio::time::timeout(
+        let check = rt::timeout(
             limit,
             voxwire_core::diagnose::synthesis_check(
                 member.provider.as_ref(),
@@ -306,7 +316,8 @@ async fn probe(weak: Weak<Inner>, idx: usize, mut wait: Duration) {
     }
 }
 
-#[voxwire_core::async_trait]
+#[cfg_attr(not(target_arch = "wasm32"), voxwire_core::async_trait)]
+#[cfg_attr(target_arch = "wasm32", voxwire_core::async_trait(?Send))]
 impl TtsProvider for Router {
     fn id(&self) -> &str {
         "router"
@@ -368,9 +379,6 @@ impl TtsProvider for Router {
     }
 
     async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession> {
-        if let Some(format) = &config.format {
-            format.validate()?;
-        }
-        Ok(self.open(&config))
+        self.session(&config)
     }
 }

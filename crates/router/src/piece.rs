@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tracing::Instrument;
 use voxwire_core::{AudioFormat, ErrorKind, Phase, TtsError};
 
@@ -11,6 +10,7 @@ use crate::attempt::{self, PieceMsg};
 use crate::events::{AttemptOutcome, AttemptRecord};
 use crate::jitter;
 use crate::member::Template;
+use crate::rt::{self, Instant};
 use crate::Inner;
 
 /// Speaks `text` on the first provider that can, in chain order (providers
@@ -90,7 +90,7 @@ pub(crate) async fn speak(
                         .backoff(attempt_no - 1, error.retry_after(), jitter::unit());
                     if Instant::now() + wait < deadline {
                         tracing::info!(provider = member.id(), wait_ms = wait.as_millis() as u64, %error, "retrying");
-                        tokio::time::sleep(wait).await;
+                        rt::sleep(wait).await;
                         continue;
                     }
                 }

@@ -8,7 +8,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use voxwire_core::session::{DriverInput, SessionDriver, SessionEvent};
 use voxwire_core::{AudioChunk, AudioFormat, ErrorKind, TextSpan, TtsError};
 
@@ -16,6 +15,7 @@ use crate::attempt::PieceMsg;
 use crate::events::RouterEvent;
 use crate::member::Template;
 use crate::piece;
+use crate::rt::{self, Task};
 use crate::segment::{split_to_limit, IncrementalSegmenter};
 use crate::Inner;
 
@@ -29,16 +29,11 @@ enum Item {
     End(u64),
 }
 
+/// The piece in flight; dropping it aborts its task.
 struct Running {
-    task: JoinHandle<()>,
+    _task: Task,
     rx: mpsc::Receiver<PieceMsg>,
     offset: usize,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 pub(crate) struct SessionLoop {
@@ -105,6 +100,8 @@ impl SessionLoop {
                 return;
             }
             tokio::select! {
+                // Input first: a cancel is never queued behind audio.
+                biased;
                 input = self.driver.next_input(), if input_open => match input {
                     Some(DriverInput::Text(text)) => {
                         let released = self.segmenter.push(&text);
@@ -219,7 +216,7 @@ impl SessionLoop {
         let (tx, rx) = mpsc::channel(PIECE_QUEUE);
         let index = self.pieces;
         self.pieces += 1;
-        let task = tokio::spawn(piece::speak(
+        let task = rt::spawn(piece::speak(
             self.inner.clone(),
             index,
             text,
@@ -227,7 +224,11 @@ impl SessionLoop {
             self.target,
             tx,
         ));
-        Running { task, rx, offset }
+        Running {
+            _task: task,
+            rx,
+            offset,
+        }
     }
 }
 

@@ -1,0 +1,159 @@
+//! The few runtime services the router needs (spawning, sleeping, timeouts,
+//! a clock) on tokio for native targets and on the browser's event loop for
+//! wasm32, so the same router fails over between providers in both.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// The router's clock: `std::time::Instant` natively, `performance.now()` in a browser.
+pub(crate) use web_time::Instant;
+
+/// A wait that ran out of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Elapsed;
+
+/// A spawned task, aborted when this handle is dropped.
+pub(crate) struct Task(imp::AbortHandle);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The time left until `deadline` (zero once it has passed).
+pub(crate) fn until(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod imp {
+    use super::{Elapsed, Task};
+    use std::future::Future;
+    use std::time::Duration;
+
+    pub(crate) use tokio::task::AbortHandle;
+
+    /// Runs `task` on the tokio runtime; dropping the handle aborts it.
+    pub(crate) fn spawn<F>(task: F) -> Task
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        Task(tokio::spawn(task).abort_handle())
+    }
+
+    /// Runs `task` to its own end on the tokio runtime.
+    pub(crate) fn detach<F>(task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        drop(tokio::spawn(task));
+    }
+
+    pub(crate) async fn sleep(duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+
+    pub(crate) async fn timeout<F: Future>(limit: Duration, work: F) -> Result<F::Output, Elapsed> {
+        tokio::time::timeout(limit, work).await.map_err(|_| Elapsed)
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod imp {
+    use super::{Elapsed, Task};
+    use futures::future::{self, Either};
+    use std::future::Future;
+    use std::time::Duration;
+
+    pub(crate) use futures::future::AbortHandle;
+
+    /// The longest single browser timer (setTimeout takes a signed 32-bit delay).
+    const MAX_TIMER_MS: u128 = i32::MAX as u128;
+
+    /// Runs `task` on the browser's event loop; dropping the handle aborts it.
+    pub(crate) fn spawn<F>(task: F) -> Task
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        let (task, handle) = future::abortable(task);
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = task.await;
+        });
+        Task(handle)
+    }
+
+    /// Runs `task` to its own end on the browser's event loop.
+    pub(crate) fn detach<F>(task: F)
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        wasm_bindgen_futures::spawn_local(task);
+    }
+
+    pub(crate) async fn sleep(duration: Duration) {
+        let mut left = duration.as_millis();
+        while left > 0 {
+            let step = left.min(MAX_TIMER_MS);
+            gloo_timers::future::TimeoutFuture::new(step as u32).await;
+            left -= step;
+        }
+    }
+
+    pub(crate) async fn timeout<F: Future>(limit: Duration, work: F) -> Result<F::Output, Elapsed> {
+        let work = std::pin::pin!(work);
+        let timer = std::pin::pin!(sleep(limit));
+        match future::select(work, timer).await {
+            Either::Left((output, _)) => Ok(output),
+            Either::Right(_) => Err(Elapsed),
+        }
+    }
+}
+
+pub(crate) use imp::{detach, spawn};
+
+/// Waits `duration`.
+pub(crate) async fn sleep(duration: Duration) {
+    imp::sleep(duration).await;
+}
+
+/// `work`'s output, or `Elapsed` when it takes longer than `limit`.
+pub(crate) async fn timeout<F: Future>(limit: Duration, work: F) -> Result<F::Output, Elapsed> {
+    imp::timeout(limit, work).await
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn timeouts_fire_and_finished_work_wins() {
+        assert_eq!(
+            timeout(Duration::from_millis(5), sleep(Duration::from_secs(5))).await,
+            Err(Elapsed)
+        );
+        assert_eq!(timeout(Duration::from_secs(5), async { 7 }).await, Ok(7));
+    }
+
+    #[tokio::test]
+    async fn dropping_a_task_aborts_it() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+        let task = spawn(async move {
+            sleep(Duration::from_secs(30)).await;
+            let _ = tx.send(()).await;
+        });
+        drop(task);
+        // The sender is dropped with the aborted task: the channel closes.
+        let closed = timeout(Duration::from_secs(2), rx.recv()).await;
+        assert_eq!(closed, Ok(None));
+    }
+
+    #[test]
+    fn until_is_zero_once_passed() {
+        assert_eq!(
+            until(Instant::now() - Duration::from_millis(1)),
+            Duration::ZERO
+        );
+        assert!(until(Instant::now() + Duration::from_secs(1)) > Duration::from_millis(900));
+    }
+}
