@@ -4,6 +4,7 @@
 //! JavaScript API (built with `wasm-bindgen --target web`):
 //! ```js
 //! const speaker = new Speaker({ url: "ws://127.0.0.1:8080/v1/tts", token, voice, language, sampleRate: 24000 });
+//! // or urls: [primary, secondary, ...]: voxwire-router fails over between them
 //! speaker.on("start" | "audio" | "end" | "error" | "failover", detail => ...);
 //! await speaker.speak("Hello");      // resolves when playback has ended
 //! speaker.pushText("Hel"); speaker.pushText("lo."); await speaker.flush();
@@ -14,10 +15,24 @@
 //! kinds as the Rust `TtsError` (`unavailable`, `auth`, `protocol`, ...), never
 //! as uncaught exceptions. Browser tokens travel in the WebSocket subprotocol
 //! `xai-client-secret.<token>`, not in the URL.
+//!
+//! Rust code on wasm32 can use [`Endpoint`] directly: an xAI-protocol
+//! WebSocket endpoint as a `TtsProvider` (without `Send`), so
+//! `voxwire_router::Router` retries and fails over between endpoints in the
+//! browser, exactly as `Speaker` does.
 #![warn(missing_docs)]
 
+#[cfg(target_arch = "wasm32")]
+mod endpoint;
+// Native builds only unit-test the option checks.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod options;
+#[cfg(target_arch = "wasm32")]
 mod player;
+#[cfg(target_arch = "wasm32")]
 mod speaker;
 
+#[cfg(target_arch = "wasm32")]
+pub use endpoint::{Endpoint, EndpointConfig};
+#[cfg(target_arch = "wasm32")]
 pub use speaker::Speaker;

@@ -105,25 +105,27 @@ impl Options {
             first_audio_timeout_ms: FIRST_AUDIO_TIMEOUT_MS as u32,
         })
     }
-
-    /// The WebSocket URL of endpoint `index` with the xAI query parameters (never the token).
-    pub fn ws_url(&self, index: usize) -> String {
-        let base = &self.urls[index.min(self.urls.len() - 1)];
-        let mut query = format!(
-            "codec=pcm&sample_rate={}&voxwire_events=true",
-            self.sample_rate
-        );
-        if let Some(v) = &self.voice {
-            query.push_str(&format!("&voice={}", encode(v)));
-        }
-        if let Some(l) = &self.language {
-            query.push_str(&format!("&language={}", encode(l)));
-        }
-        let sep = if base.contains('?') { '&' } else { '?' };
-        format!("{base}{sep}{query}")
-    }
 }
 
+/// The WebSocket URL of an endpoint with the xAI query parameters (never the token).
+pub(crate) fn ws_url(
+    base: &str,
+    sample_rate: u32,
+    voice: Option<&str>,
+    language: Option<&str>,
+) -> String {
+    let mut query = format!("codec=pcm&sample_rate={sample_rate}&voxwire_events=true");
+    if let Some(v) = voice {
+        query.push_str(&format!("&voice={}", encode(v)));
+    }
+    if let Some(l) = language {
+        query.push_str(&format!("&language={}", encode(l)));
+    }
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}{query}")
+}
+
+/// Percent-encodes a query value.
 fn encode(value: &str) -> String {
     value
         .bytes()
@@ -153,8 +155,12 @@ mod tests {
         .unwrap();
         assert_eq!(ok.sample_rate, 24_000);
         assert_eq!(
-            ok.ws_url(0),
+            ws_url(&ok.urls[0], ok.sample_rate, ok.voice.as_deref(), ok.language.as_deref()),
             "ws://h/v1/tts?codec=pcm&sample_rate=24000&voxwire_events=true&voice=eve&language=pt-BR"
+        );
+        assert_eq!(
+            ws_url("ws://h/t?k=1", 8_000, Some("a b"), None),
+            "ws://h/t?k=1&codec=pcm&sample_rate=8000&voxwire_events=true&voice=a%20b"
         );
         assert!(Options::check(vec!["http://h".into()], None, None, None, None).is_err());
         assert!(Options::check(

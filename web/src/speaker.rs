@@ -1,29 +1,48 @@
-//! The `Speaker` JavaScript class.
+//! The `Speaker` JavaScript class: a `voxwire-router` session over one or
+//! more WebSocket endpoints, played with Web Audio.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
 
-use base64::Engine as _;
+use futures::channel::mpsc;
+use futures::StreamExt;
 use js_sys::{Function, Object, Promise, Reflect};
-use voxwire_core::ErrorKind;
-use voxwire_xai::protocol::{parse_server_message, ClientMessage, Incoming, ServerMessage};
+use voxwire_core::session::{
+    CancelHandle, SessionEvent, SessionEvents, SessionInput, StreamConfig,
+};
+use voxwire_core::{AudioFormat, ErrorKind, TtsError, TtsProvider};
+use voxwire_router::{Policy, Router, RouterSettings};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
+use crate::endpoint::{Endpoint, EndpointConfig, Notices};
 use crate::options::Options;
 use crate::player::Player;
 
-/// Characters one utterance may hold (the relay's default bound).
-const MAX_UTTERANCE_CHARS: usize = 15_000;
+/// Characters one utterance may hold: the router cuts it into sentences for
+/// the endpoints, and holds at most this much text waiting.
+const MAX_UTTERANCE_CHARS: usize = 100_000;
+/// Calls (`pushText`, `flush`) waiting to enter the session; more is refused.
+const MAX_WAITING_CALLS: usize = 256;
 
-/// An utterance sent and not yet played out.
+/// An utterance flushed and not yet played out.
 struct Pending {
+    /// The speaker's number for it, known at once.
+    key: u64,
+    /// The session's utterance id, known once the flush entered the session.
+    id: Option<u64>,
     resolve: Function,
     reject: Function,
     sent_at: f64,
     first_audio: bool,
+}
+
+/// A call waiting to enter the session, tagged with the cancel generation it belongs to.
+enum Call {
+    Text(String),
+    Flush { key: u64 },
 }
 
 #[derive(Default, Clone, Copy)]
@@ -34,32 +53,36 @@ struct Stats {
     bytes: u64,
 }
 
+/// The open session: where calls go, and how to cancel it.
+struct Live {
+    calls: mpsc::Sender<(u64, Call)>,
+    cancel: CancelHandle,
+    serial: u64,
+}
+
+type Handlers = Rc<RefCell<HashMap<String, Function>>>;
+
 struct Inner {
     options: Options,
-    socket: Option<WebSocket>,
-    open: Option<Promise>,
+    router: Router,
+    endpoints: Vec<Arc<Endpoint>>,
+    handlers: Handlers,
     player: Option<Player>,
-    handlers: HashMap<String, Function>,
+    live: Option<Live>,
+    sessions: u64,
     pending: VecDeque<Pending>,
+    next_key: u64,
+    /// Bumped by every cancel: calls from before it are dropped.
+    generation: u64,
     stats: Stats,
     written: usize,
-    /// Keeps the socket callbacks alive as long as the speaker.
-    callbacks: Vec<Closure<dyn FnMut(JsValue)>>,
     /// JavaScript calls to make once the state is no longer borrowed: a handler
     /// may call back into the speaker (e.g. `stats()`), which must not find it
     /// borrowed.
     outbox: Vec<(Function, JsValue)>,
 }
 
-/// Runs what a state change queued, after the borrow has been released.
-fn deliver(inner: &Rc<RefCell<Inner>>) {
-    let calls = std::mem::take(&mut inner.borrow_mut().outbox);
-    for (f, arg) in calls {
-        let _ = f.call1(&JsValue::NULL, &arg);
-    }
-}
-
-/// Streams speech from an xAI-protocol endpoint and plays it.
+/// Streams speech from xAI-protocol endpoints, failing over between them, and plays it.
 #[wasm_bindgen]
 pub struct Speaker {
     inner: Rc<RefCell<Inner>>,
@@ -71,96 +94,138 @@ fn now_ms() -> f64 {
         .map_or(0.0, |p| p.now())
 }
 
+fn set(o: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(o, &key.into(), value);
+}
+
 /// `{ kind, message }`, the shape of every error this client reports.
 fn error_value(kind: ErrorKind, message: &str) -> JsValue {
     let e = Object::new();
-    let _ = Reflect::set(&e, &"kind".into(), &kind.as_str().into());
-    let _ = Reflect::set(&e, &"message".into(), &message.into());
+    set(&e, "kind", &kind.as_str().into());
+    set(&e, "message", &message.into());
     e.into()
 }
 
-/// The kind of an `error` frame, read from its text as voxwire-xai does.
-fn frame_kind(text: &str) -> ErrorKind {
-    let lower = text.to_ascii_lowercase();
-    if ["unauthorized", "forbidden", "api key", "token"]
-        .iter()
-        .any(|w| lower.contains(w))
-    {
-        ErrorKind::Auth
-    } else if ["rate limit", "too many"].iter().any(|w| lower.contains(w)) {
-        ErrorKind::RateLimited
-    } else if ["invalid", "unknown", "over ", "not supported", "too long"]
-        .iter()
-        .any(|w| lower.contains(w))
-    {
-        ErrorKind::InvalidRequest
-    } else {
-        ErrorKind::Unavailable
+/// A `TtsError` as `{ kind, message, provider, phase, endpoint, status }`.
+fn error_from(error: &TtsError) -> JsValue {
+    let value = error_value(error.kind(), &error.to_string());
+    let o: &Object = value.unchecked_ref();
+    if let Some(p) = error.provider() {
+        set(o, "provider", &p.into());
     }
+    set(o, "phase", &error.phase().to_string().into());
+    if let Some(e) = error.endpoint() {
+        set(o, "endpoint", &e.into());
+    }
+    if let Some(s) = error.status() {
+        set(o, "status", &JsValue::from(s));
+    }
+    value
+}
+
+/// Runs what a state change queued, after the borrow has been released.
+fn deliver(inner: &Rc<RefCell<Inner>>) {
+    let calls = std::mem::take(&mut inner.borrow_mut().outbox);
+    for (f, arg) in calls {
+        let _ = f.call1(&JsValue::NULL, &arg);
+    }
+}
+
+fn set_timeout(f: &Function, ms: f64) -> Result<i32, JsValue> {
+    let window = web_sys::window().ok_or("no window")?;
+    window.set_timeout_with_callback_and_timeout_and_arguments_0(f, ms.max(0.0) as i32)
+}
+
+/// A relay's own failover (`voxwire.provider_changed`) as a `failover` event.
+fn relay_notices(handlers: &Handlers) -> Notices {
+    let handlers = Rc::downgrade(handlers);
+    Rc::new(move |text: &str| {
+        let Some(handlers) = handlers.upgrade() else {
+            return;
+        };
+        let handler = handlers.borrow().get("failover").cloned();
+        if let Some(handler) = handler {
+            let detail = js_sys::JSON::parse(text).unwrap_or(JsValue::NULL);
+            let _ = handler.call1(&JsValue::NULL, &detail);
+        }
+    })
 }
 
 impl Inner {
     fn emit(&mut self, event: &str, detail: &JsValue) {
-        if let Some(f) = self.handlers.get(event) {
+        if let Some(f) = self.handlers.borrow().get(event) {
             self.outbox.push((f.clone(), detail.clone()));
         }
     }
 
-    fn fail_all(&mut self, kind: ErrorKind, message: &str) {
-        let error = error_value(kind, message);
-        self.emit("error", &error);
+    fn reject_all(&mut self, error: &JsValue) {
         let rejects: Vec<Function> = self.pending.drain(..).map(|p| p.reject).collect();
         for reject in rejects {
             self.outbox.push((reject, error.clone()));
         }
     }
 
-    fn send(&self, message: &ClientMessage) -> Result<(), JsValue> {
-        match &self.socket {
-            Some(s) if s.ready_state() == WebSocket::OPEN => s.send_with_str(&message.to_json()),
-            _ => Err(error_value(
-                ErrorKind::Unavailable,
-                "not connected: call connect() first",
-            )),
+    /// The open session, opening one (and the audio output) if there is none.
+    fn live(&mut self, me: &Weak<RefCell<Inner>>) -> Result<&mut Live, JsValue> {
+        if self.player.is_none() {
+            let player = Player::new(self.options.sample_rate)
+                .map_err(|_| error_value(ErrorKind::Internal, "Web Audio is not available"))?;
+            self.player = Some(player);
         }
+        if self.live.is_none() {
+            let config = StreamConfig {
+                format: Some(AudioFormat::pcm16_mono(self.options.sample_rate)),
+                ..StreamConfig::default()
+            };
+            let session = self.router.session(&config).map_err(|e| error_from(&e))?;
+            let (input, events) = session.split();
+            let (calls, waiting) = mpsc::channel(MAX_WAITING_CALLS);
+            self.sessions += 1;
+            let serial = self.sessions;
+            let cancel = input.cancel_handle();
+            wasm_bindgen_futures::spawn_local(feed(me.clone(), input, waiting));
+            wasm_bindgen_futures::spawn_local(listen(me.clone(), events, serial));
+            self.live = Some(Live {
+                calls,
+                cancel,
+                serial,
+            });
+        }
+        self.live
+            .as_mut()
+            .ok_or_else(|| error_value(ErrorKind::Internal, "no session"))
     }
 
-    fn on_text(&mut self, text: &str) {
-        let message = match parse_server_message(text) {
-            Ok(Incoming::Known(m)) => m,
-            Ok(Incoming::Unknown(kind)) => {
-                if kind == "voxwire.provider_changed" {
-                    let detail = js_sys::JSON::parse(text).unwrap_or(JsValue::NULL);
-                    self.emit("failover", &detail);
-                }
-                return;
+    fn call(&mut self, me: &Weak<RefCell<Inner>>, call: Call) -> Result<(), JsValue> {
+        let generation = self.generation;
+        let live = self.live(me)?;
+        live.calls.try_send((generation, call)).map_err(|e| {
+            if e.is_full() {
+                error_value(
+                    ErrorKind::InvalidInput,
+                    "too many calls are waiting: await flush() before pushing more",
+                )
+            } else {
+                error_value(ErrorKind::Unavailable, "the session has ended")
             }
-            Err(why) => {
-                return self.fail_all(ErrorKind::Protocol, &format!("bad server message: {why}"))
-            }
-        };
-        match message {
-            ServerMessage::AudioDelta { delta, .. } => {
-                let Some(b64) = delta else { return };
-                let bytes = match base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        return self.fail_all(
-                            ErrorKind::Protocol,
-                            &format!("bad base64 in audio.delta: {e}"),
-                        )
-                    }
-                };
+        })
+    }
+
+    fn on_event(&mut self, event: voxwire_core::Result<SessionEvent>, serial: u64) {
+        match event {
+            Ok(SessionEvent::Audio(chunk)) => {
                 self.stats.chunks += 1;
-                self.stats.bytes += bytes.len() as u64;
+                self.stats.bytes += chunk.data.len() as u64;
                 let Some(player) = self.player.as_mut() else {
                     return;
                 };
-                let now_clock = player.now();
-                let started = match player.play(&bytes) {
+                let clock = player.now();
+                let started = match player.play(&chunk.data) {
                     Ok(s) => s,
                     Err(_) => {
-                        return self.fail_all(ErrorKind::Internal, "Web Audio refused a buffer")
+                        let error = error_value(ErrorKind::Internal, "Web Audio refused a buffer");
+                        self.emit("error", &error);
+                        return;
                     }
                 };
                 let wall = now_ms();
@@ -170,22 +235,26 @@ impl Inner {
                         let ttfa = wall - front.sent_at;
                         self.stats.time_to_first_audio_ms.get_or_insert(ttfa);
                         if let Some(start) = started {
-                            let sound = ttfa + (start - now_clock) * 1000.0;
+                            let sound = ttfa + (start - clock) * 1000.0;
                             self.stats.time_to_first_sound_ms.get_or_insert(sound);
                         }
                         self.emit("start", &JsValue::from_f64(ttfa));
                     }
                 }
-                self.emit("audio", &JsValue::from_f64(bytes.len() as f64));
+                self.emit("audio", &JsValue::from_f64(chunk.data.len() as f64));
             }
-            ServerMessage::AudioDone => {
+            Ok(SessionEvent::UtteranceDone { id }) => {
+                let Some(at) = self.pending.iter().position(|p| p.id == Some(id)) else {
+                    return; // cancelled meanwhile
+                };
+                let done = self.pending.remove(at);
                 let remaining = self.player.as_ref().map_or(0.0, Player::remaining);
                 if let Some(player) = self.player.as_mut() {
                     player.utterance_done();
                 }
                 // When the scheduled audio has played out: `end`, then the promise.
-                let end = self.handlers.get("end").cloned();
-                let resolve = self.pending.pop_front().map(|p| p.resolve);
+                let end = self.handlers.borrow().get("end").cloned();
+                let resolve = done.map(|p| p.resolve);
                 let played_out = Closure::once_into_js(move || {
                     if let Some(end) = end {
                         let _ = end.call1(&JsValue::NULL, &JsValue::from_f64(remaining));
@@ -196,147 +265,133 @@ impl Inner {
                 });
                 let _ = set_timeout(played_out.unchecked_ref(), remaining * 1000.0);
             }
-            ServerMessage::AudioClear => {}
-            error @ ServerMessage::Error { .. } => {
-                let text = error.error_text().unwrap_or_default();
-                let value = error_value(frame_kind(&text), &text);
+            Ok(SessionEvent::Cleared { .. }) => {}
+            Ok(SessionEvent::ProviderChanged { from, to, reason }) => {
+                let detail = Object::new();
+                set(&detail, "from", &from.into());
+                set(&detail, "to", &to.into());
+                set(&detail, "reason", &reason.into());
+                self.emit("failover", &detail.into());
+            }
+            Ok(_) => {}
+            Err(error) => {
+                // The session is over; the next call opens a new one.
+                if self.live.as_ref().is_some_and(|l| l.serial == serial) {
+                    self.live = None;
+                }
+                let value = error_from(&error);
                 self.emit("error", &value);
-                if let Some(p) = self.pending.pop_front() {
-                    self.outbox.push((p.reject, value));
+                self.reject_all(&value);
+            }
+        }
+    }
+}
+
+/// Moves calls into the session in order, skipping those a cancel overtook.
+async fn feed(
+    me: Weak<RefCell<Inner>>,
+    mut input: SessionInput,
+    mut waiting: mpsc::Receiver<(u64, Call)>,
+) {
+    while let Some((generation, call)) = waiting.next().await {
+        let Some(inner) = me.upgrade() else { return };
+        if inner.borrow().generation != generation {
+            continue;
+        }
+        drop(inner);
+        match call {
+            Call::Text(text) => {
+                if input.push_text(&text).await.is_err() {
+                    return; // the session ended; its events carry the error
+                }
+            }
+            Call::Flush { key } => {
+                let flushed = input.flush().await;
+                let Some(inner) = me.upgrade() else { return };
+                let mut state = inner.borrow_mut();
+                let Some(at) = state.pending.iter().position(|p| p.key == key) else {
+                    continue;
+                };
+                match flushed {
+                    Ok(id) => state.pending[at].id = Some(id),
+                    Err(error) => {
+                        if let Some(p) = state.pending.remove(at) {
+                            state.outbox.push((p.reject, error_from(&error)));
+                        }
+                        drop(state);
+                        deliver(&inner);
+                        return;
+                    }
                 }
             }
         }
     }
 }
 
-/// Opens endpoint `index`; on a refusal before it opened, tries the next one.
-fn open_socket(inner: &Rc<RefCell<Inner>>, index: usize, resolve: Function, reject: Function) {
-    let (url, token) = {
-        let state = inner.borrow();
-        (state.options.ws_url(index), state.options.token.clone())
-    };
-    let socket = match &token {
-        Some(t) => WebSocket::new_with_str(&url, &format!("xai-client-secret.{t}")),
-        None => WebSocket::new(&url),
-    };
-    let socket = match socket {
-        Ok(s) => s,
-        Err(_) => {
-            let error = error_value(ErrorKind::Config, "the WebSocket URL was refused");
-            let _ = reject.call1(&JsValue::NULL, &error);
+/// Plays the session's audio and turns its events into JavaScript events.
+async fn listen(me: Weak<RefCell<Inner>>, mut events: SessionEvents, serial: u64) {
+    while let Some(event) = events.next().await {
+        let Some(inner) = me.upgrade() else { return };
+        let ended = event.is_err();
+        inner.borrow_mut().on_event(event, serial);
+        deliver(&inner);
+        if ended {
             return;
         }
-    };
-    let opened = Rc::new(RefCell::new(false));
-    let on_open = {
-        let opened = opened.clone();
-        let resolve = resolve.clone();
-        Closure::<dyn FnMut(JsValue)>::new(move |_| {
-            *opened.borrow_mut() = true;
-            let _ = resolve.call0(&JsValue::NULL);
-        })
-    };
-    let on_message = {
-        let inner = inner.clone();
-        Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-            match event
-                .dyn_ref::<MessageEvent>()
-                .and_then(|m| m.data().as_string())
-            {
-                Some(text) => inner.borrow_mut().on_text(&text),
-                None => inner.borrow_mut().fail_all(
-                    ErrorKind::Protocol,
-                    "a binary frame where JSON text was expected",
-                ),
-            }
-            deliver(&inner);
-        })
-    };
-    let on_close = {
-        let inner = inner.clone();
-        Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-            let code = event.dyn_ref::<CloseEvent>().map_or(0, CloseEvent::code);
-            let was_open = *opened.borrow();
-            let endpoints = inner.borrow().options.urls.len();
-            if !was_open && index + 1 < endpoints {
-                {
-                    let mut state = inner.borrow_mut();
-                    let detail = Object::new();
-                    let from = state.options.urls[index].clone();
-                    let to = state.options.urls[index + 1].clone();
-                    let reason = format!("could not connect to {from} (closed with {code})");
-                    let _ = Reflect::set(&detail, &"from".into(), &from.into());
-                    let _ = Reflect::set(&detail, &"to".into(), &to.into());
-                    let _ = Reflect::set(&detail, &"reason".into(), &reason.into());
-                    state.emit("failover", &detail.into());
-                }
-                deliver(&inner);
-                open_socket(&inner, index + 1, resolve.clone(), reject.clone());
-                return;
-            }
-            closed(&inner, code, was_open, index, &reject);
-            deliver(&inner);
-        })
-    };
-    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-    let mut state = inner.borrow_mut();
-    state.callbacks.extend([on_open, on_message, on_close]);
-    state.socket = Some(socket);
-}
-
-/// The socket closed: before it opened (the connect promise fails), or with
-/// utterances still owed (they fail).
-fn closed(inner: &Rc<RefCell<Inner>>, code: u16, opened: bool, index: usize, reject: &Function) {
-    let mut state = inner.borrow_mut();
-    state.open = None;
-    if !opened {
-        let error = error_value(
-            ErrorKind::Unavailable,
-            &format!(
-                "could not connect to {} (closed with {code}: refused, or rejected at the upgrade, e.g. 401/403)",
-                state.options.urls[index]
-            ),
-        );
-        state.outbox.push((reject.clone(), error.clone()));
-        state.emit("error", &error);
-    } else if !state.pending.is_empty() {
-        let kind = if code == 1009 {
-            ErrorKind::InvalidRequest
-        } else {
-            ErrorKind::Unavailable
-        };
-        state.fail_all(
-            kind,
-            &format!("the connection closed before audio.done (code {code})"),
-        );
     }
-}
-
-fn set_timeout(f: &Function, ms: f64) -> Result<i32, JsValue> {
-    let window = web_sys::window().ok_or("no window")?;
-    window.set_timeout_with_callback_and_timeout_and_arguments_0(f, ms.max(0.0) as i32)
 }
 
 #[wasm_bindgen]
 impl Speaker {
-    /// `new Speaker({ url, token, voice, language, sampleRate })`; bad options throw a `{kind, message}`.
+    /// `new Speaker({ url | urls, token, voice, language, sampleRate, firstAudioTimeoutMs })`;
+    /// bad options throw a `{kind, message}`.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Speaker, JsValue> {
         let options =
             Options::from_js(&options).map_err(|m| error_value(ErrorKind::InvalidInput, &m))?;
+        let handlers: Handlers = Rc::default();
+        let notices = relay_notices(&handlers);
+        #[allow(clippy::arc_with_non_send_sync)] // the router holds `Arc<dyn TtsProvider>`
+        let endpoints: Vec<Arc<Endpoint>> = options
+            .urls
+            .iter()
+            .map(|url| {
+                Arc::new(Endpoint::new(
+                    EndpointConfig {
+                        url: url.clone(),
+                        token: options.token.clone(),
+                        voice: options.voice.clone(),
+                        language: options.language.clone(),
+                        sample_rate: options.sample_rate,
+                    },
+                    Some(notices.clone()),
+                ))
+            })
+            .collect();
+        let policy = Policy {
+            max_retries: 1,
+            first_audio_timeout_ms: u64::from(options.first_audio_timeout_ms),
+            ..Policy::default()
+        };
+        let chain = endpoints
+            .iter()
+            .map(|e| (e.clone() as Arc<dyn TtsProvider>, policy.clone()))
+            .collect();
+        let router = Router::new(chain, RouterSettings::default()).map_err(|e| error_from(&e))?;
         Ok(Speaker {
             inner: Rc::new(RefCell::new(Inner {
                 options,
-                socket: None,
-                open: None,
+                router,
+                endpoints,
+                handlers,
                 player: None,
-                handlers: HashMap::new(),
+                live: None,
+                sessions: 0,
                 pending: VecDeque::new(),
+                next_key: 0,
+                generation: 0,
                 stats: Stats::default(),
                 written: 0,
-                callbacks: Vec::new(),
                 outbox: Vec::new(),
             })),
         })
@@ -344,50 +399,60 @@ impl Speaker {
 
     /// Registers the handler for `start`, `audio`, `end`, `error` or `failover`.
     pub fn on(&self, event: String, handler: Function) {
-        self.inner.borrow_mut().handlers.insert(event, handler);
+        self.inner
+            .borrow()
+            .handlers
+            .borrow_mut()
+            .insert(event, handler);
     }
 
-    /// Opens the WebSocket (and the audio output); resolves once open. With
-    /// several `urls`, an endpoint that refuses the connection hands over to
-    /// the next (a `failover` event says so).
+    /// Opens the audio output and a connection to the first endpoint that
+    /// accepts one (in failover order); resolves once one is open, rejects
+    /// with the last endpoint's error when none is.
     pub fn connect(&self) -> Promise {
-        if let Some(p) = self.inner.borrow().open.clone() {
-            return p;
-        }
-        let inner = self.inner.clone();
-        let promise = Promise::new(&mut |resolve, reject| {
-            let player = Player::new(inner.borrow().options.sample_rate);
-            match player {
-                Ok(p) => inner.borrow_mut().player = Some(p),
-                Err(_) => {
-                    let error = error_value(ErrorKind::Internal, "Web Audio is not available");
-                    let _ = reject.call1(&JsValue::NULL, &error);
-                    return;
+        let me = Rc::downgrade(&self.inner);
+        let endpoints = {
+            let mut state = self.inner.borrow_mut();
+            if let Err(e) = state.live(&me) {
+                return Promise::reject(&e);
+            }
+            state.endpoints.clone()
+        };
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut last = None;
+            for endpoint in endpoints {
+                match endpoint.prewarm().await {
+                    Ok(()) => return Ok(JsValue::UNDEFINED),
+                    Err(e) => last = Some(e),
                 }
             }
-            open_socket(&inner, 0, resolve, reject);
-        });
-        self.inner.borrow_mut().open = Some(promise.clone());
-        promise
+            Err(last.map_or(JsValue::UNDEFINED, |e| error_from(&e)))
+        })
     }
 
-    /// Appends text to the current utterance (whitespace kept as given).
+    /// Appends text to the current utterance (whitespace kept as given). The
+    /// router speaks it sentence by sentence as sentences complete.
     #[wasm_bindgen(js_name = pushText)]
     pub fn push_text(&self, delta: String) -> Result<(), JsValue> {
+        let me = Rc::downgrade(&self.inner);
         let mut state = self.inner.borrow_mut();
-        state.written += delta.chars().count();
-        if state.written > MAX_UTTERANCE_CHARS {
-            state.written = 0;
+        let written = state.written + delta.chars().count();
+        if written > MAX_UTTERANCE_CHARS {
             return Err(error_value(
                 ErrorKind::InvalidInput,
-                "the utterance is over 15000 characters: flush more often",
+                &format!(
+                    "the utterance is over {MAX_UTTERANCE_CHARS} characters: flush more often"
+                ),
             ));
         }
-        state.send(&ClientMessage::TextDelta { delta })
+        state.call(&me, Call::Text(delta))?;
+        state.written = written;
+        Ok(())
     }
 
     /// Ends the utterance; resolves when its audio has played out.
     pub fn flush(&self) -> Promise {
+        let me = Rc::downgrade(&self.inner);
         let inner = self.inner.clone();
         Promise::new(&mut |resolve, reject| {
             let mut state = inner.borrow_mut();
@@ -395,34 +460,17 @@ impl Speaker {
             if let Some(p) = state.player.as_mut() {
                 p.idle_if_done();
             }
-            match state.send(&ClientMessage::TextDone) {
-                Ok(()) => {
-                    let sent_at = now_ms();
-                    state.pending.push_back(Pending {
-                        resolve,
-                        reject,
-                        sent_at,
-                        first_audio: false,
-                    });
-                    // Every network wait is bounded: no first audio in time fails the speaker.
-                    let limit = f64::from(state.options.first_audio_timeout_ms);
-                    let watched = inner.clone();
-                    let check = Closure::once_into_js(move || {
-                        let stalled = watched
-                            .borrow()
-                            .pending
-                            .iter()
-                            .any(|p| p.sent_at == sent_at && !p.first_audio);
-                        if stalled {
-                            watched.borrow_mut().fail_all(
-                                ErrorKind::Timeout,
-                                &format!("no audio within {limit} ms of text.done"),
-                            );
-                            deliver(&watched);
-                        }
-                    });
-                    let _ = set_timeout(check.unchecked_ref(), limit);
-                }
+            let key = state.next_key;
+            state.next_key += 1;
+            match state.call(&me, Call::Flush { key }) {
+                Ok(()) => state.pending.push_back(Pending {
+                    key,
+                    id: None,
+                    resolve,
+                    reject,
+                    sent_at: now_ms(),
+                    first_audio: false,
+                }),
                 Err(e) => {
                     let _ = reject.call1(&JsValue::NULL, &e);
                 }
@@ -430,7 +478,7 @@ impl Speaker {
         })
     }
 
-    /// Speaks `text` (connecting first if needed); resolves when playback ends.
+    /// Speaks `text`; resolves when playback ends.
     pub fn speak(&self, text: String) -> Promise {
         if text.trim().is_empty() {
             return Promise::reject(&error_value(ErrorKind::InvalidInput, "the text is empty"));
@@ -438,32 +486,32 @@ impl Speaker {
         if text.chars().count() > MAX_UTTERANCE_CHARS {
             return Promise::reject(&error_value(
                 ErrorKind::InvalidInput,
-                "the text is over 15000 characters",
+                &format!("the text is over {MAX_UTTERANCE_CHARS} characters"),
             ));
         }
-        let connect = self.connect();
-        let me = Speaker {
-            inner: self.inner.clone(),
-        };
-        wasm_bindgen_futures::future_to_promise(async move {
-            wasm_bindgen_futures::JsFuture::from(connect).await?;
-            me.push_text(text)?;
-            wasm_bindgen_futures::JsFuture::from(me.flush()).await
-        })
+        if let Err(e) = self.push_text(text) {
+            return Promise::reject(&e);
+        }
+        self.flush()
     }
 
-    /// Barge-in: stops playback now, drops what is queued, sends text.clear.
+    /// Barge-in: stops playback now, drops what is queued, and cancels the
+    /// utterance in flight (its endpoint is sent `text.clear`).
     pub fn cancel(&self) {
-        let mut state = self.inner.borrow_mut();
-        if let Some(p) = state.player.as_mut() {
-            p.stop();
+        {
+            let mut state = self.inner.borrow_mut();
+            if let Some(p) = state.player.as_mut() {
+                p.stop();
+            }
+            state.generation += 1;
+            state.written = 0;
+            if let Some(live) = &state.live {
+                live.cancel.cancel();
+            }
+            let cancelled = error_value(ErrorKind::Cancelled, "cancelled by the caller");
+            state.reject_all(&cancelled);
         }
-        state.written = 0;
-        let _ = state.send(&ClientMessage::TextClear);
-        let cancelled = error_value(ErrorKind::Cancelled, "cancelled by the caller");
-        for p in state.pending.drain(..) {
-            let _ = p.reject.call1(&JsValue::NULL, &cancelled);
-        }
+        deliver(&self.inner);
     }
 
     /// `{ timeToFirstAudioMs, timeToFirstSoundMs, chunks, underruns, bytes }`.
@@ -472,29 +520,23 @@ impl Speaker {
         let s = state.stats;
         let o = Object::new();
         let num = |v: Option<f64>| v.map_or(JsValue::NULL, JsValue::from_f64);
-        let _ = Reflect::set(
-            &o,
-            &"timeToFirstAudioMs".into(),
-            &num(s.time_to_first_audio_ms),
-        );
-        let _ = Reflect::set(
-            &o,
-            &"timeToFirstSoundMs".into(),
-            &num(s.time_to_first_sound_ms),
-        );
-        let _ = Reflect::set(&o, &"chunks".into(), &JsValue::from(s.chunks));
+        set(&o, "timeToFirstAudioMs", &num(s.time_to_first_audio_ms));
+        set(&o, "timeToFirstSoundMs", &num(s.time_to_first_sound_ms));
+        set(&o, "chunks", &JsValue::from(s.chunks));
         let underruns = state.player.as_ref().map_or(0, |p| p.underruns);
-        let _ = Reflect::set(&o, &"underruns".into(), &JsValue::from(underruns));
-        let _ = Reflect::set(&o, &"bytes".into(), &JsValue::from_f64(s.bytes as f64));
+        set(&o, "underruns", &JsValue::from(underruns));
+        set(&o, "bytes", &JsValue::from_f64(s.bytes as f64));
         o.into()
     }
 
-    /// Closes the connection.
+    /// Ends the session and closes every connection.
     pub fn close(&self) {
         let mut state = self.inner.borrow_mut();
-        if let Some(s) = state.socket.take() {
-            let _ = s.close();
+        if let Some(live) = state.live.take() {
+            live.cancel.cancel();
         }
-        state.open = None;
+        for endpoint in &state.endpoints {
+            endpoint.close_idle();
+        }
     }
 }

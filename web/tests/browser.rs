@@ -171,3 +171,71 @@ async fn no_first_audio_in_time_is_a_timeout_error() {
     Reflect::set(&bad, &"firstAudioTimeoutMs".into(), &JsValue::from(0)).unwrap();
     assert!(Speaker::new(bad).is_err());
 }
+
+/// The router itself, in the browser, over two `Endpoint` providers: the first
+/// refuses the WebSocket upgrade (the relay answers 404 for an unknown path),
+/// so the second speaks, and the first is tried once and then marked down.
+#[wasm_bindgen_test]
+async fn the_router_fails_over_between_endpoints_in_the_browser() {
+    use futures::StreamExt;
+    use std::sync::Arc;
+    use voxwire_core::{SynthesisRequest, TtsProvider};
+    use voxwire_router::{AttemptOutcome, Policy, Router, RouterEvent, RouterSettings};
+    use voxwire_web::{Endpoint, EndpointConfig};
+
+    let endpoint = |url: &str| -> Arc<dyn TtsProvider> {
+        Arc::new(Endpoint::new(
+            EndpointConfig {
+                url: url.to_string(),
+                token: None,
+                voice: None,
+                language: None,
+                sample_rate: 24_000,
+            },
+            None,
+        ))
+    };
+    let refusing = relay().replace("/v1/tts", "/v1/not-here");
+    let policy = Policy {
+        max_retries: 0,
+        ..Policy::default()
+    };
+    let router = Router::new(
+        vec![
+            (endpoint(&refusing), policy.clone()),
+            (endpoint(relay()), policy),
+        ],
+        RouterSettings::default(),
+    )
+    .unwrap();
+    let mut events = router.subscribe();
+    let mut audio = router
+        .synthesize(SynthesisRequest::new("One sentence. And a second one."))
+        .await
+        .expect("the router accepts the request");
+    let mut bytes = 0;
+    while let Some(chunk) = audio.next().await {
+        bytes += chunk.expect("audio from the second endpoint").data.len();
+    }
+    assert!(bytes > 24_000, "at least half a second of audio: {bytes}");
+
+    let mut refused_attempts = 0;
+    let mut failovers = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        match event {
+            RouterEvent::Attempt(a) if a.provider == refusing => {
+                assert!(
+                    matches!(&a.outcome, AttemptOutcome::Failed { message, .. } if message.contains("not-here")),
+                    "{a:?}"
+                );
+                refused_attempts += 1;
+            }
+            RouterEvent::Failover { from, to, .. } => failovers.push((from, to)),
+            _ => {}
+        }
+    }
+    assert_eq!(refused_attempts, 1, "the refusing endpoint is tried once");
+    assert_eq!(failovers, vec![(refusing.clone(), relay().to_string())]);
+    assert!(!router.is_available(&refusing));
+    assert!(router.is_available(relay()));
+}

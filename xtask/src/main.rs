@@ -5,7 +5,8 @@
 //!    are tested, and the `wasm32-unknown-unknown` target for the core's wasm build;
 //! 2. `cargo fmt --check`, `cargo clippy --all-targets -D warnings`;
 //! 3. every unit, integration and doc test of the workspace;
-//! 4. `voxwire-core` and the xAI protocol types built for wasm32;
+//! 4. `voxwire-core` and the xAI protocol types built for wasm32, and the
+//!    browser client (with the router it runs in the browser) linted for wasm32;
 //! 5. the browser client: its wasm-bindgen tests in headless Chromium against a
 //!    relay (`voxwire serve`) started here, then the demo bundle (`web/pkg`)
 //!    built with `wasm-bindgen --target web`, its size reported, and the demo
@@ -68,6 +69,22 @@ fn test() -> Result<(), String> {
             "--no-default-features",
             "--target",
             "wasm32-unknown-unknown",
+        ]),
+    )?;
+    step(
+        "lint the browser client and the router for wasm32",
+        Command::new(&cargo).args([
+            "clippy",
+            "-p",
+            "voxwire-web",
+            "-p",
+            "voxwire-router",
+            "--lib",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--",
+            "-D",
+            "warnings",
         ]),
     )?;
     browser_tests(&cargo)?;

@@ -1,0 +1,528 @@
+//! One xAI-protocol WebSocket endpoint (a voxwire relay, or anything that
+//! speaks the protocol) as a `TtsProvider`, so `voxwire-router` can retry and
+//! fail over between endpoints inside the browser.
+//!
+//! One connection is kept open and reused utterance after utterance; an
+//! utterance dropped half-way (a cancel) sends `text.clear` and the
+//! connection is reused once the server's `audio.clear` has drained it.
+
+use std::cell::{Cell, RefCell};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures::channel::mpsc;
+use futures::future::{self, Either};
+use futures::{Stream, StreamExt};
+use voxwire_core::audio::SampleAligner;
+use voxwire_core::session::{self, StreamConfig, SynthesisSession};
+use voxwire_core::{
+    AudioChunk, AudioFormat, AudioStream, Capabilities, Encoding, ErrorKind, Phase, Result,
+    SynthesisRequest, TtsError, TtsProvider, Voice,
+};
+use voxwire_xai::protocol::{
+    error_frame_kind, parse_server_message, ClientMessage, Incoming, ServerMessage, MAX_TEXT_CHARS,
+};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+
+/// Longest wait for a WebSocket to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for `audio.clear` before a cancelled connection is given up on.
+const CLEAR_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most received bytes waiting to be read; more closes the connection
+/// (the browser's WebSocket has no backpressure, so the bound lives here).
+const MAX_QUEUED_BYTES: usize = 16 << 20;
+
+/// Called with the raw JSON of a relay's `voxwire.*` event frames.
+pub type Notices = Rc<dyn Fn(&str)>;
+
+/// How to reach one endpoint and what to ask it for.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// The URL as configured: the provider id in events and errors (no query, no token).
+    pub url: String,
+    /// A browser token, sent as the subprotocol `xai-client-secret.<token>`.
+    pub token: Option<String>,
+    /// The voice (`voice` query parameter); `None` for the endpoint's default.
+    pub voice: Option<String>,
+    /// The language (`language` query parameter); `None` for the endpoint's default.
+    pub language: Option<String>,
+    /// The PCM sample rate asked for (one of the protocol's rates).
+    pub sample_rate: u32,
+}
+
+/// An xAI-protocol endpoint reached over a browser WebSocket: a `TtsProvider`
+/// whose id is its URL.
+pub struct Endpoint {
+    config: EndpointConfig,
+    idle: Rc<RefCell<Option<Connection>>>,
+    notices: Option<Notices>,
+}
+
+impl Endpoint {
+    /// An endpoint; `notices` hears the relay's `voxwire.*` event frames (its own failovers).
+    pub fn new(config: EndpointConfig, notices: Option<Notices>) -> Self {
+        Self {
+            config,
+            idle: Rc::default(),
+            notices,
+        }
+    }
+
+    fn format(&self) -> AudioFormat {
+        AudioFormat::pcm16_mono(self.config.sample_rate)
+    }
+
+    /// The WebSocket URL for a request: the xAI query parameters, never the token.
+    fn url_for(&self, voice: Option<&str>, language: Option<&str>) -> String {
+        let c = &self.config;
+        crate::options::ws_url(
+            &c.url,
+            c.sample_rate,
+            voice.or(c.voice.as_deref()),
+            language.or(c.language.as_deref()),
+        )
+    }
+
+    fn error(&self, kind: ErrorKind, phase: Phase, message: impl Into<String>) -> TtsError {
+        TtsError::new(kind, message)
+            .with_provider(self.config.url.clone())
+            .with_phase(phase)
+            .with_endpoint(&self.config.url)
+    }
+
+    /// Closes the idle connection, if any.
+    pub fn close_idle(&self) {
+        self.idle.borrow_mut().take();
+    }
+
+    /// Opens a connection now, so the first utterance skips the handshake.
+    pub async fn prewarm(&self) -> Result<()> {
+        let url = self.url_for(None, None);
+        let connection = self.acquire(&url).await?;
+        *self.idle.borrow_mut() = Some(connection);
+        Ok(())
+    }
+
+    /// The idle connection to `url` if it is still usable, else a new one.
+    async fn acquire(&self, url: &str) -> Result<Connection> {
+        let reusable = self.idle.borrow_mut().take();
+        if let Some(mut connection) = reusable.filter(|c| c.url == url && c.is_open()) {
+            if !connection.owes_clear || connection.drain_until_clear().await {
+                connection.owes_clear = false;
+                return Ok(connection);
+            }
+        }
+        self.connect(url).await
+    }
+
+    async fn connect(&self, url: &str) -> Result<Connection> {
+        let socket = match &self.config.token {
+            Some(token) => WebSocket::new_with_str(url, &format!("xai-client-secret.{token}")),
+            None => WebSocket::new(url),
+        }
+        .map_err(|_| {
+            self.error(
+                ErrorKind::Config,
+                Phase::Connect,
+                "the browser refused the WebSocket URL",
+            )
+            .with_hint("use a ws:// or wss:// URL the page may connect to")
+        })?;
+        let mut connection = Connection::new(socket, url.to_string());
+        let first = with_timeout(CONNECT_TIMEOUT, connection.frames.next()).await;
+        match first {
+            Some(Some(Frame::Open)) => Ok(connection),
+            Some(Some(Frame::Closed { code, .. })) => Err(self
+                .error(
+                    ErrorKind::Unavailable,
+                    Phase::Upgrade,
+                    format!(
+                        "could not connect to {} (closed with {code}): refused, or rejected at the upgrade (e.g. 401/403)",
+                        self.config.url
+                    ),
+                )
+                .with_hint("browsers hide the HTTP status of a refused upgrade: check the endpoint URL, the token and the server's Origin allowlist, and the server's log")),
+            Some(_) => Err(self.error(
+                ErrorKind::Protocol,
+                Phase::Upgrade,
+                "a frame arrived before the connection opened",
+            )),
+            None => Err(self.error(
+                ErrorKind::Timeout,
+                Phase::Connect,
+                format!(
+                    "the connection to {} did not open within {} s",
+                    self.config.url,
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            )),
+        }
+    }
+}
+
+#[voxwire_core::async_trait(?Send)]
+impl TtsProvider for Endpoint {
+    fn id(&self) -> &str {
+        &self.config.url
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} (xAI protocol over a browser WebSocket)",
+            self.config.url
+        )
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            streaming_input: false,
+            encodings: vec![Encoding::PcmS16le],
+            sample_rates: vec![self.config.sample_rate],
+            native_format: self.format(),
+            languages: Vec::new(),
+            max_text_chars: MAX_TEXT_CHARS,
+            timestamps: false,
+        }
+    }
+
+    /// Endpoints list their voices over HTTP (`GET /v1/tts/voices` on a
+    /// relay), which this WebSocket client does not fetch: the voice is chosen
+    /// in the options and sent as the `voice` query parameter.
+    async fn voices(&self) -> Result<Vec<Voice>> {
+        Ok(Vec::new())
+    }
+
+    async fn synthesize(&self, request: SynthesisRequest) -> Result<AudioStream> {
+        request.validate(MAX_TEXT_CHARS)?;
+        let url = self.url_for(request.voice.as_deref(), request.language.as_deref());
+        let connection = self.acquire(&url).await?;
+        for message in [
+            ClientMessage::TextDelta {
+                delta: request.text,
+            },
+            ClientMessage::TextDone,
+        ] {
+            connection
+                .socket
+                .send_with_str(&message.to_json())
+                .map_err(|_| {
+                    self.error(
+                        ErrorKind::Unavailable,
+                        Phase::Send,
+                        "the connection closed while sending text",
+                    )
+                })?;
+        }
+        Ok(Box::pin(Utterance {
+            connection: Some(connection),
+            idle: self.idle.clone(),
+            endpoint: self.config.url.clone(),
+            format: self.format(),
+            aligner: SampleAligner::new(2),
+            sequence: 0,
+            notices: self.notices.clone(),
+        }))
+    }
+
+    async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession> {
+        let (session, driver) = session::channel(session::DEFAULT_QUEUE_CAPACITY);
+        let endpoint = Rc::new(Endpoint {
+            config: self.config.clone(),
+            idle: self.idle.clone(),
+            notices: self.notices.clone(),
+        });
+        wasm_bindgen_futures::spawn_local(session::run_buffered(
+            driver,
+            config,
+            MAX_TEXT_CHARS,
+            move |request| {
+                let endpoint = endpoint.clone();
+                async move { endpoint.synthesize(request).await }
+            },
+        ));
+        Ok(session)
+    }
+}
+
+/// What the socket's callbacks hand to the reader.
+enum Frame {
+    Open,
+    Text(String),
+    Binary,
+    Closed { code: u16, reason: String },
+}
+
+impl Frame {
+    fn size(&self) -> usize {
+        match self {
+            Frame::Text(t) => t.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// An open WebSocket and the frames it received.
+struct Connection {
+    socket: WebSocket,
+    url: String,
+    frames: mpsc::UnboundedReceiver<Frame>,
+    /// Bytes received and not yet read (bounded by `MAX_QUEUED_BYTES`).
+    queued: Rc<Cell<usize>>,
+    /// A cancelled utterance's audio may still arrive, up to `audio.clear`.
+    owes_clear: bool,
+    _callbacks: [Closure<dyn FnMut(JsValue)>; 3],
+}
+
+impl Connection {
+    fn new(socket: WebSocket, url: String) -> Self {
+        socket.set_binary_type(BinaryType::Arraybuffer);
+        let (tx, frames) = mpsc::unbounded();
+        let queued = Rc::new(Cell::new(0usize));
+        let on_open = {
+            let tx = tx.clone();
+            Closure::<dyn FnMut(JsValue)>::new(move |_| {
+                let _ = tx.unbounded_send(Frame::Open);
+            })
+        };
+        let on_message = {
+            let tx = tx.clone();
+            let queued = queued.clone();
+            let socket = socket.clone();
+            Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+                let Some(data) = event.dyn_ref::<MessageEvent>().map(MessageEvent::data) else {
+                    return;
+                };
+                let frame = data.as_string().map_or(Frame::Binary, Frame::Text);
+                let total = queued.get() + frame.size();
+                if total > MAX_QUEUED_BYTES {
+                    // The reader fell too far behind: end the connection (it
+                    // sees a 1008 close) rather than buffer without bound.
+                    let _ = socket.close_with_code_and_reason(1008, "client queue full");
+                    return;
+                }
+                queued.set(total);
+                let _ = tx.unbounded_send(frame);
+            })
+        };
+        let on_close = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+            let (code, reason) = event
+                .dyn_ref::<CloseEvent>()
+                .map_or((1006, String::new()), |c| (c.code(), c.reason()));
+            let _ = tx.unbounded_send(Frame::Closed { code, reason });
+        });
+        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        Self {
+            socket,
+            url,
+            frames,
+            queued,
+            owes_clear: false,
+            _callbacks: [on_open, on_message, on_close],
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.socket.ready_state() == WebSocket::OPEN
+    }
+
+    fn took(&self, frame: &Frame) {
+        self.queued
+            .set(self.queued.get().saturating_sub(frame.size()));
+    }
+
+    /// Skips a cancelled utterance's leftovers; whether `audio.clear` came in time.
+    async fn drain_until_clear(&mut self) -> bool {
+        let drained = with_timeout(CLEAR_TIMEOUT, async {
+            while let Some(frame) = self.frames.next().await {
+                self.took(&frame);
+                match frame {
+                    Frame::Text(text) => {
+                        if let Ok(Incoming::Known(ServerMessage::AudioClear)) =
+                            parse_server_message(&text)
+                        {
+                            return true;
+                        }
+                    }
+                    Frame::Closed { .. } => return false,
+                    Frame::Open | Frame::Binary => {}
+                }
+            }
+            false
+        })
+        .await;
+        drained == Some(true)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.socket.set_onopen(None);
+        self.socket.set_onmessage(None);
+        self.socket.set_onclose(None);
+        let _ = self.socket.close();
+    }
+}
+
+/// One utterance's audio, read off the connection until `audio.done`.
+struct Utterance {
+    /// `None` once the utterance ended (the connection went back or was dropped).
+    connection: Option<Connection>,
+    idle: Rc<RefCell<Option<Connection>>>,
+    endpoint: String,
+    format: AudioFormat,
+    aligner: SampleAligner,
+    sequence: u64,
+    notices: Option<Notices>,
+}
+
+impl Utterance {
+    fn fail(&mut self, kind: ErrorKind, message: String) -> Poll<Option<Result<AudioChunk>>> {
+        self.connection = None; // never reused after an error
+        Poll::Ready(Some(Err(TtsError::new(kind, message)
+            .with_provider(self.endpoint.clone())
+            .with_phase(Phase::Receive)
+            .with_endpoint(&self.endpoint))))
+    }
+
+    /// What one text frame means for the stream: audio, the end, an error, or nothing.
+    fn on_text(&mut self, text: &str) -> Option<Poll<Option<Result<AudioChunk>>>> {
+        let message = match parse_server_message(text) {
+            Ok(Incoming::Known(message)) => message,
+            Ok(Incoming::Unknown(kind)) => {
+                if kind.starts_with("voxwire.") {
+                    if let Some(notices) = &self.notices {
+                        notices(text);
+                    }
+                }
+                return None;
+            }
+            Err(why) => {
+                return Some(self.fail(ErrorKind::Protocol, format!("bad server message: {why}")))
+            }
+        };
+        match message {
+            ServerMessage::AudioDelta { delta: None, .. } | ServerMessage::AudioClear => None,
+            ServerMessage::AudioDelta {
+                delta: Some(b64), ..
+            } => match base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()) {
+                Ok(bytes) => {
+                    let data = self.aligner.push(bytes.into());
+                    if data.is_empty() {
+                        return None;
+                    }
+                    let chunk = AudioChunk {
+                        data,
+                        format: self.format,
+                        sequence: self.sequence,
+                        span: None,
+                    };
+                    self.sequence += 1;
+                    Some(Poll::Ready(Some(Ok(chunk))))
+                }
+                Err(e) => Some(self.fail(
+                    ErrorKind::Protocol,
+                    format!("bad base64 in audio.delta: {e}"),
+                )),
+            },
+            ServerMessage::AudioDone => {
+                let _ = self.aligner.finish(); // a trailing odd byte cannot be played
+                *self.idle.borrow_mut() = self.connection.take();
+                Some(Poll::Ready(None))
+            }
+            error @ ServerMessage::Error { .. } => {
+                let text = error.error_text().unwrap_or_default();
+                let excerpt = voxwire_core::error::body_excerpt(text.as_bytes());
+                Some(self.fail(error_frame_kind(&text), format!("error frame: {excerpt}")))
+            }
+        }
+    }
+}
+
+impl Stream for Utterance {
+    type Item = Result<AudioChunk>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let Some(connection) = self.connection.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let frame = match connection.frames.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(frame) => frame,
+            };
+            if let Some(frame) = &frame {
+                connection.took(frame);
+            }
+            match frame {
+                Some(Frame::Text(text)) => {
+                    if let Some(result) = self.on_text(&text) {
+                        return result;
+                    }
+                }
+                Some(Frame::Open) => {}
+                Some(Frame::Binary) => {
+                    return self.fail(
+                        ErrorKind::Protocol,
+                        "a binary frame where JSON text was expected".into(),
+                    )
+                }
+                Some(Frame::Closed { code, reason }) => {
+                    let kind = match code {
+                        1009 => ErrorKind::InvalidRequest,
+                        1008 if reason == "client queue full" => ErrorKind::Internal,
+                        _ => ErrorKind::Unavailable,
+                    };
+                    let why = if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {reason}")
+                    };
+                    return self.fail(
+                        kind,
+                        format!("the connection closed before audio.done (code {code}{why})"),
+                    );
+                }
+                None => {
+                    return self.fail(
+                        ErrorKind::Internal,
+                        "the socket's callbacks are gone".into(),
+                    )
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Utterance {
+    fn drop(&mut self) {
+        // Dropped before audio.done: a cancel. Tell the server, and keep the
+        // connection for the next utterance once it has drained.
+        if let Some(mut connection) = self.connection.take() {
+            if connection
+                .socket
+                .send_with_str(&ClientMessage::TextClear.to_json())
+                .is_ok()
+            {
+                connection.owes_clear = true;
+                *self.idle.borrow_mut() = Some(connection);
+            }
+        }
+    }
+}
+
+/// `work`'s output, or `None` after `limit`.
+async fn with_timeout<F: std::future::Future>(limit: Duration, work: F) -> Option<F::Output> {
+    let timer =
+        gloo_timers::future::TimeoutFuture::new(limit.as_millis().min(i32::MAX as u128) as u32);
+    match future::select(std::pin::pin!(work), timer).await {
+        Either::Left((output, _)) => Some(output),
+        Either::Right(_) => None,
+    }
+}
