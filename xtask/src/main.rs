@@ -180,10 +180,11 @@ fn browser_tests(cargo: &Path) -> Result<(), String> {
 /// Builds the demo bundle the relay serves (`web_dir = "web"`) and reports its size.
 fn build_web(cargo: &Path) -> Result<(), String> {
     step(
-        "browser client (release wasm)",
+        "browser client (wasm, size-optimized profile wasm-release)",
         Command::new(cargo).args([
             "build",
-            "--release",
+            "--profile",
+            "wasm-release",
             "-p",
             "voxwire-web",
             "--target",
@@ -192,7 +193,7 @@ fn build_web(cargo: &Path) -> Result<(), String> {
     )?;
     let target =
         env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    let wasm = target.join("wasm32-unknown-unknown/release/voxwire_web.wasm");
+    let wasm = target.join("wasm32-unknown-unknown/wasm-release/voxwire_web.wasm");
     step(
         "wasm-bindgen --target web",
         Command::new("wasm-bindgen")

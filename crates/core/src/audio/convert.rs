@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{pcm, AudioFormat, SampleAligner, StreamResampler};
+use super::{pcm, AudioFormat, SampleAligner};
 use crate::error::{ErrorKind, Result, TtsError};
 
 /// Converts a byte stream from one [`AudioFormat`] to another: re-frames
@@ -14,7 +14,34 @@ pub struct FormatConverter {
     from: AudioFormat,
     to: AudioFormat,
     aligner: SampleAligner,
-    resampler: Option<StreamResampler>,
+    resampler: Option<Resampler>,
+}
+
+#[cfg(feature = "resample")]
+type Resampler = super::StreamResampler;
+
+/// Stands in for the resampler when the `resample` feature is off: never built.
+#[cfg(not(feature = "resample"))]
+#[derive(Debug)]
+enum Resampler {}
+
+#[cfg(not(feature = "resample"))]
+impl Resampler {
+    fn new(from: u32, to: u32, _channels: usize) -> Result<Self> {
+        Err(TtsError::new(
+            ErrorKind::InvalidRequest,
+            format!("converting {from} Hz to {to} Hz needs resampling, which this build leaves out"),
+        )
+        .with_hint("ask the provider for the rate you need, or build voxwire-core with the `resample` feature"))
+    }
+
+    fn process(&mut self, _: &[f32]) -> Result<Vec<f32>> {
+        match *self {}
+    }
+
+    fn finish(&mut self) -> Result<Vec<f32>> {
+        match *self {}
+    }
 }
 
 impl FormatConverter {
@@ -25,7 +52,7 @@ impl FormatConverter {
         let resampler = if from.sample_rate == to.sample_rate {
             None
         } else {
-            Some(StreamResampler::new(
+            Some(Resampler::new(
                 from.sample_rate,
                 to.sample_rate,
                 usize::from(to.channels),

@@ -5,12 +5,14 @@ mod assemble;
 mod convert;
 pub mod g711;
 pub mod pcm;
+#[cfg(feature = "resample")]
 mod resample;
 pub mod wav;
 
 pub use align::SampleAligner;
 pub use assemble::ChunkAssembler;
 pub use convert::FormatConverter;
+#[cfg(feature = "resample")]
 pub use resample::StreamResampler;
 
 use std::fmt;
