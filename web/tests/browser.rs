@@ -19,6 +19,17 @@ fn relay() -> &'static str {
     }
 }
 
+/// A relay whose only provider (xAI, pointed at the mock) is cut off after
+/// 4800 bytes (0.1 s) of every utterance: it fails mid-utterance on every request.
+fn flaky_relay() -> &'static str {
+    match option_env!("VOXWIRE_FLAKY_RELAY_URL") {
+        Some(url) => url,
+        None => panic!(
+            "VOXWIRE_FLAKY_RELAY_URL is unset: run the browser tests through `cargo xtask test`"
+        ),
+    }
+}
+
 fn options(url: &str) -> JsValue {
     let o = Object::new();
     Reflect::set(&o, &"url".into(), &url.into()).unwrap();
@@ -238,4 +249,63 @@ async fn the_router_fails_over_between_endpoints_in_the_browser() {
     assert_eq!(failovers, vec![(refusing.clone(), relay().to_string())]);
     assert!(!router.is_available(&refusing));
     assert!(router.is_available(relay()));
+}
+
+/// Speaks `text` with a new Speaker; returns the audio bytes it received and
+/// the `failover` events it saw.
+async fn speak_counting(options: JsValue, text: &str) -> (f64, Vec<JsValue>) {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+
+    let speaker = Speaker::new(options).unwrap();
+    let seen: Rc<RefCell<Vec<JsValue>>> = Rc::default();
+    let sink = seen.clone();
+    let handler =
+        Closure::<dyn FnMut(JsValue)>::new(move |detail: JsValue| sink.borrow_mut().push(detail));
+    speaker.on(
+        "failover".into(),
+        handler.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+    );
+    JsFuture::from(speaker.speak(text.into()))
+        .await
+        .expect("speech played");
+    let bytes = get(&speaker.stats(), "bytes").as_f64().unwrap();
+    drop(handler);
+    let seen = seen.borrow().clone();
+    (bytes, seen)
+}
+
+/// The first endpoint dies in the middle of the first sentence (its upstream
+/// closes after 0.1 s of audio): the router fails over to the second endpoint,
+/// which speaks from the cut sentence on. Every sentence is heard, and nothing
+/// is repeated beyond the part of the cut sentence the first endpoint sent.
+#[wasm_bindgen_test]
+async fn a_mid_utterance_failure_resumes_on_the_next_endpoint_at_the_cut_sentence() {
+    let text = "The first sentence is here. The second one follows. And a third one ends it.";
+    let (reference, none) = speak_counting(options(relay()), text).await;
+    assert!(none.is_empty(), "no failover on a healthy relay");
+
+    let o = Object::new();
+    let urls = js_sys::Array::of2(&flaky_relay().into(), &relay().into());
+    Reflect::set(&o, &"urls".into(), &urls).unwrap();
+    let (bytes, failovers) = speak_counting(o.into(), text).await;
+
+    assert_eq!(failovers.len(), 1, "one failover");
+    assert_eq!(
+        get(&failovers[0], "from").as_string().as_deref(),
+        Some(flaky_relay())
+    );
+    assert_eq!(
+        get(&failovers[0], "to").as_string().as_deref(),
+        Some(relay())
+    );
+    let reason = get(&failovers[0], "reason").as_string().unwrap();
+    assert!(!reason.is_empty());
+    let repeated = bytes - reference;
+    assert!(
+        repeated > 0.0 && repeated <= 4800.0,
+        "the cut part of sentence one is heard again, nothing else: {bytes} bytes vs {reference} ({reason})"
+    );
 }

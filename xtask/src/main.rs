@@ -116,42 +116,111 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Starts `voxwire serve` (open mode on loopback, the offline voice, a small
-/// utterance bound the tests provoke) and runs the browser tests against it.
-fn browser_tests(cargo: &Path) -> Result<(), String> {
-    use std::io::{BufRead, BufReader};
-    step(
-        "build the relay",
-        Command::new(cargo).args(["build", "--bin", "voxwire"]),
-    )?;
-    let dir = env::temp_dir().join(format!("voxwire-xtask-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("temp dir: {e}"))?;
-    let config = dir.join("voxwire.toml");
-    std::fs::write(
-        &config,
-        "[server]\nopen = true\nmax_utterance_chars = 500\n\n[[chain]]\nprovider = \"espeak\"\n",
-    )
-    .map_err(|e| format!("relay config: {e}"))?;
-    let target =
-        env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    let mut child = Command::new(target.join("debug").join("voxwire"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .stderr(std::process::Stdio::piped())
+/// Starts `program args`, reads its first line (stdout or stderr) and returns
+/// the child (killed when dropped) with the `http://HOST:PORT` it announced.
+fn start_announcing(
+    what: &str,
+    command: &mut Command,
+    on_stderr: bool,
+) -> Result<(KillOnDrop, String), String> {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    if on_stderr {
+        command.stderr(Stdio::piped());
+    } else {
+        command.stdout(Stdio::piped());
+    }
+    let mut child = command
         .spawn()
-        .map_err(|e| format!("cannot start the relay: {e}"))?;
-    let stderr = child.stderr.take().ok_or("no relay stderr")?;
-    let relay = KillOnDrop(child);
+        .map_err(|e| format!("cannot start the {what}: {e}"))?;
+    let pipe: Box<dyn Read + Send> = if on_stderr {
+        Box::new(child.stderr.take().ok_or("no stderr")?)
+    } else {
+        Box::new(child.stdout.take().ok_or("no stdout")?)
+    };
+    let child = KillOnDrop(child);
+    let mut reader = BufReader::new(pipe);
     let mut line = String::new();
-    BufReader::new(stderr)
+    reader
         .read_line(&mut line)
-        .map_err(|e| format!("relay output: {e}"))?;
+        .map_err(|e| format!("{what} output: {e}"))?;
+    // Keep draining so the child never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     let addr = line
         .split("http://")
         .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .ok_or_else(|| format!("the relay did not say where it listens: {line}"))?
+        .and_then(|r| r.split(['/', ' ', '\n']).next())
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| format!("the {what} did not say where it listens: {line}"))?
         .to_string();
+    Ok((child, addr))
+}
+
+/// Starts the endpoints the browser tests talk to, all on loopback in open mode:
+/// a relay over the offline voice (with a small utterance bound the tests
+/// provoke), and a "flaky" relay whose only provider is xAI pointed at the
+/// mock xAI server, which cuts every utterance off after 4800 bytes (0.1 s).
+fn browser_tests(cargo: &Path) -> Result<(), String> {
+    step(
+        "build the relay and the mock xAI server",
+        Command::new(cargo).args([
+            "build",
+            "--bin",
+            "voxwire",
+            "-p",
+            "voxwire-testkit",
+            "--bin",
+            "voxwire-mock-xai",
+        ]),
+    )?;
+    let dir = env::temp_dir().join(format!("voxwire-xtask-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("temp dir: {e}"))?;
+    let bin = env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+        .join("debug");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .map(|()| path)
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    let relay_config = write(
+        "relay.toml",
+        "[server]\nopen = true\nmax_utterance_chars = 500\n\n[[chain]]\nprovider = \"espeak\"\n",
+    )?;
+    let (relay, relay_addr) = start_announcing(
+        "relay",
+        Command::new(bin.join("voxwire"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&relay_config),
+        true,
+    )?;
+    // A throwaway key between two local test processes, never a real one.
+    let mock_key = format!("mock-key-{}", std::process::id());
+    let (mock, mock_addr) = start_announcing(
+        "mock xAI server",
+        Command::new(bin.join("voxwire-mock-xai")).args([
+            "--api-key",
+            &mock_key,
+            "--fault",
+            "close-after=4800",
+        ]),
+        false,
+    )?;
+    let flaky_config = write(
+        "flaky.toml",
+        &format!(
+            "[server]\nopen = true\n\n[[chain]]\nprovider = \"xai\"\nbase_url = \"http://{mock_addr}/v1\"\npolicy = {{ max_retries = 0 }}\n"
+        ),
+    )?;
+    let (flaky, flaky_addr) = start_announcing(
+        "flaky relay",
+        Command::new(bin.join("voxwire"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&flaky_config)
+            .env("XAI_API_KEY", &mock_key),
+        true,
+    )?;
     let result = step(
         "browser tests (headless Chromium)",
         Command::new(cargo)
@@ -164,7 +233,11 @@ fn browser_tests(cargo: &Path) -> Result<(), String> {
                 "--test",
                 "browser",
             ])
-            .env("VOXWIRE_RELAY_URL", format!("ws://{addr}/v1/tts"))
+            .env("VOXWIRE_RELAY_URL", format!("ws://{relay_addr}/v1/tts"))
+            .env(
+                "VOXWIRE_FLAKY_RELAY_URL",
+                format!("ws://{flaky_addr}/v1/tts"),
+            )
             .env("CHROMEDRIVER", chromedriver())
             .env(
                 "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
@@ -172,7 +245,7 @@ fn browser_tests(cargo: &Path) -> Result<(), String> {
             )
             .env("WASM_BINDGEN_TEST_TIMEOUT", "120"),
     );
-    drop(relay);
+    drop((flaky, mock, relay));
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
