@@ -230,6 +230,7 @@ fn browser_tests(cargo: &Path) -> Result<(), String> {
                 "voxwire-web",
                 "--target",
                 "wasm32-unknown-unknown",
+                "--lib",
                 "--test",
                 "browser",
             ])
