@@ -1,5 +1,5 @@
 //! The demo page end to end: `voxwire serve` serves it, headless Chromium (via
-//! chromedriver) types nothing, presses Speak, and the page reports audio
+//! chromedriver) types a sentence, presses Speak, and the page reports audio
 //! scheduled for playback; a screenshot is saved. Needs the bundle in
 //! `web/pkg` and chromedriver, so `cargo xtask test` runs it (`--ignored`).
 
@@ -109,6 +109,16 @@ async fn the_demo_page_speaks_in_headless_chromium() {
     };
     wait("return window.voxwireReady === true").await;
     wait("return document.querySelector('#voice').options.length > 1").await;
+    // One sentence: the router sends it as one utterance, so the relay's
+    // time to first audio below is for exactly this utterance.
+    let text = client
+        .find(fantoccini::Locator::Css("#text"))
+        .await
+        .unwrap();
+    text.clear().await.unwrap();
+    text.send_keys("Typed into the demo page, spoken by the relay, played by Web Audio.")
+        .await
+        .unwrap();
     client
         .find(fantoccini::Locator::Css("#speak"))
         .await

@@ -8,7 +8,9 @@
 //! output to the device's rate in one continuous stream.
 
 use wasm_bindgen::JsValue;
-use web_sys::{AudioBufferSourceNode, AudioContext, AudioContextOptions, BaseAudioContext};
+use web_sys::{
+    AudioBufferSourceNode, AudioContext, AudioContextOptions, AudioContextState, BaseAudioContext,
+};
 
 /// Seconds between the arrival of the first chunk and its start: enough for
 /// the audio thread to pick it up, short enough to be unnoticeable.
@@ -16,6 +18,8 @@ const LEAD_S: f64 = 0.02;
 
 pub(crate) struct Player {
     ctx: BaseAudioContext,
+    /// The live context (not an offline one), to resume when the browser suspended it.
+    live: Option<AudioContext>,
     rate: u32,
     /// When the last scheduled buffer ends (audio-context time); 0 = idle.
     next_time: f64,
@@ -33,13 +37,16 @@ impl Player {
         let ctx =
             AudioContext::new_with_context_options(&options).or_else(|_| AudioContext::new())?;
         let _ = ctx.resume();
-        Ok(Self::with_context(ctx.into(), rate))
+        let mut player = Self::with_context(ctx.clone().into(), rate);
+        player.live = Some(ctx);
+        Ok(player)
     }
 
     /// Plays into any context (an `OfflineAudioContext` in tests).
     pub fn with_context(ctx: BaseAudioContext, rate: u32) -> Self {
         Self {
             ctx,
+            live: None,
             rate,
             next_time: 0.0,
             sources: Vec::new(),
@@ -55,6 +62,13 @@ impl Player {
 
     /// Schedules 16-bit little-endian PCM; returns when (audio clock) it starts.
     pub fn play(&mut self, bytes: &[u8]) -> Result<Option<f64>, JsValue> {
+        // A context made before any user gesture starts suspended; once the
+        // page has had one, resuming works.
+        if let Some(live) = &self.live {
+            if live.state() == AudioContextState::Suspended {
+                let _ = live.resume();
+            }
+        }
         let mut joined = Vec::with_capacity(bytes.len() + 1);
         joined.extend(self.carry.take());
         joined.extend_from_slice(bytes);

@@ -165,13 +165,19 @@ impl Inner {
         }
     }
 
-    /// The open session, opening one (and the audio output) if there is none.
-    fn live(&mut self, me: &Weak<RefCell<Inner>>) -> Result<&mut Live, JsValue> {
+    /// The audio output, opened on first use: from a call the page makes
+    /// (ideally in a click handler, which lets the browser start audio).
+    fn ensure_player(&mut self) -> Result<(), JsValue> {
         if self.player.is_none() {
             let player = Player::new(self.options.sample_rate)
                 .map_err(|_| error_value(ErrorKind::Internal, "Web Audio is not available"))?;
             self.player = Some(player);
         }
+        Ok(())
+    }
+
+    /// The open session, opening one if there is none.
+    fn live(&mut self, me: &Weak<RefCell<Inner>>) -> Result<&mut Live, JsValue> {
         if self.live.is_none() {
             let config = StreamConfig {
                 format: Some(AudioFormat::pcm16_mono(self.options.sample_rate)),
@@ -197,6 +203,7 @@ impl Inner {
     }
 
     fn call(&mut self, me: &Weak<RefCell<Inner>>, call: Call) -> Result<(), JsValue> {
+        self.ensure_player()?;
         let generation = self.generation;
         let live = self.live(me)?;
         live.calls.try_send((generation, call)).map_err(|e| {
@@ -406,9 +413,10 @@ impl Speaker {
             .insert(event, handler);
     }
 
-    /// Opens the audio output and a connection to the first endpoint that
-    /// accepts one (in failover order); resolves once one is open, rejects
-    /// with the last endpoint's error when none is.
+    /// Opens a connection to the first endpoint that accepts one (in failover
+    /// order), so the first utterance skips the handshake; resolves once one
+    /// is open, rejects with the last endpoint's error when none is. Needs no
+    /// user gesture: the audio output opens with the first `speak`/`pushText`.
     pub fn connect(&self) -> Promise {
         let me = Rc::downgrade(&self.inner);
         let endpoints = {
