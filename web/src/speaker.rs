@@ -27,6 +27,13 @@ const MAX_UTTERANCE_CHARS: usize = 100_000;
 /// Calls (`pushText`, `flush`) waiting to enter the session; more is refused.
 const MAX_WAITING_CALLS: usize = 256;
 
+/// When an utterance began (its first text) and whether its audio started.
+#[derive(Clone, Copy)]
+struct Timing {
+    started_at: f64,
+    first_audio: bool,
+}
+
 /// An utterance flushed and not yet played out.
 struct Pending {
     /// The speaker's number for it, known at once.
@@ -35,8 +42,7 @@ struct Pending {
     id: Option<u64>,
     resolve: Function,
     reject: Function,
-    sent_at: f64,
-    first_audio: bool,
+    timing: Timing,
 }
 
 /// A call waiting to enter the session, tagged with the cancel generation it belongs to.
@@ -71,6 +77,8 @@ struct Inner {
     live: Option<Live>,
     sessions: u64,
     pending: VecDeque<Pending>,
+    /// The utterance being written (text pushed, not yet flushed).
+    open: Option<Timing>,
     next_key: u64,
     /// Bumped by every cancel: calls from before it are dropped.
     generation: u64,
@@ -202,6 +210,19 @@ impl Inner {
             .ok_or_else(|| error_value(ErrorKind::Internal, "no session"))
     }
 
+    /// The utterance being written, begun now if none is.
+    fn begin_utterance(&mut self) -> Timing {
+        if self.open.is_none() {
+            if let Some(p) = self.player.as_mut() {
+                p.idle_if_done();
+            }
+        }
+        *self.open.get_or_insert(Timing {
+            started_at: now_ms(),
+            first_audio: false,
+        })
+    }
+
     fn call(&mut self, me: &Weak<RefCell<Inner>>, call: Call) -> Result<(), JsValue> {
         self.ensure_player()?;
         let generation = self.generation;
@@ -236,10 +257,16 @@ impl Inner {
                     }
                 };
                 let wall = now_ms();
-                if let Some(front) = self.pending.front_mut() {
-                    if !front.first_audio {
-                        front.first_audio = true;
-                        let ttfa = wall - front.sent_at;
+                // Audio belongs to the oldest utterance not played out: a
+                // flushed one, else the one still being written.
+                let timing = match self.pending.front_mut() {
+                    Some(front) => Some(&mut front.timing),
+                    None => self.open.as_mut(),
+                };
+                if let Some(timing) = timing {
+                    if !timing.first_audio {
+                        timing.first_audio = true;
+                        let ttfa = wall - timing.started_at;
                         self.stats.time_to_first_audio_ms.get_or_insert(ttfa);
                         if let Some(start) = started {
                             let sound = ttfa + (start - clock) * 1000.0;
@@ -286,6 +313,8 @@ impl Inner {
                 if self.live.as_ref().is_some_and(|l| l.serial == serial) {
                     self.live = None;
                 }
+                self.open = None;
+                self.written = 0;
                 let value = error_from(&error);
                 self.emit("error", &value);
                 self.reject_all(&value);
@@ -395,6 +424,7 @@ impl Speaker {
                 live: None,
                 sessions: 0,
                 pending: VecDeque::new(),
+                open: None,
                 next_key: 0,
                 generation: 0,
                 stats: Stats::default(),
@@ -455,6 +485,7 @@ impl Speaker {
         }
         state.call(&me, Call::Text(delta))?;
         state.written = written;
+        state.begin_utterance();
         Ok(())
     }
 
@@ -465,20 +496,20 @@ impl Speaker {
         Promise::new(&mut |resolve, reject| {
             let mut state = inner.borrow_mut();
             state.written = 0;
-            if let Some(p) = state.player.as_mut() {
-                p.idle_if_done();
-            }
             let key = state.next_key;
             state.next_key += 1;
             match state.call(&me, Call::Flush { key }) {
-                Ok(()) => state.pending.push_back(Pending {
-                    key,
-                    id: None,
-                    resolve,
-                    reject,
-                    sent_at: now_ms(),
-                    first_audio: false,
-                }),
+                Ok(()) => {
+                    let timing = state.begin_utterance();
+                    state.open = None;
+                    state.pending.push_back(Pending {
+                        key,
+                        id: None,
+                        resolve,
+                        reject,
+                        timing,
+                    });
+                }
                 Err(e) => {
                     let _ = reject.call1(&JsValue::NULL, &e);
                 }
@@ -513,6 +544,7 @@ impl Speaker {
             }
             state.generation += 1;
             state.written = 0;
+            state.open = None;
             if let Some(live) = &state.live {
                 live.cancel.cancel();
             }
@@ -522,7 +554,9 @@ impl Speaker {
         deliver(&self.inner);
     }
 
-    /// `{ timeToFirstAudioMs, timeToFirstSoundMs, chunks, underruns, bytes }`.
+    /// `{ timeToFirstAudioMs, timeToFirstSoundMs, chunks, underruns, bytes }`;
+    /// the times run from the first utterance's first text (`pushText` or
+    /// `speak`) to its first audio chunk, and to when that chunk is heard.
     pub fn stats(&self) -> JsValue {
         let state = self.inner.borrow();
         let s = state.stats;

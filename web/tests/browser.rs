@@ -293,3 +293,57 @@ async fn a_mid_utterance_failure_resumes_on_the_next_endpoint_at_the_cut_sentenc
         "the cut part of sentence one is heard again, nothing else: {bytes} bytes vs {reference} ({reason})"
     );
 }
+
+/// Text pushed piece by piece (an LLM's tokens) is spoken as each sentence
+/// completes: audio starts before `flush`, and `start` fires for it.
+#[wasm_bindgen_test]
+async fn pushed_text_is_spoken_sentence_by_sentence_before_flush() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+
+    let speaker = Speaker::new(options(relay())).unwrap();
+    let started = Rc::new(Cell::new(false));
+    let flag = started.clone();
+    let on_start = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| flag.set(true));
+    speaker.on(
+        "start".into(),
+        on_start
+            .as_ref()
+            .unchecked_ref::<js_sys::Function>()
+            .clone(),
+    );
+    for delta in [
+        "The first ",
+        "sentence is ",
+        "complete. ",
+        "The second is still being",
+    ] {
+        speaker.push_text(delta.into()).unwrap();
+    }
+    for _ in 0..100 {
+        if started.get() {
+            break;
+        }
+        sleep(50).await;
+    }
+    assert!(
+        started.get(),
+        "no audio within 5 s of the first complete sentence"
+    );
+    let before_flush = get(&speaker.stats(), "chunks").as_f64().unwrap();
+    assert!(before_flush > 0.0);
+    assert!(
+        get(&speaker.stats(), "timeToFirstAudioMs")
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    speaker.push_text(" written.".into()).unwrap();
+    JsFuture::from(speaker.flush())
+        .await
+        .expect("both sentences played");
+    assert!(get(&speaker.stats(), "chunks").as_f64().unwrap() > before_flush);
+    drop(on_start);
+}
