@@ -162,10 +162,9 @@ fn browser_tests(cargo: &Path) -> Result<(), String> {
         "build the relay and the mock xAI server",
         Command::new(cargo).args([
             "build",
+            "--workspace",
             "--bin",
             "voxwire",
-            "-p",
-            "voxwire-testkit",
             "--bin",
             "voxwire-mock-xai",
         ]),
