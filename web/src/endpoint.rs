@@ -112,7 +112,14 @@ impl Endpoint {
     async fn acquire(&self, url: &str) -> Result<Connection> {
         let reusable = self.idle.borrow_mut().take();
         if let Some(mut connection) = reusable.filter(|c| c.url == url && c.is_open()) {
-            if !connection.owes_clear || connection.drain_until_clear().await {
+            let ready = if connection.owes_clear {
+                connection.drain_until_clear().await
+            } else {
+                // Anything that arrived while idle (an error frame, a close)
+                // belongs to no utterance: a fresh connection is safer.
+                !connection.has_queued_frames()
+            };
+            if ready {
                 connection.owes_clear = false;
                 return Ok(connection);
             }
@@ -258,10 +265,12 @@ enum Frame {
 }
 
 impl Frame {
+    /// What it counts against `MAX_QUEUED_BYTES`: never 0, so a zero count
+    /// means nothing is queued.
     fn size(&self) -> usize {
         match self {
-            Frame::Text(t) => t.len(),
-            _ => 0,
+            Frame::Text(t) => t.len().max(1),
+            _ => 1,
         }
     }
 }
@@ -271,50 +280,75 @@ struct Connection {
     socket: WebSocket,
     url: String,
     frames: mpsc::UnboundedReceiver<Frame>,
-    /// Bytes received and not yet read (bounded by `MAX_QUEUED_BYTES`).
-    queued: Rc<Cell<usize>>,
+    inbox: Rc<Inbox>,
     /// A cancelled utterance's audio may still arrive, up to `audio.clear`.
     owes_clear: bool,
     _callbacks: [Closure<dyn FnMut(JsValue)>; 3],
+}
+
+/// Where the socket's callbacks put frames for the reader, with the count
+/// that bounds them.
+struct Inbox {
+    tx: mpsc::UnboundedSender<Frame>,
+    /// Bytes received and not yet read (bounded by `MAX_QUEUED_BYTES`).
+    queued: Cell<usize>,
+    /// The bound was hit and the connection closed because of it.
+    overflowed: Cell<bool>,
+}
+
+impl Inbox {
+    /// Queues a frame; `false` when it would pass the bound (it is dropped).
+    fn push(&self, frame: Frame) -> bool {
+        let total = self.queued.get() + frame.size();
+        if total > MAX_QUEUED_BYTES && matches!(frame, Frame::Text(_) | Frame::Binary) {
+            self.overflowed.set(true);
+            return false;
+        }
+        self.queued.set(total);
+        let _ = self.tx.unbounded_send(frame);
+        true
+    }
 }
 
 impl Connection {
     fn new(socket: WebSocket, url: String) -> Self {
         socket.set_binary_type(BinaryType::Arraybuffer);
         let (tx, frames) = mpsc::unbounded();
-        let queued = Rc::new(Cell::new(0usize));
+        let inbox = Rc::new(Inbox {
+            tx,
+            queued: Cell::new(0),
+            overflowed: Cell::new(false),
+        });
         let on_open = {
-            let tx = tx.clone();
+            let inbox = inbox.clone();
             Closure::<dyn FnMut(JsValue)>::new(move |_| {
-                let _ = tx.unbounded_send(Frame::Open);
+                inbox.push(Frame::Open);
             })
         };
         let on_message = {
-            let tx = tx.clone();
-            let queued = queued.clone();
+            let inbox = inbox.clone();
             let socket = socket.clone();
             Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
                 let Some(data) = event.dyn_ref::<MessageEvent>().map(MessageEvent::data) else {
                     return;
                 };
                 let frame = data.as_string().map_or(Frame::Binary, Frame::Text);
-                let total = queued.get() + frame.size();
-                if total > MAX_QUEUED_BYTES {
-                    // The reader fell too far behind: end the connection (it
-                    // sees a 1008 close) rather than buffer without bound.
+                if !inbox.push(frame) {
+                    // The reader fell too far behind: end the connection
+                    // rather than buffer without bound.
                     let _ = socket.close_with_code_and_reason(1008, "client queue full");
-                    return;
                 }
-                queued.set(total);
-                let _ = tx.unbounded_send(frame);
             })
         };
-        let on_close = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-            let (code, reason) = event
-                .dyn_ref::<CloseEvent>()
-                .map_or((1006, String::new()), |c| (c.code(), c.reason()));
-            let _ = tx.unbounded_send(Frame::Closed { code, reason });
-        });
+        let on_close = {
+            let inbox = inbox.clone();
+            Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+                let (code, reason) = event
+                    .dyn_ref::<CloseEvent>()
+                    .map_or((1006, String::new()), |c| (c.code(), c.reason()));
+                inbox.push(Frame::Closed { code, reason });
+            })
+        };
         socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
@@ -322,7 +356,7 @@ impl Connection {
             socket,
             url,
             frames,
-            queued,
+            inbox,
             owes_clear: false,
             _callbacks: [on_open, on_message, on_close],
         }
@@ -332,9 +366,15 @@ impl Connection {
         self.socket.ready_state() == WebSocket::OPEN
     }
 
+    fn has_queued_frames(&self) -> bool {
+        self.inbox.queued.get() > 0
+    }
+
     fn took(&self, frame: &Frame) {
-        self.queued
-            .set(self.queued.get().saturating_sub(frame.size()));
+        let inbox = &self.inbox;
+        inbox
+            .queued
+            .set(inbox.queued.get().saturating_sub(frame.size()));
     }
 
     /// Skips a cancelled utterance's leftovers; whether `audio.clear` came in time.
@@ -460,6 +500,7 @@ impl Stream for Utterance {
             if let Some(frame) = &frame {
                 connection.took(frame);
             }
+            let overflowed = connection.inbox.overflowed.get();
             match frame {
                 Some(Frame::Text(text)) => {
                     if let Some(result) = self.on_text(&text) {
@@ -473,10 +514,15 @@ impl Stream for Utterance {
                         "a binary frame where JSON text was expected".into(),
                     )
                 }
+                Some(Frame::Closed { .. }) if overflowed => {
+                    return self.fail(
+                        ErrorKind::Internal,
+                        format!("the page fell behind: over {} MiB of received audio waited to be read, so the connection was closed", MAX_QUEUED_BYTES >> 20),
+                    )
+                }
                 Some(Frame::Closed { code, reason }) => {
                     let kind = match code {
                         1009 => ErrorKind::InvalidRequest,
-                        1008 if reason == "client queue full" => ErrorKind::Internal,
                         _ => ErrorKind::Unavailable,
                     };
                     let why = if reason.is_empty() {
