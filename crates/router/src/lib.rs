@@ -19,6 +19,11 @@
 //! - **Observable.** `tracing` spans per piece and attempt; an
 //!   [`AttemptRecord`] per attempt; sessions carry `SessionEvent::ProviderChanged`.
 //!
+//! - **Anywhere.** On tokio natively; on wasm32 in a browser's event loop
+//!   (the browser client fails over between endpoints with it). Natively it
+//!   resamples any provider's rate to the one asked for; the browser build
+//!   leaves resampling out.
+//!
 //! Config: each `[[chain]]` entry may hold `policy = { max_retries = 2, ... }`;
 //! the `[router]` table holds [`RouterSettings`].
 #![warn(missing_docs)]
