@@ -133,6 +133,15 @@ async fn error_frames_become_error_events_not_exceptions() {
         get(&error, "kind").as_string().as_deref(),
         Some("invalid_request")
     );
+    assert!(get(&error, "message")
+        .as_string()
+        .unwrap()
+        .contains("is over 500 characters"));
+    assert_eq!(get(&error, "phase").as_string().as_deref(), Some("receive"));
+    // The error ended that session; the speaker opens a new one and goes on.
+    JsFuture::from(speaker.speak("Still speaking.".into()))
+        .await
+        .expect("speaks after an error");
 }
 
 #[wasm_bindgen_test]
