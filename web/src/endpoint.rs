@@ -61,6 +61,7 @@ pub struct Endpoint {
     config: EndpointConfig,
     idle: Rc<RefCell<Option<Connection>>>,
     notices: Option<Notices>,
+    opened: Rc<Cell<u64>>,
 }
 
 impl Endpoint {
@@ -70,7 +71,14 @@ impl Endpoint {
             config,
             idle: Rc::default(),
             notices,
+            opened: Rc::default(),
         }
+    }
+
+    /// How many WebSocket connections this endpoint has opened: reuse keeps
+    /// it at one while the connection stays healthy.
+    pub fn connections_opened(&self) -> u64 {
+        self.opened.get()
     }
 
     fn format(&self) -> AudioFormat {
@@ -140,8 +148,12 @@ impl Endpoint {
             )
             .with_hint("use a ws:// or wss:// URL the page may connect to")
         })?;
+        self.opened.set(self.opened.get() + 1);
         let mut connection = Connection::new(socket, url.to_string());
         let first = with_timeout(CONNECT_TIMEOUT, connection.frames.next()).await;
+        if let Some(Some(frame)) = &first {
+            connection.took(frame);
+        }
         match first {
             Some(Some(Frame::Open)) => Ok(connection),
             Some(Some(Frame::Closed { code, .. })) => Err(self
@@ -242,6 +254,7 @@ impl TtsProvider for Endpoint {
             config: self.config.clone(),
             idle: self.idle.clone(),
             notices: self.notices.clone(),
+            opened: self.opened.clone(),
         });
         wasm_bindgen_futures::spawn_local(session::run_buffered(
             driver,

@@ -30,6 +30,17 @@ fn flaky_relay() -> &'static str {
     }
 }
 
+/// A relay over the same cut-off xAI upstream, backed by the offline voice:
+/// it fails over on its own, mid-utterance.
+fn resilient_relay() -> &'static str {
+    match option_env!("VOXWIRE_RESILIENT_RELAY_URL") {
+        Some(url) => url,
+        None => panic!(
+            "VOXWIRE_RESILIENT_RELAY_URL is unset: run the browser tests through `cargo xtask test`"
+        ),
+    }
+}
+
 fn options(url: &str) -> JsValue {
     let o = Object::new();
     Reflect::set(&o, &"url".into(), &url.into()).unwrap();
@@ -355,4 +366,74 @@ async fn pushed_text_is_spoken_sentence_by_sentence_before_flush() {
         .expect("both sentences played");
     assert!(get(&speaker.stats(), "chunks").as_f64().unwrap() > before_flush);
     drop(on_start);
+}
+
+/// A relay that fails over on its own (its xAI upstream is cut off, its
+/// offline voice takes over) keeps the page speaking, and its
+/// `voxwire.provider_changed` frame reaches the page as a `failover` event
+/// naming the relay's providers.
+#[wasm_bindgen_test]
+async fn a_relays_own_failover_arrives_as_a_failover_event() {
+    let (bytes, seen) = speak_counting(
+        options(resilient_relay()),
+        "The relay switches voices. Nothing is lost.",
+    )
+    .await;
+    assert!(bytes > 24_000.0, "{bytes}");
+    let shown: Vec<String> = seen
+        .iter()
+        .map(|e| String::from(js_sys::JSON::stringify(e).unwrap()))
+        .collect();
+    // One per relay session: the page's connection is reused for both sentences.
+    assert_eq!(seen.len(), 1, "one failover, inside the relay: {shown:?}");
+    assert_eq!(get(&seen[0], "from").as_string().as_deref(), Some("xai"));
+    assert_eq!(get(&seen[0], "to").as_string().as_deref(), Some("espeak"));
+}
+
+/// One connection serves utterance after utterance, and survives a cancel:
+/// the dropped utterance sends `text.clear`, and the next one reuses the
+/// connection once the relay's `audio.clear` has drained it.
+#[wasm_bindgen_test]
+async fn an_endpoint_reuses_its_connection_across_utterances_and_cancels() {
+    use futures::StreamExt;
+    use voxwire_core::{SynthesisRequest, TtsProvider};
+    use voxwire_web::{Endpoint, EndpointConfig};
+
+    let endpoint = Endpoint::new(
+        EndpointConfig {
+            url: relay().to_string(),
+            token: None,
+            voice: None,
+            language: None,
+            sample_rate: 24_000,
+        },
+        None,
+    );
+    let speak = |text: &'static str| endpoint.synthesize(SynthesisRequest::new(text));
+    for text in ["One.", "Two."] {
+        let mut audio = speak(text).await.unwrap();
+        let mut bytes = 0;
+        while let Some(chunk) = audio.next().await {
+            bytes += chunk.unwrap().data.len();
+        }
+        assert!(bytes > 0);
+    }
+    assert_eq!(endpoint.connections_opened(), 1);
+    // Cancel mid-utterance: take one chunk of a long text, drop the rest.
+    let mut audio = speak("This one is long enough to be cut off. ")
+        .await
+        .unwrap();
+    assert!(audio.next().await.unwrap().is_ok());
+    drop(audio);
+    let mut audio = speak("Three.").await.unwrap();
+    let mut bytes = 0;
+    while let Some(chunk) = audio.next().await {
+        bytes += chunk.unwrap().data.len();
+    }
+    assert!(bytes > 0, "the next utterance speaks");
+    assert_eq!(
+        endpoint.connections_opened(),
+        1,
+        "the connection was drained and reused after the cancel"
+    );
 }

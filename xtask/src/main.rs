@@ -155,8 +155,10 @@ fn start_announcing(
 
 /// Starts the endpoints the browser tests talk to, all on loopback in open mode:
 /// a relay over the offline voice (with a small utterance bound the tests
-/// provoke), and a "flaky" relay whose only provider is xAI pointed at the
-/// mock xAI server, which cuts every utterance off after 4800 bytes (0.1 s).
+/// provoke); a "flaky" relay whose only provider is xAI pointed at the mock
+/// xAI server, which cuts every utterance off after 4800 bytes (0.1 s); and a
+/// "resilient" relay with the same xAI upstream backed by the offline voice,
+/// which fails over on its own and says so in `voxwire.provider_changed`.
 fn browser_tests(cargo: &Path) -> Result<(), String> {
     step(
         "build the relay and the mock xAI server",
@@ -217,6 +219,20 @@ fn browser_tests(cargo: &Path) -> Result<(), String> {
             .env("XAI_API_KEY", &mock_key),
         true,
     )?;
+    let resilient_config = write(
+        "resilient.toml",
+        &format!(
+            "[server]\nopen = true\n\n[[chain]]\nprovider = \"xai\"\nbase_url = \"http://{mock_addr}/v1\"\npolicy = {{ max_retries = 0 }}\n\n[[chain]]\nprovider = \"espeak\"\n"
+        ),
+    )?;
+    let (resilient, resilient_addr) = start_announcing(
+        "resilient relay",
+        Command::new(bin.join("voxwire"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&resilient_config)
+            .env("XAI_API_KEY", &mock_key),
+        true,
+    )?;
     let result = step(
         "browser tests (headless Chromium)",
         Command::new(cargo)
@@ -235,6 +251,10 @@ fn browser_tests(cargo: &Path) -> Result<(), String> {
                 "VOXWIRE_FLAKY_RELAY_URL",
                 format!("ws://{flaky_addr}/v1/tts"),
             )
+            .env(
+                "VOXWIRE_RESILIENT_RELAY_URL",
+                format!("ws://{resilient_addr}/v1/tts"),
+            )
             .env("CHROMEDRIVER", chromedriver())
             .env(
                 "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
@@ -242,7 +262,7 @@ fn browser_tests(cargo: &Path) -> Result<(), String> {
             )
             .env("WASM_BINDGEN_TEST_TIMEOUT", "120"),
     );
-    drop((flaky, mock, relay));
+    drop((resilient, flaky, mock, relay));
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
