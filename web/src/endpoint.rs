@@ -43,7 +43,8 @@ pub type Notices = Rc<dyn Fn(&str)>;
 /// How to reach one endpoint and what to ask it for.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
-    /// The URL as configured: the provider id in events and errors (no query, no token).
+    /// The WebSocket URL. With credentials masked (`token=***`) it is the
+    /// provider id in events and errors; pass tokens as `token`, not in it.
     pub url: String,
     /// A browser token, sent as the subprotocol `xai-client-secret.<token>`.
     pub token: Option<String>,
@@ -59,6 +60,8 @@ pub struct EndpointConfig {
 /// whose id is its URL.
 pub struct Endpoint {
     config: EndpointConfig,
+    /// The URL with any credentials in it masked: the id in events and errors.
+    id: String,
     idle: Rc<RefCell<Option<Connection>>>,
     notices: Option<Notices>,
     opened: Rc<Cell<u64>>,
@@ -68,6 +71,7 @@ impl Endpoint {
     /// An endpoint; `notices` hears the relay's `voxwire.*` event frames (its own failovers).
     pub fn new(config: EndpointConfig, notices: Option<Notices>) -> Self {
         Self {
+            id: voxwire_core::error::redact_url(&config.url),
             config,
             idle: Rc::default(),
             notices,
@@ -98,9 +102,9 @@ impl Endpoint {
 
     fn error(&self, kind: ErrorKind, phase: Phase, message: impl Into<String>) -> TtsError {
         TtsError::new(kind, message)
-            .with_provider(self.config.url.clone())
+            .with_provider(self.id.clone())
             .with_phase(phase)
-            .with_endpoint(&self.config.url)
+            .with_endpoint(&self.id)
     }
 
     /// Closes the idle connection, if any.
@@ -162,7 +166,7 @@ impl Endpoint {
                     Phase::Upgrade,
                     format!(
                         "could not connect to {} (closed with {code}): refused, or rejected at the upgrade (e.g. 401/403)",
-                        self.config.url
+                        self.id
                     ),
                 )
                 .with_hint("browsers hide the HTTP status of a refused upgrade: check the endpoint URL, the token and the server's Origin allowlist, and the server's log")),
@@ -176,7 +180,7 @@ impl Endpoint {
                 Phase::Connect,
                 format!(
                     "the connection to {} did not open within {} s",
-                    self.config.url,
+                    self.id,
                     CONNECT_TIMEOUT.as_secs()
                 ),
             )),
@@ -187,14 +191,11 @@ impl Endpoint {
 #[voxwire_core::async_trait(?Send)]
 impl TtsProvider for Endpoint {
     fn id(&self) -> &str {
-        &self.config.url
+        &self.id
     }
 
     fn describe(&self) -> String {
-        format!(
-            "{} (xAI protocol over a browser WebSocket)",
-            self.config.url
-        )
+        format!("{} (xAI protocol over a browser WebSocket)", self.id)
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -240,7 +241,7 @@ impl TtsProvider for Endpoint {
         Ok(Box::pin(Utterance {
             connection: Some(connection),
             idle: self.idle.clone(),
-            endpoint: self.config.url.clone(),
+            endpoint: self.id.clone(),
             format: self.format(),
             aligner: SampleAligner::new(2),
             sequence: 0,
@@ -251,6 +252,7 @@ impl TtsProvider for Endpoint {
     async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession> {
         let (session, driver) = session::channel(session::DEFAULT_QUEUE_CAPACITY);
         let endpoint = Rc::new(Endpoint {
+            id: self.id.clone(),
             config: self.config.clone(),
             idle: self.idle.clone(),
             notices: self.notices.clone(),
