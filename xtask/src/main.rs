@@ -7,8 +7,9 @@
 //! 3. every unit, integration and doc test of the workspace;
 //! 4. `voxwire-core` and the xAI protocol types built for wasm32, and the
 //!    browser client (with the router it runs in the browser) linted for wasm32;
-//! 5. the browser client: its wasm-bindgen tests in headless Chromium against a
-//!    relay (`voxwire serve`) started here, then the demo bundle (`web/pkg`)
+//! 5. the browser client: its wasm-bindgen tests in headless Chromium against
+//!    the relays (`voxwire serve`) and the mock xAI server (`voxwire-mock-xai`)
+//!    started here, then the demo bundle (`web/pkg`)
 //!    built with `wasm-bindgen --target web`, its size reported, and the demo
 //!    page driven end to end in headless Chromium (a screenshot is saved).
 
