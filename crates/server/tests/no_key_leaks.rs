@@ -23,19 +23,9 @@ async fn the_provider_key_is_in_no_response_frame_or_log_line() {
     ] {
         let s = setup_with(fault, |_| {}).await;
         // Raw WebSocket: every frame.
-        let mut ws = raw(
-            &s,
-            "codec=pcm&sample_rate=24000",
-            &[("authorization", &bearer())],
-        )
-        .await
-        .unwrap();
-        send(
-            &mut ws,
-            serde_json::json!({"type": "text.delta", "delta": "Secret? No. Never."}),
-        )
-        .await;
-        send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+        let mut ws = connect_pcm(&s).await;
+        delta(&mut ws, "Secret? No. Never.").await;
+        done(&mut ws).await;
         let frames = read_until(&mut ws, |f| {
             f["type"] == "audio.done" || f["type"] == "error"
         })

@@ -99,17 +99,9 @@ async fn every_message_type_on_the_wire() {
     )
     .await
     .unwrap();
-    send(
-        &mut ws,
-        serde_json::json!({"type": "text.delta", "delta": "Hi "}),
-    )
-    .await;
-    send(
-        &mut ws,
-        serde_json::json!({"type": "text.delta", "delta": "there."}),
-    )
-    .await;
-    send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    delta(&mut ws, "Hi ").await;
+    delta(&mut ws, "there.").await;
+    done(&mut ws).await;
     let frames = read_until(&mut ws, |f| f["type"] == "audio.done").await;
     assert_eq!(frames.last().unwrap()["type"], "audio.done");
     assert_eq!(audio_of(&frames), expected_audio("Hi there.", pcm()));
@@ -127,21 +119,13 @@ async fn every_message_type_on_the_wire() {
         .unwrap()
         .contains("binary"));
     // text.clear is acknowledged with audio.clear.
-    send(
-        &mut ws,
-        serde_json::json!({"type": "text.delta", "delta": "Never mind."}),
-    )
-    .await;
+    delta(&mut ws, "Never mind.").await;
     send(&mut ws, serde_json::json!({"type": "text.clear"})).await;
     let frames = read_until(&mut ws, |f| f["type"] == "audio.clear").await;
     assert_eq!(frames.last().unwrap()["type"], "audio.clear");
     // And it still speaks afterwards.
-    send(
-        &mut ws,
-        serde_json::json!({"type": "text.delta", "delta": "Still here."}),
-    )
-    .await;
-    send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    delta(&mut ws, "Still here.").await;
+    done(&mut ws).await;
     let frames = read_until(&mut ws, |f| f["type"] == "audio.done").await;
     assert_eq!(audio_of(&frames), expected_audio("Still here.", pcm()));
 }
@@ -202,19 +186,9 @@ async fn rest_speaks_pcm_and_wav_and_refuses_mp3() {
 #[tokio::test]
 async fn with_the_upstream_refusing_clients_still_hear_audio_and_no_error() {
     let s = setup_with(Fault::websocket_forbidden(), |_| {}).await;
-    let mut ws = raw(
-        &s,
-        "codec=pcm&sample_rate=24000",
-        &[("authorization", &bearer())],
-    )
-    .await
-    .unwrap();
-    send(
-        &mut ws,
-        serde_json::json!({"type": "text.delta", "delta": "Failover, please. Twice."}),
-    )
-    .await;
-    send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    let mut ws = connect_pcm(&s).await;
+    delta(&mut ws, "Failover, please. Twice.").await;
+    done(&mut ws).await;
     let frames = read_until(&mut ws, |f| f["type"] == "audio.done").await;
     assert!(frames.iter().all(|f| f["type"] != "error"), "{frames:?}");
     assert_eq!(
@@ -332,20 +306,12 @@ async fn limits_answer_with_close_codes_and_error_frames() {
     .await;
     // Oversize message: close 1009.
     let mut ws = raw(&s, "", &[("authorization", &bearer())]).await.unwrap();
-    send(
-        &mut ws,
-        serde_json::json!({"type": "text.delta", "delta": "x".repeat(5000)}),
-    )
-    .await;
+    delta(&mut ws, "x".repeat(5000)).await;
     let frames = read_until(&mut ws, |_| false).await;
     assert_eq!(frames.last().unwrap()["code"], 1009, "{frames:?}");
     // Too much text in one utterance: an error frame, the connection stays.
     let mut ws = raw(&s, "", &[("authorization", &bearer())]).await.unwrap();
-    send(
-        &mut ws,
-        serde_json::json!({"type": "text.delta", "delta": "word ".repeat(30)}),
-    )
-    .await;
+    delta(&mut ws, "word ".repeat(30)).await;
     let frames = read_until(&mut ws, |f| f["type"] == "error").await;
     assert!(frames.last().unwrap()["message"]
         .as_str()
@@ -354,12 +320,8 @@ async fn limits_answer_with_close_codes_and_error_frames() {
     // Flooding utterances: a rate-limit error frame.
     let mut limited = false;
     for _ in 0..6 {
-        send(
-            &mut ws,
-            serde_json::json!({"type": "text.delta", "delta": "Hi."}),
-        )
-        .await;
-        send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+        delta(&mut ws, "Hi.").await;
+        done(&mut ws).await;
     }
     let frames = read_until(&mut ws, |f| {
         f["type"] == "error"
@@ -464,11 +426,7 @@ async fn session_counts_idle_and_age_limits() {
         "in all"
     );
     // Busy but old: closed with 1001 at the age limit.
-    send(
-        &mut only,
-        serde_json::json!({"type": "text.delta", "delta": "Keep"}),
-    )
-    .await;
+    delta(&mut only, "Keep").await;
     let frames = read_until(&mut only, |_| false).await;
     assert_eq!(frames.last().unwrap()["code"], 1001, "{frames:?}");
     let metrics = reqwest::get(format!("http://{}/metrics", s.addr))
@@ -493,32 +451,14 @@ async fn a_refused_utterance_leaves_the_one_in_flight_alone() {
         settings.max_utterance_chars = 40;
     })
     .await;
-    let mut ws = raw(
-        &s,
-        "codec=pcm&sample_rate=24000",
-        &[("authorization", &bearer())],
-    )
-    .await
-    .unwrap();
+    let mut ws = connect_pcm(&s).await;
     let first = "Speaking while refused.";
-    send(
-        &mut ws,
-        serde_json::json!({"type": "text.delta", "delta": first}),
-    )
-    .await;
-    send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    delta(&mut ws, first).await;
+    done(&mut ws).await;
     // The next utterance is too long: refused with an error frame, its done ignored.
-    send(
-        &mut ws,
-        serde_json::json!({"type": "text.delta", "delta": "x ".repeat(30)}),
-    )
-    .await;
-    send(
-        &mut ws,
-        serde_json::json!({"type": "text.delta", "delta": "more"}),
-    )
-    .await;
-    send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    delta(&mut ws, "x ".repeat(30)).await;
+    delta(&mut ws, "more").await;
+    done(&mut ws).await;
     let frames = read_until(&mut ws, |f| f["type"] == "audio.done").await;
     let errors: Vec<_> = frames.iter().filter(|f| f["type"] == "error").collect();
     assert_eq!(errors.len(), 1, "{frames:?}");
@@ -528,12 +468,8 @@ async fn a_refused_utterance_leaves_the_one_in_flight_alone() {
         "the first utterance is whole"
     );
     // And the connection goes on.
-    send(
-        &mut ws,
-        serde_json::json!({"type": "text.delta", "delta": "Next."}),
-    )
-    .await;
-    send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    delta(&mut ws, "Next.").await;
+    done(&mut ws).await;
     let frames = read_until(&mut ws, |f| f["type"] == "audio.done").await;
     assert_eq!(audio_of(&frames), expected_audio("Next.", pcm()));
 }

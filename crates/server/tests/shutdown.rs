@@ -13,20 +13,10 @@ async fn an_utterance_in_flight_finishes_then_the_session_goes_away() {
         settings.shutdown_grace_s = 5;
     })
     .await;
-    let mut ws = raw(
-        &s,
-        "codec=pcm&sample_rate=24000",
-        &[("authorization", &bearer())],
-    )
-    .await
-    .unwrap();
+    let mut ws = connect_pcm(&s).await;
     let text = "A slow utterance to finish.";
-    send(
-        &mut ws,
-        serde_json::json!({"type": "text.delta", "delta": text}),
-    )
-    .await;
-    send(&mut ws, serde_json::json!({"type": "text.done"})).await;
+    delta(&mut ws, text).await;
+    done(&mut ws).await;
     let mut frames = read_until(&mut ws, |f| f["type"] == "audio.delta").await;
     let Setup { stop, addr, .. } = s;
     drop(stop); // begin the shutdown mid-utterance

@@ -156,6 +156,31 @@ pub async fn send(ws: &mut Ws, json: serde_json::Value) {
     ws.send(Message::text(json.to_string())).await.unwrap();
 }
 
+/// A WebSocket with the server token, asking for 24 kHz PCM.
+pub async fn connect_pcm(s: &Setup) -> Ws {
+    raw(
+        s,
+        "codec=pcm&sample_rate=24000",
+        &[("authorization", &bearer())],
+    )
+    .await
+    .unwrap()
+}
+
+/// Sends `text.delta` with `text`.
+pub async fn delta(ws: &mut Ws, text: impl AsRef<str>) {
+    send(
+        ws,
+        serde_json::json!({"type": "text.delta", "delta": text.as_ref()}),
+    )
+    .await;
+}
+
+/// Sends `text.done`.
+pub async fn done(ws: &mut Ws) {
+    send(ws, serde_json::json!({"type": "text.done"})).await;
+}
+
 /// Reads frames until `stop` says so; returns them as JSON (binary/close noted as such).
 pub async fn read_until(
     ws: &mut Ws,
