@@ -3,7 +3,9 @@
 //! scheduled for playback; a screenshot is saved. Needs the bundle in
 //! `web/pkg` and chromedriver, so `cargo xtask test` runs it (`--ignored`).
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use std::io::BufReader;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -46,17 +48,8 @@ async fn the_demo_page_speaks_in_headless_chromium() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(relay.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let addr = common::announced_addr(&mut BufReader::new(relay.stderr.take().unwrap()));
     let _relay = KillOnDrop(relay);
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .to_string();
 
     let port = free_port();
     let driver =

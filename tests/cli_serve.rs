@@ -1,6 +1,8 @@
 //! `voxwire serve` as a program: it refuses unsafe settings, relays speech
 //! from the offline voice to a raw xAI-protocol client, and stops on SIGTERM.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -77,14 +79,7 @@ async fn it_relays_the_offline_voice_and_stops_on_sigterm() {
     .spawn()
     .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    let addr = common::announced_addr(&mut stderr);
 
     let mut request = format!("ws://{addr}/v1/tts?codec=pcm&sample_rate=16000")
         .into_client_request()
