@@ -10,6 +10,7 @@ use voxwire_core::{
     AudioFormat, ErrorKind, Secret, StreamConfig, SynthesisRequest, TtsError, TtsProvider,
 };
 use voxwire_router::{AttemptOutcome, Policy, Router, RouterEvent, RouterSettings};
+use voxwire_testkit::assert::cancel_after_first_audio;
 use voxwire_testkit::fake::{Behaviour, FakeProvider};
 use voxwire_testkit::mock_xai::{
     expected_audio, Fault, FaultPlan, MockConfig, MockXai, RequestKind, Stall,
@@ -252,27 +253,8 @@ async fn cancel_stops_within_50ms_and_never_fails_over() {
         .await
         .unwrap();
     session.flush().await.unwrap();
-    match tokio::time::timeout(LIMIT, session.next_event())
-        .await
-        .unwrap()
-    {
-        Some(Ok(SessionEvent::Audio(_))) => {}
-        other => panic!("{other:?}"),
-    }
-    let started = Instant::now();
-    let generation = session.cancel();
-    match tokio::time::timeout(LIMIT, session.next_event())
-        .await
-        .unwrap()
-    {
-        Some(Ok(SessionEvent::Cleared { generation: g })) => assert_eq!(g, generation),
-        other => panic!("{other:?}"),
-    }
-    assert!(
-        started.elapsed() < Duration::from_millis(50),
-        "{:?}",
-        started.elapsed()
-    );
+    let took = cancel_after_first_audio(&mut session, LIMIT).await;
+    assert!(took < Duration::from_millis(50), "{took:?}");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(fallback.calls().is_empty(), "a cancel never fails over");
     assert!(r.is_available("primary"), "a cancel marks nothing down");

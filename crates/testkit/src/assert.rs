@@ -2,8 +2,27 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use voxwire_core::session::{SessionEvent, SynthesisSession};
 use voxwire_core::TextSpan;
+
+/// Barge-in as a caller does it: waits (up to `limit`) for the first audio of
+/// what was flushed, cancels, and waits for the matching `Cleared`. Returns how
+/// long the cancel took to be acknowledged; panics on any other event.
+pub async fn cancel_after_first_audio(session: &mut SynthesisSession, limit: Duration) -> Duration {
+    match tokio::time::timeout(limit, session.next_event()).await {
+        Ok(Some(Ok(SessionEvent::Audio(_)))) => {}
+        other => panic!("expected the first audio, got {other:?}"),
+    }
+    let started = Instant::now();
+    let generation = session.cancel();
+    match tokio::time::timeout(limit, session.next_event()).await {
+        Ok(Some(Ok(SessionEvent::Cleared { generation: g }))) => assert_eq!(g, generation),
+        other => panic!("expected Cleared {{ generation: {generation} }}, got {other:?}"),
+    }
+    started.elapsed()
+}
 
 /// Asserts that chunk spans cover `text` from start to end, contiguously, in
 /// more than one piece, on character boundaries.

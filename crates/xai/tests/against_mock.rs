@@ -8,6 +8,7 @@ use voxwire_core::session::SessionEvent;
 use voxwire_core::{
     AudioFormat, Encoding, ErrorKind, Phase, SynthesisRequest, TtsError, TtsProvider,
 };
+use voxwire_testkit::assert::cancel_after_first_audio;
 use voxwire_testkit::mock_xai::{
     expected_audio, Fault, FaultPlan, MockConfig, MockXai, RequestKind, Stall,
 };
@@ -194,23 +195,8 @@ async fn cancel_sends_text_clear_and_acknowledges() {
         .await
         .unwrap();
     session.flush().await.unwrap();
-    match tokio::time::timeout(LIMIT, session.next_event())
-        .await
-        .unwrap()
-    {
-        Some(Ok(SessionEvent::Audio(_))) => {}
-        other => panic!("{other:?}"),
-    }
-    let started = std::time::Instant::now();
-    let generation = session.cancel();
-    match tokio::time::timeout(LIMIT, session.next_event())
-        .await
-        .unwrap()
-    {
-        Some(Ok(SessionEvent::Cleared { generation: g })) => assert_eq!(g, generation),
-        other => panic!("{other:?}"),
-    }
-    assert!(started.elapsed() < Duration::from_millis(500));
+    let took = cancel_after_first_audio(&mut session, LIMIT).await;
+    assert!(took < Duration::from_millis(500), "{took:?}");
     // The session keeps working after the barge-in.
     session.push_text("Next.").await.unwrap();
     session.flush().await.unwrap();
