@@ -57,7 +57,8 @@ pub struct EndpointConfig {
 }
 
 /// An xAI-protocol endpoint reached over a browser WebSocket: a `TtsProvider`
-/// whose id is its URL.
+/// whose id is its URL. Clones share the idle connection and the counter.
+#[derive(Clone)]
 pub struct Endpoint {
     config: EndpointConfig,
     /// The URL with any credentials in it masked: the id in events and errors.
@@ -250,23 +251,8 @@ impl TtsProvider for Endpoint {
     }
 
     async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession> {
-        let (session, driver) = session::channel(session::DEFAULT_QUEUE_CAPACITY);
-        let endpoint = Rc::new(Endpoint {
-            id: self.id.clone(),
-            config: self.config.clone(),
-            idle: self.idle.clone(),
-            notices: self.notices.clone(),
-            opened: self.opened.clone(),
-        });
-        wasm_bindgen_futures::spawn_local(session::run_buffered(
-            driver,
-            config,
-            MAX_TEXT_CHARS,
-            move |request| {
-                let endpoint = endpoint.clone();
-                async move { endpoint.synthesize(request).await }
-            },
-        ));
+        let (session, task) = session::buffered(self.clone(), config, MAX_TEXT_CHARS);
+        wasm_bindgen_futures::spawn_local(task);
         Ok(session)
     }
 }

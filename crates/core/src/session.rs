@@ -424,6 +424,25 @@ impl CancelWatch {
     }
 }
 
+/// A session for a provider without incremental input, spoken through its
+/// `synthesize` as [`run_buffered`] describes: the caller's end, and the task
+/// that drives it, to spawn on whatever executor the provider runs on.
+pub fn buffered<P>(
+    provider: P,
+    config: StreamConfig,
+    max_buffered_chars: usize,
+) -> (SynthesisSession, impl Future<Output = ()>)
+where
+    P: crate::TtsProvider + Clone + 'static,
+{
+    let (session, driver) = channel(DEFAULT_QUEUE_CAPACITY);
+    let task = run_buffered(driver, config, max_buffered_chars, move |request| {
+        let provider = provider.clone();
+        async move { provider.synthesize(request).await }
+    });
+    (session, task)
+}
+
 /// Drives a session for a provider without incremental input: text is buffered
 /// until each flush, then spoken with `synthesize`, and its chunks forwarded.
 ///

@@ -173,17 +173,8 @@ impl TtsProvider for EspeakProvider {
     async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession> {
         let voice = self.pick_voice(config.voice.as_deref(), config.language.as_deref());
         self.check_voice(&voice).await?;
-        let (session, driver) = session::channel(session::DEFAULT_QUEUE_CAPACITY);
-        let provider = self.clone();
-        tokio::spawn(session::run_buffered(
-            driver,
-            config,
-            MAX_TEXT_CHARS,
-            move |request| {
-                let provider = provider.clone();
-                async move { provider.synthesize(request).await }
-            },
-        ));
+        let (session, task) = session::buffered(self.clone(), config, MAX_TEXT_CHARS);
+        tokio::spawn(task);
         Ok(session)
     }
 }

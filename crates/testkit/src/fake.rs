@@ -193,17 +193,8 @@ impl TtsProvider for FakeProvider {
     }
 
     async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession> {
-        let (session, driver) = session::channel(session::DEFAULT_QUEUE_CAPACITY);
-        let me = self.clone();
-        tokio::spawn(session::run_buffered(
-            driver,
-            config,
-            self.max_text_chars,
-            move |r| {
-                let me = me.clone();
-                async move { me.synthesize(r).await }
-            },
-        ));
+        let (session, task) = session::buffered(self.clone(), config, self.max_text_chars);
+        tokio::spawn(task);
         Ok(session)
     }
 }
