@@ -183,19 +183,23 @@ fn browser_tests(cargo: &Path) -> Result<(), String> {
             .map(|()| path)
             .map_err(|e| format!("{name}: {e}"))
     };
-    let relay_config = write(
-        "relay.toml",
-        "[server]\nopen = true\nmax_utterance_chars = 500\n\n[[chain]]\nprovider = \"espeak\"\n",
-    )?;
-    let (relay, relay_addr) = start_announcing(
-        "relay",
-        Command::new(bin.join("voxwire"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&relay_config),
-        true,
-    )?;
     // A throwaway key between two local test processes, never a real one.
     let mock_key = format!("mock-key-{}", std::process::id());
+    let serve = |name: &str, config: &str| {
+        let path = write(&format!("{name}.toml"), config)?;
+        start_announcing(
+            &format!("{name} relay"),
+            Command::new(bin.join("voxwire"))
+                .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+                .arg(&path)
+                .env("XAI_API_KEY", &mock_key),
+            true,
+        )
+    };
+    let (relay, relay_addr) = serve(
+        "offline",
+        "[server]\nopen = true\nmax_utterance_chars = 500\n\n[[chain]]\nprovider = \"espeak\"\n",
+    )?;
     let (mock, mock_addr) = start_announcing(
         "mock xAI server",
         Command::new(bin.join("voxwire-mock-xai")).args([
@@ -206,33 +210,13 @@ fn browser_tests(cargo: &Path) -> Result<(), String> {
         ]),
         false,
     )?;
-    let flaky_config = write(
-        "flaky.toml",
-        &format!(
-            "[server]\nopen = true\n\n[[chain]]\nprovider = \"xai\"\nbase_url = \"http://{mock_addr}/v1\"\npolicy = {{ max_retries = 0 }}\n"
-        ),
-    )?;
-    let (flaky, flaky_addr) = start_announcing(
-        "flaky relay",
-        Command::new(bin.join("voxwire"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&flaky_config)
-            .env("XAI_API_KEY", &mock_key),
-        true,
-    )?;
-    let resilient_config = write(
-        "resilient.toml",
-        &format!(
-            "[server]\nopen = true\n\n[[chain]]\nprovider = \"xai\"\nbase_url = \"http://{mock_addr}/v1\"\npolicy = {{ max_retries = 0 }}\n\n[[chain]]\nprovider = \"espeak\"\n"
-        ),
-    )?;
-    let (resilient, resilient_addr) = start_announcing(
-        "resilient relay",
-        Command::new(bin.join("voxwire"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&resilient_config)
-            .env("XAI_API_KEY", &mock_key),
-        true,
+    let upstream = format!(
+        "[server]\nopen = true\n\n[[chain]]\nprovider = \"xai\"\nbase_url = \"http://{mock_addr}/v1\"\npolicy = {{ max_retries = 0 }}\n"
+    );
+    let (flaky, flaky_addr) = serve("flaky", &upstream)?;
+    let (resilient, resilient_addr) = serve(
+        "resilient",
+        &format!("{upstream}\n[[chain]]\nprovider = \"espeak\"\n"),
     )?;
     let result = step(
         "browser tests (headless Chromium)",
