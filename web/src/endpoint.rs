@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use futures::channel::mpsc;
-use futures::future::{self, Either};
 use futures::{Stream, StreamExt};
 use voxwire_core::audio::SampleAligner;
 use voxwire_core::session::{self, StreamConfig, SynthesisSession};
@@ -22,6 +21,7 @@ use voxwire_core::{
     AudioChunk, AudioFormat, AudioStream, Capabilities, Encoding, ErrorKind, Phase, Result,
     SynthesisRequest, TtsError, TtsProvider, Voice,
 };
+use voxwire_router::rt::timeout;
 use voxwire_xai::protocol::{
     error_frame_kind, parse_server_message, ClientMessage, Incoming, ServerMessage, MAX_TEXT_CHARS,
 };
@@ -155,7 +155,9 @@ impl Endpoint {
         })?;
         self.opened.set(self.opened.get() + 1);
         let mut connection = Connection::new(socket, url.to_string());
-        let first = with_timeout(CONNECT_TIMEOUT, connection.frames.next()).await;
+        let first = timeout(CONNECT_TIMEOUT, connection.frames.next())
+            .await
+            .ok();
         if let Some(Some(frame)) = &first {
             connection.took(frame);
         }
@@ -380,7 +382,7 @@ impl Connection {
 
     /// Skips a cancelled utterance's leftovers; whether `audio.clear` came in time.
     async fn drain_until_clear(&mut self) -> bool {
-        let drained = with_timeout(CLEAR_TIMEOUT, async {
+        let drained = timeout(CLEAR_TIMEOUT, async {
             while let Some(frame) = self.frames.next().await {
                 self.took(&frame);
                 match frame {
@@ -398,7 +400,7 @@ impl Connection {
             false
         })
         .await;
-        drained == Some(true)
+        drained == Ok(true)
     }
 }
 
@@ -561,15 +563,5 @@ impl Drop for Utterance {
                 *self.idle.borrow_mut() = Some(connection);
             }
         }
-    }
-}
-
-/// `work`'s output, or `None` after `limit`.
-async fn with_timeout<F: std::future::Future>(limit: Duration, work: F) -> Option<F::Output> {
-    let timer =
-        gloo_timers::future::TimeoutFuture::new(limit.as_millis().min(i32::MAX as u128) as u32);
-    match future::select(std::pin::pin!(work), timer).await {
-        Either::Left((output, _)) => Some(output),
-        Either::Right(_) => None,
     }
 }

@@ -36,7 +36,7 @@ mod member;
 pub mod normalize;
 mod piece;
 pub mod policy;
-mod rt;
+pub mod rt;
 pub mod segment;
 mod session;
 

@@ -1,6 +1,8 @@
 //! The few runtime services the router needs (spawning, sleeping, timeouts,
 //! a clock) on tokio for native targets and on the browser's event loop for
-//! wasm32, so the same router fails over between providers in both.
+//! wasm32, so the same router fails over between providers in both. Its
+//! timers are public for providers that run where the router does (the
+//! browser client's endpoints).
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,7 +12,7 @@ pub(crate) use web_time::Instant;
 
 /// A wait that ran out of time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Elapsed;
+pub struct Elapsed;
 
 /// A spawned task, aborted when this handle is dropped.
 pub(crate) struct Task(imp::AbortHandle);
@@ -112,13 +114,13 @@ mod imp {
 
 pub(crate) use imp::{detach, spawn};
 
-/// Waits `duration`.
-pub(crate) async fn sleep(duration: Duration) {
+/// Waits `duration` (on the browser's timers in wasm32, however long it is).
+pub async fn sleep(duration: Duration) {
     imp::sleep(duration).await;
 }
 
 /// `work`'s output, or `Elapsed` when it takes longer than `limit`.
-pub(crate) async fn timeout<F: Future>(limit: Duration, work: F) -> Result<F::Output, Elapsed> {
+pub async fn timeout<F: Future>(limit: Duration, work: F) -> Result<F::Output, Elapsed> {
     imp::timeout(limit, work).await
 }
 
