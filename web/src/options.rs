@@ -1,6 +1,7 @@
 //! Reading and checking the options object given to `new Speaker({...})`.
 
 use js_sys::Reflect;
+use voxwire_xai::protocol::percent_encode;
 use wasm_bindgen::JsValue;
 
 /// The checked options.
@@ -116,27 +117,13 @@ pub(crate) fn ws_url(
 ) -> String {
     let mut query = format!("codec=pcm&sample_rate={sample_rate}&voxwire_events=true");
     if let Some(v) = voice {
-        query.push_str(&format!("&voice={}", encode(v)));
+        query.push_str(&format!("&voice={}", percent_encode(v)));
     }
     if let Some(l) = language {
-        query.push_str(&format!("&language={}", encode(l)));
+        query.push_str(&format!("&language={}", percent_encode(l)));
     }
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}{query}")
-}
-
-/// Percent-encodes a query value.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

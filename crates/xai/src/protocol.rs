@@ -114,7 +114,9 @@ impl StreamQuery {
     }
 }
 
-fn percent_encode(value: &str) -> String {
+/// Percent-encodes a query value (RFC 3986 unreserved characters kept), for
+/// every client that builds the WebSocket query.
+pub fn percent_encode(value: &str) -> String {
     let mut out = String::new();
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
