@@ -92,13 +92,9 @@ async fn many_utterances_and_a_cancel_on_one_connection() {
 #[tokio::test]
 async fn every_message_type_on_the_wire() {
     let s = setup().await;
-    let mut ws = raw(
-        &s,
-        "voice=eve&language=en&codec=pcm&sample_rate=24000",
-        &[("authorization", &bearer())],
-    )
-    .await
-    .unwrap();
+    let mut ws = with_token(&s, "voice=eve&language=en&codec=pcm&sample_rate=24000")
+        .await
+        .unwrap();
     delta(&mut ws, "Hi ").await;
     delta(&mut ws, "there.").await;
     done(&mut ws).await;
@@ -305,12 +301,12 @@ async fn limits_answer_with_close_codes_and_error_frames() {
     })
     .await;
     // Oversize message: close 1009.
-    let mut ws = raw(&s, "", &[("authorization", &bearer())]).await.unwrap();
+    let mut ws = with_token(&s, "").await.unwrap();
     delta(&mut ws, "x".repeat(5000)).await;
     let frames = read_until(&mut ws, |_| false).await;
     assert_eq!(frames.last().unwrap()["code"], 1009, "{frames:?}");
     // Too much text in one utterance: an error frame, the connection stays.
-    let mut ws = raw(&s, "", &[("authorization", &bearer())]).await.unwrap();
+    let mut ws = with_token(&s, "").await.unwrap();
     delta(&mut ws, "word ".repeat(30)).await;
     let frames = read_until(&mut ws, |f| f["type"] == "error").await;
     assert!(frames.last().unwrap()["message"]
@@ -399,32 +395,21 @@ async fn session_counts_idle_and_age_limits() {
         settings.idle_timeout_s = 1;
     })
     .await;
-    let mut first = raw(&s, "", &[("authorization", &bearer())]).await.unwrap();
-    assert_eq!(
-        status(raw(&s, "", &[("authorization", &bearer())]).await),
-        429,
-        "per token"
-    );
+    let mut first = with_token(&s, "").await.unwrap();
+    assert_eq!(status(with_token(&s, "").await), 429, "per token");
     // Idle for over a second: closed with 1000, and the place is free again.
     let frames = read_until(&mut first, |_| false).await;
     assert_eq!(frames.last().unwrap()["code"], 1000, "{frames:?}");
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        status(raw(&s, "", &[("authorization", &bearer())]).await),
-        101
-    );
+    assert_eq!(status(with_token(&s, "").await), 101);
 
     let s = setup_with(Fault::None, |settings| {
         settings.max_sessions = 1;
         settings.max_session_age_s = 1;
     })
     .await;
-    let mut only = raw(&s, "", &[("authorization", &bearer())]).await.unwrap();
-    assert_eq!(
-        status(raw(&s, "", &[("authorization", &bearer())]).await),
-        503,
-        "in all"
-    );
+    let mut only = with_token(&s, "").await.unwrap();
+    assert_eq!(status(with_token(&s, "").await), 503, "in all");
     // Busy but old: closed with 1001 at the age limit.
     delta(&mut only, "Keep").await;
     let frames = read_until(&mut only, |_| false).await;

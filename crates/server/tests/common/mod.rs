@@ -156,15 +156,17 @@ pub async fn send(ws: &mut Ws, json: serde_json::Value) {
     ws.send(Message::text(json.to_string())).await.unwrap();
 }
 
+/// An upgrade with the server token as a bearer header.
+pub async fn with_token(
+    s: &Setup,
+    query: &str,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    raw(s, query, &[("authorization", &bearer())]).await
+}
+
 /// A WebSocket with the server token, asking for 24 kHz PCM.
 pub async fn connect_pcm(s: &Setup) -> Ws {
-    raw(
-        s,
-        "codec=pcm&sample_rate=24000",
-        &[("authorization", &bearer())],
-    )
-    .await
-    .unwrap()
+    with_token(s, "codec=pcm&sample_rate=24000").await.unwrap()
 }
 
 /// Sends `text.delta` with `text`.
