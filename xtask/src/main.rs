@@ -4,7 +4,9 @@
 //! 1. installs the system `espeak-ng` (Debian package) so both offline engines
 //!    are tested, and the `wasm32-unknown-unknown` target for the core's wasm build;
 //! 2. `cargo fmt --check`, `cargo clippy --all-targets -D warnings`;
-//! 3. every unit, integration and doc test of the workspace;
+//! 3. every unit, integration and doc test of the workspace, with a Python venv
+//!    (`target/pyenv`, from `xtask/python-requirements.txt`) whose interpreter
+//!    the tests find in `VOXWIRE_PYTHON` for the vendors' SDK conformance checks;
 //! 4. `voxwire-core` and the xAI protocol types built for wasm32, and the
 //!    browser client (with the router it runs in the browser) linted for wasm32;
 //! 5. the browser client: its wasm-bindgen tests in headless Chromium against
@@ -58,7 +60,13 @@ fn test() -> Result<(), String> {
             "warnings",
         ]),
     )?;
-    step("tests", Command::new(&cargo).args(["test", "--workspace"]))?;
+    let python = python_venv()?;
+    step(
+        "tests",
+        Command::new(&cargo)
+            .args(["test", "--workspace"])
+            .env("VOXWIRE_PYTHON", &python),
+    )?;
     step(
         "wasm32 build of voxwire-core and the xAI protocol types",
         Command::new(&cargo).args([
@@ -174,9 +182,7 @@ fn browser_tests(cargo: &Path) -> Result<(), String> {
     )?;
     let dir = env::temp_dir().join(format!("voxwire-xtask-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("temp dir: {e}"))?;
-    let bin = env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| PathBuf::from("target"), PathBuf::from)
-        .join("debug");
+    let bin = target_dir().join("debug");
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text)
@@ -266,9 +272,7 @@ fn build_web(cargo: &Path) -> Result<(), String> {
             "wasm32-unknown-unknown",
         ]),
     )?;
-    let target =
-        env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    let wasm = target.join("wasm32-unknown-unknown/wasm-release/voxwire_web.wasm");
+    let wasm = target_dir().join("wasm32-unknown-unknown/wasm-release/voxwire_web.wasm");
     step(
         "wasm-bindgen --target web",
         Command::new("wasm-bindgen")
@@ -333,6 +337,55 @@ fn setup() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The Python packages the conformance checks use (the vendors' own SDKs as
+/// clients of the mocks and of the relay), one requirement a line.
+const PYTHON_REQUIREMENTS: &str = "xtask/python-requirements.txt";
+
+/// Makes `target/pyenv` (a venv) with [`PYTHON_REQUIREMENTS`] installed, and
+/// returns its interpreter. Reinstalls only when the requirements changed.
+/// Tests find it through `VOXWIRE_PYTHON` (`voxwire_testkit::python`).
+fn python_venv() -> Result<PathBuf, String> {
+    let venv = env::current_dir()
+        .map_err(|e| format!("current dir: {e}"))?
+        .join(target_dir())
+        .join("pyenv");
+    let python = venv.join("bin").join("python");
+    if !python.is_file() {
+        step(
+            "python venv for the SDK conformance checks",
+            Command::new("python3").arg("-m").arg("venv").arg(&venv),
+        )?;
+    }
+    let wanted = std::fs::read_to_string(PYTHON_REQUIREMENTS)
+        .map_err(|e| format!("{PYTHON_REQUIREMENTS}: {e}"))?;
+    let stamp = venv.join("voxwire-requirements.txt");
+    let any = wanted
+        .lines()
+        .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    if any && std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        step(
+            "python packages (the vendors' SDKs)",
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    "-r",
+                ])
+                .arg(PYTHON_REQUIREMENTS),
+        )?;
+        std::fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    }
+    Ok(python)
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR`, else `target`).
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from)
 }
 
 /// Installs wasm-bindgen-cli at exactly the version of the wasm-bindgen crate

@@ -10,3 +10,4 @@
 pub mod assert;
 pub mod fake;
 pub mod mock_xai;
+pub mod python;
