@@ -210,6 +210,7 @@ impl TtsProvider for Endpoint {
             languages: Vec::new(),
             max_text_chars: MAX_TEXT_CHARS,
             timestamps: false,
+            speed_range: None,
         }
     }
 

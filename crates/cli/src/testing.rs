@@ -74,6 +74,7 @@ impl TtsProvider for Fake {
             languages: vec!["en".into()],
             max_text_chars: 1000,
             timestamps: true,
+            speed_range: None,
         }
     }
 

@@ -43,6 +43,42 @@ pub enum ErrorKind {
     Internal,
     /// The caller cancelled; never retried, never failed over.
     Cancelled,
+    /// This provider cannot serve this request (a language, rate, encoding,
+    /// speed or voice it does not offer); another provider may.
+    Unsupported,
+}
+
+/// Whose fault a failure is; decides whether it may change a provider's health.
+///
+/// A request can never change a provider's health: only provider-scoped
+/// failures (and transient ones whose retries ran out) mark an entry down, so
+/// one tenant's bad input never moves other tenants onto the fallback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorScope {
+    /// The provider itself is broken for everyone: bad key, wrong endpoint, quota, protocol.
+    Provider,
+    /// Only this request failed: a refused field, an unknown voice, an unsupported language.
+    Request,
+    /// Passing trouble (rate limit, 5xx, reset, stall): retry, then fail over.
+    Transient,
+}
+
+impl ErrorScope {
+    /// A stable lower-case name, for logs, metrics and wire formats.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provider => "provider",
+            Self::Request => "request",
+            Self::Transient => "transient",
+        }
+    }
+}
+
+impl fmt::Display for ErrorScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl ErrorKind {
@@ -58,7 +94,25 @@ impl ErrorKind {
 
     /// Whether this error (without retries left) says the provider should be marked down.
     pub fn marks_provider_down(self) -> bool {
-        self.may_fail_over()
+        self.scope() != ErrorScope::Request
+    }
+
+    /// The scope an error of this kind has unless its maker says otherwise
+    /// (a 404 is provider-scoped by default: the endpoint; a provider that
+    /// knows the voice was missing sets [`ErrorScope::Request`]).
+    pub fn scope(self) -> ErrorScope {
+        match self {
+            Self::RateLimited | Self::Unavailable | Self::Timeout => ErrorScope::Transient,
+            Self::InvalidInput | Self::InvalidRequest | Self::Unsupported | Self::Cancelled => {
+                ErrorScope::Request
+            }
+            Self::Config
+            | Self::Auth
+            | Self::NotFound
+            | Self::Protocol
+            | Self::NoAudio
+            | Self::Internal => ErrorScope::Provider,
+        }
     }
 
     /// A stable lower-case name, for logs, metrics and wire formats.
@@ -76,6 +130,7 @@ impl ErrorKind {
             Self::NoAudio => "no_audio",
             Self::Internal => "internal",
             Self::Cancelled => "cancelled",
+            Self::Unsupported => "unsupported",
         }
     }
 
@@ -174,6 +229,8 @@ pub struct TtsError {
 #[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
+    scope: Option<ErrorScope>,
+    request_id: Option<String>,
     provider: Option<Cow<'static, str>>,
     phase: Phase,
     endpoint: Option<String>,
@@ -197,6 +254,8 @@ impl TtsError {
         Self {
             inner: Box::new(Inner {
                 kind,
+                scope: None,
+                request_id: None,
                 provider: None,
                 phase,
                 endpoint: None,
@@ -262,6 +321,18 @@ impl TtsError {
     /// Sets the endpoint; credentials in the URL are redacted.
     pub fn with_endpoint(mut self, endpoint: impl AsRef<str>) -> Self {
         self.inner.endpoint = Some(redact_url(endpoint.as_ref()));
+        self
+    }
+
+    /// Overrides the scope the kind implies (see [`ErrorKind::scope`]).
+    pub fn with_scope(mut self, scope: ErrorScope) -> Self {
+        self.inner.scope = Some(scope);
+        self
+    }
+
+    /// Keeps the vendor's request id (from a response header or frame), for support tickets.
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.inner.request_id = Some(request_id.into());
         self
     }
 
@@ -331,6 +402,21 @@ impl TtsError {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
+    }
+
+    /// Whose fault it is: set by the maker, else implied by the kind.
+    pub fn scope(&self) -> ErrorScope {
+        self.inner.scope.unwrap_or_else(|| self.inner.kind.scope())
+    }
+
+    /// Whether only this request failed (the provider stays healthy).
+    pub fn is_request_scoped(&self) -> bool {
+        self.scope() == ErrorScope::Request
+    }
+
+    /// The vendor's request id, when it sent one.
+    pub fn request_id(&self) -> Option<&str> {
+        self.inner.request_id.as_deref()
     }
 
     /// The provider that failed, when known.
@@ -404,6 +490,9 @@ impl fmt::Display for TtsError {
         if let Some(after) = i.retry_after {
             write!(f, " (retry after {:.1} s)", after.as_secs_f64())?;
         }
+        if let Some(id) = &i.request_id {
+            write!(f, " (request id {id})")?;
+        }
         if let Some(hint) = &i.hint {
             write!(f, " — {hint}")?;
         }
@@ -415,7 +504,12 @@ impl fmt::Debug for TtsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.inner;
         let mut d = f.debug_struct("TtsError");
-        d.field("kind", &i.kind).field("phase", &i.phase);
+        d.field("kind", &i.kind)
+            .field("scope", &self.scope())
+            .field("phase", &i.phase);
+        if let Some(id) = &i.request_id {
+            d.field("request_id", id);
+        }
         if let Some(p) = &i.provider {
             d.field("provider", p);
         }
@@ -556,6 +650,23 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scope_follows_the_design_table_and_can_be_overridden() {
+        assert_eq!(ErrorKind::Auth.scope(), ErrorScope::Provider);
+        assert_eq!(ErrorKind::NotFound.scope(), ErrorScope::Provider);
+        assert_eq!(ErrorKind::InvalidRequest.scope(), ErrorScope::Request);
+        assert_eq!(ErrorKind::Unsupported.scope(), ErrorScope::Request);
+        assert_eq!(ErrorKind::RateLimited.scope(), ErrorScope::Transient);
+        assert!(!ErrorKind::InvalidRequest.marks_provider_down());
+        assert!(ErrorKind::Protocol.marks_provider_down());
+        let voice = TtsError::new(ErrorKind::NotFound, "unknown voice `zed`")
+            .with_scope(ErrorScope::Request)
+            .with_request_id("req-42");
+        assert!(voice.is_request_scoped());
+        assert_eq!(voice.request_id(), Some("req-42"));
+        assert!(voice.to_string().contains("(request id req-42)"));
+    }
 
     #[test]
     fn retry_and_failover_follow_the_design_table() {

@@ -22,7 +22,7 @@ pub mod voice;
 
 pub use audio::{AudioChunk, AudioFormat, Encoding, TextSpan};
 pub use config::{Config, ProviderConfig};
-pub use error::{ErrorKind, Phase, Result, TtsError};
+pub use error::{ErrorKind, ErrorScope, Phase, Result, TtsError};
 pub use provider::{AudioStream, Capabilities, Extensions, SynthesisRequest, TtsProvider};
 pub use registry::ProviderFactory;
 pub use secret::Secret;

@@ -84,6 +84,8 @@ pub struct Capabilities {
     pub max_text_chars: usize,
     /// Whether it reports which text each chunk speaks.
     pub timestamps: bool,
+    /// The speaking-rate multipliers it accepts (`None`: any, or it ignores speed).
+    pub speed_range: Option<(f32, f32)>,
 }
 
 /// A whole text to speak, and how.

@@ -76,6 +76,15 @@ pub enum SessionEvent {
         /// Which cancel this acknowledges.
         generation: u64,
     },
+    /// A router's chain entry `entry` (provider `provider`) serves the audio
+    /// that follows; sent before the first audio of each utterance, so a
+    /// client can show who speaks.
+    Serving {
+        /// The chain entry's name (its provider id unless the config names it).
+        entry: String,
+        /// The entry's provider id.
+        provider: String,
+    },
     /// A router switched providers; the audio that follows comes from `to`.
     ProviderChanged {
         /// The provider that served until now.

@@ -342,6 +342,7 @@ impl TtsProvider for Router {
             languages: Vec::new(),
             max_text_chars: voxwire_core::text::DEFAULT_MAX_TEXT_CHARS,
             timestamps: false,
+            speed_range: None,
         }
     }
 

@@ -124,6 +124,7 @@ impl TtsProvider for FakeProvider {
             languages: vec!["en".into()],
             max_text_chars: self.max_text_chars,
             timestamps: false,
+            speed_range: None,
         }
     }
 

@@ -51,6 +51,9 @@ use engine::{Engine, Job};
 pub const PROVIDER_ID: &str = "espeak";
 /// The rate both engines produce natively.
 pub const NATIVE_RATE: u32 = 22_050;
+/// The speed multipliers served: eSpeak NG speaks 80 to 450 words a minute.
+pub const SPEED_RANGE: (f32, f32) = (80.0 / DEFAULT_WPM, 450.0 / DEFAULT_WPM);
+
 /// eSpeak's default speaking rate in words per minute (speed 1.0).
 const DEFAULT_WPM: f32 = 175.0;
 /// The most characters one request may hold.
@@ -145,6 +148,7 @@ impl TtsProvider for EspeakProvider {
             languages: Vec::new(),
             max_text_chars: MAX_TEXT_CHARS,
             timestamps: false,
+            speed_range: Some(SPEED_RANGE),
         }
     }
 

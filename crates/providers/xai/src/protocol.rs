@@ -8,6 +8,8 @@ use voxwire_core::{Encoding, ErrorKind};
 pub const MAX_TEXT_CHARS: usize = 15_000;
 /// Sample rates xAI documents.
 pub const SAMPLE_RATES: [u32; 6] = [8_000, 16_000, 22_050, 24_000, 44_100, 48_000];
+/// The speaking-rate multipliers xAI documents (it answers others with 400).
+pub const SPEED_RANGE: (f32, f32) = (0.7, 1.5);
 /// Built-in voices (ids are case-insensitive).
 pub const VOICES: [&str; 5] = ["eve", "ara", "leo", "rex", "sal"];
 /// Languages xAI documents (BCP-47, case-insensitive), `auto` first.

@@ -232,6 +232,7 @@ impl TtsProvider for XaiProvider {
             languages: protocol::LANGUAGES.iter().map(|l| l.to_string()).collect(),
             max_text_chars: protocol::MAX_TEXT_CHARS,
             timestamps: true,
+            speed_range: Some(protocol::SPEED_RANGE),
         }
     }
 
