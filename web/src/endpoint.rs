@@ -466,6 +466,7 @@ impl Utterance {
                         format: self.format,
                         sequence: self.sequence,
                         span: None,
+                        times: None,
                     };
                     self.sequence += 1;
                     Some(Poll::Ready(Some(Ok(chunk))))

@@ -52,6 +52,7 @@ fn tone_chunk(sequence: u64, text_len: usize) -> AudioChunk {
         format: FAKE_FORMAT,
         sequence,
         span: Some(TextSpan { start: 0, end }),
+        times: None,
     }
 }
 

@@ -20,7 +20,7 @@ pub mod session;
 pub mod text;
 pub mod voice;
 
-pub use audio::{AudioChunk, AudioFormat, Encoding, TextSpan};
+pub use audio::{AudioChunk, AudioFormat, Encoding, SpanTimes, TextSpan};
 pub use config::{Config, ProviderConfig};
 pub use error::{ErrorKind, ErrorScope, Phase, Result, TtsError};
 pub use provider::{AudioStream, Capabilities, Extensions, SynthesisRequest, TtsProvider};

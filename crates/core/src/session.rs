@@ -573,6 +573,7 @@ mod tests {
             format: AudioFormat::pcm16_mono(8_000),
             sequence: 0,
             span: None,
+            times: None,
         }
     }
 

@@ -72,6 +72,7 @@ mod tests {
             format,
             sequence: 0,
             span: None,
+            times: None,
         }
     }
 

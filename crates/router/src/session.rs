@@ -169,6 +169,7 @@ impl SessionLoop {
                                 format: self.target,
                                 sequence: self.sequence,
                                 span: span.map(|s| TextSpan { start: s.start + offset, end: s.end + offset }),
+                                times: None,
                             };
                             self.sequence += 1;
                             if self.driver.emit(SessionEvent::Audio(chunk)).await.is_err() {

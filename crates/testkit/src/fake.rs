@@ -179,6 +179,7 @@ impl TtsProvider for FakeProvider {
                         format,
                         sequence: i as u64,
                         span: None,
+                        times: None,
                     }),
                 }
             }

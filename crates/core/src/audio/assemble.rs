@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{AudioChunk, AudioFormat, FormatConverter, TextSpan};
+use super::{AudioChunk, AudioFormat, FormatConverter, SpanTimes, TextSpan};
 use crate::error::Result;
 
 /// What every provider does with the bytes it receives: convert them to the
@@ -14,6 +14,7 @@ pub struct ChunkAssembler {
     sequence: u64,
     bytes_in: usize,
     pending_span: Option<TextSpan>,
+    pending_times: Option<SpanTimes>,
 }
 
 impl ChunkAssembler {
@@ -24,6 +25,7 @@ impl ChunkAssembler {
             sequence: first_sequence,
             bytes_in: 0,
             pending_span: None,
+            pending_times: None,
         })
     }
 
@@ -45,6 +47,17 @@ impl ChunkAssembler {
                 end: span.end,
             },
             None => span,
+        });
+    }
+
+    /// Notes the vendor's times for the span annotated next (merged like spans).
+    pub fn annotate_times(&mut self, times: SpanTimes) {
+        self.pending_times = Some(match self.pending_times {
+            Some(p) => SpanTimes {
+                start: p.start,
+                end: times.end.max(p.end),
+            },
+            None => times,
         });
     }
 
@@ -80,6 +93,7 @@ impl ChunkAssembler {
             format: self.converter.to(),
             sequence: self.sequence,
             span: self.pending_span.take(),
+            times: self.pending_times.take(),
         };
         self.sequence += 1;
         Some(chunk)

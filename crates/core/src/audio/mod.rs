@@ -169,6 +169,16 @@ pub struct TextSpan {
     pub end: usize,
 }
 
+/// When the text of a chunk is spoken, in the vendor's own times (from the
+/// start of the utterance); never invented by spreading a chunk evenly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SpanTimes {
+    /// When the first character of the span starts.
+    pub start: Duration,
+    /// When the last character of the span ends.
+    pub end: Duration,
+}
+
 /// A piece of audio as a provider produced it: always whole frames of `format`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioChunk {
@@ -180,6 +190,8 @@ pub struct AudioChunk {
     pub sequence: u64,
     /// The part of the input text this audio speaks, when the provider knows it.
     pub span: Option<TextSpan>,
+    /// When the vendor says `span` is spoken, when it reports times.
+    pub times: Option<SpanTimes>,
 }
 
 impl AudioChunk {

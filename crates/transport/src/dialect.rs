@@ -1,0 +1,193 @@
+//! What a vendor's streaming WebSocket protocol must say for [`WsProvider`](crate::WsProvider)
+//! to drive it: how to open, what to send, how to read what comes back.
+//!
+//! The driver knows no vendor. It owns pooling, timeouts, NoAudio detection,
+//! cancel and chunking; a dialect is a few small, synchronous functions
+//! from and to messages. The shapes cover the protocols voxwire meets:
+//! one utterance at a time per socket (xAI, Deepgram) or many by context id
+//! (ElevenLabs multi-stream, Cartesia); audio as binary frames (Deepgram) or
+//! base64 in JSON (xAI, ElevenLabs, Cartesia); clear acknowledged (xAI
+//! `audio.clear`, Deepgram `Cleared`) or not (ElevenLabs `close_context`);
+//! sockets that close after one utterance (ElevenLabs `stream-input`);
+//! keep-alives (ElevenLabs, Deepgram).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use voxwire_core::{AudioFormat, Extensions, Result, TtsError};
+
+use crate::connect::UpgradeRequest;
+
+/// How one utterance (or session) should sound: what the upgrade and the
+/// messages are built from.
+#[derive(Debug, Clone)]
+pub struct Voicing {
+    /// Voice id; `None` for the dialect's default.
+    pub voice: Option<String>,
+    /// BCP-47 language; `None` for the dialect's default.
+    pub language: Option<String>,
+    /// Speaking rate multiplier.
+    pub speed: Option<f32>,
+    /// The format asked of the vendor (the driver converts it to the caller's).
+    pub wire: AudioFormat,
+    /// Provider-specific options from the request.
+    pub extensions: Extensions,
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// A text frame (JSON, usually).
+    Text(String),
+    /// A binary frame.
+    Binary(Bytes),
+}
+
+/// A message received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A text frame.
+    Text(String),
+    /// A binary frame.
+    Binary(Bytes),
+    /// The server's close frame (code and reason, when it sent them).
+    Close {
+        /// The close code.
+        code: Option<u16>,
+        /// The close reason.
+        reason: String,
+    },
+}
+
+/// The vendor's own times for the audio of one message: `chars` more
+/// characters of the utterance text are spoken from `start` to `end`
+/// (from the start of the utterance).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// Characters of the text covered by this message.
+    pub chars: usize,
+    /// When the first of them starts.
+    pub start: Duration,
+    /// When the last of them ends.
+    pub end: Duration,
+}
+
+/// What a server message meant.
+#[derive(Debug)]
+pub enum Decoded {
+    /// Audio bytes in the wire format (possibly empty), maybe with times.
+    Audio {
+        /// The context it belongs to (`None` on sequential sockets).
+        context: Option<String>,
+        /// The bytes.
+        data: Bytes,
+        /// The vendor's times for it.
+        timing: Option<Timing>,
+    },
+    /// The utterance is complete.
+    Done {
+        /// The context (`None` on sequential sockets).
+        context: Option<String>,
+    },
+    /// A clear (cancel) was acknowledged.
+    Cleared {
+        /// The context (`None` on sequential sockets).
+        context: Option<String>,
+    },
+    /// The vendor reported an error (already classified by the dialect).
+    Error {
+        /// The context it concerns, `None` for the socket or the current utterance.
+        context: Option<String>,
+        /// The error.
+        error: TtsError,
+    },
+    /// Nothing for the driver (unknown types, metadata, warnings).
+    Skip,
+}
+
+/// Whether one socket carries one utterance at a time or several by context id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Multiplex {
+    /// One utterance at a time; what arrives belongs to the utterance in flight.
+    Sequential,
+    /// Messages carry a context id; the driver gives each utterance its own.
+    ByContext,
+}
+
+/// What a cancel takes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelPlan {
+    /// Send these messages; with `acknowledged`, wait for [`Decoded::Cleared`]
+    /// (audio until then is discarded), else the context is dropped at once
+    /// and its late messages ignored. The socket is kept.
+    Clear {
+        /// What to send.
+        messages: Vec<Outgoing>,
+        /// Whether the server acknowledges the clear.
+        acknowledged: bool,
+    },
+    /// The protocol cannot stop an utterance: close the socket, open a new one.
+    Reconnect,
+}
+
+/// One vendor's streaming protocol.
+pub trait Dialect: Send + Sync + 'static {
+    /// Per-connection decoding state (e.g. running time offsets); most dialects use `()`.
+    type State: Default + Send + 'static;
+
+    /// The provider id errors carry.
+    fn provider(&self) -> &'static str;
+
+    /// The upgrade for `voicing`: URL (no secret in it) and headers. Sockets
+    /// are pooled by URL, so everything that differs per voicing goes in it.
+    fn upgrade(&self, voicing: &Voicing) -> Result<UpgradeRequest>;
+
+    /// A vendor hint for a refused upgrade's status (the generic one otherwise).
+    fn http_hint(&self, _status: u16) -> Option<String> {
+        None
+    }
+
+    /// One utterance per socket at a time, or many by context id.
+    fn multiplex(&self) -> Multiplex {
+        Multiplex::Sequential
+    }
+
+    /// Messages that open an utterance (settings, an initial space); none by default.
+    fn begin(&self, _voicing: &Voicing, _context: &str) -> Vec<Outgoing> {
+        Vec::new()
+    }
+
+    /// The message carrying more text of utterance `context`.
+    fn text(&self, voicing: &Voicing, context: &str, text: &str) -> Outgoing;
+
+    /// The messages that end utterance `context` (speak what was sent and report done).
+    fn flush(&self, voicing: &Voicing, context: &str) -> Vec<Outgoing>;
+
+    /// What stopping utterance `context` takes.
+    fn cancel(&self, context: &str) -> CancelPlan;
+
+    /// Reads one server message. `Err` is a protocol violation (bad JSON,
+    /// bad base64, a binary frame where text was expected): `Protocol`,
+    /// built with [`errors::protocol`](crate::errors::protocol).
+    fn decode(&self, state: &mut Self::State, endpoint: &str, frame: Frame) -> Result<Decoded>;
+
+    /// The error for the server closing the socket mid-utterance (the default: `Unavailable`).
+    fn close_error(&self, endpoint: &str, code: Option<u16>, reason: &str) -> TtsError {
+        let why = match code {
+            Some(c) => format!("close code {c} {reason}"),
+            None => "close frame".to_string(),
+        };
+        crate::errors::closed_mid_stream(self.provider(), endpoint, why)
+    }
+
+    /// Whether a socket may carry another utterance after one is done
+    /// (`false` for protocols whose server closes after each).
+    fn reusable_after_done(&self) -> bool {
+        true
+    }
+
+    /// A message to send when a session's socket has been quiet this long, if the vendor needs one.
+    fn keep_alive(&self) -> Option<(Duration, Outgoing)> {
+        None
+    }
+}

@@ -1,0 +1,213 @@
+//! [`WsProvider`]: the generic streaming provider a [`Dialect`] plugs into.
+//!
+//! It owns what every streaming vendor needs and no vendor knows: pooled
+//! connections (liveness-checked, rotated, pre-warmed), the first-audio and
+//! inactivity deadlines, `NoAudio` detection, chunking into the caller's
+//! format, and cancel that sends the dialect's clear and keeps the socket
+//! where the dialect allows it. A provider crate wraps it with its settings,
+//! voices, REST path and diagnosis.
+
+mod session;
+mod utterance;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use voxwire_core::session::{self as core_session, SynthesisSession};
+use voxwire_core::{AudioFormat, AudioStream, Result, Secret};
+
+use crate::connect::{self, ConnectOptions, WsConn, MAX_MESSAGE_BYTES};
+use crate::dialect::{Dialect, Voicing};
+use crate::pool::Pool;
+
+pub use utterance::read_decoded;
+
+/// The driver's limits.
+#[derive(Debug, Clone)]
+pub struct DriverSettings {
+    /// TCP, TLS and the upgrade answer.
+    pub connect_timeout: Duration,
+    /// The first audio of an utterance.
+    pub first_audio_timeout: Duration,
+    /// Each gap between audio pieces once audio started.
+    pub inactivity_timeout: Duration,
+    /// Each send to the server.
+    pub send_timeout: Duration,
+    /// Pooled sockets are rotated out at this age.
+    pub max_connection_age: Duration,
+    /// Idle sockets kept.
+    pub pool_size: usize,
+    /// A pooled socket must answer a ping within this to be reused.
+    pub liveness_timeout: Duration,
+    /// The largest server message accepted.
+    pub max_message_bytes: usize,
+    /// The key: scrubbed from every error.
+    pub secret: Secret,
+}
+
+impl DriverSettings {
+    /// Defaults (10 s connect, 15 s first audio, 10 s inactivity, 1800 s
+    /// age, 2 pooled, 1 s liveness) around `secret`.
+    pub fn new(secret: Secret) -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            first_audio_timeout: Duration::from_secs(15),
+            inactivity_timeout: Duration::from_secs(10),
+            send_timeout: Duration::from_secs(10),
+            max_connection_age: Duration::from_secs(1800),
+            pool_size: 2,
+            liveness_timeout: Duration::from_secs(1),
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            secret,
+        }
+    }
+}
+
+/// A streaming provider over a vendor's WebSocket, spoken in dialect `D`.
+pub struct WsProvider<D: Dialect> {
+    inner: Arc<Inner<D>>,
+}
+
+impl<D: Dialect> Clone for WsProvider<D> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<D: Dialect> std::fmt::Debug for WsProvider<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsProvider")
+            .field("provider", &self.inner.dialect.provider())
+            .field("idle", &self.inner.pool.idle())
+            .finish()
+    }
+}
+
+pub(crate) struct Inner<D: Dialect> {
+    pub dialect: D,
+    pub settings: DriverSettings,
+    pub http: reqwest::Client,
+    pub pool: Pool,
+    pub contexts: AtomicU64,
+}
+
+impl<D: Dialect> WsProvider<D> {
+    /// A driver for `dialect` with its own HTTP/1.1 client and pool.
+    pub fn new(dialect: D, settings: DriverSettings) -> Result<Self> {
+        let http = connect::http_client(settings.connect_timeout)
+            .map_err(|e| e.or_provider(dialect.provider()))?;
+        let pool = Pool::new(
+            settings.pool_size,
+            settings.max_connection_age,
+            settings.liveness_timeout,
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                dialect,
+                settings,
+                http,
+                pool,
+                contexts: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The dialect.
+    pub fn dialect(&self) -> &D {
+        &self.inner.dialect
+    }
+
+    /// The limits.
+    pub fn settings(&self) -> &DriverSettings {
+        &self.inner.settings
+    }
+
+    /// The HTTP/1.1 client (for the provider's REST calls).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// Opens a new socket for `voicing` (not pooled).
+    pub async fn open(&self, voicing: &Voicing) -> Result<WsConn> {
+        self.inner.open(voicing).await
+    }
+
+    /// Opens a socket for `voicing` now and pools it, so the next request skips the handshake.
+    pub async fn prewarm(&self, voicing: &Voicing) -> Result<()> {
+        let conn = self.open(voicing).await?;
+        self.inner.pool.put(conn);
+        Ok(())
+    }
+
+    /// Idle pooled sockets.
+    pub fn idle_connections(&self) -> usize {
+        self.inner.pool.idle()
+    }
+
+    /// Speaks a whole `text` as one utterance; chunks arrive in `target` as the vendor sends them.
+    pub async fn synthesize(
+        &self,
+        text: String,
+        voicing: Voicing,
+        target: AudioFormat,
+    ) -> Result<AudioStream> {
+        utterance::synthesize(self.inner.clone(), text, voicing, target).await
+    }
+
+    /// A session of incremental text over one socket (taken from the pool when one is idle).
+    pub async fn stream(&self, voicing: Voicing, target: AudioFormat) -> Result<SynthesisSession> {
+        target.validate()?;
+        let (conn, _) = self.inner.checkout(&voicing).await?;
+        let (session, driver) = core_session::channel(core_session::DEFAULT_QUEUE_CAPACITY);
+        tokio::spawn(session::run(
+            self.inner.clone(),
+            conn,
+            driver,
+            voicing,
+            target,
+        ));
+        Ok(session)
+    }
+
+    /// Speaks `text` once on `conn` and returns the time to first audio (the doctor's check).
+    pub async fn speak_once(
+        &self,
+        conn: &mut WsConn,
+        voicing: &Voicing,
+        text: &str,
+    ) -> Result<Duration> {
+        utterance::speak_once(&self.inner, conn, voicing, text).await
+    }
+}
+
+impl<D: Dialect> Inner<D> {
+    pub(crate) async fn open(&self, voicing: &Voicing) -> Result<WsConn> {
+        let request = self.dialect.upgrade(voicing)?;
+        let options = ConnectOptions {
+            provider: self.dialect.provider(),
+            connect_timeout: self.settings.connect_timeout,
+            upgrade_timeout: self.settings.connect_timeout,
+            max_message_bytes: self.settings.max_message_bytes,
+            secret: self.settings.secret.clone(),
+        };
+        let hint = |status| self.dialect.http_hint(status);
+        connect::connect(&self.http, &request, &options, &hint).await
+    }
+
+    /// A live pooled socket for `voicing` (`true`), or a new one (`false`).
+    pub(crate) async fn checkout(&self, voicing: &Voicing) -> Result<(WsConn, bool)> {
+        let key = self.dialect.upgrade(voicing)?.url;
+        match self.pool.take(&key).await {
+            Some(conn) => Ok((conn, true)),
+            None => Ok((self.open(voicing).await?, false)),
+        }
+    }
+
+    /// A fresh context id for the next utterance.
+    pub(crate) fn next_context(&self) -> String {
+        format!("vw{}", self.contexts.fetch_add(1, Ordering::Relaxed))
+    }
+}

@@ -1,0 +1,225 @@
+//! HTTP failure classification: an error answer (at a REST call or a
+//! WebSocket upgrade) becomes a `TtsError` with its kind from the status,
+//! `Retry-After`, the vendor's request id, a bounded body excerpt and a hint.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderMap;
+use voxwire_core::{Phase, TtsError};
+
+/// Most bytes of an error body read for the message.
+pub const ERROR_BODY_LIMIT: usize = 4 * 1024;
+/// Longest `Retry-After` honoured.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Response headers vendors put their request id in, most specific first.
+pub const REQUEST_ID_HEADERS: [&str; 6] = [
+    "x-request-id",
+    "request-id",
+    "dg-request-id",
+    "x-amzn-requestid",
+    "x-ms-request-id",
+    "cf-ray",
+];
+
+/// An HTTP error answer, before it is turned into a `TtsError`.
+#[derive(Debug, Clone)]
+pub struct HttpFailure<'a> {
+    /// The status code.
+    pub status: u16,
+    /// Where it happened (`Upgrade` for a WebSocket upgrade or a REST call's answer).
+    pub phase: Phase,
+    /// The URL, without credentials.
+    pub endpoint: &'a str,
+    /// The answer's headers.
+    pub headers: &'a HeaderMap,
+    /// At most [`ERROR_BODY_LIMIT`] bytes of the body.
+    pub body: &'a [u8],
+}
+
+/// Turns an HTTP error answer into a `TtsError`: kind from the status
+/// (`ErrorKind::from_http_status`), `Retry-After`, request id, body excerpt,
+/// and `hint(status)` when the vendor has one for it.
+pub fn classify(
+    provider: &'static str,
+    failure: &HttpFailure<'_>,
+    hint: impl Fn(u16) -> Option<String>,
+) -> TtsError {
+    let mut err = TtsError::from_http(
+        failure.status,
+        failure.phase,
+        failure.endpoint,
+        failure.body,
+    )
+    .with_provider(provider);
+    if let Some(after) = header(failure.headers, "retry-after").and_then(|v| parse_retry_after(&v))
+    {
+        err = err.with_retry_after(after);
+    }
+    if let Some(id) = request_id(failure.headers) {
+        err = err.with_request_id(id);
+    }
+    match hint(failure.status).or_else(|| default_hint(failure.status)) {
+        Some(h) => err.with_hint(h),
+        None => err,
+    }
+}
+
+/// What a person can do about a status, when the vendor gives no better hint.
+pub fn default_hint(status: u16) -> Option<String> {
+    let hint = match status {
+        401 | 403 => "the key was rejected: check the API key (and base_url)",
+        404 => "there is no such endpoint at this URL: check base_url",
+        400 | 422 => "the request fields were rejected: check voice, language and output format",
+        429 => "rate limited: slow down or retry after the given delay",
+        _ if status >= 500 => "the provider is having trouble: retry, or fail over",
+        _ => return None,
+    };
+    Some(hint.to_string())
+}
+
+/// A header's value as text.
+pub fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The vendor's request id, from the first of [`REQUEST_ID_HEADERS`] present (at most 128 characters).
+pub fn request_id(headers: &HeaderMap) -> Option<String> {
+    REQUEST_ID_HEADERS
+        .iter()
+        .find_map(|name| header(headers, name))
+        .map(|v| v.chars().take(128).collect())
+}
+
+/// `Retry-After` as delay-seconds (fractions tolerated) or as an HTTP date,
+/// capped at [`MAX_RETRY_AFTER`]; a date in the past is zero.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    parse_retry_after_at(value, SystemTime::now())
+}
+
+/// [`parse_retry_after`] relative to `now` (for tests).
+pub fn parse_retry_after_at(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(now)
+            .unwrap_or_default()
+            .min(MAX_RETRY_AFTER),
+    )
+}
+
+/// At most `limit` bytes of a response body, the whole read bounded by `time`:
+/// an error answer that trickles or never ends costs no more than that.
+pub async fn read_excerpt(
+    mut response: reqwest::Response,
+    limit: usize,
+    time: Duration,
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    let deadline = tokio::time::Instant::now() + time;
+    while body.len() < limit {
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    body.truncate(limit);
+    body
+}
+
+/// Reads the excerpt of an error answer and classifies it, scrubbing `secret`.
+pub async fn error_from_response(
+    provider: &'static str,
+    response: reqwest::Response,
+    phase: Phase,
+    endpoint: &str,
+    read_time: Duration,
+    secret: &voxwire_core::Secret,
+    hint: impl Fn(u16) -> Option<String>,
+) -> TtsError {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = read_excerpt(response, ERROR_BODY_LIMIT, read_time).await;
+    classify(
+        provider,
+        &HttpFailure {
+            status,
+            phase,
+            endpoint,
+            headers: &headers,
+            body: &body,
+        },
+        hint,
+    )
+    .scrub(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use voxwire_core::ErrorKind;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(" 0.5 "), Some(Duration::from_millis(500)));
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after("99999"), Some(MAX_RETRY_AFTER));
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(
+            parse_retry_after_at("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after_at("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn classification_keeps_status_retry_after_request_id_body_and_hint() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", "3".parse().unwrap());
+        headers.insert("x-request-id", "req-42".parse().unwrap());
+        let e = classify(
+            "toy",
+            &HttpFailure {
+                status: 429,
+                phase: Phase::Upgrade,
+                endpoint: "wss://h/v1/tts",
+                headers: &headers,
+                body: br#"{"error":"slow down"}"#,
+            },
+            |_| None,
+        );
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(e.request_id(), Some("req-42"));
+        assert_eq!(e.status(), Some(429));
+        assert!(e.body().unwrap_or_default().contains("slow down"));
+        assert!(e.hint().unwrap_or_default().contains("rate limited"));
+        let e = classify(
+            "toy",
+            &HttpFailure {
+                status: 403,
+                phase: Phase::Upgrade,
+                endpoint: "wss://h",
+                headers: &HeaderMap::new(),
+                body: b"",
+            },
+            |s| (s == 403).then(|| "vendor hint".to_string()),
+        );
+        assert_eq!(e.kind(), ErrorKind::Auth);
+        assert_eq!(e.hint(), Some("vendor hint"));
+        assert_eq!(e.provider(), Some("toy"));
+    }
+}

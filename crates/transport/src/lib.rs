@@ -1,0 +1,33 @@
+//! What every voxwire network provider shares (native only), so that a
+//! provider crate is its vendor's dialect, settings and protocol types:
+//!
+//! - [`connect`]: the authenticated WebSocket upgrade over HTTP/1.1 (never
+//!   h2), the key only in sensitive headers, connect and upgrade timeouts,
+//!   failures classified and scrubbed;
+//! - [`pool`]: idle connections with an age limit, checked for liveness
+//!   before reuse, rotation and pre-warming;
+//! - [`http`]: HTTP failure classification (status → kind, `Retry-After`,
+//!   vendor request ids, a bounded body excerpt, hints);
+//! - [`body`] and [`sse`]: a streamed-body reader with a carry byte and a
+//!   server-sent-events reader;
+//! - [`dialect`] and [`driver`]: [`WsProvider`], the generic streaming
+//!   provider that a per-vendor [`Dialect`] plugs into;
+//! - [`chunker`], [`stream`], [`reach`], [`errors`]: the pieces those share.
+#![warn(missing_docs)]
+
+pub mod body;
+pub mod chunker;
+pub mod connect;
+pub mod dialect;
+pub mod driver;
+pub mod errors;
+pub mod http;
+pub mod pool;
+pub mod reach;
+pub mod sse;
+pub mod stream;
+
+pub use connect::{connect, http_client, ConnectOptions, UpgradeRequest, WsConn};
+pub use dialect::{Decoded, Dialect, Frame, Multiplex, Outgoing, Timing, Voicing};
+pub use driver::{DriverSettings, WsProvider};
+pub use pool::Pool;
