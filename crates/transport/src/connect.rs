@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::{FutureExt, SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -325,6 +326,9 @@ impl WsConn {
 
     fn classify(&self, e: WsError) -> TtsError {
         match e {
+            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                errors::closed_mid_stream(self.provider, &self.endpoint, e)
+            }
             WsError::Protocol(_) | WsError::Capacity(_) | WsError::Utf8(_) => errors::protocol(
                 self.provider,
                 &self.endpoint,

@@ -4,12 +4,10 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use voxwire_core::diagnose::{Check, Report};
-use voxwire_core::{ErrorKind, Phase, SynthesisRequest, TtsError, TtsProvider};
+use voxwire_core::{ErrorKind, SynthesisRequest, TtsError, TtsProvider};
+use voxwire_transport::reach::reachable;
+use voxwire_transport::WsConn;
 
-use crate::chunker::wire_format;
-use crate::errors;
-use crate::protocol::ClientMessage;
-use crate::ws::{Conn, WireEvent};
 use crate::XaiProvider;
 
 /// What the checks speak: one word keeps them cheap.
@@ -34,7 +32,13 @@ impl XaiProvider {
             "API key set (XAI_API_KEY or api_key)",
             std::time::Duration::ZERO,
         )];
-        let reach = reachable(&r.rest_url, r.connect_timeout).await;
+        let reach = reachable(
+            crate::PROVIDER_ID,
+            REACHABLE,
+            &r.rest_url,
+            r.connect_timeout,
+        )
+        .await;
         let reached = reach.passed();
         checks.push(reach);
         if reached {
@@ -42,7 +46,7 @@ impl XaiProvider {
             let (upgrade, conn) = self.upgrade_check().await;
             checks.push(upgrade);
             checks.push(match conn {
-                Some(conn) => utterance_check(conn, r).await,
+                Some(conn) => self.utterance_check(conn).await,
                 None => Check::skipped(UTTERANCE, "the upgrade failed"),
             });
         } else {
@@ -82,10 +86,10 @@ impl XaiProvider {
         }
     }
 
-    async fn upgrade_check(&self) -> (Check, Option<Conn>) {
+    async fn upgrade_check(&self) -> (Check, Option<WsConn>) {
         let started = Instant::now();
-        let query = self.query(None, None, None, wire_format(self.target(None)));
-        match Conn::open(&self.inner.http, &self.inner.resolved, &query).await {
+        let voicing = self.voicing(None, None, None, None, Default::default());
+        match self.inner.ws.open(&voicing).await {
             Ok(conn) => (
                 Check::pass(UPGRADE, "101 Switching Protocols", started.elapsed()),
                 Some(conn),
@@ -93,90 +97,24 @@ impl XaiProvider {
             Err(e) => (Check::fail(UPGRADE, e, started.elapsed()), None),
         }
     }
-}
 
-async fn reachable(url: &str, limit: std::time::Duration) -> Check {
-    let started = Instant::now();
-    let Some((host, port)) = host_and_port(url) else {
-        let e = TtsError::config(format!("cannot find a host in {url}"))
-            .with_provider(crate::PROVIDER_ID);
-        return Check::fail(REACHABLE, e, started.elapsed());
-    };
-    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
-    match tokio::time::timeout(limit, connect).await {
-        Ok(Ok(_)) => Check::pass(REACHABLE, format!("{host}:{port}"), started.elapsed()),
-        Ok(Err(e)) => Check::fail(
-            REACHABLE,
-            errors::connect_error(url, format!("{host}:{port}: {e}")),
-            started.elapsed(),
-        ),
-        Err(_) => Check::fail(
-            REACHABLE,
-            errors::timeout(url, Phase::Connect, "no TCP connection", limit),
-            started.elapsed(),
-        ),
-    }
-}
-
-async fn utterance_check(mut conn: Conn, r: &crate::settings::Resolved) -> Check {
-    let started = Instant::now();
-    let result = async {
-        conn.send(&ClientMessage::TextDelta {
-            delta: PROBE_TEXT.into(),
-        })
-        .await?;
-        conn.send(&ClientMessage::TextDone).await?;
-        let mut first = None;
-        loop {
-            let limit = if first.is_some() {
-                r.inactivity_timeout
-            } else {
-                r.first_audio_timeout
-            };
-            match conn.next_event(limit, "no audio").await? {
-                WireEvent::Audio { data, .. } if !data.is_empty() => {
-                    first.get_or_insert_with(|| started.elapsed());
-                }
-                WireEvent::Audio { .. } => {}
-                WireEvent::Done => break,
-                WireEvent::Cleared => {
-                    return Err(errors::protocol(
-                        &conn.endpoint,
-                        "audio.clear without text.clear",
-                    ))
-                }
-            }
+    async fn utterance_check(&self, mut conn: WsConn) -> Check {
+        let started = Instant::now();
+        let voicing = self.voicing(None, None, None, None, Default::default());
+        let result = self
+            .inner
+            .ws
+            .speak_once(&mut conn, &voicing, PROBE_TEXT)
+            .await;
+        conn.close().await;
+        match result {
+            Ok(first) => Check::pass(
+                UTTERANCE,
+                format!("first audio after {} ms", first.as_millis()),
+                started.elapsed(),
+            ),
+            Err(e) => Check::fail(UTTERANCE, e, started.elapsed()),
         }
-        first.ok_or_else(|| errors::no_audio(&conn.endpoint))
-    }
-    .await;
-    conn.close().await;
-    match result {
-        Ok(first) => Check::pass(
-            UTTERANCE,
-            format!("first audio after {} ms", first.as_millis()),
-            started.elapsed(),
-        ),
-        Err(e) => Check::fail(UTTERANCE, e.scrub(&r.key), started.elapsed()),
-    }
-}
-
-/// `https://host:port/...` → (host, port), with the scheme's default port.
-fn host_and_port(url: &str) -> Option<(String, u16)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split('/').next()?;
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let default = if scheme == "https" || scheme == "wss" {
-        443
-    } else {
-        80
-    };
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => Some((
-            host.trim_matches(['[', ']']).to_string(),
-            port.parse().ok()?,
-        )),
-        _ => Some((authority.trim_matches(['[', ']']).to_string(), default)),
     }
 }
 
@@ -239,20 +177,6 @@ fn diagnose(checks: &[Check], rest_url: &str, ws_url: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hosts_and_ports_come_from_the_url() {
-        assert_eq!(
-            host_and_port("https://api.x.ai/v1/tts"),
-            Some(("api.x.ai".into(), 443))
-        );
-        assert_eq!(
-            host_and_port("http://127.0.0.1:8080/v1"),
-            Some(("127.0.0.1".into(), 8080))
-        );
-        assert_eq!(host_and_port("http://[::1]:9/v1"), Some(("::1".into(), 9)));
-        assert_eq!(host_and_port("nonsense"), None);
-    }
 
     #[test]
     fn rest_fine_websocket_forbidden_is_named() {

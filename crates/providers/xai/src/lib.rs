@@ -3,6 +3,10 @@
 //! - `synthesize` speaks a whole text over the streaming WebSocket (default;
 //!   pooled connections, lowest first-audio latency) or `POST {base}/tts`
 //!   (`transport = "rest"`), yielding sample-aligned chunks as bytes arrive.
+//! - Both run on `voxwire-transport`'s [`WsProvider`](voxwire_transport::WsProvider)
+//!   in the xAI [`dialect`]; this crate holds the dialect, settings,
+//!   protocol types, voices and diagnosis.
+//! - `voices()` asks `GET {base}/tts/voices` (cached ten minutes).
 //! - `stream` drives the WebSocket with incremental text (`text.delta`),
 //!   flushes (`text.done`) and barge-in (`text.clear`).
 //! - Errors name the provider, phase, endpoint (never the key), HTTP status
@@ -14,7 +18,8 @@
 //! (`auto`), `codec` and `sample_rate` (pcm, 24000), `speed`,
 //! `optimize_streaming_latency`, `text_normalization`, `timestamps`,
 //! `transport`, `connect_timeout_ms`, `first_audio_timeout_ms`,
-//! `inactivity_timeout_ms`, `max_connection_age_s` (1800), `pool_size` (2).
+//! `inactivity_timeout_ms`, `max_connection_age_s` (1800), `pool_size` (2),
+//! `liveness_timeout_ms` (1000: a pooled socket must answer a ping within it).
 //!
 //! The wire types live in [`protocol`], shared with the relay and the browser
 //! client; without the default `client` feature only they are built (no
@@ -22,27 +27,21 @@
 #![warn(missing_docs)]
 
 #[cfg(feature = "client")]
-mod chunker;
-#[cfg(feature = "client")]
 pub mod diagnose;
 #[cfg(feature = "client")]
-mod errors;
-#[cfg(feature = "client")]
-mod generator;
-#[cfg(feature = "client")]
-mod pool;
+pub mod dialect;
 pub mod protocol;
 #[cfg(feature = "client")]
 mod provider;
 #[cfg(feature = "client")]
 mod rest;
 #[cfg(feature = "client")]
-mod session;
-#[cfg(feature = "client")]
 mod settings;
 #[cfg(feature = "client")]
-mod ws;
+mod voices;
 
+#[cfg(feature = "client")]
+pub use dialect::{WithTimestamps, XaiDialect};
 #[cfg(feature = "client")]
 pub use provider::XaiProvider;
 #[cfg(feature = "client")]

@@ -1,23 +1,31 @@
-//! The xAI provider itself: synthesis over the pooled WebSocket or REST, sessions, registration.
+//! The xAI provider itself: synthesis over the pooled WebSocket (the
+//! transport's driver in the xAI dialect) or REST, sessions, voices, registration.
 
 use std::sync::Arc;
 
-use voxwire_core::session::{self as core_session, StreamConfig, SynthesisSession};
+use voxwire_core::session::{StreamConfig, SynthesisSession};
 use voxwire_core::{
-    AudioFormat, AudioStream, Capabilities, Encoding, ProviderConfig, ProviderFactory, Result,
-    Secret, SynthesisRequest, TtsError, TtsProvider, Voice,
+    AudioFormat, AudioStream, Capabilities, Encoding, Extensions, ProviderConfig, ProviderFactory,
+    Result, Secret, SynthesisRequest, TtsProvider, Voice,
 };
+use voxwire_transport::chunker::Chunker;
+use voxwire_transport::{DriverSettings, Voicing, WsProvider};
 
-use crate::settings::{Transport, XaiSettings};
+use crate::dialect::XaiDialect;
+use crate::protocol::{self, OutputFormat, RestRequest, SAMPLE_RATES};
+use crate::settings::{Resolved, Transport, XaiSettings};
+use crate::voices::VoiceCache;
+use crate::{rest, PROVIDER_ID};
 
-use crate::chunker::{wire_format, Chunker};
-use crate::generator::spawn_stream;
-use crate::pool::Pool;
-use crate::protocol::{ClientMessage, OutputFormat, RestRequest, StreamQuery};
-use crate::settings::Resolved;
-use crate::ws::{Conn, WireEvent};
-
-use crate::{errors, protocol, rest, session, PROVIDER_ID};
+/// The format asked of xAI for a wanted output: the same when xAI offers it,
+/// else 24 kHz PCM, converted locally.
+pub(crate) fn wire_format(target: AudioFormat) -> AudioFormat {
+    if target.channels == 1 && SAMPLE_RATES.contains(&target.sample_rate) {
+        target
+    } else {
+        AudioFormat::mono(Encoding::PcmS16le, 24_000)
+    }
+}
 
 /// The xAI provider.
 #[derive(Clone)]
@@ -28,8 +36,8 @@ pub struct XaiProvider {
 pub(crate) struct Inner {
     pub(crate) settings: XaiSettings,
     pub(crate) resolved: Arc<Resolved>,
-    pub(crate) http: reqwest::Client,
-    pub(crate) pool: Pool,
+    pub(crate) ws: WsProvider<XaiDialect>,
+    voices: VoiceCache,
 }
 
 impl std::fmt::Debug for XaiProvider {
@@ -44,18 +52,28 @@ impl std::fmt::Debug for XaiProvider {
 impl XaiProvider {
     /// Builds the provider; fails with a `Config` error without a key or with a bad URL.
     pub fn new(settings: XaiSettings) -> Result<Self> {
-        let resolved = settings.resolve().map_err(|e| e.or_provider(PROVIDER_ID))?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(resolved.connect_timeout)
-            .build()
-            .map_err(|e| TtsError::config(format!("cannot build the HTTP client: {e}")))?;
-        let pool = Pool::new(settings.pool_size, resolved.max_age);
+        let resolved = Arc::new(settings.resolve().map_err(|e| e.or_provider(PROVIDER_ID))?);
+        let driver = DriverSettings {
+            connect_timeout: resolved.connect_timeout,
+            first_audio_timeout: resolved.first_audio_timeout,
+            inactivity_timeout: resolved.inactivity_timeout,
+            send_timeout: resolved.inactivity_timeout,
+            max_connection_age: resolved.max_age,
+            pool_size: settings.pool_size,
+            liveness_timeout: resolved.liveness_timeout,
+            ..DriverSettings::new(resolved.key.clone())
+        };
+        let dialect = XaiDialect {
+            settings: settings.clone(),
+            resolved: resolved.clone(),
+        };
+        let ws = WsProvider::new(dialect, driver)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
-                resolved: Arc::new(resolved),
-                http,
-                pool,
+                resolved,
+                ws,
+                voices: VoiceCache::default(),
             }),
         })
     }
@@ -72,16 +90,15 @@ impl XaiProvider {
 
     /// Opens a WebSocket for the default settings now, so the next request skips the handshake.
     pub async fn prewarm(&self) -> Result<()> {
-        let target = self.target(None);
-        let query = self.query(None, None, None, wire_format(target));
-        let conn = Conn::open(&self.inner.http, &self.inner.resolved, &query).await?;
-        self.inner.pool.put(conn);
-        Ok(())
+        self.inner
+            .ws
+            .prewarm(&self.voicing(None, None, None, None, Extensions::default()))
+            .await
     }
 
     /// Idle pooled connections (for tests and diagnostics).
     pub fn idle_connections(&self) -> usize {
-        self.inner.pool.idle()
+        self.inner.ws.idle_connections()
     }
 
     pub(crate) fn target(&self, requested: Option<AudioFormat>) -> AudioFormat {
@@ -91,23 +108,20 @@ impl XaiProvider {
         ))
     }
 
-    pub(crate) fn query(
+    pub(crate) fn voicing(
         &self,
         voice: Option<&str>,
         language: Option<&str>,
         speed: Option<f32>,
-        wire: AudioFormat,
-    ) -> StreamQuery {
-        let s = &self.inner.settings;
-        StreamQuery {
-            voice: voice.unwrap_or(&s.voice).to_ascii_lowercase(),
-            language: language.unwrap_or(&s.language).to_string(),
-            codec: protocol::codec_name(wire.encoding).to_string(),
-            sample_rate: wire.sample_rate,
-            speed: speed.or(s.speed).map(|v| v.to_string()),
-            optimize_streaming_latency: s.optimize_streaming_latency,
-            text_normalization: s.text_normalization,
-            with_timestamps: s.timestamps.then_some(true),
+        format: Option<AudioFormat>,
+        extensions: Extensions,
+    ) -> Voicing {
+        Voicing {
+            voice: voice.map(str::to_string),
+            language: language.map(str::to_string),
+            speed,
+            wire: wire_format(self.target(format)),
+            extensions,
         }
     }
 
@@ -131,85 +145,31 @@ impl XaiProvider {
             text_normalization: s.text_normalization,
             text: request.text,
         };
-        let chunker = Chunker::new(wire, target, 0)?;
-        rest::synthesize(&self.inner.http, &self.inner.resolved, body, chunker).await
-    }
-
-    /// A pooled connection for `query`, or a new one.
-    async fn connection(&self, query: &StreamQuery) -> Result<(Conn, bool)> {
-        match self.inner.pool.take(&query.to_query_string()) {
-            Some(conn) => Ok((conn, true)),
-            None => Ok((
-                Conn::open(&self.inner.http, &self.inner.resolved, query).await?,
-                false,
-            )),
-        }
+        let chunker = Chunker::new(PROVIDER_ID, wire, target, 0)?;
+        rest::synthesize(
+            self.inner.ws.http(),
+            &self.inner.resolved,
+            body,
+            chunker,
+            wire.bytes_per_frame(),
+        )
+        .await
     }
 
     async fn synthesize_ws(&self, request: SynthesisRequest) -> Result<AudioStream> {
         let target = self.target(request.format);
-        let wire = wire_format(target);
-        let query = self.query(
+        let voicing = self.voicing(
             request.voice.as_deref(),
             request.language.as_deref(),
             request.speed,
-            wire,
+            request.format,
+            request.extensions,
         );
-        let delta = ClientMessage::TextDelta {
-            delta: request.text.clone(),
-        };
-        let (mut conn, pooled) = self.connection(&query).await?;
-        if let Err(e) = conn.send(&delta).await {
-            if !pooled {
-                return Err(e);
-            }
-            // The idle connection died while pooled: one fresh attempt.
-            conn = Conn::open(&self.inner.http, &self.inner.resolved, &query).await?;
-            conn.send(&delta).await?;
-        }
-        conn.send(&ClientMessage::TextDone).await?;
-        let mut chunker = Chunker::new(wire, target, 0)?;
-        chunker.set_text(&request.text);
-        let provider = self.clone();
-        Ok(spawn_stream(move |out| async move {
-            let r = provider.inner.resolved.clone();
-            loop {
-                let limit = if chunker.got_audio() {
-                    r.inactivity_timeout
-                } else {
-                    r.first_audio_timeout
-                };
-                let event = match conn.next_event(limit, "no audio").await {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        out.send(Err(e.scrub(&r.key))).await;
-                        return;
-                    }
-                };
-                match event {
-                    WireEvent::Audio {
-                        data,
-                        timestamp_chars,
-                    } => {
-                        if timestamp_chars > 0 {
-                            chunker.covered_chars(timestamp_chars);
-                        }
-                        if !out.forward(chunker.push(data)).await {
-                            return;
-                        }
-                    }
-                    WireEvent::Done => break,
-                    WireEvent::Cleared => {
-                        let e = errors::protocol(&conn.endpoint, "audio.clear without text.clear");
-                        out.send(Err(e)).await;
-                        return;
-                    }
-                }
-            }
-            if out.forward(chunker.finish(&conn.endpoint)).await {
-                provider.inner.pool.put(conn);
-            }
-        }))
+        self.inner
+            .ws
+            .synthesize(request.text, voicing, target)
+            .await
+            .map_err(crate::dialect::scoped)
     }
 }
 
@@ -237,16 +197,10 @@ impl TtsProvider for XaiProvider {
     }
 
     async fn voices(&self) -> Result<Vec<Voice>> {
-        Ok(protocol::VOICES
-            .iter()
-            .map(|id| Voice {
-                id: id.to_string(),
-                name: format!("{}{}", id[..1].to_ascii_uppercase(), &id[1..]),
-                languages: vec!["auto".into()],
-                gender: None,
-                provider: PROVIDER_ID.into(),
-            })
-            .collect())
+        self.inner
+            .voices
+            .get(self.inner.ws.http(), &self.inner.resolved)
+            .await
     }
 
     async fn synthesize(&self, request: SynthesisRequest) -> Result<AudioStream> {
@@ -266,26 +220,18 @@ impl TtsProvider for XaiProvider {
             f.validate()?;
         }
         let target = self.target(config.format);
-        let wire = wire_format(target);
-        let query = self.query(
+        let voicing = self.voicing(
             config.voice.as_deref(),
             config.language.as_deref(),
             config.speed,
-            wire,
+            config.format,
+            config.extensions,
         );
-        let conn = Conn::open(&self.inner.http, &self.inner.resolved, &query).await?;
-        let (session, driver) = core_session::channel(core_session::DEFAULT_QUEUE_CAPACITY);
-        tokio::spawn(
-            session::SessionTask {
-                conn,
-                driver,
-                resolved: self.inner.resolved.clone(),
-                wire,
-                target,
-            }
-            .run(),
-        );
-        Ok(session)
+        self.inner
+            .ws
+            .stream(voicing, target)
+            .await
+            .map_err(crate::dialect::scoped)
     }
 }
 

@@ -1,116 +1,96 @@
 //! `POST {base}/tts`: one request, the audio streamed back in the body.
 
-use futures::StreamExt;
-use voxwire_core::{AudioStream, Phase, Result, TtsError};
+use voxwire_core::{AudioStream, Phase, Result};
+use voxwire_transport::body::BodyReader;
+use voxwire_transport::chunker::Chunker;
+use voxwire_transport::stream::spawn_stream;
+use voxwire_transport::{errors, http};
 
-use crate::chunker::Chunker;
-use crate::errors;
-use crate::generator::spawn_stream;
 use crate::protocol::RestRequest;
 use crate::settings::Resolved;
-
-/// Most bytes of an error body read for the message.
-const ERROR_BODY_LIMIT: usize = 4 * 1024;
+use crate::PROVIDER_ID;
 
 pub(crate) async fn synthesize(
     client: &reqwest::Client,
     r: &Resolved,
     body: RestRequest,
     mut chunker: Chunker,
+    frame_bytes: usize,
 ) -> Result<AudioStream> {
     let url = r.rest_url.clone();
+    let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", r.key.expose()))
+        .map_err(|_| {
+            voxwire_core::TtsError::config("the key holds characters a header cannot carry")
+                .with_provider(PROVIDER_ID)
+        })?;
+    auth.set_sensitive(true);
     let send = client
         .post(&url)
-        .bearer_auth(r.key.expose())
+        .header("authorization", auth)
         .json(&body)
         .send();
     let response = tokio::time::timeout(r.first_audio_timeout, send)
         .await
         .map_err(|_| {
             errors::timeout(
+                PROVIDER_ID,
                 &url,
                 Phase::Upgrade,
                 "no HTTP answer",
                 r.first_audio_timeout,
             )
         })?
-        .map_err(|e| request_error(&url, &e, r.connect_timeout))?;
-    let status = response.status().as_u16();
+        .map_err(|e| {
+            if e.is_timeout() {
+                errors::timeout(
+                    PROVIDER_ID,
+                    &url,
+                    Phase::Connect,
+                    "no connection",
+                    r.connect_timeout,
+                )
+            } else {
+                // reqwest's Display includes the URL (never the key: it travels in a header).
+                errors::connect_error(PROVIDER_ID, &url, e).scrub(&r.key)
+            }
+        })?;
     if !response.status().is_success() {
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = read_limited(response, r).await;
-        return Err(errors::http_error(
-            status,
+        let e = http::error_from_response(
+            PROVIDER_ID,
+            response,
             Phase::Upgrade,
             &url,
-            &body,
-            retry_after.as_deref(),
-            false,
+            r.inactivity_timeout,
+            &r.key,
+            |s| crate::dialect::hint(s, false),
         )
-        .scrub(&r.key));
+        .await;
+        return Err(crate::dialect::scoped(e));
     }
-    let first_timeout = r.first_audio_timeout;
-    let inactivity = r.inactivity_timeout;
-    let key = r.key.clone();
-    let mut body = response.bytes_stream();
+    let mut reader = BodyReader::new(
+        response,
+        frame_bytes,
+        r.first_audio_timeout,
+        r.inactivity_timeout,
+        PROVIDER_ID,
+        &url,
+        r.key.clone(),
+    );
     Ok(spawn_stream(move |out| async move {
         loop {
-            let limit = if chunker.got_audio() {
-                inactivity
-            } else {
-                first_timeout
-            };
-            let next = match tokio::time::timeout(limit, body.next()).await {
-                Ok(n) => n,
-                Err(_) => {
-                    let what = if chunker.got_audio() {
-                        "no more audio"
-                    } else {
-                        "no audio"
-                    };
-                    out.send(Err(errors::timeout(&url, Phase::Receive, what, limit)))
-                        .await;
+            match reader.next().await {
+                Ok(Some(bytes)) => {
+                    if !out.forward(chunker.push(bytes)).await {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    out.send(Err(e)).await;
                     return;
                 }
-            };
-            let bytes = match next {
-                Some(Ok(bytes)) => bytes,
-                Some(Err(e)) => {
-                    out.send(Err(errors::closed_mid_stream(&url, e).scrub(&key)))
-                        .await;
-                    return;
-                }
-                None => break,
-            };
-            if !out.forward(chunker.push(bytes)).await {
-                return;
             }
         }
         out.forward(chunker.finish(&url)).await;
     }))
-}
-
-fn request_error(url: &str, e: &reqwest::Error, connect_limit: std::time::Duration) -> TtsError {
-    if e.is_timeout() {
-        return errors::timeout(url, Phase::Connect, "no connection", connect_limit);
-    }
-    // reqwest's Display includes the URL (never the key: it travels in a header).
-    errors::connect_error(url, e)
-}
-
-/// At most a few KiB of an error answer's body, each read bounded in time.
-pub(crate) async fn read_limited(mut response: reqwest::Response, r: &Resolved) -> Vec<u8> {
-    let mut body = Vec::new();
-    while body.len() < ERROR_BODY_LIMIT {
-        match tokio::time::timeout(r.inactivity_timeout, response.chunk()).await {
-            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    body.truncate(ERROR_BODY_LIMIT);
-    body
 }

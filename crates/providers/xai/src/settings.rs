@@ -72,6 +72,9 @@ pub struct XaiSettings {
     /// Idle WebSocket connections kept for reuse.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// A pooled connection must answer a ping within this before it is reused.
+    #[serde(default = "default_liveness_ms")]
+    pub liveness_timeout_ms: u64,
 }
 
 fn default_voice() -> String {
@@ -101,6 +104,9 @@ fn default_max_age_s() -> u64 {
 fn default_pool_size() -> usize {
     2
 }
+fn default_liveness_ms() -> u64 {
+    1_000
+}
 
 impl Default for XaiSettings {
     fn default() -> Self {
@@ -121,6 +127,7 @@ impl Default for XaiSettings {
             inactivity_timeout_ms: default_inactivity_ms(),
             max_connection_age_s: default_max_age_s(),
             pool_size: default_pool_size(),
+            liveness_timeout_ms: default_liveness_ms(),
         }
     }
 }
@@ -135,6 +142,7 @@ pub(crate) struct Resolved {
     pub first_audio_timeout: Duration,
     pub inactivity_timeout: Duration,
     pub max_age: Duration,
+    pub liveness_timeout: Duration,
 }
 
 impl XaiSettings {
@@ -196,6 +204,7 @@ impl XaiSettings {
             first_audio_timeout: Duration::from_millis(self.first_audio_timeout_ms.max(1)),
             inactivity_timeout: Duration::from_millis(self.inactivity_timeout_ms.max(1)),
             max_age: Duration::from_secs(self.max_connection_age_s.max(1)),
+            liveness_timeout: Duration::from_millis(self.liveness_timeout_ms.max(1)),
         })
     }
 }
