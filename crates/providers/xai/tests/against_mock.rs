@@ -439,3 +439,102 @@ async fn timestamps_become_spans_over_the_input_text() {
     let query = m.requests()[0].query_param("with_timestamps");
     assert_eq!(query.as_deref(), Some("true"));
 }
+
+#[tokio::test]
+async fn a_pooled_socket_that_stopped_answering_costs_no_first_audio_timeout() {
+    let m = mock(4096).await;
+    let p = XaiProvider::new(XaiSettings {
+        api_key: Some(voxwire_core::Secret::new(KEY)),
+        base_url: Some(m.base_url()),
+        first_audio_timeout_ms: 5_000,
+        liveness_timeout_ms: 200,
+        ..XaiSettings::default()
+    })
+    .unwrap();
+    collect(&p, SynthesisRequest::new("One.")).await.unwrap();
+    assert_eq!(p.idle_connections(), 1);
+    m.go_silent();
+    let started = std::time::Instant::now();
+    let got = collect(&p, SynthesisRequest::new("Two.").format(pcm24()))
+        .await
+        .unwrap();
+    assert_eq!(got, expected_audio("Two.", pcm24()));
+    assert!(
+        started.elapsed() < Duration::from_millis(2_500),
+        "the dead socket was skipped after the ping, not after a first-audio timeout: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(upgrades(&m), 2, "a fresh socket replaced the silent one");
+}
+
+#[tokio::test]
+async fn cancel_sends_text_clear_and_the_socket_serves_the_next_utterance() {
+    let m = mock(64).await;
+    m.set_fault(FaultPlan::script(vec![Fault::SlowDrip(
+        Duration::from_millis(20),
+    )]));
+    let p = provider(&m, Transport::Websocket);
+    let session = p
+        .stream(voxwire_core::StreamConfig {
+            format: Some(pcm24()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (mut input, mut events) = session.split();
+    input
+        .push_text("A long first utterance to interrupt. ")
+        .await
+        .unwrap();
+    input.flush().await.unwrap();
+    // Wait for some audio, then barge in.
+    loop {
+        match tokio::time::timeout(LIMIT, events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            SessionEvent::Audio(_) => break,
+            _ => continue,
+        }
+    }
+    let generation = input.cancel();
+    loop {
+        match tokio::time::timeout(LIMIT, events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            SessionEvent::Cleared { generation: g } if g == generation => break,
+            _ => continue,
+        }
+    }
+    m.clear_faults();
+    input.push_text("Next. ").await.unwrap();
+    let id = input.flush().await.unwrap();
+    let mut audio = Vec::new();
+    loop {
+        match tokio::time::timeout(LIMIT, events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            SessionEvent::Audio(c) => audio.extend_from_slice(&c.data),
+            SessionEvent::UtteranceDone { id: done } if done == id => break,
+            _ => continue,
+        }
+    }
+    assert_eq!(audio, expected_audio("Next. ", pcm24()));
+    assert_eq!(
+        upgrades(&m),
+        1,
+        "the cleared socket carried the next utterance"
+    );
+    assert!(m
+        .requests()
+        .iter()
+        .any(|r| format!("{r:?}").contains("text.clear")));
+}

@@ -113,6 +113,8 @@ pub(crate) struct Shared {
     recorder: Recorder,
     counters: Counters,
     shutdown: watch::Receiver<bool>,
+    /// Set: every open WebSocket stops reading and answering (a half-open socket).
+    silence: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -142,6 +144,17 @@ impl Shared {
     pub(crate) async fn stopped(&self) {
         let mut rx = self.shutdown.clone();
         let _ = rx.wait_for(|stop| *stop).await;
+    }
+
+    /// How many times [`MockXai::go_silent`] was called.
+    pub(crate) fn silence_count(&self) -> u64 {
+        *self.silence.borrow()
+    }
+
+    /// Resolves once [`MockXai::go_silent`] is called more than `seen` times.
+    pub(crate) async fn silenced(&self, seen: u64) {
+        let mut rx = self.silence.subscribe();
+        let _ = rx.wait_for(|n| *n > seen).await;
     }
 
     /// Checks `Authorization: Bearer <key>`; `Some` is the 401 response when it fails.
@@ -337,6 +350,7 @@ impl MockXai {
             recorder: Recorder::default(),
             counters: Counters::default(),
             shutdown,
+            silence: watch::channel(0).0,
         });
         let app = Router::new()
             .route("/v1/tts", post(rest::synthesize).get(ws::upgrade))
@@ -400,6 +414,13 @@ impl MockXai {
         let mut state = self.shared.plan();
         state.plan = faults.into();
         state.taken = 0;
+    }
+
+    /// Makes every WebSocket open now stop reading and answering, pings
+    /// included, without closing: what a half-open socket looks like to a
+    /// client. Connections opened later behave.
+    pub fn go_silent(&self) {
+        self.shared.silence.send_modify(|n| *n += 1);
     }
 
     /// Removes every fault.

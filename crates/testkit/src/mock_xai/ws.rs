@@ -226,6 +226,7 @@ impl Session {
         .flatten()
         .min();
         let deadline = age.map(|a| Instant::now() + a);
+        let silence_seen = self.shared.silence_count();
         loop {
             if self.playing.is_none() {
                 if let Some(text) = self.queue.pop_front() {
@@ -237,6 +238,11 @@ impl Session {
             let event = tokio::select! {
                 biased;
                 _ = shared.stopped() => Event::Shutdown,
+                _ = shared.silenced(silence_seen) => {
+                    // Hold the socket, never read it again, until shutdown.
+                    shared.stopped().await;
+                    break;
+                }
                 _ = sleep_until_opt(deadline) => Event::Deadline,
                 msg = self.socket.recv() => Event::Message(msg),
                 _ = sleep_until_opt(wake) => Event::Step,
