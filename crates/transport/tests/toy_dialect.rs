@@ -1,0 +1,243 @@
+//! The proof that a next provider is small: a toy "echo" protocol of about
+//! a hundred lines gets pooling, timeouts, cancel and error classification
+//! from the driver. The server (a few lines of tokio-tungstenite on
+//! loopback) answers `say:<ctx>:<text>` with one binary frame per
+//! character (two PCM bytes each), then `done:<ctx>`; `clear:<ctx>` is
+//! answered `cleared:<ctx>`; `fail:` text makes it send `error:<message>`;
+//! `hang` text makes it go quiet.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use voxwire_core::session::SessionEvent;
+use voxwire_core::{AudioFormat, ErrorKind, Extensions, Result, Secret, TtsError};
+use voxwire_transport::dialect::CancelPlan;
+use voxwire_transport::{
+    errors, Decoded, Dialect, DriverSettings, Frame, Outgoing, UpgradeRequest, Voicing, WsProvider,
+};
+
+// ---- the toy dialect: what a provider crate would write ----
+
+struct Echo {
+    url: String,
+    key: Secret,
+}
+
+fn ctx_of(rest: &str) -> Option<String> {
+    Some(rest.to_string())
+}
+
+impl Dialect for Echo {
+    type State = ();
+
+    fn provider(&self) -> &'static str {
+        "echo"
+    }
+
+    fn upgrade(&self, v: &Voicing) -> Result<UpgradeRequest> {
+        Ok(
+            UpgradeRequest::new(format!("{}?rate={}", self.url, v.wire.sample_rate))
+                .secret_header("authorization", self.key.clone()),
+        )
+    }
+
+    fn multiplex(&self) -> voxwire_transport::Multiplex {
+        voxwire_transport::Multiplex::ByContext
+    }
+
+    fn text(&self, _: &Voicing, ctx: &str, text: &str) -> Outgoing {
+        Outgoing::Text(format!("say:{ctx}:{text}"))
+    }
+
+    fn flush(&self, _: &Voicing, ctx: &str) -> Vec<Outgoing> {
+        vec![Outgoing::Text(format!("flush:{ctx}"))]
+    }
+
+    fn cancel(&self, ctx: &str) -> CancelPlan {
+        CancelPlan::Clear {
+            messages: vec![Outgoing::Text(format!("clear:{ctx}"))],
+            acknowledged: true,
+        }
+    }
+
+    fn decode(&self, _: &mut (), endpoint: &str, frame: Frame) -> Result<Decoded> {
+        match frame {
+            Frame::Binary(data) => Ok(Decoded::Audio {
+                context: None,
+                data,
+                timing: None,
+            }),
+            Frame::Text(t) => {
+                if let Some(c) = t.strip_prefix("done:") {
+                    Ok(Decoded::Done { context: ctx_of(c) })
+                } else if let Some(c) = t.strip_prefix("cleared:") {
+                    Ok(Decoded::Cleared { context: ctx_of(c) })
+                } else if let Some(m) = t.strip_prefix("error:") {
+                    let kind = if m.contains("voice") {
+                        ErrorKind::InvalidRequest
+                    } else {
+                        ErrorKind::Unavailable
+                    };
+                    Ok(Decoded::Error {
+                        context: None,
+                        error: TtsError::new(kind, m.to_string()).with_provider("echo"),
+                    })
+                } else {
+                    Err(errors::protocol(
+                        "echo",
+                        endpoint,
+                        format!("unknown message {t}"),
+                    ))
+                }
+            }
+            Frame::Close { code, reason } => Err(self.close_error(endpoint, code, &reason)),
+        }
+    }
+}
+
+// ---- the echo server ----
+
+struct Server {
+    url: String,
+    upgrades: Arc<AtomicUsize>,
+}
+
+async fn serve() -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/echo", listener.local_addr().unwrap());
+    let upgrades = Arc::new(AtomicUsize::new(0));
+    let count = upgrades.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                let mut pending: Vec<(String, String)> = Vec::new();
+                while let Some(Ok(m)) = ws.next().await {
+                    let Message::Text(t) = m else { continue };
+                    let t = t.as_str();
+                    if let Some(rest) = t.strip_prefix("say:") {
+                        let (c, text) = rest.split_once(':').unwrap();
+                        pending.push((c.to_string(), text.to_string()));
+                    } else if let Some(c) = t.strip_prefix("flush:") {
+                        let text: String = pending
+                            .iter()
+                            .filter(|p| p.0 == c)
+                            .map(|p| p.1.clone())
+                            .collect();
+                        if text.contains("hang") {
+                            continue;
+                        }
+                        if let Some(m) = text.strip_prefix("fail:") {
+                            let _ = ws.send(Message::text(format!("error:{m}"))).await;
+                            continue;
+                        }
+                        for ch in text.chars() {
+                            let _ = ws
+                                .send(Message::binary(Bytes::from(vec![ch as u8, 0])))
+                                .await;
+                        }
+                        let _ = ws.send(Message::text(format!("done:{c}"))).await;
+                    } else if let Some(c) = t.strip_prefix("clear:") {
+                        let _ = ws.send(Message::text(format!("cleared:{c}"))).await;
+                    }
+                }
+            });
+        }
+    });
+    Server { url, upgrades }
+}
+
+fn provider(s: &Server) -> WsProvider<Echo> {
+    let settings = DriverSettings {
+        first_audio_timeout: Duration::from_millis(300),
+        ..DriverSettings::new(Secret::new("echo-key"))
+    };
+    WsProvider::new(
+        Echo {
+            url: s.url.clone(),
+            key: Secret::new("echo-key"),
+        },
+        settings,
+    )
+    .unwrap()
+}
+
+fn voicing() -> Voicing {
+    Voicing {
+        voice: None,
+        language: None,
+        speed: None,
+        wire: AudioFormat::pcm16_mono(16_000),
+        extensions: Extensions::default(),
+    }
+}
+
+async fn say(p: &WsProvider<Echo>, text: &str) -> Result<Vec<u8>> {
+    let mut stream = p
+        .synthesize(text.to_string(), voicing(), AudioFormat::pcm16_mono(16_000))
+        .await?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?.data);
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn the_driver_gives_a_toy_dialect_pooling_timeouts_cancel_and_errors() {
+    let s = serve().await;
+    let p = provider(&s);
+    // Audio, and the socket pooled across utterances.
+    assert_eq!(say(&p, "ab").await.unwrap(), vec![b'a', 0, b'b', 0]);
+    assert_eq!(say(&p, "c").await.unwrap(), vec![b'c', 0]);
+    assert_eq!(s.upgrades.load(Ordering::SeqCst), 1);
+    // Vendor errors as the dialect classified them; the socket is not reused after one.
+    assert_eq!(
+        say(&p, "fail:bad voice").await.unwrap_err().kind(),
+        ErrorKind::InvalidRequest
+    );
+    // No audio within the first-audio deadline is a Timeout.
+    assert_eq!(
+        say(&p, "hang").await.unwrap_err().kind(),
+        ErrorKind::Timeout
+    );
+    // Cancel in a session: clear sent, acknowledged, the socket kept for the next utterance.
+    let before = s.upgrades.load(Ordering::SeqCst);
+    let session = p
+        .stream(voicing(), AudioFormat::pcm16_mono(16_000))
+        .await
+        .unwrap();
+    let (mut input, mut events) = session.split();
+    input.push_text("hang on").await.unwrap();
+    input.flush().await.unwrap();
+    let generation = input.cancel();
+    loop {
+        match events.next().await.unwrap().unwrap() {
+            SessionEvent::Cleared { generation: g } if g == generation => break,
+            _ => {}
+        }
+    }
+    input.push_text("ok").await.unwrap();
+    let id = input.flush().await.unwrap();
+    let mut audio = Vec::new();
+    loop {
+        match events.next().await.unwrap().unwrap() {
+            SessionEvent::Audio(c) => audio.extend_from_slice(&c.data),
+            SessionEvent::UtteranceDone { id: d } if d == id => break,
+            _ => {}
+        }
+    }
+    assert_eq!(audio, vec![b'o', 0, b'k', 0]);
+    assert_eq!(
+        s.upgrades.load(Ordering::SeqCst),
+        before + 1,
+        "one socket for the cancelled and the next utterance"
+    );
+}
