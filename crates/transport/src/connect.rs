@@ -369,6 +369,75 @@ impl WsConn {
         matches!(tokio::time::timeout(limit, check).await, Ok(Some(())))
     }
 
+    /// Whether nothing unexpected (a close, data, an error) already waits on
+    /// an idle connection: the cheap half of [`is_alive`](Self::is_alive).
+    pub fn is_clean(&mut self) -> bool {
+        loop {
+            match self.socket.next().now_or_never() {
+                None => return true,
+                Some(Some(Ok(Message::Pong(_)))) => continue,
+                Some(_) => return false,
+            }
+        }
+    }
+
+    /// Sends a ping without waiting for its pong; returns its payload for [`recv_probe`](Self::recv_probe).
+    pub async fn send_ping(&mut self, limit: Duration) -> Result<Bytes> {
+        self.pings += 1;
+        let payload = Bytes::from(self.pings.to_be_bytes().to_vec());
+        match tokio::time::timeout(limit, self.socket.send(Message::Ping(payload.clone()))).await {
+            Ok(Ok(())) => Ok(payload),
+            Ok(Err(e)) => Err(errors::send_failed(self.provider, &self.endpoint, e)),
+            Err(_) => Err(errors::timeout(
+                self.provider,
+                &self.endpoint,
+                Phase::Send,
+                "could not send",
+                limit,
+            )),
+        }
+    }
+
+    /// Like [`recv`](Self::recv), but `Ok(None)` when the pong for `payload`
+    /// comes first: the connection is proven alive while a request is
+    /// already on its way, so the check costs no round trip.
+    pub async fn recv_probe(&mut self, limit: Duration, payload: &Bytes) -> Result<Option<Frame>> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => {
+                    return Err(errors::timeout(
+                        self.provider,
+                        &self.endpoint,
+                        Phase::Receive,
+                        "no pong",
+                        limit,
+                    ))
+                }
+                Ok(Some(Ok(Message::Pong(p)))) if &p == payload => return Ok(None),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return Ok(Some(Frame::Text(t.as_str().to_string())))
+                }
+                Ok(Some(Ok(Message::Binary(b)))) => return Ok(Some(Frame::Binary(b))),
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    let (code, reason) = frame
+                        .map(|f| (Some(u16::from(f.code)), f.reason.as_str().to_string()))
+                        .unwrap_or((None, String::new()));
+                    return Ok(Some(Frame::Close { code, reason }));
+                }
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(e))) => return Err(self.classify(e)),
+                Ok(None) => {
+                    return Err(errors::closed_mid_stream(
+                        self.provider,
+                        &self.endpoint,
+                        "end of stream",
+                    ))
+                }
+            }
+        }
+    }
+
     /// Closes politely (best effort, bounded).
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_millis(200), self.socket.close(None)).await;

@@ -58,6 +58,26 @@ impl Pool {
         }
     }
 
+    /// An idle connection for `key` with only the cheap check (nothing
+    /// waiting on it); the caller proves it alive with a ping sent along
+    /// with its request ([`WsConn::send_ping`], [`WsConn::recv_probe`]).
+    pub fn take_unprobed(&self, key: &str) -> Option<WsConn> {
+        let mut idle = self.lock();
+        idle.retain(|c| c.age() < self.max_age);
+        loop {
+            let at = idle.iter().position(|c| c.key() == key)?;
+            let mut conn = idle.swap_remove(at);
+            if conn.is_clean() {
+                return Some(conn);
+            }
+        }
+    }
+
+    /// How long a pooled connection has to answer a ping.
+    pub fn liveness(&self) -> Duration {
+        self.liveness
+    }
+
     /// Keeps a connection after a clean utterance (closed instead when old or the pool is full).
     pub fn put(&self, conn: WsConn) {
         if conn.age() >= self.max_age {

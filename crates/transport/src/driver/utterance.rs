@@ -71,22 +71,67 @@ pub(crate) async fn synthesize<D: Dialect>(
     let mut chunker = Chunker::new(provider, voicing.wire, target, 0)?;
     chunker.set_text(&text);
     let context = inner.next_context();
-    let (mut conn, pooled) = inner.checkout(&voicing).await?;
-    if let Err(e) = send_all(&inner, &mut conn, whole(d, &voicing, &context, &text)).await {
-        if !pooled {
-            return Err(e.scrub(&inner.settings.secret));
+    let key = d.upgrade(&voicing)?.url;
+    let secret = inner.settings.secret.clone();
+    // A pooled socket is proven alive by a ping sent with the request: its
+    // pong (or any answer) must come within the liveness limit, else the
+    // request is sent again on a fresh socket. The check costs no round trip.
+    let mut probe = None;
+    let mut conn = match inner.pool.take_unprobed(&key) {
+        Some(mut conn) => {
+            let sent = async {
+                let ping = conn.send_ping(inner.settings.send_timeout).await?;
+                send_all(&inner, &mut conn, whole(d, &voicing, &context, &text)).await?;
+                Ok::<_, voxwire_core::TtsError>(ping)
+            }
+            .await;
+            match sent {
+                Ok(ping) => {
+                    probe = Some(ping);
+                    Some(conn)
+                }
+                Err(_) => None, // died while pooled
+            }
         }
-        // The idle socket died after its check: one fresh attempt.
-        conn = inner.open(&voicing).await?;
-        send_all(&inner, &mut conn, whole(d, &voicing, &context, &text))
+        None => None,
+    };
+    if conn.is_none() {
+        let mut fresh = inner.open(&voicing).await?;
+        send_all(&inner, &mut fresh, whole(d, &voicing, &context, &text))
             .await
-            .map_err(|e| e.scrub(&inner.settings.secret))?;
+            .map_err(|e| e.scrub(&secret))?;
+        conn = Some(fresh);
     }
+    let Some(mut conn) = conn else {
+        return Err(errors::closed_mid_stream(d.provider(), "", "no connection"));
+    };
     Ok(spawn_stream(move |out| async move {
         let d = &inner.dialect;
         let s = &inner.settings;
         let multiplex = d.multiplex();
         let mut state = D::State::default();
+        let mut pending: Option<Frame> = None;
+        if let Some(ping) = probe.take() {
+            match conn.recv_probe(inner.pool.liveness(), &ping).await {
+                Ok(frame) => pending = frame,
+                Err(_) => {
+                    tracing::debug!(endpoint = conn.endpoint(), "a pooled socket did not answer its ping: the request goes again on a fresh one");
+                    let fresh = async {
+                        let mut fresh = inner.open(&voicing).await?;
+                        send_all(&inner, &mut fresh, whole(d, &voicing, &context, &text)).await?;
+                        Ok::<_, voxwire_core::TtsError>(fresh)
+                    }
+                    .await;
+                    match fresh {
+                        Ok(fresh) => conn = fresh,
+                        Err(e) => {
+                            out.send(Err(e.scrub(&s.secret))).await;
+                            return;
+                        }
+                    }
+                }
+            }
+        }
         loop {
             let limit = if chunker.got_audio() {
                 s.inactivity_timeout
@@ -98,7 +143,14 @@ pub(crate) async fn synthesize<D: Dialect>(
             } else {
                 "no audio"
             };
-            let decoded = match read_decoded(d, &mut state, &mut conn, limit, what).await {
+            let read = match pending.take() {
+                Some(Frame::Close { code, reason }) => {
+                    Err(d.close_error(conn.endpoint(), code, &reason))
+                }
+                Some(frame) => d.decode(&mut state, conn.endpoint(), frame),
+                None => read_decoded(d, &mut state, &mut conn, limit, what).await,
+            };
+            let decoded = match read {
                 Ok(decoded) => decoded,
                 Err(e) => {
                     out.send(Err(e.scrub(&s.secret))).await;
