@@ -3,9 +3,17 @@
 //! This facade re-exports the provider-neutral contracts ([`core`]) and the
 //! providers chosen by Cargo features, so an application depends on one crate:
 //!
-//! - `espeak` (default): the offline voice; `embedded` (default) links the
-//!   pure-Rust eSpeak NG port (GPL-3.0-or-later) so it needs no system package.
-//! - `cli` (default): the `voxwire` command-line program.
+//! - `xai`: the xAI provider ([`xai`]);
+//! - `espeak`: the offline voice ([`espeak`]) through the system `espeak-ng`;
+//!   `embedded` links the pure-Rust eSpeak NG port (GPL-3.0-or-later) so it
+//!   needs no system package;
+//! - `router`: the failover router ([`router`]); `server`: the relay ([`server`]);
+//! - `cli` (the only default): the `voxwire` program, with all of the above.
+//!
+//! A library takes `default-features = false` and the features it needs,
+//! e.g. `features = ["xai", "espeak", "router"]`: that build links nothing
+//! GPL. Each provider is linked (and so registered in the plug-in registry)
+//! only when its feature is on; adding a provider is one feature line.
 #![warn(missing_docs)]
 
 pub use voxwire_core as core;
@@ -16,3 +24,15 @@ pub use voxwire_core::{
 /// The offline eSpeak NG provider.
 #[cfg(feature = "espeak")]
 pub use voxwire_espeak as espeak;
+
+/// The xAI provider.
+#[cfg(feature = "xai")]
+pub use voxwire_xai as xai;
+
+/// The failover router.
+#[cfg(feature = "router")]
+pub use voxwire_router as router;
+
+/// The relay server.
+#[cfg(feature = "server")]
+pub use voxwire_server as server;

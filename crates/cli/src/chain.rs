@@ -64,6 +64,37 @@ pub struct Built {
     pub skipped: Vec<TtsError>,
 }
 
+/// A pre-warm running in the background; dropping it stops it.
+#[derive(Debug)]
+pub struct Prewarm(tokio::task::JoinHandle<()>);
+
+impl Drop for Prewarm {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Built {
+    /// Pre-warms the chain's first network entry (the first whose
+    /// `prewarm` does something) in the background, so the first request
+    /// skips its handshake; a failure is left for the request to report.
+    pub fn prewarm(&self) -> Prewarm {
+        let providers = self.providers.clone();
+        Prewarm(tokio::spawn(async move {
+            for p in providers {
+                match p.prewarm().await {
+                    Ok(false) => continue,
+                    Ok(true) => break,
+                    Err(e) => {
+                        tracing::debug!(provider = p.id(), "pre-warm failed: {e}");
+                        break;
+                    }
+                }
+            }
+        }))
+    }
+}
+
 /// Builds every entry. One that fails is skipped with a line on stderr (the next
 /// one is tried, as for a failed synthesis); when none can be built the result is
 /// an error: exit 2 if every failure was a config mistake, else exit 1.

@@ -114,6 +114,7 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, CliError> {
         );
     }
     let built = build_off_thread(entries).await?;
+    let _prewarm = built.prewarm();
     let settings =
         RouterSettings::from_table(&config.router).map_err(|e| CliError::from_validation(&e))?;
 

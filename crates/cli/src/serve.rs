@@ -22,6 +22,7 @@ pub fn run(args: ServeArgs, vars: Vec<(String, String)>) -> Result<(), CliError>
         let built = tokio::task::spawn_blocking(move || chain::build(&entries))
             .await
             .map_err(|e| CliError::failure(format!("building the providers failed: {e}")))??;
+        let _prewarm = built.prewarm();
         let router_settings = RouterSettings::from_table(&config.router)
             .map_err(|e| CliError::from_validation(&e))?;
         let chain = built.providers.into_iter().zip(built.policies).collect();

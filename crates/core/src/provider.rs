@@ -49,6 +49,13 @@ pub trait TtsProvider: MaybeSendSync {
     /// Opens a session for text that arrives piece by piece (an LLM's tokens).
     async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession>;
 
+    /// Opens what the next request would otherwise open (a pooled socket),
+    /// so its first audio skips the handshake. `Ok(true)` when it did
+    /// something; the default (nothing to warm, e.g. an offline engine) is `Ok(false)`.
+    async fn prewarm(&self) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Checks this provider end to end and says what to fix (`voxwire doctor`).
     /// The default speaks one short sentence; network providers check each step.
     async fn diagnose(&self) -> crate::diagnose::Report {

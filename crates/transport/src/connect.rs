@@ -414,7 +414,7 @@ impl WsConn {
                         limit,
                     ))
                 }
-                Ok(Some(Ok(Message::Pong(p)))) if &p == payload => return Ok(None),
+                Ok(Some(Ok(Message::Pong(p)))) if p == *payload => return Ok(None),
                 Ok(Some(Ok(Message::Text(t)))) => {
                     return Ok(Some(Frame::Text(t.as_str().to_string())))
                 }

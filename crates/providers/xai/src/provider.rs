@@ -211,6 +211,10 @@ impl TtsProvider for XaiProvider {
         }
     }
 
+    async fn prewarm(&self) -> Result<bool> {
+        XaiProvider::prewarm(self).await.map(|()| true)
+    }
+
     async fn diagnose(&self) -> voxwire_core::diagnose::Report {
         self.report().await
     }

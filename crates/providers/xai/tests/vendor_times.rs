@@ -10,6 +10,8 @@ use tokio_tungstenite::tungstenite::Message;
 use voxwire_core::{AudioFormat, SpanTimes, SynthesisRequest, TextSpan, TtsProvider};
 use voxwire_xai::{WithTimestamps, XaiProvider, XaiSettings};
 
+// tungstenite's callback signature fixes the error type.
+#[allow(clippy::result_large_err)]
 #[tokio::test]
 async fn chunks_carry_the_vendors_non_uniform_times() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
