@@ -154,12 +154,7 @@ pub async fn connect(
         builder = builder.header(name.as_str(), value.as_str());
     }
     for (name, value) in &request.secret_headers {
-        let mut value = reqwest::header::HeaderValue::from_str(value.expose()).map_err(|_| {
-            TtsError::config("the key holds characters a header cannot carry")
-                .with_provider(provider)
-        })?;
-        value.set_sensitive(true);
-        builder = builder.header(name.as_str(), value);
+        builder = builder.header(name.as_str(), http::sensitive(provider, value)?);
     }
     let response = tokio::time::timeout(options.connect_timeout, builder.send())
         .await
@@ -268,6 +263,10 @@ impl WsConn {
             Outgoing::Text(t) => Message::text(t),
             Outgoing::Binary(b) => Message::binary(b),
         };
+        self.send_message(message, limit).await
+    }
+
+    async fn send_message(&mut self, message: Message, limit: Duration) -> Result<()> {
         match tokio::time::timeout(limit, self.socket.send(message)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(errors::send_failed(self.provider, &self.endpoint, e)),
@@ -313,12 +312,7 @@ impl WsConn {
             match message {
                 Message::Text(t) => return Ok(Frame::Text(t.as_str().to_string())),
                 Message::Binary(b) => return Ok(Frame::Binary(b)),
-                Message::Close(frame) => {
-                    let (code, reason) = frame
-                        .map(|f| (Some(u16::from(f.code)), f.reason.as_str().to_string()))
-                        .unwrap_or((None, String::new()));
-                    return Ok(Frame::Close { code, reason });
-                }
+                Message::Close(frame) => return Ok(close_frame(frame)),
                 _ => continue, // ping (answered by tungstenite), pong
             }
         }
@@ -385,17 +379,9 @@ impl WsConn {
     pub async fn send_ping(&mut self, limit: Duration) -> Result<Bytes> {
         self.pings += 1;
         let payload = Bytes::from(self.pings.to_be_bytes().to_vec());
-        match tokio::time::timeout(limit, self.socket.send(Message::Ping(payload.clone()))).await {
-            Ok(Ok(())) => Ok(payload),
-            Ok(Err(e)) => Err(errors::send_failed(self.provider, &self.endpoint, e)),
-            Err(_) => Err(errors::timeout(
-                self.provider,
-                &self.endpoint,
-                Phase::Send,
-                "could not send",
-                limit,
-            )),
-        }
+        self.send_message(Message::Ping(payload.clone()), limit)
+            .await?;
+        Ok(payload)
     }
 
     /// Like [`recv`](Self::recv), but `Ok(None)` when the pong for `payload`
@@ -419,12 +405,7 @@ impl WsConn {
                     return Ok(Some(Frame::Text(t.as_str().to_string())))
                 }
                 Ok(Some(Ok(Message::Binary(b)))) => return Ok(Some(Frame::Binary(b))),
-                Ok(Some(Ok(Message::Close(frame)))) => {
-                    let (code, reason) = frame
-                        .map(|f| (Some(u16::from(f.code)), f.reason.as_str().to_string()))
-                        .unwrap_or((None, String::new()));
-                    return Ok(Some(Frame::Close { code, reason }));
-                }
+                Ok(Some(Ok(Message::Close(frame)))) => return Ok(Some(close_frame(frame))),
                 Ok(Some(Ok(_))) => continue,
                 Ok(Some(Err(e))) => return Err(self.classify(e)),
                 Ok(None) => {
@@ -442,6 +423,14 @@ impl WsConn {
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_millis(200), self.socket.close(None)).await;
     }
+}
+
+/// A close message as a [`Frame`].
+fn close_frame(frame: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>) -> Frame {
+    let (code, reason) = frame
+        .map(|f| (Some(u16::from(f.code)), f.reason.as_str().to_string()))
+        .unwrap_or((None, String::new()));
+    Frame::Close { code, reason }
 }
 
 #[cfg(test)]

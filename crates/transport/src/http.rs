@@ -4,8 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::HeaderMap;
-use voxwire_core::{Phase, TtsError};
+use reqwest::header::{HeaderMap, HeaderValue};
+use voxwire_core::{Phase, Secret, TtsError};
 
 /// Most bytes of an error body read for the message.
 pub const ERROR_BODY_LIMIT: usize = 4 * 1024;
@@ -78,6 +78,15 @@ pub fn default_hint(status: u16) -> Option<String> {
     Some(hint.to_string())
 }
 
+/// A header value marked sensitive (never logged by the HTTP stack): where keys go.
+pub fn sensitive(provider: &'static str, value: &Secret) -> Result<HeaderValue, TtsError> {
+    let mut value = HeaderValue::from_str(value.expose()).map_err(|_| {
+        TtsError::config("the key holds characters a header cannot carry").with_provider(provider)
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// A header's value as text.
 pub fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -142,7 +151,7 @@ pub async fn error_from_response(
     phase: Phase,
     endpoint: &str,
     read_time: Duration,
-    secret: &voxwire_core::Secret,
+    secret: &Secret,
     hint: impl Fn(u16) -> Option<String>,
 ) -> TtsError {
     let status = response.status().as_u16();

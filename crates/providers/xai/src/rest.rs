@@ -18,12 +18,7 @@ pub(crate) async fn synthesize(
     frame_bytes: usize,
 ) -> Result<AudioStream> {
     let url = r.rest_url.clone();
-    let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", r.key.expose()))
-        .map_err(|_| {
-            voxwire_core::TtsError::config("the key holds characters a header cannot carry")
-                .with_provider(PROVIDER_ID)
-        })?;
-    auth.set_sensitive(true);
+    let auth = bearer(r)?;
     let send = client
         .post(&url)
         .header("authorization", auth)
@@ -55,17 +50,7 @@ pub(crate) async fn synthesize(
             }
         })?;
     if !response.status().is_success() {
-        let e = http::error_from_response(
-            PROVIDER_ID,
-            response,
-            Phase::Upgrade,
-            &url,
-            r.inactivity_timeout,
-            &r.key,
-            |s| crate::dialect::hint(s, false),
-        )
-        .await;
-        return Err(crate::dialect::scoped(e));
+        return Err(refused(response, &url, r).await);
     }
     let mut reader = BodyReader::new(
         response,
@@ -93,4 +78,31 @@ pub(crate) async fn synthesize(
         }
         out.forward(chunker.finish(&url)).await;
     }))
+}
+
+/// `Authorization: Bearer <key>`, marked sensitive.
+pub(crate) fn bearer(r: &Resolved) -> Result<reqwest::header::HeaderValue> {
+    http::sensitive(
+        PROVIDER_ID,
+        &voxwire_core::Secret::new(format!("Bearer {}", r.key.expose())),
+    )
+}
+
+/// A refused REST call (synthesis or voices) as a classified, scoped, scrubbed error.
+pub(crate) async fn refused(
+    response: reqwest::Response,
+    url: &str,
+    r: &Resolved,
+) -> voxwire_core::TtsError {
+    let e = http::error_from_response(
+        PROVIDER_ID,
+        response,
+        Phase::Upgrade,
+        url,
+        r.inactivity_timeout,
+        &r.key,
+        |s| crate::dialect::hint(s, false),
+    )
+    .await;
+    crate::dialect::scoped(e)
 }

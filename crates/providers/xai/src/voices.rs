@@ -53,12 +53,7 @@ impl VoiceCache {
 async fn fetch(client: &reqwest::Client, r: &Resolved) -> Result<Vec<Voice>> {
     let url = format!("{}/voices", r.rest_url);
     let limit = r.connect_timeout + r.first_audio_timeout;
-    let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", r.key.expose()))
-        .map_err(|_| {
-            voxwire_core::TtsError::config("the key holds characters a header cannot carry")
-                .with_provider(PROVIDER_ID)
-        })?;
-    auth.set_sensitive(true);
+    let auth = crate::rest::bearer(r)?;
     let response =
         tokio::time::timeout(limit, client.get(&url).header("authorization", auth).send())
             .await
@@ -67,16 +62,7 @@ async fn fetch(client: &reqwest::Client, r: &Resolved) -> Result<Vec<Voice>> {
             })?
             .map_err(|e| errors::connect_error(PROVIDER_ID, &url, e).scrub(&r.key))?;
     if !response.status().is_success() {
-        return Err(http::error_from_response(
-            PROVIDER_ID,
-            response,
-            Phase::Upgrade,
-            &url,
-            r.inactivity_timeout,
-            &r.key,
-            |s| crate::dialect::hint(s, false),
-        )
-        .await);
+        return Err(crate::rest::refused(response, &url, r).await);
     }
     let body = http::read_excerpt(response, MAX_BODY, limit).await;
     let list: VoiceList = serde_json::from_slice(&body)
