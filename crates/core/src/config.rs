@@ -230,7 +230,9 @@ impl Config {
                     first + 1,
                     i + 1
                 ))
-                .with_hint("give each [[chain]] entry of the same provider its own `name = \"...\"`"));
+                .with_hint(
+                    "give each [[chain]] entry of the same provider its own `name = \"...\"`",
+                ));
             }
         }
         Ok(())
@@ -287,7 +289,8 @@ mod tests {
 
     #[test]
     fn entries_are_named_and_duplicate_names_refused() {
-        let two = "[[chain]]\nprovider = \"xai\"\nname = \"xai-eu\"\n[[chain]]\nprovider = \"xai\"\n";
+        let two =
+            "[[chain]]\nprovider = \"xai\"\nname = \"xai-eu\"\n[[chain]]\nprovider = \"xai\"\n";
         let cfg = Config::from_toml_str(two, "t.toml").unwrap();
         assert_eq!(cfg.chain[0].entry_name(), "xai-eu");
         assert_eq!(cfg.chain[1].entry_name(), "xai");

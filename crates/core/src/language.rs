@@ -78,7 +78,9 @@ pub fn lookup<S: AsRef<str>>(requested: &str, available: &[S]) -> Option<usize> 
         .map(|t| t.as_ref().trim().replace('_', "-").to_ascii_lowercase())
         .collect();
     let mut ranges = vec![range.clone()];
-    let (primary, rest) = range.split_once('-').map_or((range.as_str(), ""), |(p, r)| (p, r));
+    let (primary, rest) = range
+        .split_once('-')
+        .map_or((range.as_str(), ""), |(p, r)| (p, r));
     for &(macro_lang, individual) in MACROLANGUAGES {
         let other = if primary == macro_lang {
             individual
@@ -152,8 +154,18 @@ mod tests {
     use super::*;
 
     const ESPEAK: &[&str] = &[
-        "en-us", "en", "en-gb", "en-gb-x-rp", "fr-fr", "fr", "fr-be", "pt", "pt-br", "cmn",
-        "zh", "yue",
+        "en-us",
+        "en",
+        "en-gb",
+        "en-gb-x-rp",
+        "fr-fr",
+        "fr",
+        "fr-be",
+        "pt",
+        "pt-br",
+        "cmn",
+        "zh",
+        "yue",
     ];
 
     fn found(tag: &str, tags: &[&str]) -> Option<&'static str> {
@@ -181,7 +193,10 @@ mod tests {
         assert_eq!(found("fr-CA", ESPEAK), Some("fr"));
         assert_eq!(found("zh-Hans", ESPEAK), Some("zh"));
         assert_eq!(found("zh-Hans-CN", ESPEAK), Some("zh"));
-        assert_eq!(lookup("zh-Hans", &["yue-x", "cmn", "cmn-latn-pinyin"]), Some(1));
+        assert_eq!(
+            lookup("zh-Hans", &["yue-x", "cmn", "cmn-latn-pinyin"]),
+            Some(1)
+        );
         assert_eq!(lookup("fr-CA", &["fr-fr", "fr-be"]), Some(0));
         assert_eq!(found("en-GB-x-rp", ESPEAK), Some("en-gb-x-rp"));
         assert_eq!(found("en-AU", ESPEAK), Some("en"));
