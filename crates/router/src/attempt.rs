@@ -56,7 +56,7 @@ pub(crate) struct AttemptPlan<'a> {
 /// Bytes of `format` that last `d` (whole frames).
 fn bytes_for(format: AudioFormat, d: Duration) -> usize {
     let frame = format.bytes_per_frame().max(1);
-    let frames = (d.as_secs_f64() * f64::from(format.sample_rate)).floor() as usize;
+    let frames = (d.as_secs_f64() * f64::from(format.sample_rate)).round() as usize;
     frames * frame
 }
 
