@@ -108,14 +108,22 @@ fn main() {
             .expect("router")
         };
         let pipelined = router(1);
+        let deep = router(5);
         let serial = router(0);
-        let (mut one, mut six, mut six_serial) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut one, mut six, mut six_deep, mut six_serial) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
             one.push(total(&pipelined, ONE).await);
             six.push(total(&pipelined, SIX).await);
+            six_deep.push(total(&deep, SIX).await);
             six_serial.push(total(&serial, SIX).await);
         }
-        let (one, six, six_serial) = (median(one), median(six), median(six_serial));
+        let (one, six, six_deep, six_serial) = (
+            median(one),
+            median(six),
+            median(six_deep),
+            median(six_serial),
+        );
         let ratio = |d: Duration| d.as_secs_f64() / one.as_secs_f64();
         println!(
             "pipelining: first audio {} ms, {ROUNDS} interleaved rounds, medians",
@@ -128,6 +136,11 @@ fn main() {
             "| six sentences, lookahead 1 | {} ms | {:.2}× |",
             six.as_millis(),
             ratio(six)
+        );
+        println!(
+            "| six sentences, lookahead 5 | {} ms | {:.2}× |",
+            six_deep.as_millis(),
+            ratio(six_deep)
         );
         println!(
             "| six sentences, lookahead 0 | {} ms | {:.2}× |",
