@@ -406,7 +406,7 @@ impl Speaker {
             .collect();
         let policy = Policy {
             max_retries: 1,
-            first_audio_timeout_ms: u64::from(options.first_audio_timeout_ms),
+            first_audio_timeout_ms: Some(u64::from(options.first_audio_timeout_ms)),
             ..Policy::default()
         };
         let chain = endpoints

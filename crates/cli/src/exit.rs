@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | success |
 //! | 1 | synthesis (or writing the audio) failed |
-//! | 2 | the request was wrong: bad input, bad config, unknown voice or provider, unwritable output |
+//! | 2 | the request was wrong: bad input, bad config, unknown voice or provider, no chain entry can serve it (language, speed, format), unwritable output |
 //! | 130 | interrupted with Ctrl-C |
 
 use std::fmt;
@@ -102,6 +102,7 @@ impl std::error::Error for CliError {}
 /// Whether a provider's error says the caller's input was wrong rather than the provider.
 pub fn is_input_error(err: &TtsError) -> bool {
     err.kind() == ErrorKind::InvalidInput
+        || err.kind() == ErrorKind::Unsupported
         || (err.kind() == ErrorKind::NotFound && err.phase() == Phase::Input)
 }
 

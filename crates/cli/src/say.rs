@@ -337,6 +337,7 @@ fn attempt_line(a: &AttemptRecord) -> String {
     let outcome = match &a.outcome {
         AttemptOutcome::Spoke => "spoke".to_string(),
         AttemptOutcome::Failed { kind, message } => format!("failed ({kind}): {message}"),
+        AttemptOutcome::Skipped { reason } => format!("skipped: {reason}"),
     };
     format!(
         "attempt {}: {}, piece {}: {outcome}; {} chars, {:.2} s audio, first audio {}, {} ms",

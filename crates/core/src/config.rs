@@ -78,6 +78,11 @@ impl Default for Config {
 pub struct ProviderConfig {
     /// The registered provider id.
     pub provider: String,
+    /// The entry's name in health, events, attempt records and metrics
+    /// (default: the provider id), so two entries of one provider (two keys,
+    /// two regions) are distinct. Names are unique within a chain.
+    #[serde(default)]
+    pub name: Option<String>,
     /// How the router treats this provider (`policy = { max_retries = 2 }`), read by voxwire-router.
     #[serde(default)]
     pub policy: toml::Table,
@@ -91,9 +96,25 @@ impl ProviderConfig {
     pub fn new(provider: impl Into<String>) -> Self {
         Self {
             provider: provider.into(),
+            name: None,
             policy: toml::Table::new(),
             settings: toml::Table::new(),
         }
+    }
+
+    /// The entry's name: `name` when set, else the provider id.
+    pub fn entry_name(&self) -> &str {
+        self.name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&self.provider)
+    }
+
+    /// Names the entry (builder style).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
     }
 
     /// Sets one setting (builder style).
@@ -135,7 +156,7 @@ impl ProviderConfig {
 impl Config {
     /// Parses TOML; `origin` names the file in the error.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| {
+        let config: Self = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
                 .map(|s| {
@@ -147,7 +168,9 @@ impl Config {
                 "{origin} is not a valid voxwire config{at}: {}",
                 e.message()
             ))
-        })
+        })?;
+        Self::check_names(&config.chain)?;
+        Ok(config)
     }
 
     /// Reads and parses a config file.
@@ -191,6 +214,26 @@ impl Config {
         }
         if self.max_text_chars == 0 {
             return Err(TtsError::config("max_text_chars must be at least 1"));
+        }
+        Self::check_names(&self.chain)?;
+        Ok(())
+    }
+
+    /// Refuses a chain in which two entries share a name (a second entry of a
+    /// provider needs its own `name`).
+    pub fn check_names(chain: &[ProviderConfig]) -> Result<()> {
+        for (i, entry) in chain.iter().enumerate() {
+            let name = entry.entry_name();
+            if let Some(first) = chain[..i].iter().position(|e| e.entry_name() == name) {
+                return Err(TtsError::config(format!(
+                    "chain entries {} and {} are both named `{name}`",
+                    first + 1,
+                    i + 1
+                ))
+                .with_hint(
+                    "give each [[chain]] entry of the same provider its own `name = \"...\"`",
+                ));
+            }
         }
         Ok(())
     }
@@ -242,6 +285,20 @@ mod tests {
         assert_eq!(cfg.max_text_chars, 50);
         assert_eq!(cfg.chain[0].provider, "espeak");
         assert_eq!(cfg.chain[0].settings["engine"].as_str(), Some("system"));
+    }
+
+    #[test]
+    fn entries_are_named_and_duplicate_names_refused() {
+        let two =
+            "[[chain]]\nprovider = \"xai\"\nname = \"xai-eu\"\n[[chain]]\nprovider = \"xai\"\n";
+        let cfg = Config::from_toml_str(two, "t.toml").unwrap();
+        assert_eq!(cfg.chain[0].entry_name(), "xai-eu");
+        assert_eq!(cfg.chain[1].entry_name(), "xai");
+        assert!(!cfg.chain[0].settings.contains_key("name"));
+        let dup = "[[chain]]\nprovider = \"xai\"\n[[chain]]\nprovider = \"xai\"\n";
+        let err = Config::from_toml_str(dup, "t.toml").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("both named `xai`"), "{err}");
     }
 
     #[test]

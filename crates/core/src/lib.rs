@@ -13,6 +13,7 @@ pub mod audio;
 pub mod config;
 pub mod diagnose;
 pub mod error;
+pub mod language;
 pub mod provider;
 pub mod registry;
 pub mod secret;

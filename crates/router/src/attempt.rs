@@ -1,11 +1,13 @@
-//! One attempt: one provider speaking one piece of text, bounded in time.
+//! One attempt: one chain entry speaking one piece of text, bounded in time.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
-use voxwire_core::{AudioFormat, ErrorKind, Phase, SynthesisRequest, TextSpan, TtsError};
+use voxwire_core::{
+    AudioFormat, ErrorKind, Phase, SpanTimes, SynthesisRequest, TextSpan, TtsError,
+};
 
 use crate::member::Member;
 use crate::normalize::Normalizer;
@@ -14,14 +16,20 @@ use crate::rt::{self, until, Instant};
 /// What a piece's task tells the session loop.
 #[derive(Debug)]
 pub(crate) enum PieceMsg {
-    /// The attempt's first audio is about to follow; `left` is the provider
-    /// given up on for this piece and `reason` why (if one was).
+    /// The attempt's first audio is about to follow from entry `entry`
+    /// (provider `provider`); `left` is the entry given up on for this piece
+    /// and why (if one was).
     Serving {
+        entry: String,
         provider: String,
         left: Option<(String, String)>,
     },
     /// Audio in the target format; `span` is relative to the piece.
-    Audio { data: Bytes, span: Option<TextSpan> },
+    Audio {
+        data: Bytes,
+        span: Option<TextSpan>,
+        times: Option<SpanTimes>,
+    },
     /// The piece is spoken.
     Done,
     /// The piece could not be spoken; the session ends with this.
@@ -32,130 +40,163 @@ pub(crate) enum PieceMsg {
 pub(crate) struct AttemptResult {
     pub error: Option<TtsError>,
     pub first_audio: Option<Duration>,
+    /// Audio forwarded to the caller in this attempt.
     pub audio: Duration,
+    /// How far into the piece this attempt's audio got (skipped audio included).
+    pub reached: Duration,
 }
 
-/// Runs one attempt, forwarding audio as it arrives. `left` (the provider
-/// given up on, and why) goes with the `Serving` message sent just before the
-/// first audio.
-pub(crate) async fn run(
-    member: &Member,
-    request: SynthesisRequest,
-    target: AudioFormat,
-    tx: &mpsc::Sender<PieceMsg>,
-    left: Option<(String, String)>,
-) -> AttemptResult {
+/// What one attempt needs besides the entry.
+pub(crate) struct AttemptPlan<'a> {
+    pub request: SynthesisRequest,
+    pub target: AudioFormat,
+    pub tx: &'a mpsc::Sender<PieceMsg>,
+    /// The entry given up on for this piece, and why.
+    pub left: Option<(String, String)>,
+    /// Audio of the piece already heard twice: dropped from this attempt's start.
+    pub skip: Duration,
+    /// The router's first-audio bound when the entry sets none (the deadline left).
+    pub fallback_first_audio: Duration,
+}
+
+/// Bytes of `format` that last `d` (whole frames).
+fn bytes_for(format: AudioFormat, d: Duration) -> usize {
+    let frame = format.bytes_per_frame().max(1);
+    let frames = (d.as_secs_f64() * f64::from(format.sample_rate)).round() as usize;
+    frames * frame
+}
+
+/// Runs one attempt, forwarding audio as it arrives. `left` goes with the
+/// `Serving` message sent just before the first audio forwarded.
+pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult {
+    let AttemptPlan {
+        request,
+        target,
+        tx,
+        left,
+        skip,
+        fallback_first_audio,
+    } = plan;
     let started = Instant::now();
     let mut result = AttemptResult {
         error: None,
         first_audio: None,
         audio: Duration::ZERO,
+        reached: Duration::ZERO,
     };
-    let id = member.provider.id().to_string();
-    let first_deadline = started + member.policy.first_audio_timeout();
+    let name = member.name.clone();
+    let first_limit = member.policy.first_audio_timeout(fallback_first_audio);
+    let first_deadline = started + first_limit;
     let timeout_error = |what: &str, limit: Duration| {
         TtsError::new(
             ErrorKind::Timeout,
             format!("{what} within {} ms (router policy)", limit.as_millis()),
         )
-        .with_provider(id.clone())
+        .with_provider(name.clone())
         .with_phase(Phase::Receive)
     };
     let stream = rt::timeout(until(first_deadline), member.provider.synthesize(request)).await;
     let mut stream = match stream {
         Err(_) => {
-            result.error = Some(timeout_error(
-                "no stream",
-                member.policy.first_audio_timeout(),
-            ));
+            result.error = Some(timeout_error("no stream", first_limit));
             return result;
         }
         Ok(Err(e)) => {
-            result.error = Some(e.or_provider(id));
+            result.error = Some(e.or_provider(name));
             return result;
         }
         Ok(Ok(s)) => s,
     };
     let mut normalizer = Normalizer::new(target);
     let mut left = Some(left);
+    let mut to_skip = bytes_for(target, skip);
+    let mut bytes_in = 0usize;
+    let mut ended = false;
     let mut bytes_out = 0usize;
     loop {
         let next = match result.first_audio {
             None => rt::timeout(until(first_deadline), stream.next()).await,
             Some(_) => rt::timeout(member.policy.inactivity_timeout(), stream.next()).await,
         };
-        let chunk = match next {
+        let (data, span, times) = match next {
             Err(_) => {
                 result.error = Some(match result.first_audio {
-                    None => timeout_error("no first audio", member.policy.first_audio_timeout()),
+                    None => timeout_error("no first audio", first_limit),
                     Some(_) => timeout_error(
                         "the stream stalled: no audio",
                         member.policy.inactivity_timeout(),
                     ),
                 });
-                return result;
+                break;
             }
-            Ok(None) => break,
+            Ok(None) => {
+                ended = true;
+                match normalizer.finish() {
+                    Ok(tail) => (tail, None, None),
+                    Err(e) => {
+                        result.error = Some(e.or_provider(name.clone()));
+                        break;
+                    }
+                }
+            }
             Ok(Some(Err(e))) => {
-                result.error = Some(e.or_provider(id));
-                return result;
+                result.error = Some(e.or_provider(name.clone()));
+                break;
             }
-            Ok(Some(Ok(chunk))) => chunk,
-        };
-        if chunk.data.is_empty() {
-            continue;
-        }
-        if let Some(left) = left.take() {
-            result.first_audio = Some(started.elapsed());
-            let serving = PieceMsg::Serving {
-                provider: id.clone(),
-                left,
-            };
-            if tx.send(serving).await.is_err() {
-                result.error = Some(TtsError::cancelled());
-                return result;
-            }
-        }
-        let span = chunk.span;
-        let data = match normalizer.push(chunk) {
-            Ok(data) => data,
-            Err(e) => {
-                result.error = Some(e.or_provider(id));
-                return result;
+            Ok(Some(Ok(chunk))) => {
+                if chunk.data.is_empty() {
+                    continue;
+                }
+                result.first_audio.get_or_insert_with(|| started.elapsed());
+                let (span, times) = (chunk.span, chunk.times);
+                match normalizer.push(chunk) {
+                    Ok(data) => (data, span, times),
+                    Err(e) => {
+                        result.error = Some(e.or_provider(name.clone()));
+                        break;
+                    }
+                }
             }
         };
-        bytes_out += data.len();
-        if !data.is_empty() && tx.send(PieceMsg::Audio { data, span }).await.is_err() {
-            result.error = Some(TtsError::cancelled());
-            return result;
+        bytes_in += data.len();
+        let mut data = data;
+        if to_skip > 0 {
+            let dropped = to_skip.min(data.len());
+            to_skip -= dropped;
+            data = data.slice(dropped..);
         }
-    }
-    match normalizer.finish() {
-        Ok(tail) if !tail.is_empty() => {
-            bytes_out += tail.len();
+        if !data.is_empty() {
+            if let Some(left) = left.take() {
+                let serving = PieceMsg::Serving {
+                    entry: name.clone(),
+                    provider: member.provider_id().to_string(),
+                    left,
+                };
+                if tx.send(serving).await.is_err() {
+                    result.error = Some(TtsError::cancelled());
+                    break;
+                }
+            }
+            bytes_out += data.len();
             if tx
-                .send(PieceMsg::Audio {
-                    data: tail,
-                    span: None,
-                })
+                .send(PieceMsg::Audio { data, span, times })
                 .await
                 .is_err()
             {
                 result.error = Some(TtsError::cancelled());
-                return result;
+                break;
             }
         }
-        Ok(_) => {}
-        Err(e) => {
-            result.error = Some(e.or_provider(id));
-            return result;
+        if ended {
+            break;
         }
     }
     result.audio = target.duration_of(bytes_out);
-    if bytes_out == 0 {
+    result.reached = target.duration_of(bytes_in);
+    if result.error.is_none() && bytes_in == 0 {
         result.error = Some(
             TtsError::new(ErrorKind::NoAudio, "the stream ended without audio")
-                .with_provider(id)
+                .with_provider(name)
                 .with_phase(Phase::Receive),
         );
     }

@@ -16,14 +16,22 @@ pub enum AttemptOutcome {
         /// The error's one-line description.
         message: String,
     },
+    /// It was not tried: its capabilities say it cannot serve the request
+    /// (language, speed range, format, text limit). Health is not touched.
+    Skipped {
+        /// Why it cannot serve it.
+        reason: String,
+    },
 }
 
-/// One try of one provider on one piece of text.
+/// One try of one chain entry on one piece of text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptRecord {
-    /// The provider id.
+    /// The chain entry's name (its provider id unless the config names it).
+    pub entry: String,
+    /// The entry's provider id.
     pub provider: String,
-    /// 1 for the first try on this piece, 2 for the first retry, ...
+    /// 1 for the first try on this piece, 2 for the first retry, ... (0: skipped)
     pub attempt: u32,
     /// Index of the piece (sentence) within the request or session.
     pub piece: usize,
@@ -44,18 +52,18 @@ pub struct AttemptRecord {
 pub enum RouterEvent {
     /// An attempt finished.
     Attempt(AttemptRecord),
-    /// The serving provider changed.
+    /// The serving entry changed.
     Failover {
-        /// The provider that served until now.
+        /// The entry (by name) that served until now.
         from: String,
-        /// The provider serving from now on.
+        /// The entry (by name) serving from now on.
         to: String,
         /// Why.
         reason: String,
     },
-    /// A provider was marked down, or a probe brought it back.
+    /// An entry was marked down, or a probe brought it back.
     Availability {
-        /// The provider id.
+        /// The entry's name (its provider id unless the config names it).
         provider: String,
         /// Whether it is now used again.
         available: bool,

@@ -9,7 +9,6 @@ use crate::policy::Policy;
 struct State {
     down: bool,
     failures: u32,
-    probing: bool,
     last_error: Option<String>,
 }
 
@@ -23,8 +22,6 @@ pub(crate) struct Health {
 pub(crate) struct MarkedDown {
     /// The wait before the next probe.
     pub cooldown: Duration,
-    /// Whether the caller must start a probe (none is running yet).
-    pub start_probe: bool,
     /// Whether it was up until now (an availability change to report).
     pub was_up: bool,
 }
@@ -50,11 +47,8 @@ impl Health {
         s.down = true;
         s.failures = s.failures.saturating_add(1);
         s.last_error = Some(why.to_string());
-        let start_probe = !s.probing;
-        s.probing = true;
         MarkedDown {
             cooldown: policy.cooldown(s.failures),
-            start_probe,
             was_up,
         }
     }
@@ -74,13 +68,7 @@ impl Health {
         let was_down = s.down;
         s.down = false;
         s.failures = 0;
-        s.probing = false;
         s.last_error = None;
         was_down
-    }
-
-    /// The probe task ends without bringing it back (the router is gone).
-    pub fn probe_stopped(&self) {
-        self.lock().probing = false;
     }
 }

@@ -52,9 +52,10 @@ use voxwire_core::{
 };
 
 pub use events::{AttemptOutcome, AttemptRecord, RouterEvent};
-pub use policy::{Policy, RouterSettings};
+pub use policy::{Policy, RouterSettings, MAX_LOOKAHEAD};
 
 use member::{Member, Template};
+use rt::Tasks;
 
 /// Events buffered for slow subscribers before the oldest are dropped.
 const EVENT_BUFFER: usize = 1024;
@@ -71,6 +72,8 @@ pub(crate) struct Inner {
     events: broadcast::Sender<RouterEvent>,
     /// The smallest `max_text_chars` of the chain: no piece is longer.
     max_piece_chars: usize,
+    /// Every session, voice listing and probe task the router started.
+    tasks: Tasks,
     weak: Weak<Inner>,
 }
 
@@ -87,23 +90,96 @@ impl std::fmt::Debug for Router {
 pub struct Skipped {
     /// The provider id of the entry.
     pub provider: String,
+    /// The entry's name.
+    pub entry: String,
     /// Why it could not be built.
     pub error: TtsError,
 }
 
+/// One entry of the chain: a name, a built provider and how to treat it.
+#[derive(Clone)]
+pub struct Entry {
+    /// Unique in the chain; names the entry in health, events, records and metrics.
+    pub name: String,
+    /// The provider.
+    pub provider: Arc<dyn TtsProvider>,
+    /// How the router treats it.
+    pub policy: Policy,
+}
+
+impl Entry {
+    /// An entry named after its provider id.
+    pub fn new(provider: Arc<dyn TtsProvider>, policy: Policy) -> Self {
+        Self {
+            name: provider.id().to_string(),
+            provider,
+            policy,
+        }
+    }
+
+    /// The same entry under another name.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("name", &self.name)
+            .field("provider", &self.provider.id())
+            .finish()
+    }
+}
+
 impl Router {
-    /// A router over built providers, in failover order.
+    /// A router over built providers, in failover order, each entry named
+    /// after its provider id (a repeated id gets `-2`, `-3`, ...). Use
+    /// [`Router::with_entries`] to name entries.
     pub fn new(
         chain: Vec<(Arc<dyn TtsProvider>, Policy)>,
         settings: RouterSettings,
     ) -> Result<Self> {
+        let mut entries: Vec<Entry> = Vec::new();
+        for (provider, policy) in chain {
+            let id = provider.id().to_string();
+            let mut name = id.clone();
+            let mut n = 1;
+            while entries.iter().any(|e| e.name == name) {
+                n += 1;
+                name = format!("{id}-{n}");
+            }
+            entries.push(Entry::new(provider, policy).named(name));
+        }
+        Self::with_entries(entries, settings)
+    }
+
+    /// A router over named entries, in failover order; two entries with one
+    /// name are a `Config` error.
+    pub fn with_entries(chain: Vec<Entry>, settings: RouterSettings) -> Result<Self> {
         if chain.is_empty() {
             return Err(TtsError::config("the router needs at least one provider")
                 .with_hint("configure a [[chain]] or pass --provider ID"));
         }
+        for (i, entry) in chain.iter().enumerate() {
+            if entry.name.trim().is_empty() {
+                return Err(TtsError::config(format!(
+                    "chain entry {} has an empty name",
+                    i + 1
+                )));
+            }
+            if chain[..i].iter().any(|e| e.name == entry.name) {
+                return Err(TtsError::config(format!(
+                    "two chain entries are named `{}`",
+                    entry.name
+                ))
+                .with_hint("give each entry of the same provider its own `name`"));
+            }
+        }
         let max_piece_chars = chain
             .iter()
-            .map(|(p, _)| p.capabilities().max_text_chars)
+            .map(|e| e.provider.capabilities().max_text_chars)
             .min()
             .unwrap_or(usize::MAX)
             .max(1);
@@ -111,31 +187,43 @@ impl Router {
         let inner = Arc::new_cyclic(|weak| Inner {
             members: chain
                 .into_iter()
-                .map(|(provider, policy)| Member::new(provider, policy))
+                .map(|e| Member::new(e.name, e.provider, e.policy))
                 .collect(),
             settings,
             events,
             max_piece_chars,
+            tasks: Tasks::default(),
             weak: weak.clone(),
         });
+        // Voice lists are fetched now, off every sentence's path.
+        if rt::can_spawn() {
+            for idx in 0..inner.members.len() {
+                inner.list_voices_in_background(idx);
+            }
+        }
         Ok(Self { inner })
     }
 
     /// Builds every entry through the registry; entries that cannot be built
-    /// are left out and returned (an error only when none can be built).
+    /// are left out and returned (an error only when none can be built, or
+    /// when two entries share a name).
     pub fn from_entries(
         entries: &[ProviderConfig],
         settings: RouterSettings,
     ) -> Result<(Self, Vec<Skipped>)> {
+        voxwire_core::Config::check_names(entries)?;
         let mut chain = Vec::new();
         let mut skipped = Vec::new();
         for entry in entries {
-            let built = Policy::from_table(&entry.provider, &entry.policy)
+            let built = Policy::from_table(entry.entry_name(), &entry.policy)
                 .and_then(|policy| registry::build(entry).map(|p| (p, policy)));
             match built {
-                Ok(member) => chain.push(member),
+                Ok((provider, policy)) => {
+                    chain.push(Entry::new(provider, policy).named(entry.entry_name()))
+                }
                 Err(error) => skipped.push(Skipped {
                     provider: entry.provider.clone(),
+                    entry: entry.entry_name().to_string(),
                     error,
                 }),
             }
@@ -154,7 +242,7 @@ impl Router {
             )
             .with_provider("router"));
         }
-        Ok((Self::new(chain, settings)?, skipped))
+        Ok((Self::with_entries(chain, settings)?, skipped))
     }
 
     /// The router for a whole config: its chain (or the default chain) and `[router]` table.
@@ -168,21 +256,61 @@ impl Router {
         self.inner.events.subscribe()
     }
 
-    /// Provider ids, in failover order.
+    /// Entry names, in failover order.
     pub fn chain(&self) -> Vec<String> {
+        self.inner.members.iter().map(|m| m.name.clone()).collect()
+    }
+
+    /// `(entry name, provider id)` of every entry, in failover order.
+    pub fn entries(&self) -> Vec<(String, String)> {
         self.inner
             .members
             .iter()
-            .map(|m| m.id().to_string())
+            .map(|m| (m.name.clone(), m.provider_id().to_string()))
             .collect()
     }
 
-    /// Whether `provider` is currently in rotation.
-    pub fn is_available(&self, provider: &str) -> bool {
+    /// Whether the entry named `entry` is currently in rotation.
+    pub fn is_available(&self, entry: &str) -> bool {
         self.inner
             .members
             .iter()
-            .any(|m| m.id() == provider && m.health.is_up())
+            .any(|m| m.name == entry && m.health.is_up())
+    }
+
+    /// Recovery probes running now (at most one per entry).
+    pub fn probes_running(&self) -> usize {
+        self.inner
+            .members
+            .iter()
+            .filter(|m| {
+                m.probe
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .is_some_and(|t| !t.is_finished())
+            })
+            .count()
+    }
+
+    /// Tasks the router started that still run: sessions, probes, voice listings.
+    pub fn tasks_running(&self) -> usize {
+        self.inner.tasks.live() + self.probes_running()
+    }
+
+    /// Ends every task the router started (sessions, recovery probes, voice
+    /// listings); sessions opened afterwards fail at once.
+    pub fn shutdown(&self) {
+        self.inner.tasks.shutdown();
+        for member in &self.inner.members {
+            drop(
+                member
+                    .probe
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take(),
+            );
+        }
     }
 
     fn template_and_target(&self, config: &StreamConfig) -> (Template, AudioFormat) {
@@ -200,9 +328,27 @@ impl Router {
 
     /// Opens a streaming session at once (what `stream` does, without the
     /// `async`): for callers outside an async context, such as a browser UI.
+    /// Natively it needs a tokio runtime (it is an error outside one).
     pub fn session(&self, config: &StreamConfig) -> Result<SynthesisSession> {
         if let Some(format) = &config.format {
             format.validate()?;
+        }
+        if let Some(tag) = &config.language {
+            voxwire_core::language::normalize(tag)?;
+        }
+        if !rt::can_spawn() {
+            return Err(TtsError::new(
+                voxwire_core::ErrorKind::Internal,
+                "Router::session needs a tokio runtime: call it inside one (e.g. within Runtime::enter or block_on)",
+            )
+            .with_provider("router"));
+        }
+        if self.inner.tasks.is_closed() {
+            return Err(TtsError::new(
+                voxwire_core::ErrorKind::Cancelled,
+                "the router was shut down",
+            )
+            .with_provider("router"));
         }
         Ok(self.open(config))
     }
@@ -210,13 +356,16 @@ impl Router {
     fn open(&self, config: &StreamConfig) -> SynthesisSession {
         let (template, target) = self.template_and_target(config);
         let (session, driver) = core_session::channel(core_session::DEFAULT_QUEUE_CAPACITY);
-        rt::detach(session::SessionLoop::new(self.inner.clone(), driver, template, target).run());
+        let task = rt::spawn(
+            session::SessionLoop::new(self.inner.clone(), driver, template, target).run(),
+        );
+        self.inner.tasks.add(task);
         session
     }
 }
 
 impl Inner {
-    /// Members to try, in order, and the provider skipped in favour of the
+    /// Members to try, in order, and the entry skipped in favour of the
     /// first of them, with why (if the chain's first is down): members down
     /// are skipped unless all are down.
     fn order(&self) -> (Vec<usize>, Option<(String, String)>) {
@@ -232,13 +381,14 @@ impl Inner {
                 .health
                 .last_error()
                 .unwrap_or_else(|| "it failed earlier".into());
-            (first.id().to_string(), format!("it is down: {why}"))
+            (first.name.clone(), format!("it is down: {why}"))
         });
         (up, skipped)
     }
 
     fn report_attempt(&self, record: AttemptRecord) {
         tracing::info!(
+            entry = %record.entry,
             provider = %record.provider,
             attempt = record.attempt,
             piece = record.piece,
@@ -251,12 +401,25 @@ impl Inner {
         let _ = self.events.send(RouterEvent::Attempt(record));
     }
 
+    /// Starts listing entry `idx`'s voices unless known, under way or recently failed.
+    fn list_voices_in_background(&self, idx: usize) {
+        if self.tasks.is_closed() || !self.members[idx].claim_voice_listing() {
+            return;
+        }
+        let weak = self.weak.clone();
+        self.tasks.add(rt::spawn(async move {
+            if let Some(inner) = weak.upgrade() {
+                inner.members[idx].list_voices().await;
+            }
+        }));
+    }
+
     fn mark_up(&self, idx: usize, why: &str) {
         let member = &self.members[idx];
         if member.health.mark_up() {
-            tracing::info!(provider = member.id(), why, "provider available again");
+            tracing::info!(entry = %member.name, why, "entry available again");
             let _ = self.events.send(RouterEvent::Availability {
-                provider: member.id().to_string(),
+                provider: member.name.clone(),
                 available: true,
                 reason: why.to_string(),
             });
@@ -267,56 +430,79 @@ impl Inner {
         let member = &self.members[idx];
         let marked = member.health.mark_down(&member.policy, &error.to_string());
         if marked.was_up {
-            tracing::info!(provider = member.id(), %error, cooldown_ms = marked.cooldown.as_millis() as u64, "provider marked down");
+            tracing::info!(entry = %member.name, %error, cooldown_ms = marked.cooldown.as_millis() as u64, "entry marked down");
             let _ = self.events.send(RouterEvent::Availability {
-                provider: member.id().to_string(),
+                provider: member.name.clone(),
                 available: false,
                 reason: error.to_string(),
             });
         }
-        if marked.start_probe {
-            rt::detach(probe(self.weak.clone(), idx, marked.cooldown));
+        if self.tasks.is_closed() {
+            return;
+        }
+        let mut probe = member.probe.lock().unwrap_or_else(|p| p.into_inner());
+        if probe.as_ref().is_none_or(|t| t.is_finished()) {
+            *probe = Some(rt::spawn(probe_entry(
+                self.weak.clone(),
+                idx,
+                marked.cooldown,
+            )));
         }
     }
 }
 
-/// Brings a provider back: after each cooldown, one short synthesis; success
-/// marks it up, failure waits a longer cooldown. Ends with the router.
-async fn probe(weak: Weak<Inner>, idx: usize, mut wait: Duration) {
+/// One recovery probe: a short synthesis that must bring audio, bounded in time.
+async fn probe_once(inner: &Inner, idx: usize) -> std::result::Result<(), String> {
+    let member = &inner.members[idx];
+    let limit = member.policy.first_audio_timeout(inner.settings.deadline())
+        + member.policy.inactivity_timeout();
+    let work = async {
+        let mut stream = member
+            .provider
+            .synthesize(SynthesisRequest::new(inner.settings.probe_text.clone()))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut bytes = 0usize;
+        while let Some(chunk) = stream.next().await {
+            bytes += chunk.map_err(|e| e.to_string())?.data.len();
+        }
+        if bytes == 0 {
+            return Err("the probe got no audio".to_string());
+        }
+        Ok(())
+    };
+    match rt::timeout(limit, work).await {
+        Ok(result) => result,
+        Err(_) => Err("the probe timed out".to_string()),
+    }
+}
+
+/// Brings an entry back: after each cooldown, one probe; success marks it
+/// up, failure waits a longer cooldown. The task is the entry's only probe,
+/// owned by the entry (aborted when the router shuts down or is dropped).
+async fn probe_entry(weak: Weak<Inner>, idx: usize, mut wait: Duration) {
     loop {
         rt::sleep(wait).await;
         let Some(inner) = weak.upgrade() else { return };
         let member = &inner.members[idx];
         if member.health.is_up() {
-            member.health.probe_stopped();
             return; // a request while everything was down brought it back
         }
-        let limit = member.policy.first_audio_timeout() + member.policy.inactivity_timeout();
-        let check = rt::timeout(
-            limit,
-            voxwire_core::diagnose::synthesis_check(
-                member.provider.as_ref(),
-                "probe",
-                &inner.settings.probe_text,
-            ),
-        )
-        .await;
-        match check {
-            Ok(check) if check.passed() => {
-                inner.mark_up(idx, "a recovery probe succeeded");
+        match probe_once(&inner, idx).await {
+            Ok(()) => {
+                inner.list_voices_in_background(idx);
+                // Marks it up; the probe slot is cleared by the next mark_down.
+                if member.health.mark_up() {
+                    tracing::info!(entry = %member.name, "entry available again");
+                    let _ = inner.events.send(RouterEvent::Availability {
+                        provider: member.name.clone(),
+                        available: true,
+                        reason: "a recovery probe succeeded".to_string(),
+                    });
+                }
                 return;
             }
-            Ok(check) => {
-                let why = check
-                    .error()
-                    .map_or_else(|| "probe failed".to_string(), ToString::to_string);
-                wait = member.health.probe_failed(&member.policy, &why);
-            }
-            Err(_) => {
-                wait = member
-                    .health
-                    .probe_failed(&member.policy, "the probe timed out");
-            }
+            Err(why) => wait = member.health.probe_failed(&member.policy, &why),
         }
     }
 }
@@ -339,7 +525,17 @@ impl TtsProvider for Router {
             encodings: first.encodings,
             sample_rates: Vec::new(),
             native_format: first.native_format,
-            languages: Vec::new(),
+            languages: self
+                .inner
+                .members
+                .iter()
+                .flat_map(|m| m.provider.capabilities().languages)
+                .fold(Vec::new(), |mut all, tag| {
+                    if !all.iter().any(|t: &String| t.eq_ignore_ascii_case(&tag)) {
+                        all.push(tag);
+                    }
+                    all
+                }),
             max_text_chars: voxwire_core::text::DEFAULT_MAX_TEXT_CHARS,
             timestamps: false,
             speed_range: None,

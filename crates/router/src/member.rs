@@ -1,12 +1,20 @@
-//! One provider of the chain with its policy, health and voice list.
+//! One entry of the chain: its name, provider, policy, health, recovery probe
+//! and voice list, and what it can serve.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::OnceCell;
-use voxwire_core::{SynthesisRequest, TtsProvider};
+use voxwire_core::audio::FormatConverter;
+use voxwire_core::{language, AudioFormat, SynthesisRequest, TtsProvider};
 
 use crate::health::Health;
 use crate::policy::Policy;
+use crate::rt::{self, Instant, Task};
+
+/// The longest wait for a provider's voice list (off the sentence's path).
+pub(crate) const VOICE_LIST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a failed voice listing is remembered before it is tried again.
+pub(crate) const VOICE_LIST_RETRY: Duration = Duration::from_secs(30);
 
 /// How every piece of one request or session should sound.
 #[derive(Debug, Clone, Default)]
@@ -17,57 +25,181 @@ pub(crate) struct Template {
     pub extensions: voxwire_core::Extensions,
 }
 
+/// How an entry delivers the session's format.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Plan {
+    /// The provider is asked for the format itself.
+    Ask(AudioFormat),
+    /// It speaks its native format; the router converts.
+    Convert,
+    /// It cannot deliver the format at all, and why.
+    Cannot(String),
+}
+
+/// What is known of an entry's voices.
+#[derive(Default)]
+struct VoiceCache {
+    /// Voice ids, lower-cased, once listed.
+    ids: Option<Vec<String>>,
+    /// When a listing last failed (tried again after [`VOICE_LIST_RETRY`]).
+    failed_at: Option<Instant>,
+    /// A listing is under way.
+    fetching: bool,
+}
+
 pub(crate) struct Member {
+    /// The entry's name (unique in the chain).
+    pub name: String,
     pub provider: Arc<dyn TtsProvider>,
     pub policy: Policy,
     pub health: Health,
-    /// Voice ids, lower-cased; `None` when the provider could not list them.
-    voices: OnceCell<Option<Vec<String>>>,
+    /// The one recovery probe of this entry, if running (aborted on drop).
+    pub probe: Mutex<Option<Task>>,
+    voices: Mutex<VoiceCache>,
 }
 
 impl Member {
-    pub fn new(provider: Arc<dyn TtsProvider>, policy: Policy) -> Self {
+    pub fn new(name: String, provider: Arc<dyn TtsProvider>, policy: Policy) -> Self {
         Self {
+            name,
             provider,
             policy,
             health: Health::default(),
-            voices: OnceCell::new(),
+            probe: Mutex::new(None),
+            voices: Mutex::new(VoiceCache::default()),
         }
     }
 
-    pub fn id(&self) -> &str {
+    /// The provider id behind the entry.
+    pub fn provider_id(&self) -> &str {
         self.provider.id()
     }
 
+    /// How this entry delivers `target`: asked for it when its capabilities
+    /// include it, converted by the router otherwise.
+    pub fn plan(&self, target: AudioFormat) -> Plan {
+        let caps = self.provider.capabilities();
+        let rate_ok =
+            caps.sample_rates.is_empty() || caps.sample_rates.contains(&target.sample_rate);
+        if caps.encodings.contains(&target.encoding) && rate_ok && target.channels == 1 {
+            return Plan::Ask(target);
+        }
+        if caps.native_format == target {
+            return Plan::Ask(target);
+        }
+        match FormatConverter::new(caps.native_format, target) {
+            Ok(_) => Plan::Convert,
+            Err(e) => Plan::Cannot(format!(
+                "it produces {:?} and the router cannot convert that: {}",
+                caps.native_format,
+                e.message()
+            )),
+        }
+    }
+
+    /// Why this entry cannot serve `text` as `template` asks, if it cannot
+    /// (language, speed range, text limit). Checked before it is tried.
+    pub fn cannot_serve(&self, template: &Template, text: &str) -> Option<String> {
+        let caps = self.provider.capabilities();
+        if let Some(tag) = template.language.as_deref() {
+            if !language::serves(Some(tag), &caps.languages) {
+                return Some(format!("it speaks no language matching `{tag}`"));
+            }
+        }
+        if let (Some(speed), Some((lo, hi))) = (template.speed, caps.speed_range) {
+            if !(lo - 1e-4..=hi + 1e-4).contains(&speed) {
+                return Some(format!("speed {speed} is outside its range {lo}–{hi}"));
+            }
+        }
+        let chars = text.chars().count();
+        if chars > caps.max_text_chars {
+            return Some(format!(
+                "{chars} characters are over its limit of {}",
+                caps.max_text_chars
+            ));
+        }
+        None
+    }
+
     /// The request for `text`. A voice is provider-specific: it is passed to
-    /// providers that list it (or cannot list voices) and left out for the
-    /// others, which then speak with their own default voice.
-    pub async fn request(&self, template: &Template, text: &str) -> SynthesisRequest {
+    /// providers that list it (or whose list is not known yet) and left out
+    /// for the others, which then speak with their own default voice. The
+    /// list is never waited for here: an unknown list starts a listing in the
+    /// background.
+    pub fn request(
+        &self,
+        template: &Template,
+        text: &str,
+        plan: &Plan,
+    ) -> (SynthesisRequest, bool) {
         let mut request = SynthesisRequest::new(text);
         request.language = template.language.clone();
         request.speed = template.speed;
         request.extensions = template.extensions.clone();
+        if let Plan::Ask(format) = plan {
+            request.format = Some(*format);
+        }
+        let mut unverified = false;
         if let Some(voice) = &template.voice {
-            if self.knows_voice(voice).await {
-                request.voice = Some(voice.clone());
+            match self.knows_voice(voice) {
+                Some(true) => request.voice = Some(voice.clone()),
+                Some(false) => {}
+                None => {
+                    request.voice = Some(voice.clone());
+                    unverified = true;
+                }
             }
         }
-        request
+        (request, unverified)
     }
 
-    async fn knows_voice(&self, voice: &str) -> bool {
-        let listed = self
-            .voices
-            .get_or_init(|| async {
-                self.provider
-                    .voices()
-                    .await
-                    .ok()
-                    .map(|v| v.into_iter().map(|v| v.id.to_ascii_lowercase()).collect())
-            })
-            .await;
-        listed
+    /// Whether the cached list holds `voice` (`None`: not known).
+    fn knows_voice(&self, voice: &str) -> Option<bool> {
+        let cache = self.voices.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .ids
             .as_ref()
-            .is_none_or(|ids| ids.iter().any(|id| id.eq_ignore_ascii_case(voice)))
+            .map(|ids| ids.iter().any(|id| id.eq_ignore_ascii_case(voice)))
+    }
+
+    /// Whether a voice listing should start now (none known, none under way,
+    /// no failure in the last [`VOICE_LIST_RETRY`]); marks it under way.
+    pub fn claim_voice_listing(&self) -> bool {
+        let mut cache = self.voices.lock().unwrap_or_else(|p| p.into_inner());
+        let recent_failure = cache
+            .failed_at
+            .is_some_and(|at| at.elapsed() < VOICE_LIST_RETRY);
+        if cache.ids.is_some() || cache.fetching || recent_failure {
+            return false;
+        }
+        cache.fetching = true;
+        true
+    }
+
+    /// Lists the voices under a timeout and caches the result (a failure only
+    /// for [`VOICE_LIST_RETRY`]). Call after [`Self::claim_voice_listing`].
+    pub async fn list_voices(&self) {
+        let listed = rt::timeout(VOICE_LIST_TIMEOUT, self.provider.voices()).await;
+        let mut cache = self.voices.lock().unwrap_or_else(|p| p.into_inner());
+        cache.fetching = false;
+        match listed {
+            Ok(Ok(voices)) => {
+                cache.ids = Some(
+                    voices
+                        .into_iter()
+                        .map(|v| v.id.to_ascii_lowercase())
+                        .collect(),
+                );
+                cache.failed_at = None;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(entry = %self.name, error = %e, "voice listing failed");
+                cache.failed_at = Some(Instant::now());
+            }
+            Err(_) => {
+                tracing::debug!(entry = %self.name, "voice listing timed out");
+                cache.failed_at = Some(Instant::now());
+            }
+        }
     }
 }

@@ -1,53 +1,134 @@
 //! Speaking one piece (a sentence) with retries and failover.
+//!
+//! The error's scope decides an entry's health (see DESIGN.md's error table):
+//! a provider-scoped failure marks the entry down; a transient one is retried
+//! within the deadline and marks it down only once retries are exhausted; a
+//! request-scoped one (an invalid request, an unknown voice, a language or
+//! rate it cannot serve) fails over for this piece only and touches nothing.
+//! Entries whose capabilities say they cannot serve the piece are skipped
+//! before they are tried, with the reason in the attempt record.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tracing::Instrument;
-use voxwire_core::{AudioFormat, ErrorKind, Phase, TtsError};
+use voxwire_core::{AudioFormat, ErrorKind, ErrorScope, Phase, TtsError};
 
-use crate::attempt::{self, PieceMsg};
+use crate::attempt::{self, AttemptPlan, PieceMsg};
 use crate::events::{AttemptOutcome, AttemptRecord};
 use crate::jitter;
-use crate::member::Template;
-use crate::rt::{self, Instant};
+use crate::member::{Plan, Template};
+use crate::rt::{self, until, Instant};
 use crate::Inner;
 
-/// Speaks `text` on the first provider that can, in chain order (providers
-/// marked down are skipped unless all are down). Retryable errors before any
-/// audio retry on the same provider with backoff within the deadline; other
-/// errors, and any failure after audio started, fail over at once;
-/// `InvalidInput` and `Cancelled` end the piece without failing over.
-pub(crate) async fn speak(
-    inner: Arc<Inner>,
-    index: usize,
-    text: String,
-    template: Template,
-    target: AudioFormat,
-    tx: mpsc::Sender<PieceMsg>,
-) {
-    let span = tracing::info_span!("piece", index, chars = text.chars().count());
+/// One piece to speak and how.
+pub(crate) struct PieceJob {
+    /// Index of the piece in its request or session.
+    pub index: usize,
+    pub text: String,
+    pub template: Arc<Template>,
+    pub target: AudioFormat,
+    /// Per entry, how it delivers `target`.
+    pub plans: Arc<Vec<Plan>>,
+}
+
+/// Where a piece's audio stands after the attempts so far: the duplicate bound.
+///
+/// The first attempt that dies mid-stream is replayed from the start by the
+/// next entry (its audio heard in part once more). From the second death on,
+/// the next attempt drops its audio up to where the dying one got, so however
+/// many failovers a piece takes, its audio is heard in part at most once more.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Progress {
+    interruptions: u32,
+    skip: Duration,
+}
+
+impl Progress {
+    /// Audio the next attempt drops from its start.
+    pub fn skip(&self) -> Duration {
+        self.skip
+    }
+
+    /// An attempt died after `reached` of the piece's audio.
+    pub fn interrupted(&mut self, reached: Duration) {
+        self.interruptions += 1;
+        if self.interruptions >= 2 {
+            self.skip = self.skip.max(reached);
+        }
+    }
+}
+
+/// Speaks the piece on the first entry that can, in chain order (entries
+/// down are skipped unless all are down).
+pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<PieceMsg>) {
+    let chars = job.text.chars().count();
+    let span = tracing::info_span!("piece", index = job.index, chars);
     async move {
         let deadline = Instant::now() + inner.settings.deadline();
         let (order, mut left) = inner.order();
-        let mut failures: Vec<String> = Vec::new();
-        let mut failed_ids: Vec<&str> = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
+        let mut failed_names: Vec<String> = Vec::new();
+        let mut only_request_scoped = true;
         let mut last_kind = ErrorKind::Unavailable;
+        let mut progress = Progress::default();
         for idx in order {
             let member = &inner.members[idx];
+            let why_not = match &job.plans[idx] {
+                Plan::Cannot(reason) => Some(reason.clone()),
+                _ => member.cannot_serve(&job.template, &job.text),
+            };
+            if let Some(reason) = why_not {
+                tracing::debug!(entry = %member.name, %reason, "skipped");
+                inner.report_attempt(AttemptRecord {
+                    entry: member.name.clone(),
+                    provider: member.provider_id().to_string(),
+                    attempt: 0,
+                    piece: job.index,
+                    outcome: AttemptOutcome::Skipped {
+                        reason: reason.clone(),
+                    },
+                    first_audio: None,
+                    audio: Duration::ZERO,
+                    chars,
+                    elapsed: Duration::ZERO,
+                });
+                reasons.push(format!("{}: {reason}", member.name));
+                continue;
+            }
             let mut attempt_no = 0u32;
+            let mut without_voice = false;
             loop {
                 attempt_no += 1;
-                let request = member.request(&template, &text).await;
+                let (mut request, unverified) = member.request(&job.template, &job.text, &job.plans[idx]);
+                if unverified {
+                    inner.list_voices_in_background(idx);
+                }
+                if without_voice {
+                    request.voice = None;
+                }
                 let started = Instant::now();
-                let attempt_span = tracing::info_span!("attempt", provider = member.id(), attempt = attempt_no);
-                let result = attempt::run(member, request, target, &tx, left.clone())
-                    .instrument(attempt_span)
-                    .await;
+                let attempt_span =
+                    tracing::info_span!("attempt", entry = %member.name, attempt = attempt_no);
+                let result = attempt::run(
+                    member,
+                    AttemptPlan {
+                        request,
+                        target: job.target,
+                        tx: &tx,
+                        left: left.clone(),
+                        skip: progress.skip(),
+                        fallback_first_audio: until(deadline).max(Duration::from_millis(1)),
+                    },
+                )
+                .instrument(attempt_span)
+                .await;
                 inner.report_attempt(AttemptRecord {
-                    provider: member.id().to_string(),
+                    entry: member.name.clone(),
+                    provider: member.provider_id().to_string(),
                     attempt: attempt_no,
-                    piece: index,
+                    piece: job.index,
                     outcome: match &result.error {
                         None => AttemptOutcome::Spoke,
                         Some(e) => AttemptOutcome::Failed {
@@ -57,7 +138,7 @@ pub(crate) async fn speak(
                     },
                     first_audio: result.first_audio,
                     audio: result.audio,
-                    chars: text.chars().count(),
+                    chars,
                     elapsed: started.elapsed(),
                 });
                 let error = match result.error {
@@ -75,51 +156,111 @@ pub(crate) async fn speak(
                     let _ = tx.send(PieceMsg::Failed(error)).await;
                     return;
                 }
-                failures.push(format!("{} attempt {attempt_no}: {error}", member.id()));
-                if !failed_ids.contains(&member.id()) {
-                    failed_ids.push(member.id());
+                let died_mid_stream = result.first_audio.is_some();
+                if died_mid_stream {
+                    progress.interrupted(result.reached);
+                }
+                // A voice passed before the entry's list was known, and refused:
+                // the entry speaks with its own default voice instead.
+                if unverified
+                    && !without_voice
+                    && !died_mid_stream
+                    && error.kind() == ErrorKind::NotFound
+                    && error.is_request_scoped()
+                {
+                    without_voice = true;
+                    continue;
+                }
+                if !failed_names.contains(&member.name) {
+                    failed_names.push(member.name.clone());
                 }
                 last_kind = error.kind();
-                // A provider that dies mid-piece is left at once: retrying it
-                // would replay the same partial audio again; the next provider
-                // replays the piece once (at most one partial piece repeated).
-                let died_mid_stream = result.first_audio.is_some();
-                if error.is_retryable() && !died_mid_stream && attempt_no <= member.policy.max_retries {
-                    let wait = member
-                        .policy
-                        .backoff(attempt_no - 1, error.retry_after(), jitter::unit());
-                    if Instant::now() + wait < deadline {
-                        tracing::info!(provider = member.id(), wait_ms = wait.as_millis() as u64, %error, "retrying");
-                        rt::sleep(wait).await;
-                        continue;
+                reasons.push(format!("{} attempt {attempt_no}: {error}", member.name));
+                match error.scope() {
+                    ErrorScope::Request => {
+                        tracing::info!(entry = %member.name, %error, "this request fails over; health untouched");
+                        left = Some((member.name.clone(), error.to_string()));
+                        break;
                     }
+                    ErrorScope::Transient => {
+                        only_request_scoped = false;
+                        // A provider that dies mid-piece is left at once: retrying
+                        // it would replay the same partial audio again.
+                        if error.is_retryable()
+                            && !died_mid_stream
+                            && attempt_no <= member.policy.max_retries
+                        {
+                            let wait = member.policy.backoff(
+                                attempt_no - 1,
+                                error.retry_after(),
+                                jitter::unit(),
+                            );
+                            if Instant::now() + wait < deadline {
+                                tracing::info!(entry = %member.name, wait_ms = wait.as_millis() as u64, %error, "retrying");
+                                rt::sleep(wait).await;
+                                continue;
+                            }
+                        }
+                    }
+                    _ => only_request_scoped = false,
                 }
                 inner.mark_down(idx, &error);
-                left = Some((member.id().to_string(), error.to_string()));
+                left = Some((member.name.clone(), error.to_string()));
                 break;
             }
             if Instant::now() >= deadline {
-                failures.push(format!(
+                reasons.push(format!(
                     "deadline of {} ms passed",
                     inner.settings.deadline().as_millis()
                 ));
                 last_kind = ErrorKind::Timeout;
+                only_request_scoped = false;
                 break;
             }
         }
-        let error = TtsError::new(
-            last_kind,
-            format!("every provider failed: {}", failures.join("; ")),
-        )
-        .with_provider(if failed_ids.is_empty() {
+        let error = if only_request_scoped {
+            TtsError::new(
+                ErrorKind::Unsupported,
+                format!("no entry of the chain can serve this request: {}", reasons.join("; ")),
+            )
+            .with_scope(ErrorScope::Request)
+            .with_hint("change the language, speed or format asked for, or add an entry that serves it (`voxwire voices` lists each provider's tags)")
+        } else {
+            TtsError::new(
+                last_kind,
+                format!("every provider failed: {}", reasons.join("; ")),
+            )
+            .with_hint("see each attempt's reason; `voxwire doctor` checks each provider")
+        }
+        .with_provider(if failed_names.is_empty() {
             "router".to_string()
         } else {
-            failed_ids.join(", ")
+            failed_names.join(", ")
         })
-        .with_phase(Phase::Receive)
-        .with_hint("see each attempt's reason; `voxwire doctor` checks each provider");
+        .with_phase(Phase::Receive);
         let _ = tx.send(PieceMsg::Failed(error)).await;
     }
     .instrument(span)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_interruption_replays_later_ones_resume() {
+        let mut p = Progress::default();
+        assert_eq!(p.skip(), Duration::ZERO);
+        p.interrupted(Duration::from_millis(300));
+        assert_eq!(
+            p.skip(),
+            Duration::ZERO,
+            "the first failover replays the piece"
+        );
+        p.interrupted(Duration::from_millis(500));
+        assert_eq!(p.skip(), Duration::from_millis(500));
+        p.interrupted(Duration::from_millis(400));
+        assert_eq!(p.skip(), Duration::from_millis(500), "never goes back");
+    }
 }

@@ -15,8 +15,11 @@ pub struct Policy {
     pub backoff_base_ms: u64,
     /// The most one backoff waits (a longer `Retry-After` is still honoured within the deadline).
     pub backoff_max_ms: u64,
-    /// Longest wait for an attempt's first audio.
-    pub first_audio_timeout_ms: u64,
+    /// Longest wait for an attempt's first audio: the entry's one first-audio
+    /// knob. Unset, the provider's own timeout applies (xAI's
+    /// `first_audio_timeout_ms`, 15 s by default) and the router waits at most
+    /// the sentence deadline; set, the router enforces it whatever the provider's.
+    pub first_audio_timeout_ms: Option<u64>,
     /// Longest wait between audio chunks once audio has started.
     pub inactivity_timeout_ms: u64,
     /// How long a failed provider stays down before the first recovery probe.
@@ -31,7 +34,7 @@ impl Default for Policy {
             max_retries: 2,
             backoff_base_ms: 100,
             backoff_max_ms: 2_000,
-            first_audio_timeout_ms: 10_000,
+            first_audio_timeout_ms: None,
             inactivity_timeout_ms: 10_000,
             cooldown_ms: 5_000,
             cooldown_max_ms: 300_000,
@@ -51,8 +54,11 @@ impl Policy {
         })
     }
 
-    pub(crate) fn first_audio_timeout(&self) -> Duration {
-        Duration::from_millis(self.first_audio_timeout_ms.max(1))
+    /// The router's own first-audio bound: the knob when set, else `fallback`
+    /// (the sentence deadline, so the provider's own timeout decides).
+    pub(crate) fn first_audio_timeout(&self, fallback: Duration) -> Duration {
+        self.first_audio_timeout_ms
+            .map_or(fallback, |ms| Duration::from_millis(ms.max(1)))
     }
 
     pub(crate) fn inactivity_timeout(&self) -> Duration {
@@ -89,7 +95,14 @@ pub struct RouterSettings {
     pub probe_text: String,
     /// The most text characters queued in a streaming session.
     pub max_queued_chars: usize,
+    /// Sentences requested ahead of the one playing (pipelining): while
+    /// sentence k streams, sentences k+1..=k+lookahead are already being
+    /// synthesized and their audio held. 0 speaks one sentence at a time.
+    pub lookahead: usize,
 }
+
+/// The most sentences requested ahead, whatever the config says.
+pub const MAX_LOOKAHEAD: usize = 8;
 
 impl Default for RouterSettings {
     fn default() -> Self {
@@ -97,6 +110,7 @@ impl Default for RouterSettings {
             request_deadline_ms: 60_000,
             probe_text: "Hi.".into(),
             max_queued_chars: 100_000,
+            lookahead: 1,
         }
     }
 }
@@ -106,6 +120,10 @@ impl RouterSettings {
     pub fn from_table(table: &toml::Table) -> Result<Self> {
         RouterSettings::deserialize(toml::Value::Table(table.clone()))
             .map_err(|e| TtsError::config(format!("invalid [router] settings: {}", e.message())))
+    }
+
+    pub(crate) fn lookahead(&self) -> usize {
+        self.lookahead.min(MAX_LOOKAHEAD)
     }
 
     pub(crate) fn deadline(&self) -> Duration {

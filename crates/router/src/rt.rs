@@ -5,6 +5,8 @@
 //! browser client's endpoints).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The router's clock: `std::time::Instant` natively, `performance.now()` in a browser.
@@ -15,11 +17,102 @@ pub(crate) use web_time::Instant;
 pub struct Elapsed;
 
 /// A spawned task, aborted when this handle is dropped.
-pub(crate) struct Task(imp::AbortHandle);
+pub(crate) struct Task {
+    handle: imp::AbortHandle,
+    done: Arc<AtomicBool>,
+}
+
+impl Task {
+    /// Whether the task ran to its end (or was aborted).
+    pub fn is_finished(&self) -> bool {
+        self.done.load(Ordering::Acquire) || imp::finished(&self.handle)
+    }
+}
 
 impl Drop for Task {
     fn drop(&mut self) {
-        self.0.abort();
+        self.handle.abort();
+    }
+}
+
+/// Runs `task`; dropping the returned handle aborts it.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn spawn<F>(task: F) -> Task
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let handle = imp::spawn(async move {
+        task.await;
+        flag.store(true, Ordering::Release);
+    });
+    Task { handle, done }
+}
+
+/// Runs `task`; dropping the returned handle aborts it.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn spawn<F>(task: F) -> Task
+where
+    F: Future<Output = ()> + 'static,
+{
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let handle = imp::spawn(async move {
+        task.await;
+        flag.store(true, Ordering::Release);
+    });
+    Task { handle, done }
+}
+
+/// Every task a router started that is still running: the router's
+/// `shutdown` aborts them all; finished ones are pruned as new ones come.
+#[derive(Default)]
+pub(crate) struct Tasks {
+    running: Mutex<Vec<Task>>,
+    closed: AtomicBool,
+}
+
+impl Tasks {
+    /// Keeps `task` (aborting it at once when the set is shut down).
+    pub fn add(&self, task: Task) {
+        if self.closed.load(Ordering::Acquire) {
+            return; // dropped: aborted
+        }
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.retain(|t| !t.is_finished());
+        running.push(task);
+    }
+
+    /// Aborts every task, and every task added from now on.
+    pub fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
+        let tasks = std::mem::take(&mut *self.running.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(tasks);
+    }
+
+    /// Whether `shutdown` was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Tasks still running.
+    pub fn live(&self) -> usize {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.retain(|t| !t.is_finished());
+        running.len()
+    }
+}
+
+/// Whether tasks can be started here: natively, inside a tokio runtime.
+pub(crate) fn can_spawn() -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        tokio::runtime::Handle::try_current().is_ok()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        true
     }
 }
 
@@ -30,26 +123,22 @@ pub(crate) fn until(deadline: Instant) -> Duration {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
-    use super::{Elapsed, Task};
+    use super::Elapsed;
     use std::future::Future;
     use std::time::Duration;
 
     pub(crate) use tokio::task::AbortHandle;
 
-    /// Runs `task` on the tokio runtime; dropping the handle aborts it.
-    pub(crate) fn spawn<F>(task: F) -> Task
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        Task(tokio::spawn(task).abort_handle())
+    pub(crate) fn finished(handle: &AbortHandle) -> bool {
+        handle.is_finished()
     }
 
-    /// Runs `task` to its own end on the tokio runtime.
-    pub(crate) fn detach<F>(task: F)
+    /// Runs `task` on the tokio runtime.
+    pub(crate) fn spawn<F>(task: F) -> AbortHandle
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        drop(tokio::spawn(task));
+        tokio::spawn(task).abort_handle()
     }
 
     pub(crate) async fn sleep(duration: Duration) {
@@ -63,18 +152,22 @@ mod imp {
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use super::{Elapsed, Task};
+    use super::Elapsed;
     use futures::future::{self, Either};
     use std::future::Future;
     use std::time::Duration;
 
     pub(crate) use futures::future::AbortHandle;
 
+    pub(crate) fn finished(handle: &AbortHandle) -> bool {
+        handle.is_aborted()
+    }
+
     /// The longest single browser timer (setTimeout takes a signed 32-bit delay).
     const MAX_TIMER_MS: u128 = i32::MAX as u128;
 
-    /// Runs `task` on the browser's event loop; dropping the handle aborts it.
-    pub(crate) fn spawn<F>(task: F) -> Task
+    /// Runs `task` on the browser's event loop.
+    pub(crate) fn spawn<F>(task: F) -> AbortHandle
     where
         F: Future<Output = ()> + 'static,
     {
@@ -82,15 +175,7 @@ mod imp {
         wasm_bindgen_futures::spawn_local(async move {
             let _ = task.await;
         });
-        Task(handle)
-    }
-
-    /// Runs `task` to its own end on the browser's event loop.
-    pub(crate) fn detach<F>(task: F)
-    where
-        F: Future<Output = ()> + 'static,
-    {
-        wasm_bindgen_futures::spawn_local(task);
+        handle
     }
 
     pub(crate) async fn sleep(duration: Duration) {
@@ -111,8 +196,6 @@ mod imp {
         }
     }
 }
-
-pub(crate) use imp::{detach, spawn};
 
 /// Waits `duration` (on the browser's timers in wasm32, however long it is).
 pub async fn sleep(duration: Duration) {

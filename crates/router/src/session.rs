@@ -1,26 +1,33 @@
 //! The router's session loop: text in, sentences out to providers, audio back.
 //!
-//! Text is cut into sentences as it arrives; one sentence at a time is spoken
-//! by a task that retries and fails over on its own (see `piece`), so the loop
-//! always knows which sentences are finished. A cancel aborts that task at once.
+//! Text is cut into sentences as it arrives. Each sentence is spoken by a task
+//! that retries and fails over on its own (see `piece`), and sentences are
+//! **pipelined**: while sentence k plays, up to `lookahead` following
+//! sentences are already requested, their audio held in their own bounded
+//! channel until k ends, so a provider's first-audio latency is paid once per
+//! utterance rather than once per sentence. Audio is still forwarded strictly
+//! in order, so the loop always knows which sentences are finished. A cancel
+//! aborts every task at once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use voxwire_core::session::{DriverInput, SessionDriver, SessionEvent};
-use voxwire_core::{AudioChunk, AudioFormat, ErrorKind, TextSpan, TtsError};
+use voxwire_core::{AudioChunk, AudioFormat, ErrorKind, SpanTimes, TextSpan, TtsError};
 
 use crate::attempt::PieceMsg;
 use crate::events::RouterEvent;
-use crate::member::Template;
-use crate::piece;
+use crate::member::{Plan, Template};
+use crate::piece::{self, PieceJob};
 use crate::rt::{self, Task};
 use crate::segment::{split_to_limit, IncrementalSegmenter};
 use crate::Inner;
 
-/// Messages a piece's task may run ahead of the loop.
-const PIECE_QUEUE: usize = 16;
+/// Messages a piece's task may run ahead of the loop (audio held while an
+/// earlier sentence plays is bounded by this).
+const PIECE_QUEUE: usize = 256;
 
 enum Item {
     /// A piece of text and its byte offset in its utterance.
@@ -29,26 +36,51 @@ enum Item {
     End(u64),
 }
 
-/// The piece in flight; dropping it aborts its task.
+/// What the pipeline holds, in order: pieces in flight and utterance ends.
+enum Slot {
+    Running(Running),
+    End(u64),
+}
+
+/// What the loop does after a piece's message.
+enum Flow {
+    Continue,
+    Stop,
+    Fail(TtsError),
+}
+
+/// A piece in flight; dropping it aborts its task.
 struct Running {
     _task: Task,
     rx: mpsc::Receiver<PieceMsg>,
     offset: usize,
+    /// Its first audio has arrived.
+    streaming: bool,
+    /// How much audio the session had sent when this piece's audio began:
+    /// the vendor's times, relative to the piece, are moved by it.
+    audio_base: Option<Duration>,
 }
 
 pub(crate) struct SessionLoop {
     inner: Arc<Inner>,
     driver: SessionDriver,
-    template: Template,
+    template: Arc<Template>,
     target: AudioFormat,
+    plans: Arc<Vec<Plan>>,
     segmenter: IncrementalSegmenter,
     queue: VecDeque<Item>,
+    pipeline: VecDeque<Slot>,
     queued_chars: usize,
     /// Byte offset, in the current utterance, of the next text the segmenter releases.
     offset: usize,
     pieces: usize,
     sequence: u64,
+    /// How much audio the session has sent.
+    audio_sent: Duration,
+    /// The entry that served last.
     serving: Option<String>,
+    /// Whether this utterance's `Serving` event has been sent.
+    announced: bool,
 }
 
 impl SessionLoop {
@@ -58,45 +90,85 @@ impl SessionLoop {
         template: Template,
         target: AudioFormat,
     ) -> Self {
+        let plans = inner.members.iter().map(|m| m.plan(target)).collect();
         Self {
             inner,
             driver,
-            template,
+            template: Arc::new(template),
             target,
+            plans: Arc::new(plans),
             segmenter: IncrementalSegmenter::new(),
             queue: VecDeque::new(),
+            pipeline: VecDeque::new(),
             queued_chars: 0,
             offset: 0,
             pieces: 0,
             sequence: 0,
+            audio_sent: Duration::ZERO,
             serving: None,
+            announced: false,
+        }
+    }
+
+    fn running(&self) -> usize {
+        self.pipeline
+            .iter()
+            .filter(|s| matches!(s, Slot::Running(_)))
+            .count()
+    }
+
+    /// Moves queued items into the pipeline while fewer than `1 + lookahead`
+    /// pieces are in flight. Sentences are requested ahead only once the
+    /// front one streams: a failing entry is then found by one sentence, not
+    /// by every sentence in flight at once.
+    fn fill(&mut self) {
+        let front_streams = match self.pipeline.front() {
+            Some(Slot::Running(r)) => r.streaming,
+            _ => false,
+        };
+        let limit = if front_streams {
+            1 + self.inner.settings.lookahead()
+        } else {
+            1
+        };
+        while self.running() < limit {
+            match self.queue.pop_front() {
+                Some(Item::Piece { text, offset }) => {
+                    self.queued_chars = self.queued_chars.saturating_sub(text.chars().count());
+                    let running = self.start(text, offset);
+                    self.pipeline.push_back(Slot::Running(running));
+                }
+                Some(Item::End(id)) => self.pipeline.push_back(Slot::End(id)),
+                None => break,
+            }
+        }
+        // Ends right behind the last piece started are ready too.
+        while let Some(Item::End(_)) = self.queue.front() {
+            if let Some(Item::End(id)) = self.queue.pop_front() {
+                self.pipeline.push_back(Slot::End(id));
+            }
         }
     }
 
     pub async fn run(mut self) {
-        let mut current: Option<Running> = None;
         let mut input_open = true;
         loop {
-            while current.is_none() {
-                match self.queue.pop_front() {
-                    Some(Item::Piece { text, offset }) => {
-                        self.queued_chars = self.queued_chars.saturating_sub(text.chars().count());
-                        current = Some(self.start(text, offset));
+            self.fill();
+            while let Some(Slot::End(_)) = self.pipeline.front() {
+                if let Some(Slot::End(id)) = self.pipeline.pop_front() {
+                    self.announced = false;
+                    if self
+                        .driver
+                        .emit(SessionEvent::UtteranceDone { id })
+                        .await
+                        .is_err()
+                    {
+                        return;
                     }
-                    Some(Item::End(id)) => {
-                        if self
-                            .driver
-                            .emit(SessionEvent::UtteranceDone { id })
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                    None => break,
                 }
+                self.fill();
             }
-            if current.is_none() && !input_open {
+            if self.pipeline.is_empty() && !input_open {
                 return;
             }
             tokio::select! {
@@ -125,67 +197,114 @@ impl SessionLoop {
                         input_open = false;
                     }
                     Some(DriverInput::Cancel { generation }) => {
-                        current = None; // aborts the piece in flight
+                        self.pipeline.clear(); // aborts every piece in flight
                         self.queue.clear();
                         self.queued_chars = 0;
                         self.segmenter = IncrementalSegmenter::new();
                         self.offset = 0;
+                        self.announced = false;
                         if self.driver.emit(SessionEvent::Cleared { generation }).await.is_err() {
                             return;
                         }
                     }
                 },
-                msg = recv(&mut current) => {
-                    let offset = current.as_ref().map_or(0, |c| c.offset);
-                    match msg {
-                        Some(PieceMsg::Serving { provider, left }) => {
-                            let previous = self.serving.replace(provider.clone());
-                            // A change from the provider that served before, or, at
-                            // the start, from the one this piece gave up on.
-                            let change = match (previous, left) {
-                                (Some(from), left) if from != provider => {
-                                    let reason = left.map_or_else(|| format!("{from} is not available"), |(_, why)| why);
-                                    Some((from, reason))
-                                }
-                                (None, Some((from, why))) => Some((from, why)),
-                                _ => None,
-                            };
-                            if let Some((from, reason)) = change {
-                                tracing::info!(%from, to = %provider, %reason, "failover");
-                                let _ = self.inner.events.send(RouterEvent::Failover {
-                                    from: from.clone(),
-                                    to: provider.clone(),
-                                    reason: reason.clone(),
-                                });
-                                let event = SessionEvent::ProviderChanged { from, to: provider, reason };
-                                if self.driver.emit(event).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                        Some(PieceMsg::Audio { data, span }) => {
-                            let chunk = AudioChunk {
-                                data,
-                                format: self.target,
-                                sequence: self.sequence,
-                                span: span.map(|s| TextSpan { start: s.start + offset, end: s.end + offset }),
-                                times: None,
-                            };
-                            self.sequence += 1;
-                            if self.driver.emit(SessionEvent::Audio(chunk)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Some(PieceMsg::Done) => current = None,
-                        Some(PieceMsg::Failed(error)) => return self.driver.fail(error).await,
-                        None => {
-                            let error = TtsError::new(ErrorKind::Internal, "a piece's task ended without a result")
-                                .with_provider("router");
-                            return self.driver.fail(error).await;
-                        }
-                    }
+                msg = recv(&mut self.pipeline) => match self.handle(msg).await {
+                    Flow::Continue => {}
+                    Flow::Stop => return,
+                    Flow::Fail(error) => return self.driver.fail(error).await,
                 }
             }
+        }
+    }
+
+    /// Handles a message of the piece at the front.
+    async fn handle(&mut self, msg: Option<PieceMsg>) -> Flow {
+        let offset = match self.pipeline.front() {
+            Some(Slot::Running(r)) => r.offset,
+            _ => 0,
+        };
+        match msg {
+            Some(PieceMsg::Serving {
+                entry,
+                provider,
+                left,
+            }) => {
+                if let Some(Slot::Running(r)) = self.pipeline.front_mut() {
+                    r.streaming = true;
+                }
+                let previous = self.serving.replace(entry.clone());
+                // A change from the entry that served before, or, at the
+                // start, from the one this piece gave up on.
+                let change = match (previous, left) {
+                    (Some(from), left) if from != entry => {
+                        let reason =
+                            left.map_or_else(|| format!("{from} is not available"), |(_, why)| why);
+                        Some((from, reason))
+                    }
+                    (None, Some((from, why))) => Some((from, why)),
+                    _ => None,
+                };
+                let changed = change.is_some();
+                if let Some((from, reason)) = change {
+                    tracing::info!(%from, to = %entry, %reason, "failover");
+                    let _ = self.inner.events.send(RouterEvent::Failover {
+                        from: from.clone(),
+                        to: entry.clone(),
+                        reason: reason.clone(),
+                    });
+                    let event = SessionEvent::ProviderChanged {
+                        from,
+                        to: entry.clone(),
+                        reason,
+                    };
+                    if self.driver.emit(event).await.is_err() {
+                        return Flow::Stop;
+                    }
+                }
+                if changed || !self.announced {
+                    self.announced = true;
+                    let event = SessionEvent::Serving { entry, provider };
+                    if self.driver.emit(event).await.is_err() {
+                        return Flow::Stop;
+                    }
+                }
+                Flow::Continue
+            }
+            Some(PieceMsg::Audio { data, span, times }) => {
+                let sent = self.audio_sent;
+                let base = match self.pipeline.front_mut() {
+                    Some(Slot::Running(r)) => *r.audio_base.get_or_insert(sent),
+                    _ => sent,
+                };
+                let chunk = AudioChunk {
+                    data,
+                    format: self.target,
+                    sequence: self.sequence,
+                    span: span.map(|s| TextSpan {
+                        start: s.start + offset,
+                        end: s.end + offset,
+                    }),
+                    times: times.map(|t| SpanTimes {
+                        start: t.start + base,
+                        end: t.end + base,
+                    }),
+                };
+                self.sequence += 1;
+                self.audio_sent += chunk.duration();
+                match self.driver.emit(SessionEvent::Audio(chunk)).await {
+                    Ok(()) => Flow::Continue,
+                    Err(_) => Flow::Stop,
+                }
+            }
+            Some(PieceMsg::Done) => {
+                self.pipeline.pop_front();
+                Flow::Continue
+            }
+            Some(PieceMsg::Failed(error)) => Flow::Fail(error),
+            None => Flow::Fail(
+                TtsError::new(ErrorKind::Internal, "a piece's task ended without a result")
+                    .with_provider("router"),
+            ),
         }
     }
 
@@ -217,27 +336,29 @@ impl SessionLoop {
         let (tx, rx) = mpsc::channel(PIECE_QUEUE);
         let index = self.pieces;
         self.pieces += 1;
-        let task = rt::spawn(piece::speak(
-            self.inner.clone(),
+        let job = PieceJob {
             index,
             text,
-            self.template.clone(),
-            self.target,
-            tx,
-        ));
+            template: self.template.clone(),
+            target: self.target,
+            plans: self.plans.clone(),
+        };
+        let task = rt::spawn(piece::speak(self.inner.clone(), job, tx));
         Running {
             _task: task,
             rx,
             offset,
+            streaming: false,
+            audio_base: None,
         }
     }
 }
 
-/// The next message of the piece in flight; pending forever when there is none
-/// (the `select!` branch is then never chosen).
-async fn recv(current: &mut Option<Running>) -> Option<PieceMsg> {
-    match current {
-        Some(running) => running.rx.recv().await,
-        None => std::future::pending().await,
+/// The next message of the piece at the front of the pipeline; pending
+/// forever when there is none (the `select!` branch is then never chosen).
+async fn recv(pipeline: &mut VecDeque<Slot>) -> Option<PieceMsg> {
+    match pipeline.front_mut() {
+        Some(Slot::Running(running)) => running.rx.recv().await,
+        _ => std::future::pending().await,
     }
 }

@@ -15,7 +15,7 @@ use voxwire_core::audio::{pcm, AudioFormat};
 use voxwire_core::{Encoding, ErrorKind, Phase, Result, TtsError, Voice};
 
 use crate::engine::{Job, RawReceiver, RAW_QUEUE};
-use crate::voices::make_voice;
+use crate::voices::{by_preference, ranked_voice};
 use crate::{NATIVE_RATE, PROVIDER_ID};
 
 /// The port's version, part of the cache directory name so upgrades re-unpack.
@@ -76,7 +76,7 @@ impl EmbeddedEngine {
         .map_err(|e| engine_error(ErrorKind::Internal, &format!("voice listing failed: {e}")))?
         .map_err(|_| engine_error(ErrorKind::Internal, "voice listing panicked"))?;
         let (list, dir) = entries;
-        Ok(list
+        let mut ranked: Vec<(u8, Voice)> = list
             .into_iter()
             .filter(|v| has_dictionary(&dir, &v.language))
             .map(|v| {
@@ -85,9 +85,15 @@ impl EmbeddedEngine {
                     'F' | 'f' => Some("female".to_string()),
                     _ => None,
                 };
-                make_voice(v.language.to_ascii_lowercase(), v.name, gender)
+                let others = v
+                    .languages
+                    .iter()
+                    .map(|(tag, p)| (tag.to_ascii_lowercase(), *p))
+                    .collect();
+                ranked_voice(v.language.to_ascii_lowercase(), v.name, gender, others)
             })
-            .collect())
+            .collect();
+        Ok(by_preference(&mut ranked))
     }
 
     /// Synthesizes on a blocking thread; clauses stream out as they are rendered.

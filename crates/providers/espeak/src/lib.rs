@@ -38,8 +38,8 @@ use std::time::Duration;
 use voxwire_core::audio::AudioFormat;
 use voxwire_core::session::{self, StreamConfig, SynthesisSession};
 use voxwire_core::{
-    AudioStream, Capabilities, Encoding, ErrorKind, ProviderConfig, ProviderFactory, Result,
-    SynthesisRequest, TtsError, TtsProvider, Voice,
+    language, AudioStream, Capabilities, Encoding, ErrorKind, ErrorScope, ProviderConfig,
+    ProviderFactory, Result, SynthesisRequest, TtsError, TtsProvider, Voice,
 };
 
 pub use engine::EngineKind;
@@ -69,6 +69,8 @@ struct Inner {
     engine: Engine,
     default_voice: String,
     inactivity: Duration,
+    /// Every tag of every voice, in preference order (empty if unknown).
+    languages: Vec<String>,
 }
 
 impl std::fmt::Debug for EspeakProvider {
@@ -85,8 +87,10 @@ impl EspeakProvider {
     pub fn new(settings: EspeakSettings) -> Result<Self> {
         let engine = Engine::resolve(&settings)?;
         tracing::debug!(engine = %engine.describe(), "espeak provider ready");
+        let languages = language_tags(&engine);
         Ok(Self {
             inner: Arc::new(Inner {
+                languages,
                 engine,
                 default_voice: settings.voice.clone().unwrap_or_else(|| "en-us".into()),
                 inactivity: Duration::from_millis(settings.inactivity_timeout_ms),
@@ -99,34 +103,91 @@ impl EspeakProvider {
         self.inner.engine.kind()
     }
 
-    fn pick_voice(&self, voice: Option<&str>, language: Option<&str>) -> String {
-        match (voice, language) {
-            (Some(v), _) => v.to_string(),
-            (None, Some(l)) if !l.eq_ignore_ascii_case("auto") => l.to_ascii_lowercase(),
-            _ => self.inner.default_voice.clone(),
+    /// The voice for a request: the one named, else the one the core
+    /// language matcher finds among every tag of every voice (the default
+    /// voice first, then eSpeak's preference), else the default voice.
+    async fn pick_voice(&self, voice: Option<&str>, language: Option<&str>) -> Result<String> {
+        let voices = self.inner.engine.voices().await?;
+        if let Some(voice) = voice {
+            if voices.iter().any(|v| v.id.eq_ignore_ascii_case(voice)) {
+                return Ok(voice.to_ascii_lowercase());
+            }
+            return Err(self.unknown_voice(voice, &voices));
+        }
+        let tag = match language {
+            Some(tag) if !language::is_auto(tag) => tag,
+            _ => return Ok(self.inner.default_voice.clone()),
+        };
+        language::normalize(tag).map_err(|e| e.with_provider(PROVIDER_ID))?;
+        let default = &self.inner.default_voice;
+        let ordered = voices
+            .iter()
+            .filter(|v| v.id.eq_ignore_ascii_case(default))
+            .chain(
+                voices
+                    .iter()
+                    .filter(|v| !v.id.eq_ignore_ascii_case(default)),
+            );
+        let (tags, ids): (Vec<&str>, Vec<&str>) = ordered
+            .flat_map(|v| v.languages.iter().map(move |t| (t.as_str(), v.id.as_str())))
+            .unzip();
+        match language::lookup(tag, &tags) {
+            Some(i) => Ok(ids[i].to_string()),
+            None => {
+                Err(language::unsupported(tag, PROVIDER_ID).with_phase(voxwire_core::Phase::Input))
+            }
         }
     }
 
-    async fn check_voice(&self, voice: &str) -> Result<()> {
-        let voices = self.inner.engine.voices().await?;
-        if voices.iter().any(|v| v.id.eq_ignore_ascii_case(voice)) {
-            return Ok(());
-        }
+    fn unknown_voice(&self, voice: &str, voices: &[Voice]) -> TtsError {
         let some: Vec<&str> = voices.iter().take(8).map(|v| v.id.as_str()).collect();
-        Err(TtsError::new(
+        TtsError::new(
             ErrorKind::NotFound,
             format!(
                 "unknown voice `{voice}` for the {} engine",
                 self.inner.engine.kind()
             ),
         )
+        .with_scope(ErrorScope::Request)
         .with_provider(PROVIDER_ID)
         .with_phase(voxwire_core::Phase::Input)
         .with_hint(format!(
             "try one of {} (all: voxwire voices --provider espeak)",
             some.join(", ")
-        )))
+        ))
     }
+}
+
+/// Every tag of every voice an engine speaks, for its capabilities (read once, when built).
+fn language_tags(engine: &Engine) -> Vec<String> {
+    // On a thread of its own with its own small runtime: `new` is sync and
+    // may be called inside or outside any runtime. The engine caches the list.
+    let voices = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| TtsError::new(ErrorKind::Internal, e.to_string()))
+                    .and_then(|rt| rt.block_on(engine.voices()))
+            })
+            .join()
+    });
+    let voices = match voices {
+        Ok(Ok(voices)) => voices,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "could not list the voices");
+            return Vec::new();
+        }
+        Err(_) => return Vec::new(),
+    };
+    let mut tags: Vec<String> = Vec::new();
+    for tag in voices.into_iter().flat_map(|v| v.languages) {
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    tags
 }
 
 #[voxwire_core::async_trait]
@@ -145,7 +206,7 @@ impl TtsProvider for EspeakProvider {
             encodings: vec![Encoding::PcmS16le, Encoding::Mulaw, Encoding::Alaw],
             sample_rates: Vec::new(),
             native_format: AudioFormat::pcm16_mono(NATIVE_RATE),
-            languages: Vec::new(),
+            languages: self.inner.languages.clone(),
             max_text_chars: MAX_TEXT_CHARS,
             timestamps: false,
             speed_range: Some(SPEED_RANGE),
@@ -158,8 +219,9 @@ impl TtsProvider for EspeakProvider {
 
     async fn synthesize(&self, request: SynthesisRequest) -> Result<AudioStream> {
         request.validate(MAX_TEXT_CHARS)?;
-        let voice = self.pick_voice(request.voice.as_deref(), request.language.as_deref());
-        self.check_voice(&voice).await?;
+        let voice = self
+            .pick_voice(request.voice.as_deref(), request.language.as_deref())
+            .await?;
         let wpm = (DEFAULT_WPM * request.speed.unwrap_or(1.0)).round() as u32;
         let job = Job {
             text: request.text,
@@ -175,8 +237,8 @@ impl TtsProvider for EspeakProvider {
     }
 
     async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession> {
-        let voice = self.pick_voice(config.voice.as_deref(), config.language.as_deref());
-        self.check_voice(&voice).await?;
+        self.pick_voice(config.voice.as_deref(), config.language.as_deref())
+            .await?;
         let (session, task) = session::buffered(self.clone(), config, MAX_TEXT_CHARS);
         tokio::spawn(task);
         Ok(session)

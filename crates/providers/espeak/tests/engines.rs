@@ -255,3 +255,62 @@ async fn a_session_speaks_each_flush_and_cancel_clears() {
         assert!(session.next_event().await.is_none());
     }
 }
+
+#[tokio::test]
+async fn every_spelling_of_english_is_spoken_by_both_engines() {
+    for engine in engines() {
+        let p = provider(engine);
+        let caps = p.capabilities();
+        assert!(
+            caps.languages.iter().any(|t| t == "en") && caps.languages.iter().any(|t| t == "en-us"),
+            "{engine:?}: {:?}",
+            caps.languages
+        );
+        for tag in ["en", "EN", "en-US", "en_us", "en-GB", "en-AU", "auto"] {
+            let spoken = speak(&p, SynthesisRequest::new("Hello there.").language(tag)).await;
+            assert!(seconds(&spoken) > 0.3, "{engine:?} {tag}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_system_engine_speaks_every_tag_of_its_languages() {
+    if !system_installed() {
+        eprintln!("espeak-ng is not installed: skipped");
+        return;
+    }
+    let p = provider(EngineChoice::System);
+    for tag in ["fr", "fr-CA", "pt-BR", "pt", "zh-Hans", "de-AT", "es-MX"] {
+        let spoken = speak(&p, SynthesisRequest::new("Bonjour.").language(tag)).await;
+        assert!(seconds(&spoken) > 0.2, "{tag}");
+    }
+}
+
+#[tokio::test]
+async fn a_language_it_does_not_speak_is_a_request_scoped_error() {
+    for engine in engines() {
+        let p = provider(engine);
+        let err = match p
+            .synthesize(SynthesisRequest::new("Hi.").language("tlh-Latn"))
+            .await
+        {
+            Err(e) => e,
+            Ok(_) => panic!("{engine:?}: Klingon is not spoken"),
+        };
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+        assert!(err.is_request_scoped());
+        assert!(!err.kind().marks_provider_down() || err.is_request_scoped());
+        let err = match p
+            .synthesize(SynthesisRequest::new("Hi.").voice("nobody"))
+            .await
+        {
+            Err(e) => e,
+            Ok(_) => panic!("unknown voice"),
+        };
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(
+            err.is_request_scoped(),
+            "a missing voice never marks espeak down"
+        );
+    }
+}
