@@ -7,6 +7,8 @@
 //! - `espeak`: the offline voice ([`espeak`]) through the system `espeak-ng`;
 //!   `embedded` links the pure-Rust eSpeak NG port (GPL-3.0-or-later) so it
 //!   needs no system package;
+//! - `piper`: the offline neural voice ([`piper`]), a Piper voice run in
+//!   process through ONNX Runtime (loaded at run time); ahead of `espeak` when found;
 //! - `router`: the failover router ([`router`]); `server`: the relay ([`server`]);
 //! - `cli` (the only default): the `voxwire` program, with all of the above.
 //!
@@ -36,3 +38,6 @@ pub use voxwire_router as router;
 /// The relay server.
 #[cfg(feature = "server")]
 pub use voxwire_server as server;
+/// The offline neural Piper provider.
+#[cfg(feature = "piper")]
+pub use voxwire_piper as piper;

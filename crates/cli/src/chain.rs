@@ -2,7 +2,9 @@
 //!
 //! The chain is `--provider ID...` when given (each taking its settings from the
 //! config's entry of the same id, if any), else the config's `[[chain]]`, else the
-//! registry's default chain. `VOXWIRE_<PROVIDER>_<SETTING>` variables apply to
+//! registry's default chain (with the `piper` feature: `piper` ahead of
+//! `espeak` whenever a Piper voice and ONNX Runtime are found, see
+//! `voxwire_piper::discover`). `VOXWIRE_<PROVIDER>_<SETTING>` variables apply to
 //! every entry, including default and `--provider` ones.
 
 use std::sync::Arc;
@@ -189,5 +191,31 @@ mod tests {
         let err = build(&entries[..1]).err().unwrap();
         assert_eq!(err.status(), 2);
         assert!(err.message().contains("broken"), "{err}");
+    }
+
+    #[cfg(feature = "piper")]
+    #[tokio::test]
+    async fn a_broken_piper_entry_is_skipped_and_espeak_still_speaks() {
+        use futures::StreamExt;
+        let entries = vec![
+            ProviderConfig::new("piper").with("voice", "/nowhere/en_US-joe-medium.onnx"),
+            ProviderConfig::new("espeak"),
+        ];
+        let built = build(&entries).unwrap();
+        assert_eq!(built.skipped.len(), 1);
+        let err = &built.skipped[0];
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        assert_eq!(built.providers.len(), 1);
+        assert_eq!(built.providers[0].id(), "espeak");
+        let mut stream = built.providers[0]
+            .synthesize(voxwire_core::SynthesisRequest::new("Still speaking."))
+            .await
+            .unwrap();
+        let mut bytes = 0;
+        while let Some(chunk) = stream.next().await {
+            bytes += chunk.unwrap().data.len();
+        }
+        assert!(bytes > 10_000, "{bytes} bytes");
     }
 }

@@ -19,6 +19,8 @@ const PER_PROVIDER: Duration = Duration::from_secs(90);
 pub async fn run(args: DoctorArgs, vars: Vec<(String, String)>) -> Result<(), CliError> {
     let loaded = config::load(args.chain.config.as_deref(), &vars)?;
     let entries = chain::resolve(&loaded.config, &args.chain.providers, &vars)?;
+    let default_chain = args.chain.providers.is_empty() && loaded.config.chain.is_empty();
+    let has_piper = entries.iter().any(|e| e.provider == "piper");
     let mut reports = Vec::new();
     for entry in entries {
         let id = entry.provider.clone();
@@ -43,6 +45,10 @@ pub async fn run(args: DoctorArgs, vars: Vec<(String, String)>) -> Result<(), Cl
     }
     write_reports(&mut io::stdout().lock(), &reports)
         .map_err(|e| CliError::failure(format!("cannot write to stdout: {e}")))?;
+    if default_chain && !has_piper {
+        write_notes(&mut io::stdout().lock(), &missing_voices())
+            .map_err(|e| CliError::failure(format!("cannot write to stdout: {e}")))?;
+    }
     let unhealthy: Vec<&str> = reports
         .iter()
         .filter(|r| !r.healthy())
@@ -98,6 +104,39 @@ pub fn write_reports(out: &mut impl Write, reports: &[Report]) -> io::Result<()>
     out.flush()
 }
 
+/// Why an offline voice that could lead the default chain is not in it, and how to get it.
+fn missing_voices() -> Vec<String> {
+    #[cfg(feature = "piper")]
+    {
+        voxwire_piper::discover()
+            .missing()
+            .into_iter()
+            .map(|line| {
+                format!("piper (the neural offline voice) is not in the default chain: {line}")
+            })
+            .collect()
+    }
+    #[cfg(not(feature = "piper"))]
+    {
+        vec![
+            "piper (the neural offline voice) is not in this build: build with the `piper` feature"
+                .into(),
+        ]
+    }
+}
+
+/// Notes that do not make the chain unhealthy.
+pub fn write_notes(out: &mut impl Write, notes: &[String]) -> io::Result<()> {
+    if notes.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nnotes:")?;
+    for note in notes {
+        writeln!(out, "  {note}")?;
+    }
+    out.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +171,23 @@ mod tests {
             "{text}"
         );
         assert!(!reports[0].healthy());
+    }
+
+    #[test]
+    fn notes_say_what_is_missing_and_how_to_get_it() {
+        let mut out = Vec::new();
+        write_notes(
+            &mut out,
+            &["piper: no voice; set VOXWIRE_PIPER_VOICE".into()],
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "\nnotes:\n  piper: no voice; set VOXWIRE_PIPER_VOICE\n"
+        );
+        let mut out = Vec::new();
+        write_notes(&mut out, &[]).unwrap();
+        assert!(out.is_empty());
     }
 }

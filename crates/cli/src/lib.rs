@@ -36,6 +36,10 @@ use clap::Parser;
 
 // Linked so its `inventory::submit!` registers the `espeak` provider.
 use voxwire_espeak as _;
+// Linked so its factory registers: `piper` joins the default chain ahead of
+// `espeak` when a voice and ONNX Runtime are found.
+#[cfg(feature = "piper")]
+use voxwire_piper as _;
 // Linked so its factory registers: `xai` joins the default chain when XAI_API_KEY is set.
 use voxwire_xai as _;
 

@@ -67,6 +67,7 @@ impl TtsProvider for Slow {
                     format: pcm(),
                     sequence: i,
                     span: None,
+                    times: None,
                 })
             },
         )))

@@ -117,6 +117,7 @@ impl TtsProvider for Voicer {
                         format,
                         sequence: i as u64,
                         span: None,
+                        times: None,
                     })
                 }
             }),

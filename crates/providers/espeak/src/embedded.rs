@@ -45,7 +45,7 @@ impl EmbeddedEngine {
     }
 
     /// The unpacked data directory, unpacking on first use.
-    async fn data_dir(&self) -> Result<PathBuf> {
+    pub(crate) async fn data_dir(&self) -> Result<PathBuf> {
         self.data_dir
             .get_or_try_init(|| async {
                 let dir = self.configured_dir.clone().unwrap_or_else(default_data_dir);

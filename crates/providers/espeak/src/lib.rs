@@ -25,6 +25,7 @@
 
 mod engine;
 mod output;
+mod phonemes;
 mod settings;
 mod system;
 mod voices;
@@ -43,6 +44,7 @@ use voxwire_core::{
 };
 
 pub use engine::EngineKind;
+pub use phonemes::Phonemizer;
 pub use settings::{EngineChoice, EspeakSettings};
 
 use engine::{Engine, Job};
