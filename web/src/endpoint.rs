@@ -645,3 +645,57 @@ impl Drop for Utterance {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::*;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    #[wasm_bindgen_test]
+    fn relay_frames_become_session_events() {
+        assert_eq!(
+            notice_event(r#"{"type":"voxwire.provider","entry":"backup","provider":"espeak"}"#),
+            Some(SessionEvent::Serving {
+                entry: "backup".into(),
+                provider: "espeak".into()
+            })
+        );
+        assert_eq!(
+            notice_event(
+                r#"{"type":"voxwire.provider_changed","from":"xai","to":"espeak","reason":"cut off"}"#
+            ),
+            Some(SessionEvent::ProviderChanged {
+                from: "xai".into(),
+                to: "espeak".into(),
+                reason: "cut off".into()
+            })
+        );
+        assert_eq!(notice_event(r#"{"type":"voxwire.provider"}"#), None);
+        assert_eq!(notice_event(r#"{"type":"voxwire.other","x":1}"#), None);
+        assert_eq!(notice_event("not json"), None);
+        let long = "x".repeat(5000);
+        let frame = format!(r#"{{"type":"voxwire.provider","provider":"{long}"}}"#);
+        match notice_event(&frame) {
+            Some(SessionEvent::Serving { provider, entry }) => {
+                assert_eq!(provider.len(), MAX_NOTICE_FIELD);
+                assert_eq!(entry, provider);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn timestamp_characters_are_found_after_the_cursor() {
+        let text = "Hi there. Hi again.";
+        let chars = |s: &str| s.chars().map(String::from).collect::<Vec<_>>();
+        let first = span_of(text, 0, &chars("Hi ")).unwrap();
+        assert_eq!((first.start, first.end), (0, 3));
+        let again = span_of(text, 9, &chars("Hi")).unwrap();
+        assert_eq!((again.start, again.end), (10, 12));
+        assert_eq!(span_of(text, 0, &chars("nowhere")), None);
+        assert_eq!(span_of(text, 0, &[]), None);
+        assert_eq!(span_of(text, 99, &chars("Hi")), None);
+    }
+}
