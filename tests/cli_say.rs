@@ -500,3 +500,149 @@ fn ctrl_c_stops_and_deletes_the_temporary_file() {
     assert!(err.contains("voxwire: interrupted"), "{err}");
     assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
 }
+
+/// A directory holding a stand-in `name` player that records its arguments
+/// (`args`) and everything fed on its stdin (`audio`) into the directory.
+#[cfg(unix)]
+fn stand_in_player(name: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = tempfile::tempdir().unwrap();
+    let rec = bin.path().display().to_string();
+    let script =
+        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > '{rec}/args'\nexec /bin/cat > '{rec}/audio'\n");
+    let path = bin.path().join(name);
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// What the stand-in player was fed, as samples, and its arguments.
+#[cfg(unix)]
+fn fed(bin: &Path) -> (Vec<i16>, Vec<String>) {
+    let audio = std::fs::read(bin.join("audio")).expect("the player was fed");
+    assert_eq!(audio.len() % 2, 0);
+    let samples = audio
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let args = std::fs::read_to_string(bin.join("args")).unwrap();
+    (samples, args.lines().map(String::from).collect())
+}
+
+#[cfg(unix)]
+#[test]
+fn play_feeds_raw_pcm_to_the_player_found_on_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = stand_in_player("aplay");
+    let path = bin.path().to_str().unwrap();
+    let run = voxwire(
+        dir.path(),
+        &[
+            "say",
+            "--play",
+            "--sample-rate",
+            "16000",
+            "Hello from voxwire",
+        ],
+        &[("PATH", path)],
+        None,
+    );
+    assert_eq!(run.status, Some(0), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "nothing on stdout when playing");
+    let (samples, args) = fed(bin.path());
+    assert_eq!(
+        args,
+        ["-q", "-t", "raw", "-f", "S16_LE", "-r", "16000", "-c", "1", "-"]
+    );
+    assert!(rms(&samples) > 300.0, "the player was fed speech");
+    // The same audio as a file gets (with the same PATH: the same engine).
+    let wav = voxwire(
+        dir.path(),
+        &[
+            "say",
+            "--sample-rate",
+            "16000",
+            "Hello from voxwire",
+            "-o",
+            "h.wav",
+        ],
+        &[("PATH", path)],
+        None,
+    );
+    assert_eq!(wav.status, Some(0), "{}", wav.stderr);
+    let (file, _) = read_wav(&dir.path().join("h.wav"));
+    let ratio = samples.len() as f64 / file.len() as f64;
+    assert!(
+        (0.98..=1.02).contains(&ratio),
+        "{} vs {}",
+        samples.len(),
+        file.len()
+    );
+    assert!(run.stderr.contains("voxwire: spoke "), "{}", run.stderr);
+    assert_eq!(files(dir.path()), ["h.wav"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_terminal_on_stdout_plays_aloud_and_a_pipe_still_gets_the_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = stand_in_player("pw-play");
+    let path = bin.path().to_str().unwrap();
+    // `script` gives the program a pseudo-terminal as stdout.
+    let inner = format!("{} say Hi", env!("CARGO_BIN_EXE_voxwire"));
+    let mut script = command(dir.path(), &[], &[("PATH", path), ("SHELL", "/bin/sh")]);
+    let program = std::mem::replace(&mut script, Command::new("/usr/bin/script"));
+    script
+        .args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .current_dir(dir.path())
+        .env_clear()
+        .envs(program.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .env("HOME", dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let run = collect(script.spawn().expect("start script"));
+    assert_eq!(
+        run.status,
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    let (samples, args) = fed(bin.path());
+    assert_eq!(
+        args,
+        ["--raw", "--format=s16", "--rate=22050", "--channels=1", "-"]
+    );
+    assert!(rms(&samples) > 300.0);
+    let shown = String::from_utf8_lossy(&run.stdout);
+    assert!(!shown.contains("refusing"), "{shown}");
+
+    // A pipe keeps getting raw bytes, player or not.
+    std::fs::remove_file(bin.path().join("audio")).unwrap();
+    let piped = voxwire(dir.path(), &["say", "Hi"], &[("PATH", path)], None);
+    assert_eq!(piped.status, Some(0), "{}", piped.stderr);
+    assert!(!piped.stdout.is_empty());
+    assert!(!bin.path().join("audio").exists(), "a pipe does not play");
+}
+
+#[cfg(unix)]
+#[test]
+fn no_player_found_says_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let run = voxwire(
+        dir.path(),
+        &["say", "--play", "Hi"],
+        &[("PATH", empty.path().to_str().unwrap())],
+        None,
+    );
+    assert_eq!(run.status, Some(2), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no audio player found"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("install"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}

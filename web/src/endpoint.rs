@@ -16,10 +16,10 @@ use base64::Engine as _;
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use voxwire_core::audio::SampleAligner;
-use voxwire_core::session::{self, StreamConfig, SynthesisSession};
+use voxwire_core::session::{self, SessionEvent, StreamConfig, SynthesisSession};
 use voxwire_core::{
     AudioChunk, AudioFormat, AudioStream, Capabilities, Encoding, ErrorKind, Phase, Result,
-    SynthesisRequest, TtsError, TtsProvider, Voice,
+    SynthesisRequest, TextSpan, TtsError, TtsProvider, Voice,
 };
 use voxwire_router::rt::timeout;
 use voxwire_xai::protocol::{
@@ -37,8 +37,51 @@ const CLEAR_TIMEOUT: Duration = Duration::from_secs(2);
 /// (the browser's WebSocket has no backpressure, so the bound lives here).
 const MAX_QUEUED_BYTES: usize = 16 << 20;
 
-/// Called with the raw JSON of a relay's `voxwire.*` event frames.
-pub type Notices = Rc<dyn Fn(&str)>;
+/// Hears a relay's `voxwire.*` event frames, as session events, with the id
+/// of the endpoint that sent them: `voxwire.provider` as
+/// [`SessionEvent::Serving`] (the relay's upstream provider for the next
+/// utterance), `voxwire.provider_changed` as [`SessionEvent::ProviderChanged`]
+/// (the relay's own failover).
+pub type Notices = Rc<dyn Fn(&str, SessionEvent)>;
+
+/// Longest entry, provider or reason taken from a relay's event frame.
+const MAX_NOTICE_FIELD: usize = 500;
+
+/// A relay's `voxwire.*` event frame as a session event; `None` for frames
+/// of other types or without the fields.
+pub(crate) fn notice_event(text: &str) -> Option<SessionEvent> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let field = |name: &str| -> Option<String> {
+        let s = value.get(name)?.as_str()?;
+        Some(s.chars().take(MAX_NOTICE_FIELD).collect())
+    };
+    match value.get("type")?.as_str()? {
+        "voxwire.provider" => Some(SessionEvent::Serving {
+            provider: field("provider")?,
+            entry: field("entry").or_else(|| field("provider"))?,
+        }),
+        "voxwire.provider_changed" => Some(SessionEvent::ProviderChanged {
+            from: field("from")?,
+            to: field("to")?,
+            reason: field("reason").unwrap_or_default(),
+        }),
+        _ => None,
+    }
+}
+
+/// Where in the request text the characters of an `audio_timestamps` list
+/// are: the byte span after `cursor`, if the text holds them there.
+pub(crate) fn span_of(text: &str, cursor: usize, chars: &[String]) -> Option<TextSpan> {
+    let piece: String = chars.concat();
+    if piece.is_empty() {
+        return None;
+    }
+    let at = cursor + text.get(cursor..)?.find(&piece)?;
+    Some(TextSpan {
+        start: at,
+        end: at + piece.len(),
+    })
+}
 
 /// How to reach one endpoint and what to ask it for.
 #[derive(Debug, Clone)]
@@ -69,7 +112,8 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// An endpoint; `notices` hears the relay's `voxwire.*` event frames (its own failovers).
+    /// An endpoint; `notices` hears the relay's `voxwire.*` event frames
+    /// (its upstream provider, its own failovers).
     pub fn new(config: EndpointConfig, notices: Option<Notices>) -> Self {
         Self {
             id: voxwire_core::error::redact_url(&config.url),
@@ -225,9 +269,10 @@ impl TtsProvider for Endpoint {
         request.validate(MAX_TEXT_CHARS)?;
         let url = self.url_for(request.voice.as_deref(), request.language.as_deref());
         let connection = self.acquire(&url).await?;
+        let text = request.text;
         for message in [
             ClientMessage::TextDelta {
-                delta: request.text,
+                delta: text.clone(),
             },
             ClientMessage::TextDone,
         ] {
@@ -250,6 +295,9 @@ impl TtsProvider for Endpoint {
             aligner: SampleAligner::new(2),
             sequence: 0,
             notices: self.notices.clone(),
+            text,
+            cursor: 0,
+            span: None,
         }))
     }
 
@@ -424,9 +472,31 @@ struct Utterance {
     aligner: SampleAligner,
     sequence: u64,
     notices: Option<Notices>,
+    /// The text sent, which `audio_timestamps` characters are found in.
+    text: String,
+    /// Bytes of `text` already matched to timestamps.
+    cursor: usize,
+    /// Text the timestamps placed that no chunk carried yet.
+    span: Option<TextSpan>,
 }
 
 impl Utterance {
+    /// Notes which text the timestamps of a delta speak (for the next chunk).
+    fn place(&mut self, stamps: Option<&voxwire_xai::protocol::AudioTimestamps>) {
+        let Some(found) = stamps.and_then(|t| span_of(&self.text, self.cursor, &t.graph_chars))
+        else {
+            return;
+        };
+        self.cursor = found.end;
+        self.span = Some(match self.span {
+            Some(s) => TextSpan {
+                start: s.start,
+                end: found.end,
+            },
+            None => found,
+        });
+    }
+
     fn fail(&mut self, kind: ErrorKind, message: String) -> Poll<Option<Result<AudioChunk>>> {
         self.connection = None; // never reused after an error
         Poll::Ready(Some(Err(TtsError::new(kind, message)
@@ -441,8 +511,8 @@ impl Utterance {
             Ok(Incoming::Known(message)) => message,
             Ok(Incoming::Unknown(kind)) => {
                 if kind.starts_with("voxwire.") {
-                    if let Some(notices) = &self.notices {
-                        notices(text);
+                    if let (Some(notices), Some(event)) = (&self.notices, notice_event(text)) {
+                        notices(&self.endpoint, event);
                     }
                 }
                 return None;
@@ -452,11 +522,20 @@ impl Utterance {
             }
         };
         match message {
-            ServerMessage::AudioDelta { delta: None, .. } | ServerMessage::AudioClear => None,
+            ServerMessage::AudioClear => None,
             ServerMessage::AudioDelta {
-                delta: Some(b64), ..
+                delta: None,
+                audio_timestamps,
+            } => {
+                self.place(audio_timestamps.as_ref());
+                None
+            }
+            ServerMessage::AudioDelta {
+                delta: Some(b64),
+                audio_timestamps,
             } => match base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()) {
                 Ok(bytes) => {
+                    self.place(audio_timestamps.as_ref());
                     let data = self.aligner.push(bytes.into());
                     if data.is_empty() {
                         return None;
@@ -465,7 +544,7 @@ impl Utterance {
                         data,
                         format: self.format,
                         sequence: self.sequence,
-                        span: None,
+                        span: self.span.take(),
                         times: None,
                     };
                     self.sequence += 1;
@@ -565,5 +644,59 @@ impl Drop for Utterance {
                 *self.idle.borrow_mut() = Some(connection);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::*;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    #[wasm_bindgen_test]
+    fn relay_frames_become_session_events() {
+        assert_eq!(
+            notice_event(r#"{"type":"voxwire.provider","entry":"backup","provider":"espeak"}"#),
+            Some(SessionEvent::Serving {
+                entry: "backup".into(),
+                provider: "espeak".into()
+            })
+        );
+        assert_eq!(
+            notice_event(
+                r#"{"type":"voxwire.provider_changed","from":"xai","to":"espeak","reason":"cut off"}"#
+            ),
+            Some(SessionEvent::ProviderChanged {
+                from: "xai".into(),
+                to: "espeak".into(),
+                reason: "cut off".into()
+            })
+        );
+        assert_eq!(notice_event(r#"{"type":"voxwire.provider"}"#), None);
+        assert_eq!(notice_event(r#"{"type":"voxwire.other","x":1}"#), None);
+        assert_eq!(notice_event("not json"), None);
+        let long = "x".repeat(5000);
+        let frame = format!(r#"{{"type":"voxwire.provider","provider":"{long}"}}"#);
+        match notice_event(&frame) {
+            Some(SessionEvent::Serving { provider, entry }) => {
+                assert_eq!(provider.len(), MAX_NOTICE_FIELD);
+                assert_eq!(entry, provider);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn timestamp_characters_are_found_after_the_cursor() {
+        let text = "Hi there. Hi again.";
+        let chars = |s: &str| s.chars().map(String::from).collect::<Vec<_>>();
+        let first = span_of(text, 0, &chars("Hi ")).unwrap();
+        assert_eq!((first.start, first.end), (0, 3));
+        let again = span_of(text, 9, &chars("Hi")).unwrap();
+        assert_eq!((again.start, again.end), (10, 12));
+        assert_eq!(span_of(text, 0, &chars("nowhere")), None);
+        assert_eq!(span_of(text, 0, &[]), None);
+        assert_eq!(span_of(text, 99, &chars("Hi")), None);
     }
 }

@@ -115,7 +115,10 @@ pub(crate) fn ws_url(
     voice: Option<&str>,
     language: Option<&str>,
 ) -> String {
-    let mut query = format!("codec=pcm&sample_rate={sample_rate}&voxwire_events=true");
+    // Timestamps (per character, from xAI or a relay) place each chunk in the
+    // text, for highlighting; `voxwire_events` asks a relay who speaks.
+    let mut query =
+        format!("codec=pcm&sample_rate={sample_rate}&with_timestamps=true&voxwire_events=true");
     if let Some(v) = voice {
         query.push_str(&format!("&voice={}", percent_encode(v)));
     }
@@ -143,11 +146,11 @@ mod tests {
         assert_eq!(ok.sample_rate, 24_000);
         assert_eq!(
             ws_url(&ok.urls[0], ok.sample_rate, ok.voice.as_deref(), ok.language.as_deref()),
-            "ws://h/v1/tts?codec=pcm&sample_rate=24000&voxwire_events=true&voice=eve&language=pt-BR"
+            "ws://h/v1/tts?codec=pcm&sample_rate=24000&with_timestamps=true&voxwire_events=true&voice=eve&language=pt-BR"
         );
         assert_eq!(
             ws_url("ws://h/t?k=1", 8_000, Some("a b"), None),
-            "ws://h/t?k=1&codec=pcm&sample_rate=8000&voxwire_events=true&voice=a%20b"
+            "ws://h/t?k=1&codec=pcm&sample_rate=8000&with_timestamps=true&voxwire_events=true&voice=a%20b"
         );
         assert!(Options::check(vec!["http://h".into()], None, None, None, None).is_err());
         assert!(Options::check(

@@ -9,7 +9,8 @@
 
 use wasm_bindgen::JsValue;
 use web_sys::{
-    AudioBufferSourceNode, AudioContext, AudioContextOptions, AudioContextState, BaseAudioContext,
+    AnalyserNode, AudioBufferSourceNode, AudioContext, AudioContextOptions, AudioContextState,
+    BaseAudioContext,
 };
 
 /// Seconds between the arrival of the first chunk and its start: enough for
@@ -26,7 +27,12 @@ pub(crate) struct Player {
     sources: Vec<(AudioBufferSourceNode, f64)>,
     carry: Option<u8>,
     pub underruns: u32,
+    /// Between the sources and the output: what is heard, for the level meter.
+    analyser: Option<AnalyserNode>,
 }
+
+/// Samples the level meter looks at (about 43 ms at 24 kHz).
+const METER_WINDOW: u32 = 1024;
 
 impl Player {
     /// Plays to the speakers, through a context at `rate` (or the device's
@@ -44,7 +50,12 @@ impl Player {
 
     /// Plays into any context (an `OfflineAudioContext` in tests).
     pub fn with_context(ctx: BaseAudioContext, rate: u32) -> Self {
+        let analyser = ctx.create_analyser().ok().filter(|a| {
+            a.set_fft_size(METER_WINDOW);
+            a.connect_with_audio_node(&ctx.destination()).is_ok()
+        });
         Self {
+            analyser,
             ctx,
             live: None,
             rate,
@@ -87,7 +98,10 @@ impl Player {
         buffer.copy_to_channel(&samples, 0)?;
         let source = self.ctx.create_buffer_source()?;
         source.set_buffer(Some(&buffer));
-        source.connect_with_audio_node(&self.ctx.destination())?;
+        match &self.analyser {
+            Some(analyser) => source.connect_with_audio_node(analyser)?,
+            None => source.connect_with_audio_node(&self.ctx.destination())?,
+        };
         let now = self.now();
         let start = if self.next_time == 0.0 {
             now + LEAD_S
@@ -102,6 +116,17 @@ impl Player {
         self.sources.retain(|(_, end)| *end > now);
         self.sources.push((source, self.next_time));
         Ok(Some(start))
+    }
+
+    /// The RMS level (0 to 1) of the audio being heard now.
+    pub fn level(&self) -> f64 {
+        let Some(analyser) = &self.analyser else {
+            return 0.0;
+        };
+        let mut window = vec![0f32; METER_WINDOW as usize];
+        analyser.get_float_time_domain_data(&mut window);
+        let sum: f64 = window.iter().map(|v| f64::from(*v) * f64::from(*v)).sum();
+        (sum / f64::from(METER_WINDOW)).sqrt().min(1.0)
     }
 
     /// Seconds of scheduled audio still to play.

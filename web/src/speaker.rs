@@ -12,7 +12,7 @@ use js_sys::{Function, Object, Promise, Reflect};
 use voxwire_core::session::{
     CancelHandle, SessionEvent, SessionEvents, SessionInput, StreamConfig,
 };
-use voxwire_core::{AudioFormat, ErrorKind, TtsError, TtsProvider};
+use voxwire_core::{AudioFormat, ErrorKind, TextSpan, TtsError, TtsProvider};
 use voxwire_router::{Policy, Router, RouterSettings};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -26,6 +26,8 @@ use crate::player::Player;
 const MAX_UTTERANCE_CHARS: usize = 100_000;
 /// Calls (`pushText`, `flush`) waiting to enter the session; more is refused.
 const MAX_WAITING_CALLS: usize = 256;
+/// `mark` timeouts remembered for a cancel; older ones have fired.
+const MAX_MARKS: usize = 1024;
 
 /// When an utterance began (its first text) and whether its audio started.
 #[derive(Clone, Copy)]
@@ -38,6 +40,8 @@ struct Timing {
 struct Pending {
     /// The speaker's number for it, known at once.
     key: u64,
+    /// Its text, which the audio's spans point into.
+    text: String,
     /// The session's utterance id, known once the flush entered the session.
     id: Option<u64>,
     resolve: Function,
@@ -79,6 +83,11 @@ struct Inner {
     pending: VecDeque<Pending>,
     /// The utterance being written (text pushed, not yet flushed).
     open: Option<Timing>,
+    /// The text of the utterance being written.
+    open_text: String,
+    /// `mark` events waiting for their audio to be heard (timeout ids), so a
+    /// cancel can drop them.
+    marks: VecDeque<i32>,
     next_key: u64,
     /// Bumped by every cancel: calls from before it are dropped.
     generation: u64,
@@ -144,22 +153,107 @@ fn set_timeout(f: &Function, ms: f64) -> Result<i32, JsValue> {
     window.set_timeout_with_callback_and_timeout_and_arguments_0(f, ms.max(0.0) as i32)
 }
 
-/// A relay's own failover (`voxwire.provider_changed`) as a `failover` event.
+/// A relay's event frames as JavaScript events: who speaks behind it
+/// (`provider`: `{ endpoint, entry, provider }`) and its own failovers
+/// (`failover`: `{ from, to, reason, endpoint, scope: "relay" }`).
 fn relay_notices(handlers: &Handlers) -> Notices {
     let handlers = Rc::downgrade(handlers);
-    Rc::new(move |text: &str| {
+    Rc::new(move |endpoint: &str, event: SessionEvent| {
         let Some(handlers) = handlers.upgrade() else {
             return;
         };
-        let handler = handlers.borrow().get("failover").cloned();
+        let (name, detail) = match event {
+            SessionEvent::Serving { entry, provider } => {
+                let detail = Object::new();
+                set(&detail, "endpoint", &endpoint.into());
+                set(&detail, "entry", &entry.into());
+                set(&detail, "provider", &provider.into());
+                ("provider", detail)
+            }
+            SessionEvent::ProviderChanged { from, to, reason } => (
+                "failover",
+                failover_detail(from, to, reason, endpoint, "relay"),
+            ),
+            _ => return,
+        };
+        let handler = handlers.borrow().get(name).cloned();
         if let Some(handler) = handler {
-            let detail = js_sys::JSON::parse(text).unwrap_or(JsValue::NULL);
-            let _ = handler.call1(&JsValue::NULL, &detail);
+            let _ = handler.call1(&JsValue::NULL, &detail.into());
         }
     })
 }
 
+/// `{ from, to, reason, endpoint, scope }`: `scope` is `"relay"` when a relay
+/// changed its upstream provider, `"endpoint"` when this page changed endpoints.
+fn failover_detail(
+    from: String,
+    to: String,
+    reason: String,
+    endpoint: &str,
+    scope: &str,
+) -> Object {
+    let detail = Object::new();
+    set(&detail, "from", &from.into());
+    set(&detail, "to", &to.into());
+    set(&detail, "reason", &reason.into());
+    set(&detail, "endpoint", &endpoint.into());
+    set(&detail, "scope", &scope.into());
+    detail
+}
+
+/// A byte offset of `text` in UTF-16 code units (JavaScript string indices).
+fn utf16_offset(text: &str, byte: usize) -> usize {
+    let mut at = byte.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    text[..at].encode_utf16().count()
+}
+
 impl Inner {
+    /// A `mark` event `{ utterance, start, end }` (UTF-16 indices into the
+    /// utterance's text) for when the audio of `span` starts to be heard,
+    /// `delay_s` from now.
+    fn schedule_mark(&mut self, span: TextSpan, delay_s: f64) {
+        let Some(handler) = self.handlers.borrow().get("mark").cloned() else {
+            return;
+        };
+        let (key, text) = match self.pending.front() {
+            Some(p) => (p.key, p.text.as_str()),
+            None => (self.next_key, self.open_text.as_str()),
+        };
+        let detail = Object::new();
+        set(&detail, "utterance", &JsValue::from_f64(key as f64));
+        set(
+            &detail,
+            "start",
+            &JsValue::from_f64(utf16_offset(text, span.start) as f64),
+        );
+        set(
+            &detail,
+            "end",
+            &JsValue::from_f64(utf16_offset(text, span.end) as f64),
+        );
+        let fire = Closure::once_into_js(move || {
+            let _ = handler.call1(&JsValue::NULL, &detail.into());
+        });
+        if let Ok(id) = set_timeout(fire.unchecked_ref(), delay_s * 1000.0) {
+            if self.marks.len() >= MAX_MARKS {
+                self.marks.pop_front(); // long since fired
+            }
+            self.marks.push_back(id);
+        }
+    }
+
+    /// Drops the `mark` events not yet fired.
+    fn clear_marks(&mut self) {
+        if let Some(window) = web_sys::window() {
+            for id in self.marks.drain(..) {
+                window.clear_timeout_with_handle(id);
+            }
+        }
+    }
+
     fn emit(&mut self, event: &str, detail: &JsValue) {
         if let Some(f) = self.handlers.borrow().get(event) {
             self.outbox.push((f.clone(), detail.clone()));
@@ -257,6 +351,9 @@ impl Inner {
                     }
                 };
                 let wall = now_ms();
+                if let (Some(span), Some(start)) = (chunk.span, started) {
+                    self.schedule_mark(span, start - clock);
+                }
                 // Audio belongs to the oldest utterance not played out: a
                 // flushed one, else the one still being written.
                 let timing = match self.pending.front_mut() {
@@ -301,11 +398,14 @@ impl Inner {
             }
             Ok(SessionEvent::Cleared { .. }) => {}
             Ok(SessionEvent::ProviderChanged { from, to, reason }) => {
-                let detail = Object::new();
-                set(&detail, "from", &from.into());
-                set(&detail, "to", &to.into());
-                set(&detail, "reason", &reason.into());
+                let endpoint = to.clone();
+                let detail = failover_detail(from, to, reason, &endpoint, "endpoint");
                 self.emit("failover", &detail.into());
+            }
+            Ok(SessionEvent::Serving { entry, .. }) => {
+                let detail = Object::new();
+                set(&detail, "endpoint", &entry.into());
+                self.emit("endpoint", &detail.into());
             }
             Ok(_) => {}
             Err(error) => {
@@ -314,6 +414,7 @@ impl Inner {
                     self.live = None;
                 }
                 self.open = None;
+                self.open_text.clear();
                 self.written = 0;
                 let value = error_from(&error);
                 self.emit("error", &value);
@@ -425,6 +526,8 @@ impl Speaker {
                 sessions: 0,
                 pending: VecDeque::new(),
                 open: None,
+                open_text: String::new(),
+                marks: VecDeque::new(),
                 next_key: 0,
                 generation: 0,
                 stats: Stats::default(),
@@ -434,7 +537,9 @@ impl Speaker {
         })
     }
 
-    /// Registers the handler for `start`, `audio`, `end`, `error` or `failover`.
+    /// Registers the handler for `start`, `audio`, `end`, `error`, `failover`,
+    /// `provider` (who speaks behind a relay), `endpoint` (which endpoint
+    /// serves) or `mark` (which text is being heard).
     pub fn on(&self, event: String, handler: Function) {
         self.inner
             .borrow()
@@ -483,8 +588,9 @@ impl Speaker {
                 ),
             ));
         }
-        state.call(&me, Call::Text(delta))?;
+        state.call(&me, Call::Text(delta.clone()))?;
         state.written = written;
+        state.open_text.push_str(&delta);
         state.begin_utterance();
         Ok(())
     }
@@ -502,8 +608,10 @@ impl Speaker {
                 Ok(()) => {
                     let timing = state.begin_utterance();
                     state.open = None;
+                    let text = std::mem::take(&mut state.open_text);
                     state.pending.push_back(Pending {
                         key,
+                        text,
                         id: None,
                         resolve,
                         reject,
@@ -545,6 +653,8 @@ impl Speaker {
             state.generation += 1;
             state.written = 0;
             state.open = None;
+            state.open_text.clear();
+            state.clear_marks();
             if let Some(live) = &state.live {
                 live.cancel.cancel();
             }
@@ -569,6 +679,32 @@ impl Speaker {
         set(&o, "underruns", &JsValue::from(underruns));
         set(&o, "bytes", &JsValue::from_f64(s.bytes as f64));
         o.into()
+    }
+
+    /// The output level now, 0 to 1 (RMS of what is being heard), for a meter.
+    pub fn level(&self) -> f64 {
+        self.inner
+            .borrow()
+            .player
+            .as_ref()
+            .map_or(0.0, Player::level)
+    }
+
+    /// The endpoints in failover order, as events name them (credentials masked).
+    pub fn endpoints(&self) -> js_sys::Array {
+        self.inner
+            .borrow()
+            .endpoints
+            .iter()
+            .map(|e| JsValue::from_str(e.id()))
+            .collect()
+    }
+
+    /// The number the next `flush` (or `speak`) gets: `mark` events name
+    /// their utterance by it (the first is 0).
+    #[wasm_bindgen(js_name = nextUtterance)]
+    pub fn next_utterance(&self) -> f64 {
+        self.inner.borrow().next_key as f64
     }
 
     /// Ends the session and closes every connection.

@@ -16,7 +16,8 @@
 //!    the relays (`voxwire serve`) and the mock xAI server (`voxwire-mock-xai`)
 //!    started here, then the demo bundle (`web/pkg`)
 //!    built with `wasm-bindgen --target web`, its size reported, and the demo
-//!    page driven end to end in headless Chromium (a screenshot is saved).
+//!    widget driven end to end in headless Chromium through each state (a
+//!    screenshot of each is saved).
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -102,7 +103,7 @@ fn test() -> Result<(), String> {
     browser_tests(&cargo)?;
     build_web(&cargo)?;
     step(
-        "demo page end to end (headless Chromium; screenshot in target/voxwire-demo.png)",
+        "demo widget end to end (headless Chromium; screenshots in target/voxwire-widget-*.png)",
         Command::new(&cargo)
             .args([
                 "test",

@@ -19,7 +19,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Speak text into an audio file or stdout.
+    /// Speak text aloud (stdout a terminal), into an audio file (-o), or to stdout (a pipe).
     Say(SayArgs),
     /// List the voices of each provider in the chain.
     Voices(VoicesArgs),
@@ -46,9 +46,14 @@ pub struct SayArgs {
     /// The text to speak; `-` or nothing reads it from stdin.
     #[arg(value_name = "TEXT|-")]
     pub text: Option<String>,
-    /// Write the audio to this file (written whole or not at all); default stdout.
+    /// Write the audio to this file (written whole or not at all); default: play it when stdout
+    /// is a terminal, else write it to stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Play the audio through a player found on PATH (pw-play, paplay, aplay, ffplay, play),
+    /// even when stdout is not a terminal.
+    #[arg(long, conflicts_with_all = ["output", "format"])]
+    pub play: bool,
     /// Voice id (see `voxwire voices`).
     #[arg(long, value_name = "V")]
     pub voice: Option<String>,
@@ -171,6 +176,20 @@ mod tests {
         assert_eq!(say.text, None);
         assert_eq!(say.sample_rate, DEFAULT_SAMPLE_RATE);
         assert_eq!(say.format, None);
+        assert!(!say.play);
+    }
+
+    #[test]
+    fn play_conflicts_with_a_file_and_a_format() {
+        let cli = Cli::try_parse_from(["voxwire", "say", "hi", "--play"]).unwrap();
+        let Command::Say(say) = cli.command else {
+            panic!("not say")
+        };
+        assert!(say.play);
+        assert!(Cli::try_parse_from(["voxwire", "say", "hi", "--play", "-o", "a.wav"]).is_err());
+        assert!(
+            Cli::try_parse_from(["voxwire", "say", "hi", "--play", "--format", "wav"]).is_err()
+        );
     }
 
     #[test]

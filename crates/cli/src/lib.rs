@@ -1,7 +1,9 @@
 //! The `voxwire` command-line program.
 //!
 //! - `voxwire say [TEXT|-] [-o FILE] [--voice V] [--language L] [--provider ID]...
-//!   [--format wav|pcm|mulaw|alaw] [--sample-rate HZ] [--config FILE] [--verbose]`
+//!   [--format wav|pcm|mulaw|alaw] [--sample-rate HZ] [--config FILE] [--verbose] [--play]`:
+//!   with no `-o` and stdout a terminal (or with `--play`) it plays through a
+//!   player program found on `PATH` (see [`play`])
 //! - `voxwire voices [--provider ID]... [--config FILE]`
 //! - `voxwire serve [--listen ADDR] [--provider ID]... [--config FILE]`: the relay.
 //! - `voxwire doctor [--provider ID]... [--config FILE]`: per provider, a table
@@ -18,6 +20,7 @@ pub mod doctor;
 pub mod exit;
 pub mod input;
 pub mod output;
+pub mod play;
 pub mod progress;
 pub mod say;
 pub mod serve;

@@ -1,5 +1,5 @@
 //! Where the audio goes: a file written whole-or-nothing through a temporary
-//! file beside it, or stdout (never a terminal).
+//! file beside it, stdout (never a terminal), or an audio player program.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -10,6 +10,7 @@ use voxwire_core::{AudioFormat, Encoding};
 
 use crate::args::OutputFormat;
 use crate::exit::CliError;
+use crate::play::{Playback, PlayerProgram};
 
 /// The output format for `flag` and the output path: the flag wins, then the
 /// file's extension, then WAV for a file and raw PCM for stdout.
@@ -58,6 +59,8 @@ pub enum Destination {
     Stdout,
     /// A file, replaced only when all the audio has been written.
     File(PathBuf),
+    /// The machine's audio output, through a player program fed raw PCM.
+    Player(PlayerProgram),
 }
 
 impl Destination {
@@ -74,6 +77,7 @@ impl Destination {
         match self {
             Self::Stdout => "stdout".to_string(),
             Self::File(p) => p.display().to_string(),
+            Self::Player(p) => format!("the audio player {} ({})", p.name, p.path.display()),
         }
     }
 }
@@ -153,6 +157,8 @@ enum Writer {
     WavFile(hound::WavWriter<BufWriter<File>>),
     /// Raw bytes (or a streamed WAV whose header was already written).
     Raw(BufWriter<Box<dyn Write>>),
+    /// A player's stdin, written unbuffered so sound starts as audio arrives.
+    Player(Playback),
 }
 
 /// Writes audio of one format as it arrives; dropping it unfinished deletes the
@@ -162,6 +168,8 @@ pub struct AudioSink {
     temp: Option<TempOutput>,
     format: AudioFormat,
     destination: Destination,
+    /// Bytes written so far (how long a player has to play out).
+    written: usize,
 }
 
 impl std::fmt::Debug for AudioSink {
@@ -177,7 +185,8 @@ impl AudioSink {
     /// Opens the destination for `format` audio written as `container`.
     ///
     /// For a file this creates the temporary file now, so an unwritable path is
-    /// reported (exit 2) before any synthesis. Stdout is refused if it is a terminal.
+    /// reported (exit 2) before any synthesis. Stdout is refused if it is a
+    /// terminal. A player is started now and always takes raw 16-bit PCM.
     pub fn create(
         destination: &Destination,
         container: OutputFormat,
@@ -220,12 +229,22 @@ impl AudioSink {
                 };
                 (writer, Some(temp))
             }
+            Destination::Player(player) => {
+                if format.encoding != Encoding::PcmS16le {
+                    return Err(CliError::usage(format!(
+                        "the audio player takes 16-bit PCM, not {}",
+                        format.encoding
+                    )));
+                }
+                (Writer::Player(player.start(format.sample_rate)?), None)
+            }
         };
         Ok(Self {
             writer,
             temp,
             format,
             destination: destination.clone(),
+            written: 0,
         })
     }
 
@@ -238,21 +257,26 @@ impl AudioSink {
     pub fn write(&mut self, data: &[u8]) -> Result<(), CliError> {
         let result = match &mut self.writer {
             Writer::Raw(out) => out.write_all(data),
+            Writer::Player(player) => player.write_all(data).and_then(|()| player.flush()),
             Writer::WavFile(wav) => pcm::decode(Encoding::PcmS16le, data)
                 .into_iter()
                 .try_for_each(|s| wav.write_sample(s))
                 .map_err(hound_to_io),
         };
-        result.map_err(|e| self.write_error(e))
+        result.map_err(|e| self.write_error(e))?;
+        self.written += data.len();
+        Ok(())
     }
 
-    /// Flushes everything and, for a file, moves it into place.
-    pub fn finish(self) -> Result<(), CliError> {
+    /// Flushes everything and, for a file, moves it into place; a player is
+    /// waited for until it has played the audio out.
+    pub async fn finish(self) -> Result<(), CliError> {
         let Self {
             writer,
             temp,
             destination,
-            ..
+            format,
+            written,
         } = self;
         let err = |e: io::Error| {
             CliError::failure(format!(
@@ -263,6 +287,7 @@ impl AudioSink {
         match writer {
             Writer::Raw(mut out) => out.flush().map_err(err)?,
             Writer::WavFile(wav) => wav.finalize().map_err(|e| err(hound_to_io(e)))?,
+            Writer::Player(player) => player.finish(format.duration_of(written)).await?,
         }
         match temp {
             Some(temp) => temp.place(),
@@ -377,7 +402,7 @@ mod tests {
         let samples: Vec<i16> = (0..1600).map(|i| (i % 100) as i16 * 100).collect();
         sink.write(&pcm::encode(Encoding::PcmS16le, &samples))
             .unwrap();
-        sink.finish().unwrap();
+        futures::executor::block_on(sink.finish()).unwrap();
         assert_eq!(entries(dir.path()), ["out.wav"]);
         let mut reader = hound::WavReader::open(&path).unwrap();
         assert_eq!(reader.spec(), wav_spec(format));
@@ -437,7 +462,7 @@ mod tests {
             })
             .unwrap();
         sink.write(&[1, 2, 3, 4]).unwrap();
-        sink.finish().unwrap();
+        futures::executor::block_on(sink.finish()).unwrap();
         assert_eq!(*out.0.lock().unwrap(), [1, 2, 3, 4]);
 
         let out = Shared::default();
@@ -448,7 +473,7 @@ mod tests {
             })
             .unwrap();
         sink.write(&[1, 0, 2, 0]).unwrap();
-        sink.finish().unwrap();
+        futures::executor::block_on(sink.finish()).unwrap();
         let bytes = out.0.lock().unwrap().clone();
         assert_eq!(bytes.len(), 48);
         assert_eq!(&bytes[..4], b"RIFF");

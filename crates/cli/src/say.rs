@@ -15,6 +15,7 @@ use crate::config::{self, LoadedConfig};
 use crate::exit::CliError;
 use crate::input;
 use crate::output::{self, AudioSink, Destination};
+use crate::play::PlayerProgram;
 use crate::progress::Progress;
 use crate::voices::VoiceCheck;
 
@@ -38,16 +39,22 @@ pub fn prepare(
     stdin: impl Read,
 ) -> Result<Prepared, CliError> {
     let loaded = config::load(args.chain.config.as_deref(), &vars)?;
-    let container = output::resolve_format(args.format, args.output.as_deref());
+    let mut destination = Destination::from_arg(args.output.as_deref());
+    // Audio is played with --play, or when it would go to a terminal; the
+    // player is looked for before waiting for text on stdin, not after.
+    let play = args.play || (destination == Destination::Stdout && std::io::stdout().is_terminal());
+    if play {
+        destination = Destination::Player(PlayerProgram::find_or_explain()?);
+    }
+    let container = if play {
+        OutputFormat::Pcm
+    } else {
+        output::resolve_format(args.format, args.output.as_deref())
+    };
     let format = AudioFormat::mono(output::encoding_of(container), args.sample_rate);
     format
         .validate()
         .map_err(|e| CliError::from_validation(&e))?;
-    let destination = Destination::from_arg(args.output.as_deref());
-    if destination == Destination::Stdout {
-        // Refuse before waiting for text on stdin, not after.
-        output::refuse_terminal(std::io::stdout().is_terminal())?;
-    }
     let text = input::text(args.text.as_deref(), stdin, loaded.config.max_text_chars)?;
     Ok(Prepared {
         args,
@@ -151,7 +158,7 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, CliError> {
     .await;
     progress.finish();
     let outcome = outcome?;
-    sink.finish()?;
+    sink.finish().await?;
     Ok(outcome)
 }
 
@@ -408,7 +415,7 @@ mod tests {
         let mut progress = Progress::new(false, 5);
         let result = speak(&router, request, &mut sink, &mut progress, true, &describe).await;
         if result.is_ok() {
-            sink.finish().unwrap();
+            sink.finish().await.unwrap();
         }
         let bytes = out.0.lock().unwrap().clone();
         (result, bytes)
@@ -489,6 +496,7 @@ mod tests {
             format: None,
             sample_rate: DEFAULT_SAMPLE_RATE,
             verbose: false,
+            play: false,
             chain: ChainArgs {
                 providers: vec!["fake-fail".into(), "fake-ok".into()],
                 config: Some(config),
