@@ -173,8 +173,13 @@ async fn the_demo_page_speaks_in_headless_chromium() {
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| {
-            l.strip_prefix(name)
-                .map(|v| v.trim().parse::<f64>().unwrap_or(f64::NAN))
+            // `name value` or `name{labels} value` (the relay labels by chain entry).
+            let rest = l.strip_prefix(name)?;
+            let rest = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?.1,
+                None => rest,
+            };
+            Some(rest.trim().parse::<f64>().unwrap_or(f64::NAN))
         })
         .unwrap_or(f64::NAN)
 }

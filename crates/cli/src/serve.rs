@@ -39,10 +39,21 @@ pub fn run(args: ServeArgs, vars: Vec<(String, String)>) -> Result<(), CliError>
         let addr = relay
             .local_addr()
             .map_err(|e| CliError::failure(e.to_string()))?;
+        // The first line stays machine-readable (xtask and the tests read its
+        // `http://HOST:PORT`); the demo page's ready URL follows.
         eprintln!(
             "voxwire: relay listening on http://{addr} (WebSocket ws://{addr}/v1/tts; chain {})",
             ids.join(" → ")
         );
+        let demo = relay
+            .demo_url()
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        if relay.generated_token().is_some() {
+            eprintln!(
+                "voxwire: no server tokens configured: generated one for this run (loopback only)"
+            );
+        }
+        eprintln!("voxwire: demo page: {demo}");
         relay
             .serve(stop_signal())
             .await
