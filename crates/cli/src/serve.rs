@@ -1,5 +1,7 @@
 //! `voxwire serve`: the relay, until Ctrl-C or SIGTERM, then a graceful stop.
 
+use std::io::Write as _;
+
 use voxwire_router::{Router, RouterSettings};
 use voxwire_server::{Relay, ServerSettings};
 
@@ -58,7 +60,7 @@ pub fn run(args: ServeArgs, vars: Vec<(String, String)>) -> Result<(), CliError>
             .serve(stop_signal())
             .await
             .map_err(|e| CliError::failure(e.to_string()))?;
-        eprintln!("voxwire: relay stopped");
+        let _ = writeln!(std::io::stderr(), "voxwire: relay stopped");
         Ok(())
     })
 }
