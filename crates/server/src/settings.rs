@@ -207,3 +207,24 @@ impl ServerSettings {
         Duration::from_secs(self.shutdown_grace_s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's `[server]` example is a configuration this relay accepts.
+    #[test]
+    fn the_readme_example_parses_and_validates() {
+        let readme = include_str!("../../../README.md");
+        let block = readme
+            .split("```toml\n[server]\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a [server] example in the README");
+        let table: toml::Table = toml::from_str(block).expect("valid TOML");
+        let settings = ServerSettings::from_table(&table, &[]).expect("accepted settings");
+        assert_eq!(settings.browser_keys().len(), 2);
+        assert_eq!(settings.metrics, MetricsAccess::Public);
+        assert_eq!(settings.max_sessions_per_token, 64);
+    }
+}
