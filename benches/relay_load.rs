@@ -59,10 +59,11 @@ fn start_relay(mock: &MockXai, dir: &std::path::Path) -> (Child, String) {
         .spawn()
         .expect("voxwire serve");
     let stderr = child.stderr.take().expect("stderr");
+    let mut reader = BufReader::new(stderr);
     let mut line = String::new();
-    BufReader::new(stderr)
-        .read_line(&mut line)
-        .expect("listening line");
+    reader.read_line(&mut line).expect("listening line");
+    // Keep draining the relay's stderr so it never writes to a closed pipe.
+    std::thread::spawn(move || for _ in reader.lines().map_while(Result::ok) {});
     let addr = line
         .split("http://")
         .nth(1)

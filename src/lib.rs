@@ -35,9 +35,9 @@ pub use voxwire_xai as xai;
 #[cfg(feature = "router")]
 pub use voxwire_router as router;
 
-/// The relay server.
-#[cfg(feature = "server")]
-pub use voxwire_server as server;
 /// The offline neural Piper provider.
 #[cfg(feature = "piper")]
 pub use voxwire_piper as piper;
+/// The relay server.
+#[cfg(feature = "server")]
+pub use voxwire_server as server;

@@ -283,8 +283,13 @@ const SPOKEN: &str = "Typed into the demo page, spoken by the relay, played by W
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| {
-            l.strip_prefix(name)
-                .map(|v| v.trim().parse::<f64>().unwrap_or(f64::NAN))
+            // `name value` or `name{labels} value` (the relay labels by chain entry).
+            let rest = l.strip_prefix(name)?;
+            let rest = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?.1,
+                None => rest,
+            };
+            Some(rest.trim().parse::<f64>().unwrap_or(f64::NAN))
         })
         .unwrap_or(f64::NAN)
 }

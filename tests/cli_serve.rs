@@ -53,7 +53,7 @@ fn open_mode_is_refused_off_loopback_and_a_relay_needs_tokens() {
     let out = voxwire(&[
         "serve",
         "--listen",
-        "127.0.0.1:0",
+        "0.0.0.0:0",
         "--config",
         none.to_str().unwrap(),
     ])
@@ -61,6 +61,67 @@ fn open_mode_is_refused_off_loopback_and_a_relay_needs_tokens() {
     .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no server tokens"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_tokens_on_loopback_it_prints_a_ready_demo_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "[[chain]]\nprovider = \"espeak\"\n");
+    let mut child = voxwire(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        cfg.to_str().unwrap(),
+    ])
+    .env_remove("VOXWIRE_SERVER_TOKEN")
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let addr = common::announced_addr(&mut stderr);
+    let mut demo = String::new();
+    for _ in 0..3 {
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        if let Some(url) = line.trim().strip_prefix("voxwire: demo page: ") {
+            demo = url.to_string();
+            break;
+        }
+    }
+    let token = demo
+        .strip_prefix(&format!("http://{addr}/?token="))
+        .unwrap_or_else(|| panic!("no ready URL: {demo}"))
+        .to_string();
+    // The page's own origin with the token in its query: the way the demo connects.
+    let mut request = format!("ws://{addr}/v1/tts?codec=pcm&sample_rate=16000&token={token}")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", format!("http://{addr}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws.send(Message::text(r#"{"type":"text.delta","delta":"Hi."}"#))
+        .await
+        .unwrap();
+    ws.send(Message::text(r#"{"type":"text.done"}"#))
+        .await
+        .unwrap();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let Message::Text(text) = frame else { continue };
+        let v: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+        if v["type"] == "audio.done" {
+            break;
+        }
+        assert_eq!(v["type"], "audio.delta", "{v}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[tokio::test(flavor = "multi_thread")]

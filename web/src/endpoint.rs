@@ -561,9 +561,9 @@ impl Utterance {
                 Some(Poll::Ready(None))
             }
             error @ ServerMessage::Error { .. } => {
-                let text = error.error_text().unwrap_or_default();
-                let excerpt = voxwire_core::error::body_excerpt(text.as_bytes());
-                Some(self.fail(error_frame_kind(&text), format!("error frame: {excerpt}")))
+                let message = error.error_text().unwrap_or_default();
+                let excerpt = voxwire_core::error::body_excerpt(message.as_bytes());
+                Some(self.fail(relay_error_kind(text), format!("error frame: {excerpt}")))
             }
         }
     }
@@ -698,5 +698,55 @@ mod tests {
         assert_eq!(span_of(text, 0, &chars("nowhere")), None);
         assert_eq!(span_of(text, 0, &[]), None);
         assert_eq!(span_of(text, 99, &chars("Hi")), None);
+    }
+}
+
+/// The kind of an error frame: the relay's `kind` field (`ErrorKind::as_str`)
+/// when the frame has one, else the words of its text (other xAI servers).
+fn relay_error_kind(frame: &str) -> ErrorKind {
+    let value: serde_json::Value = serde_json::from_str(frame).unwrap_or_default();
+    if let Some(kind) = value.get("kind").and_then(|k| k.as_str()) {
+        let known = [
+            ErrorKind::InvalidInput,
+            ErrorKind::Config,
+            ErrorKind::Auth,
+            ErrorKind::NotFound,
+            ErrorKind::InvalidRequest,
+            ErrorKind::RateLimited,
+            ErrorKind::Unavailable,
+            ErrorKind::Timeout,
+            ErrorKind::Protocol,
+            ErrorKind::NoAudio,
+            ErrorKind::Internal,
+            ErrorKind::Cancelled,
+            ErrorKind::Unsupported,
+        ];
+        if let Some(k) = known.into_iter().find(|k| k.as_str() == kind) {
+            return k;
+        }
+    }
+    let text = value
+        .get("message")
+        .or_else(|| value.get("error"))
+        .and_then(|m| m.as_str())
+        .unwrap_or_default();
+    error_frame_kind(text)
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn the_kind_field_wins_over_the_words() {
+        let frame = r#"{"type":"error","message":"rate limited: slow down","kind":"unavailable"}"#;
+        assert_eq!(relay_error_kind(frame), ErrorKind::Unavailable);
+        let frame = r#"{"type":"error","message":"invalid frame","kind":"invalid_input"}"#;
+        assert_eq!(relay_error_kind(frame), ErrorKind::InvalidInput);
+        // Without the field (another xAI server): the words decide.
+        let frame = r#"{"type":"error","message":"rate limited"}"#;
+        assert_eq!(relay_error_kind(frame), ErrorKind::RateLimited);
+        let frame = r#"{"type":"error","message":"x","kind":"from-the-future"}"#;
+        assert_eq!(relay_error_kind(frame), ErrorKind::Unavailable);
     }
 }

@@ -1,5 +1,7 @@
 //! `voxwire serve`: the relay, until Ctrl-C or SIGTERM, then a graceful stop.
 
+use std::io::Write as _;
+
 use voxwire_router::{Router, RouterSettings};
 use voxwire_server::{Relay, ServerSettings};
 
@@ -40,15 +42,26 @@ pub fn run(args: ServeArgs, vars: Vec<(String, String)>) -> Result<(), CliError>
         let addr = relay
             .local_addr()
             .map_err(|e| CliError::failure(e.to_string()))?;
+        // The first line stays machine-readable (xtask and the tests read its
+        // `http://HOST:PORT`); the demo page's ready URL follows.
         eprintln!(
             "voxwire: relay listening on http://{addr} (WebSocket ws://{addr}/v1/tts; chain {})",
             ids.join(" → ")
         );
+        let demo = relay
+            .demo_url()
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        if relay.generated_token().is_some() {
+            eprintln!(
+                "voxwire: no server tokens configured: generated one for this run (loopback only)"
+            );
+        }
+        eprintln!("voxwire: demo page: {demo}");
         relay
             .serve(stop_signal())
             .await
             .map_err(|e| CliError::failure(e.to_string()))?;
-        eprintln!("voxwire: relay stopped");
+        let _ = writeln!(std::io::stderr(), "voxwire: relay stopped");
         Ok(())
     })
 }

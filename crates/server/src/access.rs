@@ -47,27 +47,34 @@ fn denied(status: StatusCode, reason: &'static str, message: impl Into<String>) 
 /// Checks a request's credentials: a server token (Bearer), or a browser token
 /// (`token` query parameter or `xai-client-secret.<token>` subprotocol) bound to
 /// the request's Origin. Browser requests (with an Origin) must come from an
-/// allowed origin. Open mode lets everyone in.
+/// allowed origin in every mode, open mode included (default: loopback
+/// origins only), so a page on another site cannot drive a local relay. A
+/// server token the relay generated for itself (loopback, no tokens
+/// configured) is also accepted as the `token` query parameter, so the demo
+/// page's ready URL works.
 pub(crate) fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     query_token: Option<&str>,
 ) -> Result<Principal, Denied> {
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+    if let Some(origin) = origin {
+        if !auth::origin_permitted(origin, &state.settings.allowed_origins) {
+            return Err(denied(
+                StatusCode::FORBIDDEN,
+                "origin",
+                format!(
+                    "origin {} is not allowed: add it to allowed_origins",
+                    crate::errors::printable(origin)
+                ),
+            ));
+        }
+    }
     if state.settings.open {
         return Ok(Principal {
             key: "open".into(),
             subprotocol: None,
         });
-    }
-    if let Some(origin) = origin {
-        if !auth::origin_allowed(origin, &state.settings.allowed_origins) {
-            return Err(denied(
-                StatusCode::FORBIDDEN,
-                "origin",
-                format!("origin {origin} is not allowed: add it to allowed_origins"),
-            ));
-        }
     }
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     if let Some(presented) = auth::bearer_token(authorization) {
@@ -83,6 +90,12 @@ pub(crate) fn authenticate(
             )),
         };
     }
+    if let Some(token) = query_token.and_then(|t| auth::find_api_token(t, &state.query_tokens)) {
+        return Ok(Principal {
+            key: format!("token:{}", token.id),
+            subprotocol: None,
+        });
+    }
     let protocols = headers
         .get("sec-websocket-protocol")
         .and_then(|v| v.to_str().ok());
@@ -97,7 +110,7 @@ pub(crate) fn authenticate(
             ))
         }
     };
-    let claims = auth::verify(&state.browser_key, browser, now_unix())
+    let claims = auth::verify_any(&state.browser_keys, browser, now_unix())
         .map_err(|e| denied(StatusCode::UNAUTHORIZED, "browser_token", e.to_string()))?;
     match origin {
         Some(origin) if auth::origin_allowed(origin, std::slice::from_ref(&claims.origin)) => {

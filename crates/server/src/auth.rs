@@ -109,7 +109,9 @@ pub struct BrowserClaims {
     pub origin: String,
     /// Unix seconds at which the token stops being accepted.
     pub expires_at: u64,
-    /// The id of the [`ApiToken`] that minted it, for logs, metrics and limits.
+    /// Who the token speaks for, for logs, metrics and limits:
+    /// `<minting token id>/<sub>`, where `sub` is the backend's choice (its
+    /// user id) or random, so each browser user has limits of its own.
     pub subject: String,
 }
 
@@ -212,6 +214,27 @@ pub fn verify(key: &Secret, token: &str, now_unix: u64) -> Result<BrowserClaims,
     Ok(claims)
 }
 
+/// [`verify`] against each of `keys` (rotation: old tokens stay good while
+/// their key is listed). A signature that matches no key is `BadSignature`.
+pub fn verify_any(
+    keys: &[Secret],
+    token: &str,
+    now_unix: u64,
+) -> Result<BrowserClaims, TokenError> {
+    let mut worst = TokenError::BadSignature;
+    for key in keys {
+        match verify(key, token, now_unix) {
+            Ok(claims) => return Ok(claims),
+            Err(TokenError::BadSignature) => {}
+            Err(e) => worst = e,
+        }
+    }
+    if keys.is_empty() {
+        return verify(&Secret::new(""), token, now_unix);
+    }
+    Err(worst)
+}
+
 /// The browser token in a `Sec-WebSocket-Protocol` header value, so the relay can
 /// authenticate a browser WebSocket (which cannot send `Authorization`).
 ///
@@ -228,38 +251,58 @@ pub fn token_from_subprotocols(header: Option<&str>) -> Option<&str> {
 }
 
 /// `origin` in the serialized form browsers send (`scheme://host[:port]`, lower
-/// case, default port omitted), or `None` if it is not a tuple origin.
+/// case, default port omitted), or `None` if it is not a tuple origin. Parsed
+/// by the `url` crate; anything past the authority (a path other than `/`, a
+/// query, a fragment, user info) makes it not an origin.
 fn normalize_origin(origin: &str) -> Option<String> {
-    let origin = origin.trim();
-    let origin = origin.strip_suffix('/').unwrap_or(origin);
-    let (scheme, authority) = origin.split_once("://")?;
-    let scheme_ok = scheme
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic())
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    let authority_ok = !authority.is_empty()
-        && !authority
-            .chars()
-            .any(|c| c.is_whitespace() || matches!(c, '/' | '?' | '#' | '@' | '\\'));
-    if !scheme_ok || !authority_ok {
+    let parsed = url::Url::parse(origin.trim()).ok()?;
+    if parsed.path() != "/" && !parsed.path().is_empty()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+    {
         return None;
     }
-    let scheme = scheme.to_ascii_lowercase();
-    let mut authority = authority.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "http" | "ws" => Some(":80"),
-        "https" | "wss" => Some(":443"),
-        _ => None,
-    };
-    if let Some(port) = default_port {
-        if let Some(stripped) = authority.strip_suffix(port) {
-            authority = stripped.to_owned();
-        }
+    // The raw text must not hide a second slash (`https://h//`) that the parser folded.
+    let rest = origin.trim().split_once("://")?.1;
+    if rest.matches('/').count() > 1 || rest.contains('\\') {
+        return None;
     }
-    Some(format!("{scheme}://{authority}"))
+    match parsed.origin() {
+        url::Origin::Tuple(..) => Some(parsed.origin().ascii_serialization()),
+        url::Origin::Opaque(_) => None,
+    }
+}
+
+/// Whether `origin` is a page served from this machine (`localhost`,
+/// 127.0.0.0/8 or `::1`, any port, http or https): the default allowlist.
+pub fn is_loopback_origin(origin: &str) -> bool {
+    let Some(normal) = normalize_origin(origin) else {
+        return false;
+    };
+    let Ok(parsed) = url::Url::parse(&normal) else {
+        return false;
+    };
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return false;
+    }
+    match parsed.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Whether a page on `origin` may use the relay under `allowlist`, where an
+/// empty list means loopback origins only ([`is_loopback_origin`]).
+pub fn origin_permitted(origin: &str, allowlist: &[String]) -> bool {
+    if allowlist.is_empty() {
+        is_loopback_origin(origin)
+    } else {
+        origin_allowed(origin, allowlist)
+    }
 }
 
 /// Whether a page on `origin` (the `Origin` request header) may use the relay.

@@ -7,24 +7,35 @@
 //! - Access: server tokens (Bearer, constant-time); short-lived HMAC-signed
 //!   browser tokens bound to an origin (query `token` or subprotocol
 //!   `xai-client-secret.<token>`); an Origin allowlist; open mode on loopback only.
-//! - Limits: message size, characters per utterance, utterances per second and
-//!   sessions per credential, total sessions, idle timeout, session age — each
-//!   answered with an error frame or close code and counted in `/metrics`.
+//! - One session engine ([`engine`]) behind the fronts: a writer task per
+//!   connection with a bounded queue and a send timeout, timers that fire
+//!   whatever the client does, exactly one end per utterance.
+//! - Limits: message size, characters per utterance, utterances per second per
+//!   session (optionally per credential), pending utterances, sessions per
+//!   credential (per browser user for minted tokens), total sessions, idle
+//!   timeout, session age — each answered with an error frame or close code
+//!   and counted in `/metrics`.
+//! - Errors to clients are safe ([`errors::ClientError`]): kind, entry, a
+//!   short reason and what to do; the log keeps the whole error.
 //! - Provider keys stay in the router's providers: nothing the relay sends
 //!   carries them.
 #![warn(missing_docs)]
 
 mod access;
 pub mod auth;
+pub mod engine;
+pub mod errors;
+mod fronts;
+mod limits;
 pub mod metrics;
-mod relay;
 mod rest;
 mod routes;
 mod serve;
 pub mod settings;
 mod state;
+mod writer;
 
 pub use routes::app;
 pub use serve::Relay;
-pub use settings::{ServerSettings, TokenEntry};
+pub use settings::{MetricsAccess, ServerSettings, TokenEntry};
 pub use state::AppState;

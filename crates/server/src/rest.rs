@@ -11,8 +11,8 @@ use serde::Deserialize;
 use voxwire_core::{AudioFormat, ErrorKind, SynthesisRequest, TtsError, TtsProvider};
 
 use crate::access;
-use crate::relay::stream_format;
-use crate::routes::json_error;
+use crate::fronts::xai_ws::stream_format;
+use crate::routes::{json_error, router_error};
 use crate::state::AppState;
 
 /// `output_format` as xAI takes it.
@@ -107,12 +107,8 @@ pub(crate) async fn synthesize(
         Ok(f) => f,
         Err(why) => return json_error(StatusCode::BAD_REQUEST, &why),
     };
-    if !state.rates.allow(
-        &principal.key,
-        state.settings.utterances_per_second,
-        state.settings.utterance_burst,
-    ) {
-        state.metrics.limit_breached("utterances_per_second");
+    if !state.rates.allow(&principal.key, &state.settings) {
+        state.metrics.limit_breached("token_utterances_per_second");
         return json_error(
             StatusCode::TOO_MANY_REQUESTS,
             "rate limited: too many requests per second",
@@ -125,31 +121,44 @@ pub(crate) async fn synthesize(
     let started = std::time::Instant::now();
     let mut stream = match state.router.synthesize(synthesis).await {
         Ok(s) => s,
-        Err(e) => return json_error(status_of(&e), &e.to_string()),
+        Err(e) => return router_error(&state, status_of(&e), &e),
     };
     // Wait for the first audio so an early failure can still be an HTTP error.
     let first = match stream.next().await {
         Some(Ok(chunk)) => chunk,
-        Some(Err(e)) => return json_error(status_of(&e), &e.to_string()),
+        Some(Err(e)) => return router_error(&state, status_of(&e), &e),
         None => return json_error(StatusCode::BAD_GATEWAY, "no audio was produced"),
     };
-    state.metrics.first_audio(started.elapsed());
+    // The router's one-shot stream does not say which entry spoke; the first
+    // in rotation is the best label until it does.
+    let chain = state.router.chain();
+    let entry = chain
+        .iter()
+        .find(|e| state.router.is_available(e))
+        .or(chain.first())
+        .cloned()
+        .unwrap_or_default();
+    state.metrics.first_audio(&entry, started.elapsed());
     let metrics = state.metrics.clone();
     let head = if wav { wav_header(format) } else { Vec::new() };
-    metrics.audio_seconds(first.duration().as_secs_f64());
+    metrics.audio_seconds(&entry, first.duration().as_secs_f64());
     let first_bytes = [head, first.data.to_vec()].concat();
+    let done_entry = entry.clone();
     let rest = stream.map(move |item| match item {
         Ok(chunk) => {
-            metrics.audio_seconds(chunk.duration().as_secs_f64());
+            metrics.audio_seconds(&entry, chunk.duration().as_secs_f64());
             Ok::<Bytes, std::io::Error>(chunk.data)
         }
         // After the headers a failure can only cut the body short.
-        Err(e) => Err(std::io::Error::other(e.to_string())),
+        Err(e) => {
+            tracing::warn!(error = %e, "REST synthesis failed mid-body");
+            Err(std::io::Error::other("synthesis failed mid-stream"))
+        }
     });
     let body =
         futures::stream::once(async move { Ok::<Bytes, std::io::Error>(Bytes::from(first_bytes)) })
             .chain(rest);
-    state.metrics.utterance_done();
+    state.metrics.utterance_done(&done_entry);
     (
         [(header::CONTENT_TYPE, content_type(format, wav))],
         Body::from_stream(body),
@@ -167,22 +176,25 @@ fn content_type(format: AudioFormat, wav: bool) -> &'static str {
     }
 }
 
-/// A WAV header for streamed 16-bit PCM: the sizes are the usual placeholders.
+/// A WAV header for streamed 16-bit PCM, written by `hound`; its two size
+/// fields are then set to the streaming placeholder (unknown length), as
+/// players expect of a WAV that is still being produced.
 fn wav_header(format: AudioFormat) -> Vec<u8> {
-    let mut h = Vec::with_capacity(44);
-    let rate = format.sample_rate;
-    let block = format.bytes_per_frame() as u16;
-    h.extend_from_slice(b"RIFF");
-    h.extend_from_slice(&u32::MAX.to_le_bytes());
-    h.extend_from_slice(b"WAVEfmt ");
-    h.extend_from_slice(&16u32.to_le_bytes());
-    h.extend_from_slice(&1u16.to_le_bytes());
-    h.extend_from_slice(&format.channels.to_le_bytes());
-    h.extend_from_slice(&rate.to_le_bytes());
-    h.extend_from_slice(&(rate * u32::from(block)).to_le_bytes());
-    h.extend_from_slice(&block.to_le_bytes());
-    h.extend_from_slice(&16u16.to_le_bytes());
-    h.extend_from_slice(b"data");
-    h.extend_from_slice(&(u32::MAX - 36).to_le_bytes());
-    h
+    let spec = hound::WavSpec {
+        channels: format.channels,
+        sample_rate: format.sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut cursor = std::io::Cursor::new(Vec::with_capacity(44));
+    if let Ok(writer) = hound::WavWriter::new(&mut cursor, spec) {
+        let _ = writer.finalize();
+    }
+    let mut header = cursor.into_inner();
+    // RIFF chunk size at 4, data chunk size at 40 (hound writes the canonical 44-byte header).
+    if header.len() == 44 {
+        header[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        header[40..44].copy_from_slice(&(u32::MAX - 36).to_le_bytes());
+    }
+    header
 }

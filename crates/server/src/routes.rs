@@ -12,9 +12,12 @@ use voxwire_core::TtsProvider;
 
 use crate::access;
 use crate::auth::{self, BrowserClaims};
+use crate::errors::ClientError;
+use crate::fronts::xai_ws;
 use crate::metrics;
+use crate::rest;
+use crate::settings::MetricsAccess;
 use crate::state::AppState;
-use crate::{relay, rest};
 
 /// The longest a browser token may live.
 const MAX_TOKEN_TTL_S: u64 = 3_600;
@@ -23,7 +26,7 @@ const MAX_TOKEN_TTL_S: u64 = 3_600;
 pub fn app(state: Arc<AppState>) -> Routes {
     let web_dir = state.settings.web_dir.clone();
     let routes = Routes::new()
-        .route("/v1/tts", get(relay::upgrade).post(rest::synthesize))
+        .route("/v1/tts", get(xai_ws::upgrade).post(rest::synthesize))
         .route("/v1/tts/voices", get(voices))
         .route("/v1/tts/voices/{voice_id}", get(voice))
         .route("/v1/tokens", post(mint_token))
@@ -46,12 +49,51 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
+async fn render_metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match state.settings.metrics {
+        MetricsAccess::Off => {
+            return json_error(
+                StatusCode::NOT_FOUND,
+                "metrics are off: set [server] metrics",
+            )
+        }
+        MetricsAccess::Token => {
+            let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+            if auth::bearer_token(authorization)
+                .and_then(|t| auth::find_api_token(t, &state.api_tokens))
+                .is_none()
+            {
+                state.metrics.auth_rejected("metrics");
+                return json_error(
+                    StatusCode::UNAUTHORIZED,
+                    "/metrics needs a server token (Authorization: Bearer)",
+                );
+            }
+        }
+        MetricsAccess::Public => {}
+    }
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        state.metrics.render(),
+        state.metrics.render(&state.router),
     )
         .into_response()
+}
+
+/// A safe reply for a router failure: kind, entry, reason and what to do;
+/// the whole error goes to the log.
+pub(crate) fn router_error(
+    state: &AppState,
+    status: StatusCode,
+    error: &voxwire_core::TtsError,
+) -> Response {
+    tracing::warn!(%error, "request failed");
+    let safe = ClientError::from_router(error);
+    state.metrics.client_error(safe.kind);
+    let mut body = serde_json::json!({ "error": safe.message(), "kind": safe.kind.as_str() });
+    if let Some(entry) = &safe.entry {
+        body["entry"] = serde_json::Value::String(entry.clone());
+    }
+    (status, Json(body)).into_response()
 }
 
 async fn no_demo() -> Response {
@@ -74,7 +116,7 @@ async fn voices(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
                 .collect();
             Json(serde_json::json!({ "voices": list })).into_response()
         }
-        Err(e) => json_error(StatusCode::BAD_GATEWAY, &e.to_string()),
+        Err(e) => router_error(&state, StatusCode::BAD_GATEWAY, &e),
     }
 }
 
@@ -100,7 +142,7 @@ async fn voice(
                 &format!("voice `{voice_id}` not found"),
             ),
         },
-        Err(e) => json_error(StatusCode::BAD_GATEWAY, &e.to_string()),
+        Err(e) => router_error(&state, StatusCode::BAD_GATEWAY, &e),
     }
 }
 
@@ -109,7 +151,13 @@ async fn voice(
 struct TokenRequest {
     origin: String,
     ttl_s: Option<u64>,
+    /// Who the token is for (the backend's user id): limits apply per subject.
+    /// Random when absent, so two tabs never share a quota by accident.
+    sub: Option<String>,
 }
+
+/// Longest `sub` accepted; it is a label, not a payload.
+const MAX_SUB_LEN: usize = 128;
 
 /// `POST /v1/tokens`: a server token mints a short-lived browser token bound to an origin.
 async fn mint_token(
@@ -131,12 +179,30 @@ async fn mint_token(
         Ok(r) => r,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("bad request body: {e}")),
     };
-    if !auth::origin_allowed(&request.origin, &state.settings.allowed_origins) {
+    if !auth::origin_permitted(&request.origin, &state.settings.allowed_origins) {
         return json_error(
             StatusCode::BAD_REQUEST,
-            &format!("origin {} is not in allowed_origins", request.origin),
+            &format!(
+                "origin {} is not in allowed_origins",
+                crate::errors::printable(&request.origin)
+            ),
         );
     }
+    let sub = match request.sub {
+        Some(sub)
+            if sub.is_empty() || sub.len() > MAX_SUB_LEN || sub.chars().any(char::is_control) =>
+        {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "sub must be 1 to 128 characters without control characters",
+            )
+        }
+        Some(sub) => sub,
+        None => match crate::serve::random_hex(12) {
+            Ok(random) => random.expose().to_string(),
+            Err(e) => return router_error(&state, StatusCode::INTERNAL_SERVER_ERROR, &e),
+        },
+    };
     let ttl = request
         .ttl_s
         .unwrap_or(state.settings.browser_token_ttl_s)
@@ -144,8 +210,12 @@ async fn mint_token(
     let claims = BrowserClaims {
         origin: request.origin,
         expires_at: access::now_unix() + ttl,
-        subject: token.id.clone(),
+        subject: format!("{}/{sub}", token.id),
     };
-    let value = auth::mint(&state.browser_key, &claims);
-    Json(serde_json::json!({ "value": value, "expires_at": claims.expires_at })).into_response()
+    let Some(key) = state.browser_keys.first() else {
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "no browser-token key");
+    };
+    let value = auth::mint(key, &claims);
+    Json(serde_json::json!({ "value": value, "expires_at": claims.expires_at, "sub": sub }))
+        .into_response()
 }

@@ -11,16 +11,18 @@ use voxwire_core::{Result, Secret, TtsError};
 use voxwire_router::Router;
 
 use crate::auth;
+use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::settings::ServerSettings;
-use crate::state::{AppState, RateLimits, Sessions};
+use crate::state::{AppState, Sessions};
 
 /// A bound relay, ready to serve.
 pub struct Relay {
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown_tx: watch::Sender<bool>,
+    generated: Option<Secret>,
 }
 
 impl Relay {
@@ -34,26 +36,45 @@ impl Relay {
             ))
             .with_hint("listen on 127.0.0.1, or configure [server] tokens"));
         }
+        let mut settings = settings;
+        let mut generated = None;
         if !settings.open && settings.tokens.is_empty() {
-            return Err(
-                TtsError::config("no server tokens configured: nobody could connect").with_hint(
-                    "set [server] tokens, VOXWIRE_SERVER_TOKEN, or open = true on loopback",
-                ),
-            );
+            if !auth::is_loopback_listen(&addr) {
+                return Err(
+                    TtsError::config("no server tokens configured: nobody could connect")
+                        .with_hint("set [server] tokens or VOXWIRE_SERVER_TOKEN"),
+                );
+            }
+            // On loopback a newcomer wants the demo page: make a token, as
+            // notebook servers do, and announce it in the ready URL.
+            let token = random_hex(24)?;
+            settings.tokens.push(crate::TokenEntry {
+                id: "generated".into(),
+                secret: token.clone(),
+            });
+            generated = Some(token);
         }
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| TtsError::config(format!("cannot listen on {addr}: {e}")))?;
-        let browser_key = match &settings.browser_token_key {
-            Some(k) => k.clone(),
-            None => random_key()?,
-        };
+        let mut browser_keys = settings.browser_keys();
+        if browser_keys.is_empty() {
+            // One relay alone: a key per process. Several relays need
+            // `browser_token_keys` in config, the same on each.
+            browser_keys.push(random_hex(32)?);
+        }
+        let query_tokens = settings
+            .api_tokens()
+            .into_iter()
+            .filter(|t| t.id == "generated" && generated.is_some())
+            .collect();
         let (shutdown_tx, shutdown) = watch::channel(false);
         let state = Arc::new(AppState {
             router,
             api_tokens: settings.api_tokens(),
+            query_tokens,
             settings,
-            browser_key,
+            browser_keys,
             metrics: Arc::new(Metrics::default()),
             sessions: Sessions::default(),
             rates: RateLimits::default(),
@@ -63,7 +84,26 @@ impl Relay {
             listener,
             state,
             shutdown_tx,
+            generated,
         })
+    }
+
+    /// The server token the relay generated because none was configured
+    /// (loopback only), to print for the operator.
+    pub fn generated_token(&self) -> Option<&Secret> {
+        self.generated.as_ref()
+    }
+
+    /// The demo page's ready URL: `http://ADDR/`, with `?token=` when the
+    /// relay generated its token.
+    pub fn demo_url(&self) -> Result<String> {
+        let addr = self.local_addr()?;
+        let mut url = url::Url::parse(&format!("http://{addr}/"))
+            .map_err(|e| TtsError::config(format!("no URL for {addr}: {e}")))?;
+        if let Some(token) = &self.generated {
+            url.query_pairs_mut().append_pair("token", token.expose());
+        }
+        Ok(url.to_string())
     }
 
     /// The address actually bound (useful with port 0).
@@ -103,16 +143,13 @@ impl Relay {
     }
 }
 
-/// 32 random bytes from the OS, for the per-process browser-token key.
-fn random_key() -> Result<Secret> {
-    use std::io::Read;
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| {
-            TtsError::config(format!("cannot read random bytes for the token key: {e}"))
-                .with_hint("set [server] browser_token_key")
-        })?;
+/// `n` random bytes from the OS, as hex: keys and generated tokens.
+pub(crate) fn random_hex(n: usize) -> Result<Secret> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        TtsError::config(format!("cannot read random bytes: {e}"))
+            .with_hint("set [server] browser_token_keys and tokens")
+    })?;
     Ok(Secret::new(
         bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
     ))

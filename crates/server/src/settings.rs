@@ -18,6 +18,19 @@ pub struct TokenEntry {
     pub secret: Secret,
 }
 
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    /// Anyone who reaches the port (the usual for a scraper on a private network).
+    #[default]
+    Public,
+    /// Only with a server token (`Authorization: Bearer`).
+    Token,
+    /// Not served (404).
+    Off,
+}
+
 /// Everything the relay can be told.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -26,22 +39,44 @@ pub struct ServerSettings {
     pub open: bool,
     /// Server API tokens (Bearer). `VOXWIRE_SERVER_TOKEN` adds one with id `env`.
     pub tokens: Vec<TokenEntry>,
-    /// HMAC key for browser tokens; a random one per process when unset.
+    /// HMAC key for browser tokens; a random one per process when unset
+    /// (and no `browser_token_keys`). Shorthand for a one-key list.
     pub browser_token_key: Option<Secret>,
+    /// HMAC keys for browser tokens, for rotation: the first signs, every one
+    /// verifies. Required (the same list on each) when more than one relay sits
+    /// behind a load balancer, or a token minted by one is refused by the others.
+    pub browser_token_keys: Vec<Secret>,
     /// Lifetime of a minted browser token (at most one hour).
     pub browser_token_ttl_s: u64,
-    /// Origins (`scheme://host[:port]`) browsers may connect from.
+    /// Origins (`scheme://host[:port]`) browsers may connect from, in every
+    /// mode (open mode included). Empty: loopback origins only
+    /// (`http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*`).
     pub allowed_origins: Vec<String>,
     /// Largest WebSocket message or REST body accepted.
     pub max_message_bytes: usize,
     /// Most characters in one utterance.
     pub max_utterance_chars: usize,
-    /// Sustained utterances per second per credential.
+    /// Sustained utterances per second per session (a voice agent speaks a
+    /// few sentences a second at most; one session cannot flood the chain).
     pub utterances_per_second: f64,
-    /// Burst of utterances per credential above the sustained rate.
+    /// Burst of utterances per session above the sustained rate.
     pub utterance_burst: f64,
-    /// Concurrent WebSocket sessions per credential.
+    /// Optional sustained utterances per second per credential, summed over
+    /// its sessions; unset by default, since one backend token carries many agents.
+    pub token_utterances_per_second: Option<f64>,
+    /// Burst for `token_utterances_per_second`.
+    pub token_utterance_burst: f64,
+    /// Concurrent WebSocket sessions per credential: per server token, and per
+    /// browser user (each minted token's own subject).
     pub max_sessions_per_token: usize,
+    /// Utterances sent (`text.done`) whose end is still owed, per session.
+    pub max_pending_utterances: usize,
+    /// Frames queued for one client before the relay stops reading upstream.
+    pub client_queue_frames: usize,
+    /// A client that takes no frame for this long is closed (1008) and its upstream released.
+    pub client_send_timeout_ms: u64,
+    /// Who may read `/metrics`: `public`, `token` or `off`.
+    pub metrics: MetricsAccess,
     /// Concurrent WebSocket sessions in all.
     pub max_sessions: usize,
     /// A session with no client message for this long is closed.
@@ -60,13 +95,20 @@ impl Default for ServerSettings {
             open: false,
             tokens: Vec::new(),
             browser_token_key: None,
+            browser_token_keys: Vec::new(),
             browser_token_ttl_s: 300,
             allowed_origins: Vec::new(),
             max_message_bytes: 64 * 1024,
             max_utterance_chars: 15_000,
             utterances_per_second: 5.0,
             utterance_burst: 10.0,
-            max_sessions_per_token: 16,
+            token_utterances_per_second: None,
+            token_utterance_burst: 50.0,
+            max_sessions_per_token: 64,
+            max_pending_utterances: 16,
+            client_queue_frames: 64,
+            client_send_timeout_ms: 10_000,
+            metrics: MetricsAccess::Public,
             max_sessions: 2_000,
             idle_timeout_s: 120,
             max_session_age_s: 1_800,
@@ -103,6 +145,24 @@ impl ServerSettings {
                 "utterances_per_second must be above 0 and utterance_burst at least 1",
             ));
         }
+        if self
+            .token_utterances_per_second
+            .is_some_and(|r| r.is_nan() || r <= 0.0 || r.is_infinite())
+        {
+            return Err(TtsError::config(
+                "token_utterances_per_second must be above 0 (or unset)",
+            ));
+        }
+        if self.max_pending_utterances == 0 || self.client_queue_frames == 0 {
+            return Err(TtsError::config(
+                "max_pending_utterances and client_queue_frames must be at least 1",
+            ));
+        }
+        if self.browser_keys().iter().any(|k| k.expose().len() < 16) {
+            return Err(TtsError::config(
+                "browser token keys must be at least 16 characters",
+            ));
+        }
         if self.tokens.iter().any(|t| t.secret.expose().len() < 16) {
             return Err(TtsError::config(
                 "server tokens must be at least 16 characters",
@@ -122,6 +182,19 @@ impl ServerSettings {
             .collect()
     }
 
+    /// The configured browser-token keys, signing key first.
+    pub fn browser_keys(&self) -> Vec<Secret> {
+        self.browser_token_key
+            .iter()
+            .chain(self.browser_token_keys.iter())
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn client_send_timeout(&self) -> Duration {
+        Duration::from_millis(self.client_send_timeout_ms.max(10))
+    }
+
     pub(crate) fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_s.max(1))
     }
@@ -132,5 +205,26 @@ impl ServerSettings {
 
     pub(crate) fn grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's `[server]` example is a configuration this relay accepts.
+    #[test]
+    fn the_readme_example_parses_and_validates() {
+        let readme = include_str!("../../../README.md");
+        let block = readme
+            .split("```toml\n[server]\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a [server] example in the README");
+        let table: toml::Table = toml::from_str(block).expect("valid TOML");
+        let settings = ServerSettings::from_table(&table, &[]).expect("accepted settings");
+        assert_eq!(settings.browser_keys().len(), 2);
+        assert_eq!(settings.metrics, MetricsAccess::Public);
+        assert_eq!(settings.max_sessions_per_token, 64);
     }
 }

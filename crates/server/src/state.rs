@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use tokio::sync::watch;
 use voxwire_core::Secret;
 use voxwire_router::Router;
 
 use crate::auth::ApiToken;
+use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::settings::ServerSettings;
 
@@ -18,7 +18,10 @@ pub struct AppState {
     pub(crate) router: Router,
     pub(crate) settings: ServerSettings,
     pub(crate) api_tokens: Vec<ApiToken>,
-    pub(crate) browser_key: Secret,
+    /// Tokens also accepted as the `token` query parameter (the one the relay generated).
+    pub(crate) query_tokens: Vec<ApiToken>,
+    /// Browser-token keys: the first signs, every one verifies (rotation).
+    pub(crate) browser_keys: Vec<Secret>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) sessions: Sessions,
     pub(crate) rates: RateLimits,
@@ -89,28 +92,5 @@ impl Drop for SessionSlot {
         }
         s.total.fetch_sub(1, Ordering::SeqCst);
         self.state.metrics.session_closed();
-    }
-}
-
-/// A token bucket per credential for utterances per second.
-#[derive(Default)]
-pub(crate) struct RateLimits {
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
-}
-
-impl RateLimits {
-    /// Takes one utterance from `principal`'s bucket; `false` when it is empty.
-    pub fn allow(&self, principal: &str, per_second: f64, burst: f64) -> bool {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (tokens, last) = buckets.entry(principal.to_string()).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * per_second).min(burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
     }
 }

@@ -232,3 +232,118 @@ pub fn status(result: Result<Ws, tokio_tungstenite::tungstenite::Error>) -> u16 
         Ok(_) => 101,
     }
 }
+
+/// A relay on loopback over `router`, with `settings` as given.
+pub struct Started {
+    pub addr: std::net::SocketAddr,
+    pub state: Arc<voxwire_server::AppState>,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub done: tokio::task::JoinHandle<voxwire_core::Result<()>>,
+    pub demo_url: String,
+    pub generated: Option<String>,
+}
+
+pub async fn start(router: Router, settings: ServerSettings) -> Started {
+    let relay = Relay::bind("127.0.0.1:0".parse().unwrap(), router, settings)
+        .await
+        .unwrap();
+    let addr = relay.local_addr().unwrap();
+    let state = relay.state();
+    let demo_url = relay.demo_url().unwrap();
+    let generated = relay.generated_token().map(|t| t.expose().to_string());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(relay.serve(async move {
+        let _ = stopped.await;
+    }));
+    Started {
+        addr,
+        state,
+        stop,
+        done,
+        demo_url,
+        generated,
+    }
+}
+
+/// A router over one fake provider.
+pub fn fake_router(fake: &FakeProvider) -> Router {
+    Router::new(
+        vec![(
+            fake.arc(),
+            Policy {
+                backoff_base_ms: 5,
+                backoff_max_ms: 10,
+                ..Policy::default()
+            },
+        )],
+        RouterSettings::default(),
+    )
+    .unwrap()
+}
+
+/// Settings with the test server token and the test origins.
+pub fn token_settings() -> ServerSettings {
+    ServerSettings {
+        tokens: vec![TokenEntry {
+            id: "test".into(),
+            secret: Secret::new(SERVER_TOKEN),
+        }],
+        allowed_origins: vec![ORIGIN.into(), OTHER_ORIGIN.into()],
+        ..ServerSettings::default()
+    }
+}
+
+/// A WebSocket to `addr` with `query` and `headers`.
+pub async fn raw_to(
+    addr: std::net::SocketAddr,
+    query: &str,
+    headers: &[(&str, &str)],
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let mut request = format!("ws://{addr}/v1/tts?{query}")
+        .into_client_request()
+        .unwrap();
+    for (k, v) in headers {
+        let name =
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+        request.headers_mut().insert(name, v.parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// `GET /metrics` as text.
+pub async fn metrics_of(addr: std::net::SocketAddr) -> String {
+    reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of one sample line (`name{labels} value`) in a metrics text.
+pub fn sample(text: &str, line_start: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Mints a browser token for `origin` (and `sub`) with the test server token.
+pub async fn mint(addr: std::net::SocketAddr, origin: &str, sub: Option<&str>) -> String {
+    let mut body = serde_json::json!({ "origin": origin });
+    if let Some(sub) = sub {
+        body["sub"] = sub.into();
+    }
+    let reply: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/tokens"))
+        .header("authorization", bearer())
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    reply["value"].as_str().unwrap().to_string()
+}

@@ -1,0 +1,280 @@
+//! Soak of the relay under hostile clients: 200 sessions through `voxwire
+//! serve` (a child process) to a mock xAI upstream (in this process), of which
+//! 20 stop reading, 20 send an oversize frame, 20 send malformed JSON and 20
+//! drop mid-utterance; the other 120 must get every audio byte (checked
+//! against the mock's deterministic audio). Prints a table per client kind and
+//! the relay's resident memory idle, at its peak and after the soak.
+//! Run: `cargo bench --bench relay_soak`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use voxwire_core::AudioFormat;
+use voxwire_testkit::mock_xai::{expected_audio, MockConfig, MockXai};
+
+const KEY: &str = "xai-soak-upstream-key";
+const TOKEN: &str = "relay-soak-token-0123456789";
+const SESSIONS: usize = 200;
+/// Rounds: memory that stays level from one round to the next is retained, not leaked.
+const ROUNDS: usize = 2;
+const TEXTS: [&str; 3] = [
+    "The first sentence of a well-behaved client.",
+    "A second one, a little longer than the first, to vary the audio.",
+    "And a third.",
+];
+
+/// The relay's resident memory in kB, from /proc.
+fn rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn start_relay(mock: &MockXai, dir: &std::path::Path) -> (Child, String) {
+    let config = dir.join("voxwire.toml");
+    let mut f = std::fs::File::create(&config).expect("config");
+    writeln!(
+        f,
+        "[server]\ntokens = [{{ id = \"soak\", secret = \"{TOKEN}\" }}]\nmax_sessions = 5000\nmax_sessions_per_token = 5000\nutterances_per_second = 1000.0\nutterance_burst = 1000.0\nclient_send_timeout_ms = 2000\n\n[[chain]]\nprovider = \"xai\"\napi_key = \"{KEY}\"\nbase_url = \"{}\"\npool_size = 64\n",
+        mock.base_url()
+    )
+    .expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_voxwire"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "error")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("voxwire serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut reader = BufReader::new(stderr);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("listening line");
+    // Keep draining the relay's stderr (and show it) so it never writes to a closed pipe.
+    std::thread::spawn(move || {
+        for l in reader.lines().map_while(Result::ok) {
+            eprintln!("relay: {l}");
+        }
+    });
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("address")
+        .to_string();
+    (child, addr)
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(addr: &str) -> Result<Ws, String> {
+    let mut request = format!("ws://{addr}/v1/tts?codec=pcm&sample_rate=24000")
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {TOKEN}").parse().map_err(|_| "header")?,
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(ws, _)| ws)
+        .map_err(|e| e.to_string())
+}
+
+async fn utterance(ws: &mut Ws, text: &str) -> Result<(), String> {
+    let delta = serde_json::json!({"type": "text.delta", "delta": text}).to_string();
+    ws.send(Message::text(delta))
+        .await
+        .map_err(|e| e.to_string())?;
+    ws.send(Message::text(r#"{"type":"text.done"}"#))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Reads up to the next `audio.done` (Ok: its audio) or an error/close (Err).
+async fn audio_until_done(ws: &mut Ws) -> Result<Vec<u8>, String> {
+    let mut audio = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(60), ws.next())
+            .await
+            .map_err(|_| "timeout")?
+            .ok_or("closed")?
+            .map_err(|e| e.to_string())?;
+        match frame {
+            Message::Text(text) => {
+                let v: serde_json::Value =
+                    serde_json::from_str(text.as_str()).map_err(|e| e.to_string())?;
+                match v["type"].as_str() {
+                    Some("audio.delta") => audio.extend(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(v["delta"].as_str().unwrap_or_default())
+                            .map_err(|e| e.to_string())?,
+                    ),
+                    Some("audio.done") => return Ok(audio),
+                    _ => return Err(v.to_string()),
+                }
+            }
+            Message::Close(c) => return Err(format!("close {c:?}")),
+            _ => {}
+        }
+    }
+}
+
+/// `voxwire_sessions_active` from the relay's `/metrics` (a plain HTTP GET).
+async fn active_sessions(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return "?".into();
+    };
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut text = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut text)).await;
+    text.lines()
+        .find_map(|l| l.strip_prefix("voxwire_sessions_active "))
+        .unwrap_or("?")
+        .trim()
+        .to_string()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Good,
+    StopsReading,
+    Oversize,
+    Malformed,
+    Drops,
+}
+
+fn kind_of(i: usize) -> Kind {
+    match i % 10 {
+        0 => Kind::StopsReading,
+        1 => Kind::Oversize,
+        2 => Kind::Malformed,
+        3 => Kind::Drops,
+        _ => Kind::Good,
+    }
+}
+
+/// One client of `kind`; Ok when it saw what the relay owes it.
+async fn client(addr: String, kind: Kind, offset: Duration) -> Result<(), String> {
+    tokio::time::sleep(offset).await;
+    let mut ws = connect(&addr).await?;
+    let format = AudioFormat::pcm16_mono(24_000);
+    match kind {
+        Kind::Good => {
+            for text in TEXTS {
+                utterance(&mut ws, text).await?;
+                let got = audio_until_done(&mut ws).await?;
+                if got != expected_audio(text, format) {
+                    return Err(format!("{} bytes of audio, not the mock's", got.len()));
+                }
+            }
+            Ok(())
+        }
+        Kind::StopsReading => {
+            // About 8 MB of audio in all: more than loopback socket buffers hold.
+            let long = "a long utterance nobody listens to ".repeat(30);
+            for _ in 0..8 {
+                utterance(&mut ws, &long).await?;
+            }
+            // Never read; the relay must close it and release its upstream.
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            Ok(())
+        }
+        Kind::Oversize => {
+            let huge = serde_json::json!({"type": "text.delta", "delta": "x".repeat(200_000)});
+            let _ = ws.send(Message::text(huge.to_string())).await;
+            match audio_until_done(&mut ws).await {
+                Err(e) if e.contains("1009") || e.contains("Size") || e.contains("closed") => {
+                    Ok(())
+                }
+                other => Err(format!("oversize answered with {other:?}")),
+            }
+        }
+        Kind::Malformed => {
+            ws.send(Message::text("{not json"))
+                .await
+                .map_err(|e| e.to_string())?;
+            match audio_until_done(&mut ws).await {
+                Err(e) if e.contains("invalid_input") => {}
+                other => return Err(format!("malformed answered with {other:?}")),
+            }
+            // The session goes on.
+            utterance(&mut ws, TEXTS[2]).await?;
+            let got = audio_until_done(&mut ws).await?;
+            (got == expected_audio(TEXTS[2], format))
+                .then_some(())
+                .ok_or_else(|| "audio after a malformed frame differs".to_string())
+        }
+        Kind::Drops => {
+            utterance(&mut ws, TEXTS[1]).await?;
+            let _ = tokio::time::timeout(Duration::from_secs(30), ws.next()).await;
+            drop(ws); // mid-utterance, no close frame
+            Ok(())
+        }
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = std::env::temp_dir().join(format!("voxwire-soak-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    runtime.block_on(async {
+        let mock = MockXai::start(MockConfig::new().with_api_key(KEY)).await;
+        let (mut relay, addr) = start_relay(&mock, &dir);
+        let pid = relay.id();
+        // Warm up with one good session, then take the idle figure.
+        let _ = client(addr.clone(), Kind::Good, Duration::ZERO).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let idle = rss(pid);
+        println!("\nrelay soak: {SESSIONS} sessions per round through a `voxwire serve` child, mock xAI upstream in the bench process");
+        println!("{:<6} {:<14} {:>6} {:>6}  first failure", "round", "client", "count", "ok");
+        let mut afters = Vec::new();
+        let mut peak = idle;
+        for round in 1..=ROUNDS {
+            let tasks: Vec<_> = (0..SESSIONS)
+                .map(|i| {
+                    let offset = Duration::from_millis((i as u64 * 7919) % 1000);
+                    (kind_of(i), tokio::spawn(client(addr.clone(), kind_of(i), offset)))
+                })
+                .collect();
+            let mut results = Vec::new();
+            for (kind, task) in tasks {
+                let r = task.await.map_err(|e| e.to_string()).and_then(|r| r);
+                peak = peak.max(rss(pid));
+                results.push((kind, r));
+            }
+            // Let closes and upstream releases settle.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            afters.push(rss(pid));
+            for kind in [Kind::Good, Kind::StopsReading, Kind::Oversize, Kind::Malformed, Kind::Drops] {
+                let of: Vec<_> = results.iter().filter(|(k, _)| *k == kind).collect();
+                let ok = of.iter().filter(|(_, r)| r.is_ok()).count();
+                let first = of.iter().find_map(|(_, r)| r.as_ref().err()).cloned().unwrap_or_default();
+                println!("{round:<6} {:<14} {:>6} {:>6}  {}", format!("{kind:?}"), of.len(), ok, first.chars().take(100).collect::<String>());
+            }
+            println!("{round:<6} sessions still open at the relay: {}", active_sessions(&addr).await);
+        }
+        let after: Vec<String> = afters
+            .iter()
+            .map(|a| format!("{a} ({:+.1}%)", (*a as f64 - idle as f64) / idle.max(1) as f64 * 100.0))
+            .collect();
+        println!("relay RSS kB: idle {idle}, peak {peak}, after each round {}", after.join(", "));
+        let _ = relay.kill();
+        let _ = relay.wait();
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,512 @@
+//! The session engine: everything a relay session does that no client
+//! protocol decides. A front (the xAI WebSocket today) turns its wire frames
+//! into [`Input`]s and [`Output`]s back into frames; the engine owns the
+//! router session, limits, timers, backpressure and the rule that every
+//! utterance gets exactly one end.
+//!
+//! - Outputs go through a bounded queue to the front's writer task. When the
+//!   queue is full the engine stops taking audio from the router (upstream
+//!   backpressure) but its timers keep running; if the writer accepts nothing
+//!   for `client_send_timeout_ms`, the client is closed as not reading and
+//!   the upstream session is released.
+//! - Idle counts client frames *and* audio sent; the session age and the
+//!   shutdown grace fire whatever the client does; at the end of the grace,
+//!   stalled utterances end with an error.
+//! - Every utterance (each `Done` input) ends with [`Output::Done`] or
+//!   [`Output::Error`], or with [`Output::Cleared`] when the client cleared it.
+//!   After a router failure the failed utterance gets its error and the ones
+//!   the client pipelined behind it are resubmitted on a fresh router session.
+
+mod utterances;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant as Deadline};
+use voxwire_core::session::{SessionEvent, SessionEvents, SessionInput};
+use voxwire_core::{AudioChunk, ErrorKind, StreamConfig, TtsProvider};
+
+use crate::errors::ClientError;
+use crate::limits::TokenBucket;
+use crate::state::AppState;
+use utterances::Utterances;
+
+/// Close codes (RFC 6455) the engine ends sessions with.
+pub mod close {
+    /// Normal closure (idle timeout, the session ended).
+    pub const NORMAL: u16 = 1000;
+    /// Going away (shutdown, maximum age, no provider).
+    pub const GOING_AWAY: u16 = 1001;
+    /// Policy violation: the client stopped reading.
+    pub const NOT_READING: u16 = 1008;
+    /// Message too big.
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// What a front reads from its client, in protocol-neutral terms.
+#[derive(Debug)]
+pub enum Input {
+    /// More text for the utterance being written.
+    Delta(String),
+    /// The utterance being written is complete: speak it.
+    Done,
+    /// Drop every utterance not yet spoken (barge-in).
+    Clear,
+    /// A frame the front could not read; answered with this error, the session goes on.
+    Bad(ClientError),
+    /// A frame over the size bound: the session closes with 1009.
+    TooBig,
+    /// The client went away.
+    Closed,
+}
+
+/// What the engine asks a front to send.
+#[derive(Debug)]
+pub enum Output {
+    /// Audio of the utterance being spoken.
+    Audio {
+        /// The audio.
+        chunk: AudioChunk,
+        /// The text this chunk speaks, when the client asked for timestamps and it is known.
+        text: Option<String>,
+        /// Seconds of this utterance's audio sent before this chunk.
+        offset_s: f64,
+    },
+    /// The utterance being spoken is complete.
+    Done,
+    /// The client's clear took effect: the utterances it dropped end here.
+    Cleared,
+    /// An utterance (or the session) failed; the reason is safe to show.
+    Error(ClientError),
+    /// The chain entry that serves the audio that follows.
+    Serving {
+        /// The entry's name.
+        entry: String,
+        /// Its provider id.
+        provider: String,
+    },
+    /// The router switched entries mid-session.
+    ProviderChanged {
+        /// The entry that served until now.
+        from: String,
+        /// The entry that serves from here on.
+        to: String,
+        /// A short label of why (`http_403`, `timeout`, …), never the upstream text.
+        reason: String,
+    },
+    /// The last output: close with this code.
+    Close {
+        /// RFC 6455 close code.
+        code: u16,
+        /// A short reason.
+        reason: &'static str,
+    },
+}
+
+/// How a session was opened; a front fills it from its query or body.
+#[derive(Debug, Clone)]
+pub struct SessionSpec {
+    /// What the router is asked for.
+    pub stream: StreamConfig,
+    /// Whether outputs carry the text each chunk speaks.
+    pub timestamps: bool,
+    /// The credential the session counts against (`token:<id>`, `browser:<sub>`, `open`).
+    pub principal: String,
+}
+
+/// The queue between the engine and a front's writer: a bounded channel.
+pub fn outbox(capacity: usize) -> (mpsc::Sender<Output>, mpsc::Receiver<Output>) {
+    mpsc::channel(capacity.max(1))
+}
+
+/// Outputs the engine holds beyond the writer's queue before it stops reading the client.
+const LOCAL_BACKLOG: usize = 64;
+
+type Halves = (SessionInput, SessionEvents);
+
+/// One running session.
+struct Engine {
+    state: Arc<AppState>,
+    spec: SessionSpec,
+    utterances: Utterances,
+    rate: TokenBucket,
+    /// Outputs waiting for room in the writer's queue.
+    backlog: std::collections::VecDeque<Output>,
+    /// The entry that serves now, for metric labels.
+    entry: String,
+    /// Clears the client asked for (answered with `Cleared`); others are internal.
+    client_clears: Vec<u64>,
+}
+
+/// Runs a session until the client leaves, a limit ends it, or the relay stops.
+/// Returns when every output (the close included) is queued or the writer is gone.
+pub async fn run<I>(
+    state: Arc<AppState>,
+    spec: SessionSpec,
+    inputs: I,
+    outbox: mpsc::Sender<Output>,
+) where
+    I: Stream<Item = Input> + Unpin,
+{
+    let settings = &state.settings;
+    let rate = TokenBucket::new(settings.utterances_per_second, settings.utterance_burst);
+    let entry = state.router.chain().into_iter().next().unwrap_or_default();
+    let mut engine = Engine {
+        utterances: Utterances::new(spec.timestamps),
+        spec,
+        rate,
+        backlog: Default::default(),
+        entry,
+        client_clears: Vec::new(),
+        state,
+    };
+    engine.run(inputs, outbox).await;
+}
+
+/// Why the loop stopped.
+enum Stop {
+    /// Send these last outputs (errors, then a close).
+    Close(u16, &'static str),
+    /// Nobody to send to.
+    Gone,
+}
+
+impl Engine {
+    async fn open(&self) -> Result<Halves, ClientError> {
+        match self.state.router.stream(self.spec.stream.clone()).await {
+            Ok(session) => Ok(session.split()),
+            Err(e) => {
+                tracing::warn!(principal = %self.spec.principal, error = %e, "relay session: no router session");
+                Err(ClientError::from_router(&e))
+            }
+        }
+    }
+
+    async fn run<I>(&mut self, mut inputs: I, outbox: mpsc::Sender<Output>)
+    where
+        I: Stream<Item = Input> + Unpin,
+    {
+        let settings = self.state.settings.clone();
+        let send_timeout = settings.client_send_timeout();
+        let (mut input, mut events) = match self.open().await {
+            Ok(halves) => halves,
+            Err(e) => {
+                self.backlog.push_back(Output::Error(e));
+                self.finish(
+                    &outbox,
+                    Stop::Close(close::GOING_AWAY, "no provider available"),
+                    send_timeout,
+                )
+                .await;
+                return;
+            }
+        };
+        let started = Deadline::now();
+        let max_age = started + settings.max_age();
+        let idle = settings.idle_timeout();
+        let mut idle_deadline = started + idle;
+        let mut shutdown = self.state.shutdown.clone();
+        let mut draining: Option<Deadline> = None;
+        // When the writer last took something while we had something to give.
+        let mut stall_deadline: Option<Deadline> = None;
+        let far = started + Duration::from_secs(86_400 * 365);
+        let stop = loop {
+            if draining.is_some() && self.utterances.is_empty() && self.backlog.is_empty() {
+                break Stop::Close(close::GOING_AWAY, "the relay is shutting down");
+            }
+            if !self.backlog.is_empty() && stall_deadline.is_none() {
+                stall_deadline = Some(Deadline::now() + send_timeout);
+            }
+            tokio::select! {
+                permit = outbox.reserve(), if !self.backlog.is_empty() => {
+                    let Ok(permit) = permit else { break Stop::Gone };
+                    if let Some(output) = self.backlog.pop_front() {
+                        if matches!(output, Output::Audio { .. }) {
+                            idle_deadline = Deadline::now() + idle;
+                        }
+                        permit.send(output);
+                    }
+                    stall_deadline = None;
+                }
+                () = sleep_until(stall_deadline.unwrap_or(far)), if stall_deadline.is_some() => {
+                    self.state.metrics.limit_breached("client_send_timeout");
+                    tracing::info!(principal = %self.spec.principal, "relay session: the client stopped reading; closing");
+                    // Its upstream is released when this function returns.
+                    break Stop::Close(close::NOT_READING, "the client stopped reading");
+                }
+                item = inputs.next(), if self.backlog.len() < LOCAL_BACKLOG => {
+                    idle_deadline = Deadline::now() + idle;
+                    let item = item.unwrap_or(Input::Closed);
+                    match self.client_input(item, draining.is_some(), &mut input).await {
+                        Ok(()) => {}
+                        Err(stop) => break stop,
+                    }
+                }
+                event = events.next(), if self.backlog.is_empty() => {
+                    match event {
+                        Some(Ok(event)) => self.router_event(event),
+                        Some(Err(e)) => {
+                            match self.router_failed(&e).await {
+                                Some(halves) => (input, events) = halves,
+                                None => break Stop::Close(close::GOING_AWAY, "no provider available"),
+                            }
+                        }
+                        None => break Stop::Close(close::NORMAL, "session ended"),
+                    }
+                }
+                () = sleep_until(idle_deadline) => {
+                    self.state.metrics.limit_breached("idle_timeout");
+                    self.end_all(ClientError::relay(ErrorKind::Timeout, "the session was idle too long and was closed", "reconnect to speak again"));
+                    break Stop::Close(close::NORMAL, "idle timeout");
+                }
+                () = sleep_until(max_age) => {
+                    self.state.metrics.limit_breached("max_session_age");
+                    self.end_all(ClientError::relay(ErrorKind::Unavailable, "the session reached its maximum age", "reconnect and send this utterance again"));
+                    break Stop::Close(close::GOING_AWAY, "maximum session age reached: reconnect");
+                }
+                () = sleep_until(draining.unwrap_or(far)), if draining.is_some() => {
+                    self.end_all(ClientError::relay(ErrorKind::Unavailable, "the relay is shutting down", "reconnect (to another relay) and send this utterance again"));
+                    break Stop::Close(close::GOING_AWAY, "the relay is shutting down");
+                }
+                changed = shutdown.changed(), if draining.is_none() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        draining = Some(Deadline::now() + settings.grace());
+                    }
+                }
+            }
+        };
+        // Release the upstream before waiting on the client.
+        drop(input);
+        drop(events);
+        self.finish(&outbox, stop, send_timeout).await;
+    }
+
+    /// Queues the backlog and the close, each within the send timeout.
+    async fn finish(&mut self, outbox: &mpsc::Sender<Output>, stop: Stop, send_timeout: Duration) {
+        let Stop::Close(code, reason) = stop else {
+            return;
+        };
+        if code != close::NOT_READING {
+            while let Some(output) = self.backlog.pop_front() {
+                if outbox.send_timeout(output, send_timeout).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = outbox
+            .send_timeout(Output::Close { code, reason }, send_timeout)
+            .await;
+    }
+
+    fn emit(&mut self, output: Output) {
+        self.backlog.push_back(output);
+    }
+
+    /// Ends every utterance still owed with `error`.
+    fn end_all(&mut self, error: ClientError) {
+        for _ in 0..self.utterances.drain() {
+            self.state.metrics.client_error(error.kind);
+            self.emit(Output::Error(error.clone()));
+        }
+    }
+
+    fn refuse(&mut self, error: ClientError) {
+        self.state.metrics.client_error(error.kind);
+        self.emit(Output::Error(error));
+    }
+
+    async fn client_input(
+        &mut self,
+        item: Input,
+        draining: bool,
+        input: &mut SessionInput,
+    ) -> Result<(), Stop> {
+        let settings = &self.state.settings;
+        match item {
+            Input::Closed => return Err(Stop::Gone),
+            Input::TooBig => {
+                self.state.metrics.limit_breached("max_message_bytes");
+                self.end_all(ClientError::relay(
+                    ErrorKind::InvalidInput,
+                    "invalid frame: over the relay's message size",
+                    "send smaller frames",
+                ));
+                return Err(Stop::Close(close::TOO_BIG, "message too big"));
+            }
+            Input::Bad(error) => self.refuse(error),
+            Input::Delta(text) => {
+                if let Err(over) = self.utterances.write(&text, settings.max_utterance_chars) {
+                    if over {
+                        self.state.metrics.limit_breached("max_utterance_chars");
+                        let why = format!(
+                            "invalid utterance: it is over {} characters and was dropped",
+                            settings.max_utterance_chars
+                        );
+                        self.refuse(ClientError::relay(
+                            ErrorKind::InvalidInput,
+                            why,
+                            "send text.done more often",
+                        ));
+                    }
+                }
+            }
+            Input::Done => {
+                let Some(text) = self.utterances.complete() else {
+                    return Ok(()); // the end of an utterance already refused
+                };
+                if draining {
+                    self.refuse(ClientError::relay(
+                        ErrorKind::Unavailable,
+                        "the relay is shutting down: no new utterances",
+                        "reconnect (to another relay) and send it again",
+                    ));
+                    return Ok(());
+                }
+                if self.utterances.len() >= settings.max_pending_utterances {
+                    self.state.metrics.limit_breached("max_pending_utterances");
+                    self.refuse(ClientError::relay(ErrorKind::RateLimited, "rate limited: too many utterances waiting to be spoken; this one was dropped", "wait for audio.done before sending more"));
+                    return Ok(());
+                }
+                if !self.rate.allow() {
+                    self.state.metrics.limit_breached("utterances_per_second");
+                    self.refuse(ClientError::relay(ErrorKind::RateLimited, "rate limited: too many utterances per second on this session; this one was dropped", "send fewer utterances per second"));
+                    return Ok(());
+                }
+                if !self.state.rates.allow(&self.spec.principal, settings) {
+                    self.state
+                        .metrics
+                        .limit_breached("token_utterances_per_second");
+                    self.refuse(ClientError::relay(ErrorKind::RateLimited, "rate limited: too many utterances per second for this credential; this one was dropped", "send fewer utterances per second"));
+                    return Ok(());
+                }
+                // Like xAI, synthesis starts at text.done: a refused utterance
+                // never touches the ones already in flight.
+                if submit(input, &text, settings.client_send_timeout())
+                    .await
+                    .is_err()
+                {
+                    self.refuse(ClientError::relay(
+                        ErrorKind::Unavailable,
+                        "no voice provider could take this utterance",
+                        "retry shortly",
+                    ));
+                    return Ok(());
+                }
+                self.utterances.push(text);
+            }
+            Input::Clear => {
+                self.utterances.drain();
+                self.client_clears.push(input.cancel());
+            }
+        }
+        Ok(())
+    }
+
+    fn router_event(&mut self, event: SessionEvent) {
+        match event {
+            SessionEvent::Audio(chunk) => {
+                let seconds = chunk.duration().as_secs_f64();
+                let Some(spoken) = self.utterances.audio(chunk.span, seconds) else {
+                    return; // audio nobody owes (cleared): dropped
+                };
+                if let Some(latency) = spoken.first_audio {
+                    self.state.metrics.first_audio(&self.entry, latency);
+                }
+                self.state.metrics.audio_seconds(&self.entry, seconds);
+                self.emit(Output::Audio {
+                    chunk,
+                    text: spoken.text,
+                    offset_s: spoken.offset_s,
+                });
+            }
+            SessionEvent::UtteranceDone { .. } if self.utterances.done() => {
+                self.state.metrics.utterance_done(&self.entry);
+                self.emit(Output::Done);
+            }
+            SessionEvent::Cleared { generation } => {
+                if let Some(at) = self.client_clears.iter().position(|g| *g <= generation) {
+                    self.client_clears.drain(..=at);
+                    self.emit(Output::Cleared);
+                }
+            }
+            SessionEvent::Serving { entry, provider } => {
+                self.entry.clone_from(&entry);
+                self.emit(Output::Serving { entry, provider });
+            }
+            SessionEvent::ProviderChanged { from, to, reason } => {
+                let label = reason_label(&reason);
+                self.state.metrics.failover(&from, &label);
+                tracing::info!(%from, %to, %reason, principal = %self.spec.principal, "relay session failed over");
+                self.entry.clone_from(&to);
+                self.emit(Output::ProviderChanged {
+                    from,
+                    to,
+                    reason: label,
+                });
+            }
+            _ => {} // events newer than this engine: nothing to send
+        }
+    }
+
+    /// The router gave up on the utterance being spoken: it gets the error,
+    /// the ones behind it go to a fresh router session.
+    async fn router_failed(&mut self, error: &voxwire_core::TtsError) -> Option<Halves> {
+        tracing::warn!(principal = %self.spec.principal, %error, "relay session: utterance failed");
+        let safe = ClientError::from_router(error);
+        // With nothing owed the error is the session's; it is still told.
+        self.utterances.fail_front();
+        self.refuse(safe);
+        let (mut input, events) = match self.open().await {
+            Ok(halves) => halves,
+            Err(e) => {
+                self.end_all(e);
+                return None;
+            }
+        };
+        let timeout = self.state.settings.client_send_timeout();
+        for text in self.utterances.resubmit() {
+            if submit(&mut input, &text, timeout).await.is_err() {
+                self.end_all(ClientError::relay(
+                    ErrorKind::Unavailable,
+                    "no voice provider could take this utterance",
+                    "retry shortly",
+                ));
+                return None;
+            }
+        }
+        Some((input, events))
+    }
+}
+
+/// Sends one whole utterance to the router, bounded in time.
+async fn submit(input: &mut SessionInput, text: &str, limit: Duration) -> Result<(), ()> {
+    let work = async {
+        input.push_text(text).await?;
+        input.flush().await
+    };
+    match tokio::time::timeout(limit, work).await {
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// A short, bounded label for a failover reason (metric cardinality stays low,
+/// and no upstream text reaches a client): `http_403` for HTTP statuses, else
+/// the error kind (`timeout`, `protocol`, …).
+pub(crate) fn reason_label(reason: &str) -> String {
+    if let Some(rest) = reason.split("HTTP ").nth(1) {
+        let status: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if !status.is_empty() {
+            return format!("http_{status}");
+        }
+    }
+    reason
+        .split(" error at ")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .filter(|kind| kind.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !kind.is_empty())
+        .unwrap_or("other")
+        .to_string()
+}

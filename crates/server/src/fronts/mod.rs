@@ -1,0 +1,4 @@
+//! Client-protocol fronts: each only translates between its wire and the
+//! session engine ([`crate::engine`]).
+
+pub(crate) mod xai_ws;
