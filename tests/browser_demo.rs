@@ -193,7 +193,7 @@ async fn the_demo_page_speaks_in_headless_chromium() {
     assert!(!long_decimal, "rounded: {shown_stats}");
     // Who speaks behind the relay comes from its `voxwire.provider` frame:
     // TIGHTEN AT MERGE to `provider == "espeak"` once the relay sends it.
-    assert!(provider == "espeak" || provider == "–", "{provider}");
+    assert_eq!(provider, "espeak");
     let seconds = stats["bytes"].as_f64().unwrap() / 48_000.0;
     assert!(
         played.as_secs_f64() + 0.5 >= seconds,

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use voxwire_testkit::assert::cancel_after_first_audio;
 
 use futures::StreamExt;
 use voxwire_core::session::SessionEvent;
-use voxwire_core::session::SynthesisSession;
 use voxwire_core::{
     AudioFormat, ErrorKind, Secret, StreamConfig, SynthesisRequest, TtsError, TtsProvider,
 };
@@ -59,24 +59,6 @@ fn quick() -> Policy {
 
 fn router(chain: Vec<(Arc<dyn TtsProvider>, Policy)>) -> Router {
     Router::new(chain, RouterSettings::default()).unwrap()
-}
-
-/// Barge-in after the first audio (the `Serving` event before it is expected).
-async fn cancel_after_first_audio(session: &mut SynthesisSession, limit: Duration) -> Duration {
-    loop {
-        match tokio::time::timeout(limit, session.next_event()).await {
-            Ok(Some(Ok(SessionEvent::Serving { .. }))) => continue,
-            Ok(Some(Ok(SessionEvent::Audio(_)))) => break,
-            other => panic!("expected the first audio, got {other:?}"),
-        }
-    }
-    let started = Instant::now();
-    let generation = session.cancel();
-    match tokio::time::timeout(limit, session.next_event()).await {
-        Ok(Some(Ok(SessionEvent::Cleared { generation: g }))) => assert_eq!(g, generation),
-        other => panic!("expected Cleared, got {other:?}"),
-    }
-    started.elapsed()
 }
 
 async fn speak(r: &Router, text: &str) -> Result<Vec<u8>, TtsError> {

@@ -9,11 +9,15 @@ use voxwire_core::TextSpan;
 
 /// Barge-in as a caller does it: waits (up to `limit`) for the first audio of
 /// what was flushed, cancels, and waits for the matching `Cleared`. Returns how
-/// long the cancel took to be acknowledged; panics on any other event.
+/// long the cancel took to be acknowledged; panics on any other event but a
+/// router's `Serving` notice before the audio.
 pub async fn cancel_after_first_audio(session: &mut SynthesisSession, limit: Duration) -> Duration {
-    match tokio::time::timeout(limit, session.next_event()).await {
-        Ok(Some(Ok(SessionEvent::Audio(_)))) => {}
-        other => panic!("expected the first audio, got {other:?}"),
+    loop {
+        match tokio::time::timeout(limit, session.next_event()).await {
+            Ok(Some(Ok(SessionEvent::Audio(_)))) => break,
+            Ok(Some(Ok(SessionEvent::Serving { .. }))) => continue,
+            other => panic!("expected the first audio, got {other:?}"),
+        }
     }
     let started = Instant::now();
     let generation = session.cancel();
