@@ -416,7 +416,7 @@ fn a_broken_chain_entry_fails_over_to_the_next() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("voxwire.toml"),
-        "[[chain]]\nprovider = \"espeak\"\nengine = \"system\"\nprogram = \"/nonexistent/espeak-ng\"\n\n[[chain]]\nprovider = \"espeak\"\n",
+        "[[chain]]\nname = \"broken\"\nprovider = \"espeak\"\nengine = \"system\"\nprogram = \"/nonexistent/espeak-ng\"\n\n[[chain]]\nprovider = \"espeak\"\n",
     )
     .unwrap();
     let run = voxwire(
