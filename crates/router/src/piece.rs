@@ -72,6 +72,10 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
         let mut failed_names: Vec<String> = Vec::new();
         let mut only_request_scoped = true;
         let mut last_kind = ErrorKind::Unavailable;
+        // The kind every entry that was tried refused with, when they agree
+        // (e.g. all answered 400): the caller learns what was wrong.
+        let mut refused_kind: Option<ErrorKind> = None;
+        let mut refusals_agree = true;
         let mut progress = Progress::default();
         for idx in order {
             let member = &inner.members[idx];
@@ -175,6 +179,10 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     failed_names.push(member.name.clone());
                 }
                 last_kind = error.kind();
+                if error.is_request_scoped() {
+                    refusals_agree &= refused_kind.is_none_or(|k| k == last_kind);
+                    refused_kind = Some(last_kind);
+                }
                 reasons.push(format!("{} attempt {attempt_no}: {error}", member.name));
                 match error.scope() {
                     ErrorScope::Request => {
@@ -219,8 +227,12 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
             }
         }
         let error = if only_request_scoped {
+            let kind = match refused_kind {
+                Some(kind) if refusals_agree => kind,
+                _ => ErrorKind::Unsupported,
+            };
             TtsError::new(
-                ErrorKind::Unsupported,
+                kind,
                 format!("no entry of the chain can serve this request: {}", reasons.join("; ")),
             )
             .with_scope(ErrorScope::Request)
