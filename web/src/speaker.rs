@@ -514,7 +514,14 @@ impl Speaker {
             .iter()
             .map(|e| (e.clone() as Arc<dyn TtsProvider>, policy.clone()))
             .collect();
-        let router = Router::new(chain, RouterSettings::default()).map_err(|e| error_from(&e))?;
+        // No lookahead here: each sentence asked ahead would be an utterance
+        // on a second connection to the relay, whose own router already
+        // pipelines the sentences it is sent.
+        let settings = RouterSettings {
+            lookahead: 0,
+            ..RouterSettings::default()
+        };
+        let router = Router::new(chain, settings).map_err(|e| error_from(&e))?;
         Ok(Speaker {
             inner: Rc::new(RefCell::new(Inner {
                 options,

@@ -142,9 +142,10 @@ async fn error_frames_become_error_events_not_exceptions() {
     let error = JsFuture::from(speaker.speak("word ".repeat(150)))
         .await
         .expect_err("refused by the relay");
+    // Over the relay's bound is the caller's input: `invalid_input`.
     assert_eq!(
         get(&error, "kind").as_string().as_deref(),
-        Some("invalid_request")
+        Some("invalid_input")
     );
     assert!(get(&error, "message")
         .as_string()
