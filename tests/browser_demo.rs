@@ -50,7 +50,10 @@ async fn the_demo_page_speaks_in_headless_chromium() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let addr = common::announced_addr(&mut BufReader::new(relay.stderr.take().unwrap()));
+    let mut relay_log = BufReader::new(relay.stderr.take().unwrap());
+    let addr = common::announced_addr(&mut relay_log);
+    // Keep reading: a relay whose stderr is closed dies on its next line.
+    std::thread::spawn(move || std::io::copy(&mut relay_log, &mut std::io::sink()));
     let _relay = KillOnDrop(relay);
 
     let port = free_port();

@@ -44,7 +44,10 @@ pub fn run(args: ServeArgs, vars: Vec<(String, String)>) -> Result<(), CliError>
             .map_err(|e| CliError::failure(e.to_string()))?;
         // The first line stays machine-readable (xtask and the tests read its
         // `http://HOST:PORT`); the demo page's ready URL follows.
-        eprintln!(
+        // `writeln!` with the error dropped: a closed stderr must not end the relay.
+        let mut log = std::io::stderr();
+        let _ = writeln!(
+            log,
             "voxwire: relay listening on http://{addr} (WebSocket ws://{addr}/v1/tts; chain {})",
             ids.join(" → ")
         );
@@ -52,11 +55,12 @@ pub fn run(args: ServeArgs, vars: Vec<(String, String)>) -> Result<(), CliError>
             .demo_url()
             .map_err(|e| CliError::failure(e.to_string()))?;
         if relay.generated_token().is_some() {
-            eprintln!(
+            let _ = writeln!(
+                log,
                 "voxwire: no server tokens configured: generated one for this run (loopback only)"
             );
         }
-        eprintln!("voxwire: demo page: {demo}");
+        let _ = writeln!(log, "voxwire: demo page: {demo}");
         relay
             .serve(stop_signal())
             .await
