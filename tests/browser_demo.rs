@@ -1,7 +1,8 @@
 //! The demo page's `<voxwire-speaker>` end to end: `voxwire serve` serves it,
 //! headless Chromium (via chromedriver) drives it through each state (idle,
 //! speaking with the text highlighted, after a failover, after an error, at
-//! phone width) and a screenshot of the widget is saved for each in
+//! phone width, word by word over a relay whose xAI upstream reports
+//! timestamps) and a screenshot of the widget is saved for each in
 //! `target/voxwire-widget-*.png`. Needs the bundle in
 //! `web/pkg` and chromedriver, so `cargo xtask test` runs it (`--ignored`).
 
@@ -11,6 +12,8 @@ use std::io::BufReader;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use voxwire_testkit::mock_xai::{MockConfig, MockXai};
+
 struct KillOnDrop(Child);
 
 impl Drop for KillOnDrop {
@@ -18,6 +21,22 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `voxwire serve` on a free loopback port with `config`: its address and the process.
+fn start_relay(root: &std::path::Path, config: &std::path::Path) -> (String, KillOnDrop) {
+    let mut relay = Command::new(env!("CARGO_BIN_EXE_voxwire"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .current_dir(root)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut relay_log = BufReader::new(relay.stderr.take().unwrap());
+    let addr = common::announced_addr(&mut relay_log);
+    // Keep reading: a relay whose stderr is closed dies on its next line.
+    std::thread::spawn(move || std::io::copy(&mut relay_log, &mut std::io::sink()));
+    (addr, KillOnDrop(relay))
 }
 
 fn free_port() -> u16 {
@@ -43,18 +62,7 @@ async fn the_demo_page_speaks_in_headless_chromium() {
         "[server]\nopen = true\n\n[[chain]]\nprovider = \"espeak\"\n",
     )
     .unwrap();
-    let mut relay = Command::new(env!("CARGO_BIN_EXE_voxwire"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .current_dir(root)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut relay_log = BufReader::new(relay.stderr.take().unwrap());
-    let addr = common::announced_addr(&mut relay_log);
-    // Keep reading: a relay whose stderr is closed dies on its next line.
-    std::thread::spawn(move || std::io::copy(&mut relay_log, &mut std::io::sink()));
-    let _relay = KillOnDrop(relay);
+    let (addr, _relay) = start_relay(root, &config);
 
     let port = free_port();
     let driver =
@@ -100,7 +108,16 @@ async fn the_demo_page_speaks_in_headless_chromium() {
                 if v.as_bool() == Some(true) {
                     return;
                 }
-                assert!(Instant::now() < deadline, "timed out waiting for: {script}");
+                if Instant::now() >= deadline {
+                    let seen = client
+                        .execute(
+                            "return document.querySelector('voxwire-speaker').innerHTML",
+                            vec![],
+                        )
+                        .await
+                        .unwrap();
+                    panic!("timed out waiting for: {script}\nthe widget: {seen}");
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -260,6 +277,52 @@ async fn the_demo_page_speaks_in_headless_chromium() {
     assert!(error.contains(&dead), "{error}");
     shoot("error").await;
 
+    // Word by word: a relay whose upstream (the xAI mock) reports per-character
+    // times; the widget marks the word being heard, not the whole sentence.
+    let mock = MockXai::start(MockConfig::new().with_api_key("xai-browser-test-key")).await;
+    let xai_config = dir.path().join("xai.toml");
+    std::fs::write(
+        &xai_config,
+        format!(
+            "[server]\nopen = true\n\n[[chain]]\nprovider = \"xai\"\napi_key = \"{}\"\nbase_url = \"{}\"\n",
+            mock.api_key(),
+            mock.base_url()
+        ),
+    )
+    .unwrap();
+    let (xai_addr, _xai_relay) = start_relay(root, &xai_config);
+    set_url(format!("ws://{xai_addr}/v1/tts")).await;
+    let words = client
+        .find(fantoccini::Locator::Css("#text"))
+        .await
+        .unwrap();
+    words.clear().await.unwrap();
+    words.send_keys(WORDS).await.unwrap();
+    client
+        .find(fantoccini::Locator::Css("#speak"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait("const m = document.querySelector('#spoken mark'); return !!m && m.parentElement.classList.contains('now') && m.textContent.trim().length > 0").await;
+    let word = text_of("#spoken mark").await;
+    assert!(
+        WORDS.split_whitespace().any(|w| w == word),
+        "one whole word of the text is marked: `{word}`"
+    );
+    assert_eq!(text_of("#provider").await, "xai");
+    shoot("words").await;
+    wait("return document.querySelector('#state').textContent === 'done'").await;
+    let asked = mock.requests();
+    assert!(
+        asked.iter().any(|r| r
+            .query
+            .as_deref()
+            .is_some_and(|q| q.contains("with_timestamps=true"))),
+        "the relay asked the mock for timestamps: {asked:?}"
+    );
+
     // Phone width: nothing wider than the screen.
     client.set_window_size(375, 740).await.unwrap();
     let fits = client
@@ -274,11 +337,14 @@ async fn the_demo_page_speaks_in_headless_chromium() {
 
     assert_eq!(count, 2.0, "{metrics}");
     println!(
-        "demo: browser time to first audio {audio:.1} ms, first sound {sound:.1} ms; relay mean time to first audio {:.1} ms over {count} utterances; screenshots {}/voxwire-widget-{{idle,speaking,failover,error}}.png",
+        "demo: browser time to first audio {audio:.1} ms, first sound {sound:.1} ms; relay mean time to first audio {:.1} ms over {count} utterances; screenshots {}/voxwire-widget-{{idle,speaking,failover,error,words}}.png",
         sum * 1000.0 / count,
         shots.display()
     );
 }
+
+/// Spoken through the xAI mock, whose per-character times mark each word.
+const WORDS: &str = "Every word lights up while the mock voice speaks it aloud.";
 
 /// Two sentences: the widget speaks them as two utterances.
 const SPOKEN: &str = "Typed into the demo page, spoken by the relay, played by Web Audio. Then a second sentence follows it.";

@@ -24,7 +24,9 @@ pub mod voice;
 pub use audio::{AudioChunk, AudioFormat, Encoding, SpanTimes, TextSpan};
 pub use config::{Config, ProviderConfig};
 pub use error::{ErrorKind, ErrorScope, Phase, Result, TtsError};
-pub use provider::{AudioStream, Capabilities, Extensions, SynthesisRequest, TtsProvider};
+pub use provider::{
+    AudioStream, Capabilities, Extensions, SynthesisRequest, TtsProvider, WantTimestamps,
+};
 pub use registry::ProviderFactory;
 pub use secret::Secret;
 pub use session::{SessionDriver, SessionEvent, StreamConfig, SynthesisSession};

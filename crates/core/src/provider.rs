@@ -171,6 +171,12 @@ impl SynthesisRequest {
     }
 }
 
+/// An extension asking a provider to report the vendor's own per-character
+/// times (`AudioChunk::times`) when it can: vendors charge or slow down for
+/// them, so they are off unless a caller (e.g. a relay client) wants them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WantTimestamps(pub bool);
+
 /// A map of typed, provider-specific options: each provider reads the types it knows.
 ///
 /// ```

@@ -19,10 +19,10 @@ use crate::protocol::{
 use crate::settings::{Resolved, XaiSettings};
 use crate::PROVIDER_ID;
 
-/// Per-request switch for `audio_timestamps` (an extension of the request or
-/// session config; the relay sets it from its client's `with_timestamps`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WithTimestamps(pub bool);
+/// Per-request switch for `audio_timestamps`: core's vendor-neutral
+/// [`voxwire_core::WantTimestamps`] (the relay sets it from its client's
+/// `with_timestamps`), under the name this crate first gave it.
+pub use voxwire_core::WantTimestamps as WithTimestamps;
 
 /// The xAI dialect: settings plus resolved endpoints.
 #[derive(Debug)]

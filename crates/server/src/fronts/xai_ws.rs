@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use futures::StreamExt;
 use serde::Deserialize;
-use voxwire_core::{AudioFormat, Encoding, ErrorKind, StreamConfig};
+use voxwire_core::{AudioFormat, Encoding, ErrorKind, StreamConfig, WantTimestamps};
 use voxwire_xai::protocol::ClientMessage;
 
 use crate::access;
@@ -116,7 +116,7 @@ pub(crate) async fn upgrade(
             );
         }
     };
-    let config = StreamConfig {
+    let mut config = StreamConfig {
         voice: query.voice.clone(),
         language: query
             .language
@@ -128,6 +128,8 @@ pub(crate) async fn upgrade(
     };
     let events = query.voxwire_events.unwrap_or(false);
     let timestamps = query.with_timestamps.unwrap_or(false);
+    // Providers that can report their own times are asked to.
+    config.extensions.insert(WantTimestamps(timestamps));
     let limit = state.settings.max_message_bytes;
     let mut ws = ws.max_message_size(limit).max_frame_size(limit);
     if let Some(protocol) = principal.subprotocol.clone() {
@@ -230,8 +232,16 @@ impl Encoder for XaiEncoder {
                 let delta = base64::engine::general_purpose::STANDARD.encode(&chunk.data);
                 let mut frame = serde_json::json!({ "type": "audio.delta", "delta": delta });
                 if self.timestamps {
-                    let seconds = chunk.duration().as_secs_f64();
-                    if let Some(stamps) = text.and_then(|t| timestamps(&t, offset_s, seconds)) {
+                    // The vendor's own times when it reported them, else the
+                    // chunk's place in the audio sent so far.
+                    let (start, seconds) = match chunk.times {
+                        Some(t) => (
+                            t.start.as_secs_f64(),
+                            t.end.saturating_sub(t.start).as_secs_f64(),
+                        ),
+                        None => (offset_s, chunk.duration().as_secs_f64()),
+                    };
+                    if let Some(stamps) = text.and_then(|t| timestamps(&t, start, seconds)) {
                         frame["audio_timestamps"] = stamps;
                     }
                 }
@@ -266,8 +276,8 @@ fn error_frame(error: &ClientError) -> Message {
 }
 
 /// `audio_timestamps` for a chunk that speaks `piece`: its characters, with
-/// times spread evenly over the chunk (providers report which text a chunk
-/// speaks, not each character's time).
+/// the chunk's time (the vendor's, where it reported one) spread evenly over
+/// them (a chunk carries its span's times, not each character's).
 fn timestamps(piece: &str, start: f64, seconds: f64) -> Option<serde_json::Value> {
     let chars: Vec<String> = piece.chars().map(String::from).collect();
     if chars.is_empty() {
