@@ -706,22 +706,7 @@ mod tests {
 fn relay_error_kind(frame: &str) -> ErrorKind {
     let value: serde_json::Value = serde_json::from_str(frame).unwrap_or_default();
     if let Some(kind) = value.get("kind").and_then(|k| k.as_str()) {
-        let known = [
-            ErrorKind::InvalidInput,
-            ErrorKind::Config,
-            ErrorKind::Auth,
-            ErrorKind::NotFound,
-            ErrorKind::InvalidRequest,
-            ErrorKind::RateLimited,
-            ErrorKind::Unavailable,
-            ErrorKind::Timeout,
-            ErrorKind::Protocol,
-            ErrorKind::NoAudio,
-            ErrorKind::Internal,
-            ErrorKind::Cancelled,
-            ErrorKind::Unsupported,
-        ];
-        if let Some(k) = known.into_iter().find(|k| k.as_str() == kind) {
+        if let Ok(k) = kind.parse::<ErrorKind>() {
             return k;
         }
     }

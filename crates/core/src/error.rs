@@ -115,6 +115,23 @@ impl ErrorKind {
         }
     }
 
+    /// Every kind, for code that lists or parses them (`FromStr` reads `as_str` names).
+    pub const ALL: [ErrorKind; 13] = [
+        Self::InvalidInput,
+        Self::Config,
+        Self::Auth,
+        Self::NotFound,
+        Self::InvalidRequest,
+        Self::RateLimited,
+        Self::Unavailable,
+        Self::Timeout,
+        Self::Protocol,
+        Self::NoAudio,
+        Self::Internal,
+        Self::Cancelled,
+        Self::Unsupported,
+    ];
+
     /// A stable lower-case name, for logs, metrics and wire formats.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -144,6 +161,30 @@ impl ErrorKind {
             400..=499 => Self::InvalidRequest,
             _ => Self::Unavailable,
         }
+    }
+}
+
+/// An [`ErrorKind::as_str`] name that names no kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownErrorKind(pub String);
+
+impl fmt::Display for UnknownErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown error kind `{}`", self.0)
+    }
+}
+
+impl std::error::Error for UnknownErrorKind {}
+
+/// Reads the names [`ErrorKind::as_str`] writes (e.g. a relay's error frame's `kind`).
+impl std::str::FromStr for ErrorKind {
+    type Err = UnknownErrorKind;
+
+    fn from_str(name: &str) -> std::result::Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == name)
+            .ok_or_else(|| UnknownErrorKind(name.to_string()))
     }
 }
 
@@ -650,6 +691,21 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_parses_back_from_its_name() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(kind.as_str().parse::<ErrorKind>(), Ok(kind));
+        }
+        let mut names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorKind::ALL.len(), "names are distinct");
+        assert_eq!(
+            "bogus".parse::<ErrorKind>(),
+            Err(UnknownErrorKind("bogus".into()))
+        );
+    }
 
     #[test]
     fn scope_follows_the_design_table_and_can_be_overridden() {

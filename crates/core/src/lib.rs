@@ -23,7 +23,7 @@ pub mod voice;
 
 pub use audio::{AudioChunk, AudioFormat, Encoding, SpanTimes, TextSpan};
 pub use config::{Config, ProviderConfig};
-pub use error::{ErrorKind, ErrorScope, Phase, Result, TtsError};
+pub use error::{ErrorKind, ErrorScope, Phase, Result, TtsError, UnknownErrorKind};
 pub use provider::{
     AudioStream, Capabilities, Extensions, SynthesisRequest, TtsProvider, WantTimestamps,
 };
