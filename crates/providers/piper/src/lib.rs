@@ -30,7 +30,6 @@
 //! | `inactivity_timeout_ms` | `30000` | longest wait for the next audio |
 #![warn(missing_docs)]
 
-mod lang;
 mod model;
 mod output;
 pub mod runtime;
@@ -188,8 +187,8 @@ impl PiperProvider {
             .with_scope(ErrorScope::Request)
             .with_hint("add a piper entry per voice, each with its own `voice` file"));
         }
-        if let Some(l) = language.filter(|l| !l.eq_ignore_ascii_case("auto")) {
-            if !lang::matches(l, &self.inner.languages) {
+        if let Some(l) = language {
+            if !voxwire_core::language::serves(Some(l), &self.inner.languages) {
                 return Err(TtsError::new(
                     ErrorKind::Unsupported,
                     format!(
@@ -199,7 +198,9 @@ impl PiperProvider {
                     ),
                 )
                 .with_provider(PROVIDER_ID)
-                .with_phase(Phase::Input));
+                .with_phase(Phase::Input)
+                .with_scope(ErrorScope::Request)
+                .with_hint("add a piper entry with a voice of that language, or let the chain fall back to espeak"));
             }
         }
         Ok(())

@@ -128,7 +128,7 @@ async fn languages_come_from_the_voice_config() {
         .capabilities()
         .languages
         .contains(&"en-us".to_string()));
-    for ok in ["en", "en-US", "EN-us", "auto"] {
+    for ok in ["en", "en-US", "EN-us", "en_us", "auto"] {
         let (pcm, _) = speak(&provider, SynthesisRequest::new("Yes.").language(ok)).await;
         assert!(!pcm.is_empty(), "{ok}");
     }
