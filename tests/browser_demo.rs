@@ -134,6 +134,13 @@ async fn the_demo_page_speaks_in_headless_chromium() {
         }
     };
     let widget = || client.find(fantoccini::Locator::Css("voxwire-speaker"));
+    let click_speak = || {
+        let client = client.clone();
+        async move {
+            let speak = client.find(fantoccini::Locator::Css("#speak")).await;
+            speak.unwrap().click().await.unwrap();
+        }
+    };
     let shoot = |name: &'static str| {
         let shots = shots.clone();
         let widget = widget();
@@ -242,13 +249,7 @@ async fn the_demo_page_speaks_in_headless_chromium() {
     };
     set_url(format!("{dead} ws://{addr}/v1/tts")).await;
     assert_eq!(text_of("#endpoint").await, dead);
-    client
-        .find(fantoccini::Locator::Css("#speak"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_speak().await;
     wait("return document.querySelector('#state').textContent === 'done'").await;
     let notice = text_of("#notice").await;
     assert!(
@@ -264,13 +265,7 @@ async fn the_demo_page_speaks_in_headless_chromium() {
 
     // After an error: the only endpoint refuses.
     set_url(dead.clone()).await;
-    client
-        .find(fantoccini::Locator::Css("#speak"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_speak().await;
     wait("return document.querySelector('#state').textContent === 'error'").await;
     let error = text_of("#error").await;
     assert!(error.starts_with("Error (unavailable): "), "{error}");
@@ -298,13 +293,7 @@ async fn the_demo_page_speaks_in_headless_chromium() {
         .unwrap();
     words.clear().await.unwrap();
     words.send_keys(WORDS).await.unwrap();
-    client
-        .find(fantoccini::Locator::Css("#speak"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_speak().await;
     wait("const m = document.querySelector('#spoken mark'); return !!m && m.parentElement.classList.contains('now') && m.textContent.trim().length > 0").await;
     let word = text_of("#spoken mark").await;
     assert!(

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use futures::TryStreamExt;
+
 use voxwire_core::audio::{AudioFormat, ChunkAssembler};
 use voxwire_core::{AudioChunk, AudioStream, ErrorKind, Phase, Result, TtsError};
 
@@ -13,7 +15,6 @@ struct State {
     target: Option<AudioFormat>,
     assembler: Option<ChunkAssembler>,
     inactivity: Duration,
-    done: bool,
 }
 
 /// Converts native pieces to `target` (native when `None`), numbers the chunks,
@@ -28,21 +29,12 @@ pub(crate) fn audio_stream(
         target,
         assembler: None,
         inactivity,
-        done: false,
     };
-    Box::pin(futures::stream::unfold(state, |mut st| async move {
-        if st.done {
-            return None;
-        }
-        match st.next_chunk().await {
-            Ok(Some(chunk)) => Some((Ok(chunk), st)),
-            Ok(None) => None,
-            Err(e) => {
-                st.done = true;
-                Some((Err(e.or_provider(PROVIDER_ID)), st))
-            }
-        }
-    }))
+    // `try_unfold` ends the stream after its first error.
+    let chunks = futures::stream::try_unfold(state, |mut st| async move {
+        Ok(st.next_chunk().await?.map(|chunk| (chunk, st)))
+    });
+    Box::pin(chunks.map_err(|e: TtsError| e.or_provider(PROVIDER_ID)))
 }
 
 impl State {
@@ -80,7 +72,6 @@ impl State {
                 }
                 Some(Err(e)) => return Err(e),
                 None => {
-                    self.done = true;
                     let Some(assembler) = self.assembler.as_mut().filter(|a| a.bytes_in() > 0)
                     else {
                         return Err(TtsError::new(

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use futures::TryStreamExt;
+
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use voxwire_core::audio::{AudioFormat, ChunkAssembler};
@@ -22,7 +24,6 @@ struct State {
     raw: mpsc::Receiver<Piece>,
     assembler: ChunkAssembler,
     inactivity: Duration,
-    done: bool,
     _task: AbortOnDrop,
 }
 
@@ -48,22 +49,13 @@ pub(crate) fn audio_stream(
         raw,
         assembler,
         inactivity,
-        done: false,
         _task: AbortOnDrop(task),
     };
-    Box::pin(futures::stream::unfold(state, |mut st| async move {
-        if st.done {
-            return None;
-        }
-        match st.next_chunk().await {
-            Ok(Some(chunk)) => Some((Ok(chunk), st)),
-            Ok(None) => None,
-            Err(e) => {
-                st.done = true;
-                Some((Err(e.or_provider(PROVIDER_ID)), st))
-            }
-        }
-    }))
+    // `try_unfold` ends the stream after its first error.
+    let chunks = futures::stream::try_unfold(state, |mut st| async move {
+        Ok(st.next_chunk().await?.map(|chunk| (chunk, st)))
+    });
+    Box::pin(chunks.map_err(|e: TtsError| e.or_provider(PROVIDER_ID)))
 }
 
 impl State {
@@ -90,7 +82,6 @@ impl State {
                 }
                 Some(Err(e)) => return Err(e),
                 None => {
-                    self.done = true;
                     if self.assembler.bytes_in() == 0 {
                         return Err(TtsError::new(
                             ErrorKind::NoAudio,
