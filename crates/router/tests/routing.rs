@@ -443,6 +443,44 @@ async fn the_next_sentence_is_requested_while_the_current_one_streams() {
 }
 
 #[tokio::test]
+async fn once_an_entry_has_spoken_every_sentence_ahead_is_requested_at_once() {
+    let mut p = Voicer::new("slow");
+    p.chunk_delay = Duration::from_millis(30);
+    let r = Router::new(vec![(p.arc(), quick())], RouterSettings::default()).unwrap();
+    // A fresh entry is tried by one sentence first; this one proves it.
+    speak(&r, SynthesisRequest::new("Hi.").format(pcm()))
+        .await
+        .unwrap();
+    p.log.lock().unwrap().clear();
+    let sentences = [
+        "Yes. ",
+        "No. ",
+        "Maybe. ",
+        "Sure thing. ",
+        "Okay then. ",
+        "Right away.",
+    ];
+    let text = sentences.concat();
+    let out = speak(&r, SynthesisRequest::new(text.as_str()).format(pcm()))
+        .await
+        .unwrap();
+    let expected: Vec<u8> = sentences
+        .iter()
+        .flat_map(|s| expected_audio(s, pcm()))
+        .collect();
+    assert_eq!(out, expected, "audio in order, whole");
+    let log = p.log.lock().unwrap().clone();
+    let end_one = log.iter().position(|l| l == "end Yes. ").unwrap();
+    for s in &sentences[1..] {
+        let start = log.iter().position(|l| l == &format!("start {s}")).unwrap();
+        assert!(
+            start < end_one,
+            "{s:?} requested before the first sentence ended: {log:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn however_many_failovers_a_sentence_is_heard_in_part_at_most_once_more() {
     let text =
         "This sentence is long enough to be cut into many chunks of audio by every fake provider.";
