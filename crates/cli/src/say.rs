@@ -143,8 +143,8 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, CliError> {
         .iter()
         .map(|p| (p.id().to_string(), p.describe()))
         .collect();
-    let chain = built.providers.into_iter().zip(built.policies).collect();
-    let router = Router::new(chain, settings).map_err(|e| CliError::from_validation(&e))?;
+    let router = Router::with_entries(built.into_entries(), settings)
+        .map_err(|e| CliError::from_validation(&e))?;
 
     let mut progress = Progress::for_text(progress_size.0, progress_size.1);
     let outcome = speak(
