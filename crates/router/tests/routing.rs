@@ -578,3 +578,90 @@ fn a_session_outside_a_runtime_says_it_needs_one() {
     let err = r.session(&StreamConfig::default()).unwrap_err();
     assert!(err.to_string().contains("needs a tokio runtime"), "{err}");
 }
+
+/// Fails its first request (taking it down), then answers every later one,
+/// probes included, with a stream that ends without audio.
+#[derive(Clone, Default)]
+struct Mute {
+    calls: Arc<Mutex<usize>>,
+}
+
+#[voxwire_core::async_trait]
+impl TtsProvider for Mute {
+    fn id(&self) -> &str {
+        "mute"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Voicer::new("mute").caps
+    }
+    async fn voices(&self) -> voxwire_core::Result<Vec<Voice>> {
+        Ok(vec![])
+    }
+    async fn synthesize(&self, _: SynthesisRequest) -> voxwire_core::Result<AudioStream> {
+        let first = {
+            let mut calls = self.calls.lock().unwrap();
+            *calls += 1;
+            *calls == 1
+        };
+        if first {
+            return Err(TtsError::new(ErrorKind::Unavailable, "down for now"));
+        }
+        Ok(Box::pin(futures::stream::empty()))
+    }
+    async fn stream(&self, _: StreamConfig) -> voxwire_core::Result<SynthesisSession> {
+        Err(TtsError::new(ErrorKind::Unsupported, "not used"))
+    }
+}
+
+#[tokio::test]
+async fn a_recovery_probe_that_gets_no_audio_has_failed() {
+    let mute = Mute::default();
+    let fallback = FakeProvider::new("fallback");
+    let policy = Policy {
+        cooldown_ms: 20,
+        cooldown_max_ms: 20,
+        ..quick()
+    };
+    let r = Router::new(
+        vec![(Arc::new(mute.clone()), policy), (fallback.arc(), quick())],
+        RouterSettings::default(),
+    )
+    .unwrap();
+    let mut events = r.subscribe();
+    let out = speak(&r, SynthesisRequest::new("Hello.").format(pcm()))
+        .await
+        .unwrap();
+    assert_eq!(out, expected_audio("Hello.", pcm()));
+    assert!(!r.is_available("mute"));
+    // Several probes run (each answered with an empty stream); none brings it back.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while *mute.calls.lock().unwrap() < 4 {
+        assert!(tokio::time::Instant::now() < deadline, "no probes ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !r.is_available("mute"),
+        "a probe without audio brought it back"
+    );
+    while let Ok(event) = events.try_recv() {
+        assert!(
+            !matches!(
+                event,
+                RouterEvent::Availability {
+                    available: true,
+                    ..
+                }
+            ),
+            "{event:?}"
+        );
+    }
+    let before = fallback.calls().len();
+    speak(&r, SynthesisRequest::new("Again.").format(pcm()))
+        .await
+        .unwrap();
+    assert_eq!(
+        fallback.calls().len(),
+        before + 1,
+        "the fallback still serves"
+    );
+}
