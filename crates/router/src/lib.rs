@@ -52,6 +52,7 @@ use voxwire_core::{
 };
 
 pub use events::{AttemptOutcome, AttemptRecord, RouterEvent};
+pub use piece::Replayed;
 pub use policy::{Policy, RouterSettings, DEFAULT_LOOKAHEAD, MAX_LOOKAHEAD};
 
 use member::{Member, Template};

@@ -665,3 +665,46 @@ async fn a_recovery_probe_that_gets_no_audio_has_failed() {
         "the fallback still serves"
     );
 }
+
+#[tokio::test]
+async fn the_duplicate_bound_holds_through_a_router_in_front_of_a_router() {
+    let text =
+        "This sentence is long enough to be cut into many chunks of audio by every fake provider.";
+    let audio = expected_audio(text, pcm());
+    let chunk = 4096;
+    assert!(audio.len() > 6 * chunk);
+    let mid = || TtsError::new(ErrorKind::Unavailable, "connection reset");
+    // The relay-style router: a dies after two chunks, b replays and dies after four.
+    let a = FakeProvider::new("a").scripted(vec![], Behaviour::FailAfter(2, mid()));
+    let b = FakeProvider::new("b").scripted(vec![], Behaviour::FailAfter(4, mid()));
+    let relay = Router::new(
+        vec![(a.arc(), quick()), (b.arc(), quick())],
+        RouterSettings::default(),
+    )
+    .unwrap();
+    // The browser-style router in front of it fails over to c.
+    let c = FakeProvider::new("c");
+    let browser = Router::new(
+        vec![(Arc::new(relay), quick()), (c.arc(), quick())],
+        RouterSettings::default(),
+    )
+    .unwrap();
+    let out = speak(&browser, SynthesisRequest::new(text).format(pcm()))
+        .await
+        .unwrap();
+    // a's two chunks, b's replay (four chunks), then c resumes where b got:
+    // no part of the sentence is heard more than once more.
+    let mut expected = audio[..2 * chunk].to_vec();
+    expected.extend_from_slice(&audio[..4 * chunk]);
+    expected.extend_from_slice(&audio[4 * chunk..]);
+    assert_eq!(
+        out.len(),
+        expected.len(),
+        "{} chunks over the sentence's audio",
+        (out.len() as f64 - audio.len() as f64) / chunk as f64
+    );
+    assert!(
+        out == expected,
+        "the duplicate bound holds through two routers"
+    );
+}
