@@ -689,3 +689,34 @@ fn language_tags_speak_on_both_engines() {
         assert_ne!(audio[0], audio[2], "{engine}: fr sounds like en");
     }
 }
+
+/// A chain entry's `name` is what the failover line calls it.
+#[test]
+fn failover_lines_use_the_entry_names() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("voxwire.toml"),
+        "[[chain]]\nname = \"flaky\"\nprovider = \"espeak\"\nengine = \"system\"\nprogram = \"/bin/false\"\n\n[[chain]]\nname = \"steady\"\nprovider = \"espeak\"\nengine = \"system\"\n",
+    )
+    .unwrap();
+    let run = voxwire(
+        dir.path(),
+        &["say", "Hello there", "-o", "x.wav"],
+        &[],
+        None,
+    );
+    assert_eq!(run.status, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("voxwire: failed over from flaky to steady: "),
+        "{}",
+        run.stderr
+    );
+    // The entry that spoke is described as itself, not as the other espeak.
+    assert!(
+        run.stderr.contains(" via espeak (") && !run.stderr.contains("/bin/false);"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(files(dir.path()), ["voxwire.toml", "x.wav"]);
+}
