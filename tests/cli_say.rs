@@ -427,7 +427,7 @@ fn a_broken_chain_entry_fails_over_to_the_next() {
     );
     assert_eq!(run.status, Some(0), "{}", run.stderr);
     assert!(
-        run.stderr.contains("voxwire: espeak failed (") && run.stderr.contains("; trying espeak"),
+        run.stderr.contains("voxwire: broken failed (") && run.stderr.contains("; trying espeak"),
         "{}",
         run.stderr
     );
@@ -645,4 +645,78 @@ fn no_player_found_says_what_to_install() {
     );
     assert!(run.stderr.contains("install"), "{}", run.stderr);
     assert!(run.stdout.is_empty());
+}
+
+/// `--language en`, `en-US` and `fr` speak through the offline voice on both
+/// engines (the system program and the embedded port), and `fr` is really
+/// French: its audio differs from English of the same text.
+#[test]
+fn language_tags_speak_on_both_engines() {
+    let text = "Bonjour, comment allez-vous aujourd'hui";
+    for engine in ["system", "embedded"] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::write(
+            dir.path().join("voxwire.toml"),
+            format!(
+                "[[chain]]\nprovider = \"espeak\"\nengine = \"{engine}\"\ndata_dir = {:?}\n",
+                data.display().to_string()
+            ),
+        )
+        .unwrap();
+        let mut audio = Vec::new();
+        for language in ["en", "en-US", "fr"] {
+            let out = format!("{language}.wav");
+            let run = voxwire(
+                dir.path(),
+                &["say", text, "--language", language, "-o", &out],
+                &[],
+                None,
+            );
+            assert_eq!(run.status, Some(0), "{engine} {language}: {}", run.stderr);
+            assert!(
+                run.stderr.contains(" via espeak ("),
+                "{engine} {language}: {}",
+                run.stderr
+            );
+            let (samples, rate) = read_wav(&dir.path().join(&out));
+            let secs = samples.len() as f64 / f64::from(rate);
+            assert!((0.8..=8.0).contains(&secs), "{engine} {language}: {secs} s");
+            let level = rms(&samples);
+            assert!(level > 300.0, "{engine} {language}: rms {level}");
+            audio.push(samples);
+        }
+        assert_ne!(audio[0], audio[2], "{engine}: fr sounds like en");
+    }
+}
+
+/// A chain entry's `name` is what the failover line calls it.
+#[test]
+fn failover_lines_use_the_entry_names() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("voxwire.toml"),
+        "[[chain]]\nname = \"flaky\"\nprovider = \"espeak\"\nengine = \"system\"\nprogram = \"/bin/false\"\n\n[[chain]]\nname = \"steady\"\nprovider = \"espeak\"\nengine = \"system\"\n",
+    )
+    .unwrap();
+    let run = voxwire(
+        dir.path(),
+        &["say", "Hello there", "-o", "x.wav"],
+        &[],
+        None,
+    );
+    assert_eq!(run.status, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("voxwire: failed over from flaky to steady: "),
+        "{}",
+        run.stderr
+    );
+    // The entry that spoke is described as itself, not as the other espeak.
+    assert!(
+        run.stderr.contains(" via espeak (") && !run.stderr.contains("/bin/false);"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(files(dir.path()), ["voxwire.toml", "x.wav"]);
 }

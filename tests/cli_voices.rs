@@ -72,3 +72,41 @@ fn voices_rejects_an_unknown_provider() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// `voxwire voices` tells which language tags each provider serves: the
+/// offline voice, English and French among them.
+#[test]
+fn voices_says_which_language_tags_each_provider_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = voxwire(dir.path(), &["voices"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("voxwire: espeak serves "))
+        .unwrap_or_else(|| panic!("no language line for espeak: {stderr}"));
+    let tags: Vec<&str> = line
+        .rsplit_once(": ")
+        .map(|(_, t)| t.split(", ").collect())
+        .unwrap_or_default();
+    for tag in ["en-us", "en-gb"] {
+        assert!(tags.contains(&tag), "{tag} missing: {line}");
+    }
+    assert!(
+        tags.iter().any(|t| t.starts_with("fr")),
+        "no French: {line}"
+    );
+    // Every tag a voice of the table lists is among them.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for row in stdout.lines().skip(1).filter(|l| l.starts_with("espeak")) {
+        let Some(langs) = row.split_whitespace().last() else {
+            continue;
+        };
+        for tag in langs.split(',') {
+            assert!(
+                tags.contains(&tag.to_ascii_lowercase().as_str()),
+                "{tag} of `{row}` missing from: {line}"
+            );
+        }
+    }
+}

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use voxwire_core::{registry, Config, ErrorKind, ProviderConfig, TtsError, TtsProvider};
-use voxwire_router::Policy;
+use voxwire_router::{Entry, Policy};
 
 use crate::exit::CliError;
 
@@ -62,6 +62,9 @@ pub struct Built {
     pub providers: Vec<Arc<dyn TtsProvider>>,
     /// Each ready provider's router policy (same order).
     pub policies: Vec<Policy>,
+    /// Each ready provider's entry name (same order): `name`, else its id,
+    /// so health, events and failover lines name the entry.
+    pub names: Vec<String>,
     /// Why each other entry could not be built.
     pub skipped: Vec<TtsError>,
 }
@@ -77,6 +80,16 @@ impl Drop for Prewarm {
 }
 
 impl Built {
+    /// The router's named entries, in chain order (consumes the providers).
+    pub fn into_entries(self) -> Vec<Entry> {
+        self.providers
+            .into_iter()
+            .zip(self.policies)
+            .zip(self.names)
+            .map(|((provider, policy), name)| Entry::new(provider, policy).named(name))
+            .collect()
+    }
+
     /// Pre-warms the chain's first network entry (the first whose
     /// `prewarm` does something) in the background, so the first request
     /// skips its handshake; a failure is left for the request to report.
@@ -104,22 +117,25 @@ pub fn build(entries: &[ProviderConfig]) -> Result<Built, CliError> {
     let mut built = Built {
         providers: Vec::new(),
         policies: Vec::new(),
+        names: Vec::new(),
         skipped: Vec::new(),
     };
     for (i, entry) in entries.iter().enumerate() {
-        let policy = Policy::from_table(&entry.provider, &entry.policy)
+        let policy = Policy::from_table(entry.entry_name(), &entry.policy)
             .map_err(|e| CliError::from_validation(&e))?;
         match registry::build(entry) {
             Ok(provider) => {
                 built.providers.push(provider);
                 built.policies.push(policy);
+                built.names.push(entry.entry_name().to_string());
             }
             Err(err) => {
                 let err = err.or_provider(entry.provider.clone());
                 if let Some(next) = entries.get(i + 1) {
                     eprintln!(
                         "voxwire: {} failed ({err}); trying {}",
-                        entry.provider, next.provider
+                        entry.entry_name(),
+                        next.entry_name()
                     );
                 }
                 built.skipped.push(err);

@@ -138,13 +138,15 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, CliError> {
             .require_known()?;
         request = request.voice(voice.clone());
     }
+    // Keyed by entry name: two entries of one provider describe themselves apart.
     let describe: Vec<(String, String)> = built
-        .providers
+        .names
         .iter()
-        .map(|p| (p.id().to_string(), p.describe()))
+        .zip(&built.providers)
+        .map(|(name, p)| (name.clone(), p.describe()))
         .collect();
-    let chain = built.providers.into_iter().zip(built.policies).collect();
-    let router = Router::new(chain, settings).map_err(|e| CliError::from_validation(&e))?;
+    let router = Router::with_entries(built.into_entries(), settings)
+        .map_err(|e| CliError::from_validation(&e))?;
 
     let mut progress = Progress::for_text(progress_size.0, progress_size.1);
     let outcome = speak(
@@ -254,7 +256,7 @@ impl From<TtsError> for Failure {
 #[derive(Default)]
 struct Report {
     attempts: Vec<AttemptRecord>,
-    /// Providers that spoke a piece, in order of first service.
+    /// Entries that spoke a piece, in order of first service.
     served: Vec<String>,
 }
 
@@ -274,9 +276,9 @@ impl Report {
                 }
                 Ok(RouterEvent::Attempt(record)) => {
                     if record.outcome == AttemptOutcome::Spoke
-                        && !self.served.contains(&record.provider)
+                        && !self.served.contains(&record.entry)
                     {
-                        self.served.push(record.provider.clone());
+                        self.served.push(record.entry.clone());
                     }
                     if verbose {
                         progress.note(&format!("voxwire: {}", attempt_line(&record)));

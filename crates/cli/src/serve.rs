@@ -27,9 +27,8 @@ pub fn run(args: ServeArgs, vars: Vec<(String, String)>) -> Result<(), CliError>
         let _prewarm = built.prewarm();
         let router_settings = RouterSettings::from_table(&config.router)
             .map_err(|e| CliError::from_validation(&e))?;
-        let chain = built.providers.into_iter().zip(built.policies).collect();
-        let router =
-            Router::new(chain, router_settings).map_err(|e| CliError::from_validation(&e))?;
+        let router = Router::with_entries(built.into_entries(), router_settings)
+            .map_err(|e| CliError::from_validation(&e))?;
         let mut settings = ServerSettings::from_table(&config.server, &vars)
             .map_err(|e| CliError::from_validation(&e))?;
         // The browser demo, when the test command (or a build) has made it here.

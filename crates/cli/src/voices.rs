@@ -92,6 +92,10 @@ pub async fn run(args: VoicesArgs, vars: Vec<(String, String)>) -> Result<(), Cl
     let mut rows: Vec<Voice> = Vec::new();
     let mut failure = None;
     for provider in &built.providers {
+        eprintln!(
+            "voxwire: {}",
+            languages_line(provider.id(), &provider.capabilities().languages)
+        );
         match provider.voices().await {
             Ok(voices) => {
                 eprintln!(
@@ -122,6 +126,23 @@ pub async fn run(args: VoicesArgs, vars: Vec<(String, String)>) -> Result<(), Cl
         Err(e) => return Err(CliError::failure(format!("cannot write to stdout: {e}"))),
     }
     failure.map_or(Ok(()), Err)
+}
+
+/// Which language tags a provider serves, as `voxwire voices` tells it: its
+/// capabilities' tags, sorted (any tag that matches one of them by RFC 4647
+/// lookup is served too, so `en`, `en-US` and `en_us` all find `en-us`).
+pub fn languages_line(provider: &str, languages: &[String]) -> String {
+    if languages.is_empty() {
+        return format!("{provider} serves every language tag (it lists none)");
+    }
+    let mut tags: Vec<String> = languages.iter().map(|t| t.to_ascii_lowercase()).collect();
+    tags.sort();
+    tags.dedup();
+    format!(
+        "{provider} serves {} language tags (and any tag they match, e.g. a region or script variant): {}",
+        tags.len(),
+        tags.join(", ")
+    )
 }
 
 /// Writes voices as aligned columns: provider, voice id, name, languages.
@@ -172,6 +193,15 @@ mod tests {
             lines[2].contains("longer-id  Name longer-id  en,en-US"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_languages_line_lists_each_tag_once_sorted() {
+        let tags = ["fr-fr", "en-US", "en-us", "de"].map(String::from);
+        let line = languages_line("espeak", &tags);
+        assert!(line.starts_with("espeak serves 3 language tags"), "{line}");
+        assert!(line.ends_with(": de, en-us, fr-fr"), "{line}");
+        assert!(languages_line("x", &[]).contains("every language"));
     }
 
     #[test]

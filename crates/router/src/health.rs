@@ -10,6 +10,8 @@ struct State {
     down: bool,
     failures: u32,
     last_error: Option<String>,
+    /// It spoke since it was last marked down (or since the chain was built).
+    proven: bool,
 }
 
 /// Whether a provider is used, and how often it failed in a row.
@@ -35,6 +37,13 @@ impl Health {
         !self.lock().down
     }
 
+    /// Up, and it spoke since it was last down: sentences may be asked of it
+    /// in parallel without every one of them finding a failure at once.
+    pub fn is_proven(&self) -> bool {
+        let s = self.lock();
+        !s.down && s.proven
+    }
+
     /// The error that last took it down.
     pub fn last_error(&self) -> Option<String> {
         self.lock().last_error.clone()
@@ -45,6 +54,7 @@ impl Health {
         let mut s = self.lock();
         let was_up = !s.down;
         s.down = true;
+        s.proven = false;
         s.failures = s.failures.saturating_add(1);
         s.last_error = Some(why.to_string());
         MarkedDown {
@@ -67,6 +77,7 @@ impl Health {
         let mut s = self.lock();
         let was_down = s.down;
         s.down = false;
+        s.proven = true;
         s.failures = 0;
         s.last_error = None;
         was_down

@@ -52,7 +52,8 @@ use voxwire_core::{
 };
 
 pub use events::{AttemptOutcome, AttemptRecord, RouterEvent};
-pub use policy::{Policy, RouterSettings, MAX_LOOKAHEAD};
+pub use piece::Replayed;
+pub use policy::{Policy, RouterSettings, DEFAULT_LOOKAHEAD, MAX_LOOKAHEAD};
 
 use member::{Member, Template};
 use rt::Tasks;
@@ -384,6 +385,16 @@ impl Inner {
             (first.name.clone(), format!("it is down: {why}"))
         });
         (up, skipped)
+    }
+
+    /// Whether the entry a sentence would be asked of first has spoken since
+    /// it was last down: only then are sentences requested ahead before the
+    /// one in front streams.
+    fn first_choice_proven(&self) -> bool {
+        let (order, _) = self.order();
+        order
+            .first()
+            .is_some_and(|&i| self.members[i].health.is_proven())
     }
 
     fn report_attempt(&self, record: AttemptRecord) {

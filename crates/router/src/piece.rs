@@ -43,6 +43,7 @@ pub(crate) struct PieceJob {
 pub(crate) struct Progress {
     interruptions: u32,
     skip: Duration,
+    furthest: Duration,
 }
 
 impl Progress {
@@ -54,10 +55,59 @@ impl Progress {
     /// An attempt died after `reached` of the piece's audio.
     pub fn interrupted(&mut self, reached: Duration) {
         self.interruptions += 1;
+        self.furthest = self.furthest.max(reached);
         if self.interruptions >= 2 {
             self.skip = self.skip.max(reached);
         }
     }
+
+    /// An entry that is itself a router died mid-piece after replaying it
+    /// once already, its audio having got to `position` of the piece: the
+    /// next attempt resumes there (the one replay allowed is spent).
+    pub fn interrupted_after_replay(&mut self, position: Duration) {
+        self.interruptions = self.interruptions.saturating_add(1).max(2);
+        self.furthest = self.furthest.max(position);
+        self.skip = self.skip.max(position);
+    }
+
+    /// Whether some attempt already died mid-piece (its audio was replayed).
+    pub fn replayed(&self) -> bool {
+        self.interruptions >= 1
+    }
+
+    /// The furthest any attempt's audio got into the piece.
+    pub fn furthest(&self) -> Duration {
+        self.furthest
+    }
+}
+
+/// Attached (as its source) to the error of a router's first piece that
+/// failed after audio was already replayed once: a router in front of this
+/// one (the browser's in front of a relay's, in process) then resumes at
+/// `position` instead of replaying again, so the duplicate bound holds
+/// across nested routers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replayed {
+    /// How far into the sentence its audio got.
+    pub position: Duration,
+}
+
+impl std::fmt::Display for Replayed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the sentence was already replayed once; its audio got to {} ms",
+            self.position.as_millis()
+        )
+    }
+}
+
+impl std::error::Error for Replayed {}
+
+/// The `Replayed` note of an error, if a nested router attached one.
+fn replayed_note(error: &TtsError) -> Option<Replayed> {
+    let source = std::error::Error::source(error)?;
+    source.downcast_ref::<Replayed>().copied()
 }
 
 /// Speaks the piece on the first entry that can, in chain order (entries
@@ -162,7 +212,10 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                 }
                 let died_mid_stream = result.first_audio.is_some();
                 if died_mid_stream {
-                    progress.interrupted(result.reached);
+                    match replayed_note(&error) {
+                        Some(note) => progress.interrupted_after_replay(note.position),
+                        None => progress.interrupted(result.reached),
+                    }
                 }
                 // A voice passed before the entry's list was known, and refused:
                 // the entry speaks with its own default voice instead.
@@ -250,6 +303,14 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
             failed_names.join(", ")
         })
         .with_phase(Phase::Receive);
+        // Only the first piece's position is the request's position.
+        let error = if job.index == 0 && progress.replayed() {
+            error.with_source(Replayed {
+                position: progress.furthest(),
+            })
+        } else {
+            error
+        };
         let _ = tx.send(PieceMsg::Failed(error)).await;
     }
     .instrument(span)

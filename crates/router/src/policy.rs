@@ -95,11 +95,16 @@ pub struct RouterSettings {
     pub probe_text: String,
     /// The most text characters queued in a streaming session.
     pub max_queued_chars: usize,
-    /// Sentences requested ahead of the one playing (pipelining): while
-    /// sentence k streams, sentences k+1..=k+lookahead are already being
-    /// synthesized and their audio held. 0 speaks one sentence at a time.
+    /// Sentences requested ahead of the one playing (pipelining): when
+    /// sentence k is requested, sentences k+1..=k+lookahead are requested
+    /// too and their audio held until k ends. 0 speaks one sentence at a
+    /// time. The default, 5, covers a reply of six short sentences.
     pub lookahead: usize,
 }
+
+/// Sentences requested ahead by default: six short sentences overlap their
+/// first-audio latencies.
+pub const DEFAULT_LOOKAHEAD: usize = 5;
 
 /// The most sentences requested ahead, whatever the config says.
 pub const MAX_LOOKAHEAD: usize = 8;
@@ -110,7 +115,7 @@ impl Default for RouterSettings {
             request_deadline_ms: 60_000,
             probe_text: "Hi.".into(),
             max_queued_chars: 100_000,
-            lookahead: 1,
+            lookahead: DEFAULT_LOOKAHEAD,
         }
     }
 }

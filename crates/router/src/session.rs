@@ -2,8 +2,9 @@
 //!
 //! Text is cut into sentences as it arrives. Each sentence is spoken by a task
 //! that retries and fails over on its own (see `piece`), and sentences are
-//! **pipelined**: while sentence k plays, up to `lookahead` following
-//! sentences are already requested, their audio held in their own bounded
+//! **pipelined**: as soon as sentence k is requested (once the entry asked
+//! first has proven itself), up to `lookahead` following sentences are
+//! requested too, their audio held in their own bounded
 //! channel until k ends, so a provider's first-audio latency is paid once per
 //! utterance rather than once per sentence. Audio is still forwarded strictly
 //! in order, so the loop always knows which sentences are finished. A cancel
@@ -118,15 +119,19 @@ impl SessionLoop {
     }
 
     /// Moves queued items into the pipeline while fewer than `1 + lookahead`
-    /// pieces are in flight. Sentences are requested ahead only once the
-    /// front one streams: a failing entry is then found by one sentence, not
-    /// by every sentence in flight at once.
+    /// pieces are in flight. When the entry asked first has spoken since it
+    /// was last down, sentences k+1..=k+lookahead are requested as soon as k
+    /// is, so their first-audio latencies overlap with k's (their audio waits
+    /// in their own channel until k ends). An entry not proven yet (a fresh
+    /// chain, or every entry down) is tried by one sentence first: the others are
+    /// requested once it streams, so a failing entry is found by one
+    /// sentence, not by every sentence in flight at once.
     fn fill(&mut self) {
         let front_streams = match self.pipeline.front() {
             Some(Slot::Running(r)) => r.streaming,
             _ => false,
         };
-        let limit = if front_streams {
+        let limit = if front_streams || self.inner.first_choice_proven() {
             1 + self.inner.settings.lookahead()
         } else {
             1

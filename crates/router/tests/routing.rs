@@ -443,6 +443,44 @@ async fn the_next_sentence_is_requested_while_the_current_one_streams() {
 }
 
 #[tokio::test]
+async fn once_an_entry_has_spoken_every_sentence_ahead_is_requested_at_once() {
+    let mut p = Voicer::new("slow");
+    p.chunk_delay = Duration::from_millis(30);
+    let r = Router::new(vec![(p.arc(), quick())], RouterSettings::default()).unwrap();
+    // A fresh entry is tried by one sentence first; this one proves it.
+    speak(&r, SynthesisRequest::new("Hi.").format(pcm()))
+        .await
+        .unwrap();
+    p.log.lock().unwrap().clear();
+    let sentences = [
+        "Yes. ",
+        "No. ",
+        "Maybe. ",
+        "Sure thing. ",
+        "Okay then. ",
+        "Right away.",
+    ];
+    let text = sentences.concat();
+    let out = speak(&r, SynthesisRequest::new(text.as_str()).format(pcm()))
+        .await
+        .unwrap();
+    let expected: Vec<u8> = sentences
+        .iter()
+        .flat_map(|s| expected_audio(s, pcm()))
+        .collect();
+    assert_eq!(out, expected, "audio in order, whole");
+    let log = p.log.lock().unwrap().clone();
+    let end_one = log.iter().position(|l| l == "end Yes. ").unwrap();
+    for s in &sentences[1..] {
+        let start = log.iter().position(|l| l == &format!("start {s}")).unwrap();
+        assert!(
+            start < end_one,
+            "{s:?} requested before the first sentence ended: {log:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn however_many_failovers_a_sentence_is_heard_in_part_at_most_once_more() {
     let text =
         "This sentence is long enough to be cut into many chunks of audio by every fake provider.";
@@ -539,4 +577,134 @@ fn a_session_outside_a_runtime_says_it_needs_one() {
     let r = Router::new(vec![(p.arc(), quick())], RouterSettings::default()).unwrap();
     let err = r.session(&StreamConfig::default()).unwrap_err();
     assert!(err.to_string().contains("needs a tokio runtime"), "{err}");
+}
+
+/// Fails its first request (taking it down), then answers every later one,
+/// probes included, with a stream that ends without audio.
+#[derive(Clone, Default)]
+struct Mute {
+    calls: Arc<Mutex<usize>>,
+}
+
+#[voxwire_core::async_trait]
+impl TtsProvider for Mute {
+    fn id(&self) -> &str {
+        "mute"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Voicer::new("mute").caps
+    }
+    async fn voices(&self) -> voxwire_core::Result<Vec<Voice>> {
+        Ok(vec![])
+    }
+    async fn synthesize(&self, _: SynthesisRequest) -> voxwire_core::Result<AudioStream> {
+        let first = {
+            let mut calls = self.calls.lock().unwrap();
+            *calls += 1;
+            *calls == 1
+        };
+        if first {
+            return Err(TtsError::new(ErrorKind::Unavailable, "down for now"));
+        }
+        Ok(Box::pin(futures::stream::empty()))
+    }
+    async fn stream(&self, _: StreamConfig) -> voxwire_core::Result<SynthesisSession> {
+        Err(TtsError::new(ErrorKind::Unsupported, "not used"))
+    }
+}
+
+#[tokio::test]
+async fn a_recovery_probe_that_gets_no_audio_has_failed() {
+    let mute = Mute::default();
+    let fallback = FakeProvider::new("fallback");
+    let policy = Policy {
+        cooldown_ms: 20,
+        cooldown_max_ms: 20,
+        ..quick()
+    };
+    let r = Router::new(
+        vec![(Arc::new(mute.clone()), policy), (fallback.arc(), quick())],
+        RouterSettings::default(),
+    )
+    .unwrap();
+    let mut events = r.subscribe();
+    let out = speak(&r, SynthesisRequest::new("Hello.").format(pcm()))
+        .await
+        .unwrap();
+    assert_eq!(out, expected_audio("Hello.", pcm()));
+    assert!(!r.is_available("mute"));
+    // Several probes run (each answered with an empty stream); none brings it back.
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while *mute.calls.lock().unwrap() < 4 {
+        assert!(tokio::time::Instant::now() < deadline, "no probes ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !r.is_available("mute"),
+        "a probe without audio brought it back"
+    );
+    while let Ok(event) = events.try_recv() {
+        assert!(
+            !matches!(
+                event,
+                RouterEvent::Availability {
+                    available: true,
+                    ..
+                }
+            ),
+            "{event:?}"
+        );
+    }
+    let before = fallback.calls().len();
+    speak(&r, SynthesisRequest::new("Again.").format(pcm()))
+        .await
+        .unwrap();
+    assert_eq!(
+        fallback.calls().len(),
+        before + 1,
+        "the fallback still serves"
+    );
+}
+
+#[tokio::test]
+async fn the_duplicate_bound_holds_through_a_router_in_front_of_a_router() {
+    let text =
+        "This sentence is long enough to be cut into many chunks of audio by every fake provider.";
+    let audio = expected_audio(text, pcm());
+    let chunk = 4096;
+    assert!(audio.len() > 6 * chunk);
+    let mid = || TtsError::new(ErrorKind::Unavailable, "connection reset");
+    // The relay-style router: a dies after two chunks, b replays and dies after four.
+    let a = FakeProvider::new("a").scripted(vec![], Behaviour::FailAfter(2, mid()));
+    let b = FakeProvider::new("b").scripted(vec![], Behaviour::FailAfter(4, mid()));
+    let relay = Router::new(
+        vec![(a.arc(), quick()), (b.arc(), quick())],
+        RouterSettings::default(),
+    )
+    .unwrap();
+    // The browser-style router in front of it fails over to c.
+    let c = FakeProvider::new("c");
+    let browser = Router::new(
+        vec![(Arc::new(relay), quick()), (c.arc(), quick())],
+        RouterSettings::default(),
+    )
+    .unwrap();
+    let out = speak(&browser, SynthesisRequest::new(text).format(pcm()))
+        .await
+        .unwrap();
+    // a's two chunks, b's replay (four chunks), then c resumes where b got:
+    // no part of the sentence is heard more than once more.
+    let mut expected = audio[..2 * chunk].to_vec();
+    expected.extend_from_slice(&audio[..4 * chunk]);
+    expected.extend_from_slice(&audio[4 * chunk..]);
+    assert_eq!(
+        out.len(),
+        expected.len(),
+        "{} chunks over the sentence's audio",
+        (out.len() as f64 - audio.len() as f64) / chunk as f64
+    );
+    assert!(
+        out == expected,
+        "the duplicate bound holds through two routers"
+    );
 }

@@ -21,7 +21,7 @@ use crate::{NATIVE_RATE, PROVIDER_ID};
 /// The port's version, part of the cache directory name so upgrades re-unpack.
 const PORT_VERSION: &str = "0.2.0";
 /// The languages whose dictionaries are compiled in.
-const LANGUAGES: &[&str] = &["en"];
+const LANGUAGES: &[&str] = &["en", "fr"];
 /// Written last, so its presence means the directory is complete.
 const COMPLETE_MARKER: &str = ".voxwire-complete";
 
@@ -188,12 +188,17 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// `$XDG_CACHE_HOME/voxwire/espeak-ng-data-<version>`, or the temp dir without a home.
+/// `$XDG_CACHE_HOME/voxwire/espeak-ng-data-<version>-<languages>`, or the
+/// temp dir without a home (the languages in the name: a copy unpacked with
+/// fewer languages is not taken for complete).
 fn default_data_dir() -> PathBuf {
     dirs::cache_dir()
         .unwrap_or_else(std::env::temp_dir)
         .join("voxwire")
-        .join(format!("espeak-ng-data-{PORT_VERSION}"))
+        .join(format!(
+            "espeak-ng-data-{PORT_VERSION}-{}",
+            LANGUAGES.join("-")
+        ))
 }
 
 fn has_dictionary(dir: &Path, language: &str) -> bool {

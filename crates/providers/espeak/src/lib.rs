@@ -4,7 +4,7 @@
 //! - `system` runs the reference C engine, the `espeak-ng` program (Debian
 //!   package `espeak-ng`), as a child process: text on stdin, WAV on stdout.
 //! - `embedded` (Cargo feature `embedded`, on by default) runs the pure-Rust
-//!   eSpeak NG port in process, with its English data unpacked once into a
+//!   eSpeak NG port in process, with its English and French data unpacked once into a
 //!   cache directory. The port is GPL-3.0-or-later, and so is any binary that
 //!   links it.
 //!
@@ -18,7 +18,7 @@
 //! |---|---|---|
 //! | `engine` | `auto` | `auto`, `system` or `embedded` |
 //! | `program` | `espeak-ng` on `PATH` | the program the system engine runs |
-//! | `data_dir` | `$XDG_CACHE_HOME/voxwire/espeak-ng-data-<version>` | where the embedded engine's data is unpacked |
+//! | `data_dir` | `$XDG_CACHE_HOME/voxwire/espeak-ng-data-<version>-en-fr` | where the embedded engine's data is unpacked |
 //! | `voice` | `en-us` | default voice (an eSpeak language code) |
 //! | `inactivity_timeout_ms` | `30000` | longest wait for the next audio before giving up |
 #![warn(missing_docs)]
