@@ -1,6 +1,6 @@
 //! Validating request parameters the way xAI documents them (shared by REST and WebSocket).
 
-use super::audio::{MockCodec, DEFAULT_BIT_RATE, DEFAULT_SAMPLE_RATE, MP3_BIT_RATES, SAMPLE_RATES};
+use crate::kit::audio::{MockCodec, DEFAULT_BIT_RATE, DEFAULT_SAMPLE_RATE, MP3_BIT_RATES, SAMPLE_RATES};
 use super::Shared;
 
 /// Languages xAI lists as supported (others of the same shape "may work").
