@@ -198,3 +198,32 @@ async fn the_driver_gives_a_toy_dialect_pooling_timeouts_cancel_and_errors() {
         "one socket for the cancelled and the next utterance"
     );
 }
+
+#[tokio::test]
+async fn kit_faults_reach_the_driver_classified_and_the_key_is_masked() {
+    let s = serve().await;
+    let p = provider(&s);
+    // A scripted 429 with Retry-After on the upgrade is RateLimited with the hint.
+    s.kit()
+        .set_fault(voxwire_testkit::kit::Fault::rate_limited(7));
+    let e = say(&p, "ab").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RateLimited);
+    assert_eq!(e.status(), Some(429));
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+    assert_eq!(s.kit().upgrades(), 0);
+    // The next upgrade behaves; a socket cut mid-utterance is an error, not short audio.
+    s.kit().set_fault(voxwire_testkit::kit::Fault::close_after(1));
+    assert!(say(&p, "abc").await.is_err());
+    s.kit().set_fault(voxwire_testkit::kit::FaultPlan::none());
+    assert_eq!(say(&p, "ok").await.unwrap(), kit_audio("ok"));
+    // What the client sent was recorded, the key masked.
+    let recorded = s.kit().requests();
+    assert!(recorded.len() >= 3, "{recorded:?}");
+    assert_eq!(recorded[0].status, 429);
+    for r in &recorded {
+        assert!(!format!("{r:?}").contains("echo-key"), "{r:?}");
+    }
+    assert!(recorded
+        .iter()
+        .any(|r| r.messages.iter().any(|m| m == "say:0:ok" || m.ends_with(":ok"))));
+}
