@@ -96,11 +96,16 @@ async fn serve(mut ws: WebSocket, kit: &Kit, id: u64, rate: u32, effects: Effect
                 r.messages_dropped += 1;
             }
         });
-        let reply = if let Some((c, text)) = t.strip_prefix("say:").and_then(|r| r.split_once(':')) {
+        let reply = if let Some((c, text)) = t.strip_prefix("say:").and_then(|r| r.split_once(':'))
+        {
             pending.push((c.to_string(), text.to_string()));
             continue;
         } else if let Some(c) = t.strip_prefix("flush:") {
-            let text: String = pending.iter().filter(|p| p.0 == c).map(|p| p.1.as_str()).collect();
+            let text: String = pending
+                .iter()
+                .filter(|p| p.0 == c)
+                .map(|p| p.1.as_str())
+                .collect();
             pending.retain(|p| p.0 != c);
             let fx = effects.for_utterance(utterance);
             utterance += 1;

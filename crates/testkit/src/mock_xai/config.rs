@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-pub use crate::kit::fault::{
-    error_body, ErrorField, Fault, FaultPlan, Rejection, Stall, FOREVER,
-};
+pub use crate::kit::fault::{error_body, ErrorField, Fault, FaultPlan, Rejection, Stall, FOREVER};
 pub(crate) use crate::kit::fault::{Effects, UtteranceEffects};
 
 /// The API key a mock accepts unless configured otherwise.
@@ -21,7 +19,6 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 
 /// The most characters one utterance (REST `text` or WebSocket deltas) may hold.
 pub const MAX_TEXT_CHARS: usize = 15_000;
-
 
 /// A custom voice the mock accepts besides the built-ins.
 #[derive(Debug, Clone, PartialEq, Eq)]

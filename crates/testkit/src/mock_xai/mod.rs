@@ -50,12 +50,12 @@ pub use crate::kit::audio::{
     DEFAULT_BIT_RATE, DEFAULT_SAMPLE_RATE, FADE_MS, MP3_BIT_RATES, MS_PER_CHAR, SAMPLE_RATES,
     WAV_HEADER_LEN,
 };
+pub use crate::kit::record::{RecordedRequest, RequestKind, MASK, MAX_RECORDED_MESSAGES};
 pub use config::{
     error_body, ErrorField, Fault, FaultPlan, MockConfig, MockVoice, Rejection, Stall,
     DEFAULT_API_KEY, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_MESSAGE_SIZE, FOREVER, MAX_CHUNK_SIZE,
     MAX_TEXT_CHARS,
 };
-pub use crate::kit::record::{RecordedRequest, RequestKind, MASK, MAX_RECORDED_MESSAGES};
 
 use crate::kit::record::{Masker, Recorder};
 
