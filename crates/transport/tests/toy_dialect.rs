@@ -203,13 +203,15 @@ async fn the_driver_gives_a_toy_dialect_pooling_timeouts_cancel_and_errors() {
 async fn kit_faults_reach_the_driver_classified_and_the_key_is_masked() {
     let s = serve().await;
     let p = provider(&s);
-    // A scripted 429 with Retry-After on the upgrade is RateLimited with the hint.
-    s.kit()
-        .set_fault(voxwire_testkit::kit::Fault::rate_limited(7));
+    // A scripted 429 with Retry-After and a request id on the upgrade is RateLimited with the hint.
+    s.kit().set_fault(
+        voxwire_testkit::kit::Fault::rate_limited(7).with_header("x-request-id", "req-42"),
+    );
     let e = say(&p, "ab").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RateLimited);
     assert_eq!(e.status(), Some(429));
     assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+    assert_eq!(e.request_id(), Some("req-42"));
     assert_eq!(s.kit().upgrades(), 0);
     // The next upgrade behaves; a socket cut mid-utterance is an error, not short audio.
     s.kit()

@@ -17,6 +17,8 @@ pub struct Rejection {
     pub body: String,
     /// A `Retry-After` header, in seconds.
     pub retry_after: Option<u64>,
+    /// More response headers (a vendor's request id, ...).
+    pub headers: Vec<(String, String)>,
 }
 
 /// How long a stall lasts.
@@ -108,12 +110,21 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// Adds a response header to a rejection (e.g. `x-request-id`); other faults are unchanged.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        if let Self::Reject(r) | Self::RejectWebSocket(r) = &mut self {
+            r.headers.push((name.to_string(), value.to_string()));
+        }
+        self
+    }
+
     /// Reject with `status` and a JSON body `{"code":..,"error":message}`.
     pub fn reject(status: u16, message: &str) -> Self {
         Self::Reject(Rejection {
             status,
             body: error_body(status, message),
             retry_after: None,
+            headers: Vec::new(),
         })
     }
 
@@ -123,6 +134,7 @@ impl Fault {
             status,
             body: body.into(),
             retry_after: None,
+            headers: Vec::new(),
         })
     }
 
@@ -132,6 +144,7 @@ impl Fault {
             status: 429,
             body: error_body(429, "rate limit exceeded (mock)"),
             retry_after: Some(retry_after_secs),
+            headers: Vec::new(),
         })
     }
 
@@ -141,6 +154,7 @@ impl Fault {
             status: 403,
             body: error_body(403, "forbidden (mock: WebSocket access denied)"),
             retry_after: None,
+            headers: Vec::new(),
         })
     }
 

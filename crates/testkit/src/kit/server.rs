@@ -113,7 +113,7 @@ impl Drop for LoopbackServer {
 }
 
 /// The HTTP response for a scripted [`Rejection`]: its status, body (JSON
-/// content type when it parses as JSON) and `Retry-After`.
+/// content type when it parses as JSON), `Retry-After` and extra headers.
 pub fn rejection_response(r: &Rejection) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let content_type = if serde_json::from_str::<serde_json::Value>(&r.body).is_ok() {
@@ -129,6 +129,14 @@ pub fn rejection_response(r: &Rejection) -> Response {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    for (name, value) in &r.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().append(name, value);
+        }
     }
     response
 }
