@@ -1,4 +1,5 @@
-//! Test kit for voxwire: a mock xAI text-to-speech server with scripted faults.
+//! Test kit for voxwire: a vendor-neutral mock-server kit ([`kit`]) and, on it,
+//! a mock xAI text-to-speech server with scripted faults.
 //!
 //! [`mock_xai::MockXai`] speaks xAI's TTS protocol (REST and WebSocket) on
 //! loopback with deterministic audio ([`mock_xai::expected_audio`]), records
@@ -9,5 +10,6 @@
 
 pub mod assert;
 pub mod fake;
+pub mod kit;
 pub mod mock_xai;
 pub mod python;

@@ -225,18 +225,11 @@ async fn auth_is_required_and_keys_never_recorded() {
 async fn voices_endpoints() {
     let mock = MockXai::start(MockConfig::default().with_voice("c1", "Custom One")).await;
     let client = http();
-    let list: Value = bounded(
-        "voices",
-        client
-            .get(format!("{}/tts/voices", mock.base_url()))
-            .bearer_auth(mock.api_key())
-            .send(),
-    )
-    .await
-    .expect("sent")
-    .json()
-    .await
-    .expect("json");
+    let list: Value = authed(&mock, reqwest::Method::GET, "/tts/voices")
+        .await
+        .json()
+        .await
+        .expect("json");
     let ids: Vec<&str> = list["voices"]
         .as_array()
         .expect("array")
@@ -244,29 +237,13 @@ async fn voices_endpoints() {
         .map(|v| v["voice_id"].as_str().expect("id"))
         .collect();
     assert_eq!(ids, ["eve", "ara", "leo", "rex", "sal", "c1"]);
-    let one = bounded(
-        "voice",
-        client
-            .get(format!("{}/tts/voices/Rex", mock.base_url()))
-            .bearer_auth(mock.api_key())
-            .send(),
-    )
-    .await
-    .expect("sent");
+    let one = authed(&mock, reqwest::Method::GET, "/tts/voices/Rex").await;
     assert_eq!(one.status(), 200);
     assert_eq!(
         one.json::<Value>().await.expect("json"),
         json!({ "voice_id": "rex", "name": "Rex" })
     );
-    let missing = bounded(
-        "voice",
-        client
-            .get(format!("{}/tts/voices/nobody", mock.base_url()))
-            .bearer_auth(mock.api_key())
-            .send(),
-    )
-    .await
-    .expect("sent");
+    let missing = authed(&mock, reqwest::Method::GET, "/tts/voices/nobody").await;
     assert_eq!(missing.status(), 404);
     let unauth = bounded(
         "voices",
@@ -282,26 +259,9 @@ async fn voices_endpoints() {
 #[tokio::test]
 async fn wrong_paths_answer_like_the_service() {
     let mock = mock().await;
-    let client = http();
-    let old = bounded(
-        "old path",
-        client
-            .get(format!("{}/realtime/audio/speech", mock.base_url()))
-            .bearer_auth(mock.api_key())
-            .send(),
-    )
-    .await
-    .expect("sent");
+    let old = authed(&mock, reqwest::Method::GET, "/realtime/audio/speech").await;
     assert_eq!(old.status(), 403);
-    let nowhere = bounded(
-        "nowhere",
-        client
-            .post(format!("{}/text-to-speech", mock.base_url()))
-            .bearer_auth(mock.api_key())
-            .send(),
-    )
-    .await
-    .expect("sent");
+    let nowhere = authed(&mock, reqwest::Method::POST, "/text-to-speech").await;
     assert_eq!(nowhere.status(), 404);
 }
 

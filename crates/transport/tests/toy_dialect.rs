@@ -1,20 +1,18 @@
 //! The proof that a next provider is small: a toy "echo" protocol of about
 //! a hundred lines gets pooling, timeouts, cancel and error classification
-//! from the driver. The server (a few lines of tokio-tungstenite on
-//! loopback) answers `say:<ctx>:<text>` with one binary frame per
-//! character (two PCM bytes each), then `done:<ctx>`; `clear:<ctx>` is
-//! answered `cleared:<ctx>`; `fail:` text makes it send `error:<message>`;
-//! `hang` text makes it go quiet.
+//! from the driver. The server is the mock kit's echo dialect on loopback
+//! (`voxwire_testkit::kit::echo`): it answers `say:<ctx>:<text>` +
+//! `flush:<ctx>` with one binary frame per character (the kit's audio),
+//! then `done:<ctx>`; `clear:<ctx>` is answered `cleared:<ctx>`; `fail:`
+//! text makes it send `error:<message>`; `hang` text makes it go quiet.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message;
+use futures::StreamExt;
 use voxwire_core::session::SessionEvent;
 use voxwire_core::{AudioFormat, ErrorKind, Extensions, Result, Secret, TtsError};
+use voxwire_testkit::kit::echo::{echo_audio, EchoMock};
+use voxwire_testkit::kit::Mock;
 use voxwire_transport::dialect::CancelPlan;
 use voxwire_transport::{
     errors, Decoded, Dialect, DriverSettings, Frame, Outgoing, UpgradeRequest, Voicing, WsProvider,
@@ -99,59 +97,18 @@ impl Dialect for Echo {
     }
 }
 
-// ---- the echo server ----
+// ---- the echo server: the kit's toy mock (voxwire_testkit::kit::echo) ----
 
-struct Server {
-    url: String,
-    upgrades: Arc<AtomicUsize>,
-}
+type Server = Mock<EchoMock>;
 
 async fn serve() -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/echo", listener.local_addr().unwrap());
-    let upgrades = Arc::new(AtomicUsize::new(0));
-    let count = upgrades.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                    return;
-                };
-                let mut pending: Vec<(String, String)> = Vec::new();
-                while let Some(Ok(m)) = ws.next().await {
-                    let Message::Text(t) = m else { continue };
-                    let t = t.as_str();
-                    if let Some(rest) = t.strip_prefix("say:") {
-                        let (c, text) = rest.split_once(':').unwrap();
-                        pending.push((c.to_string(), text.to_string()));
-                    } else if let Some(c) = t.strip_prefix("flush:") {
-                        let text: String = pending
-                            .iter()
-                            .filter(|p| p.0 == c)
-                            .map(|p| p.1.clone())
-                            .collect();
-                        if text.contains("hang") {
-                            continue;
-                        }
-                        if let Some(m) = text.strip_prefix("fail:") {
-                            let _ = ws.send(Message::text(format!("error:{m}"))).await;
-                            continue;
-                        }
-                        for ch in text.chars() {
-                            let _ = ws
-                                .send(Message::binary(Bytes::from(vec![ch as u8, 0])))
-                                .await;
-                        }
-                        let _ = ws.send(Message::text(format!("done:{c}"))).await;
-                    } else if let Some(c) = t.strip_prefix("clear:") {
-                        let _ = ws.send(Message::text(format!("cleared:{c}"))).await;
-                    }
-                }
-            });
-        }
-    });
-    Server { url, upgrades }
+    Mock::start(EchoMock, "echo-key")
+        .await
+        .expect("bind loopback")
+}
+
+fn kit_audio(text: &str) -> Vec<u8> {
+    echo_audio(text, 16_000)
 }
 
 fn provider(s: &Server) -> WsProvider<Echo> {
@@ -161,7 +118,7 @@ fn provider(s: &Server) -> WsProvider<Echo> {
     };
     WsProvider::new(
         Echo {
-            url: s.url.clone(),
+            url: s.ws_url("/echo"),
             key: Secret::new("echo-key"),
         },
         settings,
@@ -195,9 +152,9 @@ async fn the_driver_gives_a_toy_dialect_pooling_timeouts_cancel_and_errors() {
     let s = serve().await;
     let p = provider(&s);
     // Audio, and the socket pooled across utterances.
-    assert_eq!(say(&p, "ab").await.unwrap(), vec![b'a', 0, b'b', 0]);
-    assert_eq!(say(&p, "c").await.unwrap(), vec![b'c', 0]);
-    assert_eq!(s.upgrades.load(Ordering::SeqCst), 1);
+    assert_eq!(say(&p, "ab").await.unwrap(), kit_audio("ab"));
+    assert_eq!(say(&p, "c").await.unwrap(), kit_audio("c"));
+    assert_eq!(s.kit().upgrades(), 1);
     // Vendor errors as the dialect classified them; the socket is not reused after one.
     assert_eq!(
         say(&p, "fail:bad voice").await.unwrap_err().kind(),
@@ -209,7 +166,7 @@ async fn the_driver_gives_a_toy_dialect_pooling_timeouts_cancel_and_errors() {
         ErrorKind::Timeout
     );
     // Cancel in a session: clear sent, acknowledged, the socket kept for the next utterance.
-    let before = s.upgrades.load(Ordering::SeqCst);
+    let before = s.kit().upgrades();
     let session = p
         .stream(voicing(), AudioFormat::pcm16_mono(16_000))
         .await
@@ -234,10 +191,43 @@ async fn the_driver_gives_a_toy_dialect_pooling_timeouts_cancel_and_errors() {
             _ => {}
         }
     }
-    assert_eq!(audio, vec![b'o', 0, b'k', 0]);
+    assert_eq!(audio, kit_audio("ok"));
     assert_eq!(
-        s.upgrades.load(Ordering::SeqCst),
+        s.kit().upgrades(),
         before + 1,
         "one socket for the cancelled and the next utterance"
     );
+}
+
+#[tokio::test]
+async fn kit_faults_reach_the_driver_classified_and_the_key_is_masked() {
+    let s = serve().await;
+    let p = provider(&s);
+    // A scripted 429 with Retry-After and a request id on the upgrade is RateLimited with the hint.
+    s.kit().set_fault(
+        voxwire_testkit::kit::Fault::rate_limited(7).with_header("x-request-id", "req-42"),
+    );
+    let e = say(&p, "ab").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RateLimited);
+    assert_eq!(e.status(), Some(429));
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+    assert_eq!(e.request_id(), Some("req-42"));
+    assert_eq!(s.kit().upgrades(), 0);
+    // The next upgrade behaves; a socket cut mid-utterance is an error, not short audio.
+    s.kit()
+        .set_fault(voxwire_testkit::kit::Fault::close_after(1));
+    assert!(say(&p, "abc").await.is_err());
+    s.kit().set_fault(voxwire_testkit::kit::FaultPlan::none());
+    assert_eq!(say(&p, "ok").await.unwrap(), kit_audio("ok"));
+    // What the client sent was recorded, the key masked.
+    let recorded = s.kit().requests();
+    assert!(recorded.len() >= 3, "{recorded:?}");
+    assert_eq!(recorded[0].status, 429);
+    for r in &recorded {
+        assert!(!format!("{r:?}").contains("echo-key"), "{r:?}");
+    }
+    assert!(recorded.iter().any(|r| r
+        .messages
+        .iter()
+        .any(|m| m == "say:0:ok" || m.ends_with(":ok"))));
 }

@@ -21,15 +21,22 @@ async fn mock(chunk: usize) -> MockXai {
     MockXai::start(MockConfig::new().with_api_key(KEY).with_chunk_size(chunk)).await
 }
 
-fn provider(mock: &MockXai, transport: Transport) -> XaiProvider {
-    XaiProvider::new(XaiSettings {
+/// The key and base URL of `mock`, the rest default.
+fn settings(mock: &MockXai) -> XaiSettings {
+    XaiSettings {
         api_key: Some(voxwire_core::Secret::new(KEY)),
         base_url: Some(mock.base_url()),
+        ..XaiSettings::default()
+    }
+}
+
+fn provider(mock: &MockXai, transport: Transport) -> XaiProvider {
+    XaiProvider::new(XaiSettings {
         transport,
         first_audio_timeout_ms: 1_000,
         inactivity_timeout_ms: 1_000,
         connect_timeout_ms: 2_000,
-        ..XaiSettings::default()
+        ..settings(mock)
     })
     .expect("provider")
 }
@@ -403,10 +410,8 @@ async fn a_connection_that_saw_an_error_is_not_reused() {
 async fn connections_past_their_maximum_age_are_rotated() {
     let m = mock(4096).await;
     let p = XaiProvider::new(XaiSettings {
-        api_key: Some(voxwire_core::Secret::new(KEY)),
-        base_url: Some(m.base_url()),
         max_connection_age_s: 1,
-        ..XaiSettings::default()
+        ..settings(&m)
     })
     .unwrap();
     collect(&p, SynthesisRequest::new("One.")).await.unwrap();
@@ -421,10 +426,8 @@ async fn connections_past_their_maximum_age_are_rotated() {
 async fn timestamps_become_spans_over_the_input_text() {
     let m = mock(1000).await;
     let p = XaiProvider::new(XaiSettings {
-        api_key: Some(voxwire_core::Secret::new(KEY)),
-        base_url: Some(m.base_url()),
         timestamps: true,
-        ..XaiSettings::default()
+        ..settings(&m)
     })
     .unwrap();
     let text = "Héllo, wörld.";
@@ -444,11 +447,9 @@ async fn timestamps_become_spans_over_the_input_text() {
 async fn a_pooled_socket_that_stopped_answering_costs_no_first_audio_timeout() {
     let m = mock(4096).await;
     let p = XaiProvider::new(XaiSettings {
-        api_key: Some(voxwire_core::Secret::new(KEY)),
-        base_url: Some(m.base_url()),
         first_audio_timeout_ms: 5_000,
         liveness_timeout_ms: 200,
-        ..XaiSettings::default()
+        ..settings(&m)
     })
     .unwrap();
     collect(&p, SynthesisRequest::new("One.")).await.unwrap();

@@ -25,42 +25,39 @@
 //! # }
 //! ```
 
-mod audio;
 mod config;
 mod params;
-mod record;
 mod rest;
 mod ws;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use axum::serve::ListenerExt as _;
 use axum::Router;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-pub use audio::{
+use crate::kit::server::{Loopback, LoopbackServer};
+
+pub use crate::kit::audio::{
     char_frequency, char_samples, expected_audio, expected_audio_len, expected_audio_per_sentence,
     expected_body, expected_body_with_bit_rate, expected_mp3, expected_samples,
     expected_timestamps, samples_per_char, wav_header, CharTime, MockCodec, AMPLITUDE,
     DEFAULT_BIT_RATE, DEFAULT_SAMPLE_RATE, FADE_MS, MP3_BIT_RATES, MS_PER_CHAR, SAMPLE_RATES,
     WAV_HEADER_LEN,
 };
+pub use crate::kit::record::{RecordedRequest, RequestKind, MASK, MAX_RECORDED_MESSAGES};
 pub use config::{
     error_body, ErrorField, Fault, FaultPlan, MockConfig, MockVoice, Rejection, Stall,
     DEFAULT_API_KEY, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_MESSAGE_SIZE, FOREVER, MAX_CHUNK_SIZE,
     MAX_TEXT_CHARS,
 };
-pub use record::{RecordedRequest, RequestKind, MASK, MAX_RECORDED_MESSAGES};
 
-use record::{Masker, Recorder};
+use crate::kit::record::{Masker, Recorder};
 
 /// The built-in voices: (id, display name).
 pub const BUILTIN_VOICES: [(&str, &str); 5] = [
@@ -294,33 +291,14 @@ fn unauthorized(message: &str) -> Response {
     r
 }
 
-/// The response for a scripted rejection.
-pub(crate) fn rejection_response(r: &Rejection) -> Response {
-    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let content_type = if serde_json::from_str::<serde_json::Value>(&r.body).is_ok() {
-        "application/json"
-    } else {
-        "text/plain; charset=utf-8"
-    };
-    let mut response = (status, r.body.clone()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Some(secs) = r.retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    response
-}
+pub(crate) use crate::kit::server::rejection_response;
 
 /// A running mock xAI server. Dropping it stops the server.
 #[derive(Debug)]
 pub struct MockXai {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    server: LoopbackServer,
 }
 
 impl MockXai {
@@ -337,9 +315,9 @@ impl MockXai {
 
     /// Starts a mock on `127.0.0.1` at an ephemeral port, or says why it could not.
     pub async fn try_start(config: MockConfig) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
-        let addr = listener.local_addr()?;
-        let (stop, shutdown) = watch::channel(false);
+        let loopback = Loopback::bind().await?;
+        let addr = loopback.addr();
+        let shutdown = loopback.stop_signal();
         let body_limit = config.max_message_size.max(1024);
         let shared = Arc::new(Shared {
             plan: Mutex::new(PlanState {
@@ -360,27 +338,11 @@ impl MockXai {
             .fallback(rest::not_found)
             .layer(DefaultBodyLimit::max(body_limit))
             .with_state(Arc::clone(&shared));
-        // Small frames (1-byte deltas) must not wait for Nagle's algorithm.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "mock xAI: cannot set TCP_NODELAY");
-            }
-        });
-        let stopping = Arc::clone(&shared);
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stopping.stopped().await })
-                .await;
-            if let Err(e) = served {
-                tracing::warn!(error = %e, "mock xAI server stopped with an error");
-            }
-        });
-        tracing::debug!(%addr, "mock xAI listening");
+        let server = loopback.serve(app, "xai");
         Ok(Self {
             addr,
             shared,
-            stop,
-            task: Some(task),
+            server,
         })
     }
 
@@ -452,25 +414,7 @@ impl MockXai {
 
     /// Stops the server: open WebSockets get a close frame (1001), and it waits
     /// (at most 5 s) for connections to finish.
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
-    }
-}
-
-impl Drop for MockXai {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }

@@ -9,11 +9,11 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::audio::expected_body_with_bit_rate;
 use super::config::{Effects, MAX_TEXT_CHARS};
 use super::params::RawParams;
-use super::record::RequestKind;
 use super::{json_error, rejection_response, Shared};
+use crate::kit::audio::expected_body_with_bit_rate;
+use crate::kit::record::RequestKind;
 
 /// The REST request body (unknown fields are a 400, as a strict server would answer).
 #[derive(Debug, Deserialize)]

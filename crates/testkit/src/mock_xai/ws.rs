@@ -14,11 +14,11 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::audio::{char_offsets, expected_body_with_bit_rate, expected_timestamps, CharTime};
 use super::config::{Effects, ErrorField, UtteranceEffects, MAX_TEXT_CHARS};
 use super::params::{parse_bool, Params, RawParams};
-use super::record::{RequestKind, MAX_RECORDED_MESSAGES};
 use super::{json_error, rejection_response, Shared};
+use crate::kit::audio::{char_offsets, expected_body_with_bit_rate, expected_timestamps, CharTime};
+use crate::kit::record::{RequestKind, MAX_RECORDED_MESSAGES};
 
 /// The query parameters the WebSocket takes.
 const QUERY_PARAMS: [&str; 8] = [
@@ -194,7 +194,7 @@ struct Session {
     shared: Arc<Shared>,
     socket: WebSocket,
     id: u64,
-    masker: super::record::Masker,
+    masker: crate::kit::record::Masker,
     params: Params,
     effects: Effects,
     chunk: usize,

@@ -253,6 +253,19 @@ pub fn rest_body(text: &str, codec: &str, rate: u32) -> Value {
 }
 
 /// Posts `body` with the mock's key.
+/// `method {base}{path}` with the mock's key, within the test's time bound.
+pub async fn authed(mock: &MockXai, method: reqwest::Method, path: &str) -> reqwest::Response {
+    bounded(
+        path,
+        http()
+            .request(method, format!("{}{path}", mock.base_url()))
+            .bearer_auth(mock.api_key())
+            .send(),
+    )
+    .await
+    .expect("sent")
+}
+
 pub async fn post(mock: &MockXai, body: &Value) -> reqwest::Response {
     bounded(
         "post",

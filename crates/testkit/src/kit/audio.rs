@@ -227,12 +227,7 @@ pub fn expected_body_with_bit_rate(
 }
 
 /// Where each character's audio starts in the body of [`expected_body`] (byte offsets).
-pub(crate) fn char_offsets(
-    text: &str,
-    codec: MockCodec,
-    sample_rate: u32,
-    bit_rate: u32,
-) -> Vec<usize> {
+pub fn char_offsets(text: &str, codec: MockCodec, sample_rate: u32, bit_rate: u32) -> Vec<usize> {
     let spc = samples_per_char(sample_rate);
     let count = text.chars().count();
     match codec.encoding() {

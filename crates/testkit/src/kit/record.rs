@@ -114,7 +114,7 @@ fn serde_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
 
 /// Replaces credentials in text.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Masker {
+pub struct Masker {
     secrets: Vec<String>,
 }
 
@@ -184,7 +184,7 @@ fn mask_subprotocol(p: &str) -> String {
 
 /// All recordings, shared by the handlers.
 #[derive(Debug, Default)]
-pub(crate) struct Recorder {
+pub struct Recorder {
     entries: Mutex<(u64, Vec<(u64, RecordedRequest)>)>,
 }
 

@@ -1,0 +1,229 @@
+//! A vendor-neutral mock-server kit: what every vendor mock needs, once.
+//!
+//! - [`server`]: the loopback harness (bind `127.0.0.1:0`, an owned serving
+//!   task that stops on shutdown or drop) and the response for a scripted
+//!   rejection;
+//! - [`fault`]: fault plans, scripted per request and per utterance (HTTP
+//!   status with body and `Retry-After`, close or cut after N bytes, stall,
+//!   silent stop, slow drip, malformed frames, a connection deadline);
+//! - [`record`]: the recorder of what clients sent (requests, headers and
+//!   WebSocket messages) with the key masked;
+//! - [`audio`]: deterministic audio per character, for any rate and encoding,
+//!   so tests compare bytes.
+//!
+//! A vendor mock is a small [`MockDialect`]: it turns the kit's shared state
+//! ([`Kit`]: fault plan, recorder, upgrade count, stop signal) into an axum
+//! router, and [`Mock::start`] serves it. [`echo::EchoMock`] is the smallest
+//! one; [`crate::mock_xai`] uses the same parts for xAI's full protocol.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{routing::get, Router};
+//! use voxwire_testkit::kit::{Kit, Mock, MockDialect, RequestKind};
+//!
+//! /// A vendor whose only endpoint says how many requests it has seen.
+//! struct Counter;
+//!
+//! impl MockDialect for Counter {
+//!     fn name(&self) -> &'static str {
+//!         "counter"
+//!     }
+//!     fn router(self: Arc<Self>, kit: Arc<Kit>) -> Router {
+//!         Router::new().route(
+//!             "/count",
+//!             get(move |headers: axum::http::HeaderMap| async move {
+//!                 kit.record_request(RequestKind::Other, "GET", "/count", &headers);
+//!                 kit.requests().len().to_string()
+//!             }),
+//!         )
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let mock = Mock::start(Counter, "key").await?;
+//! assert!(mock.url("/count").starts_with("http://127.0.0.1:"));
+//! mock.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod audio;
+pub mod echo;
+pub mod fault;
+pub mod record;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::http::{header, HeaderMap};
+use axum::Router;
+use tokio::sync::watch;
+
+pub use fault::{Effects, Fault, FaultPlan, Rejection, Stall, UtteranceEffects};
+pub use record::{Masker, RecordedRequest, Recorder, RequestKind, MASK};
+pub use server::{rejection_response, Loopback, LoopbackServer};
+
+/// A vendor's protocol on top of the kit: how one mock answers.
+pub trait MockDialect: Send + Sync + 'static {
+    /// The vendor's name, for logs.
+    fn name(&self) -> &'static str;
+
+    /// The routes (HTTP and WebSocket upgrades) this vendor serves, using
+    /// `kit` for faults, recordings and counts.
+    fn router(self: Arc<Self>, kit: Arc<Kit>) -> Router;
+}
+
+/// The state every dialect's handlers share: the fault plan, the recorder,
+/// the upgrade count and the stop signal.
+#[derive(Debug)]
+pub struct Kit {
+    api_key: String,
+    plan: Mutex<(FaultPlan, usize)>,
+    recorder: Recorder,
+    upgrades: AtomicUsize,
+    stop: watch::Receiver<bool>,
+}
+
+impl Kit {
+    /// The key the mock accepts (and masks in recordings).
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// Takes the next fault-plan index and its fault (one per request or upgrade).
+    pub fn take_fault(&self) -> (usize, Fault) {
+        let mut plan = self.plan.lock().unwrap_or_else(|e| e.into_inner());
+        let index = plan.1;
+        plan.1 += 1;
+        (index, plan.0.fault_for(index))
+    }
+
+    /// Replaces the fault plan; its indices count from the next request.
+    pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
+        *self.plan.lock().unwrap_or_else(|e| e.into_inner()) = (faults.into(), 0);
+    }
+
+    /// A masker for a request with these headers (the configured key and any
+    /// presented bearer or `xi-api-key`-style token).
+    pub fn masker(&self, headers: &HeaderMap) -> Masker {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split_once(' ').map_or(v, |(_, t)| t).trim().to_string());
+        Masker::new(&self.api_key, presented.as_deref())
+    }
+
+    /// Records a request (path and headers masked); returns its id for
+    /// [`Kit::update`].
+    pub fn record_request(
+        &self,
+        kind: RequestKind,
+        method: &str,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> u64 {
+        let masker = self.masker(headers);
+        self.recorder.push(RecordedRequest {
+            kind,
+            index: None,
+            method: method.to_string(),
+            path: masker.mask(path),
+            query: None,
+            headers: masker.headers(headers),
+            body: None,
+            status: 0,
+            messages: Vec::new(),
+            messages_dropped: 0,
+            utterances: Vec::new(),
+        })
+    }
+
+    /// Changes a recording (status, messages...).
+    pub fn update(&self, id: u64, f: impl FnOnce(&mut RecordedRequest)) {
+        self.recorder.update(id, f);
+    }
+
+    /// Every recording so far, oldest first, credentials masked.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.recorder.snapshot()
+    }
+
+    /// Counts an accepted WebSocket upgrade.
+    pub fn count_upgrade(&self) {
+        self.upgrades.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// WebSocket upgrades accepted so far.
+    pub fn upgrades(&self) -> usize {
+        self.upgrades.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the server is stopping; every handler's wait races it.
+    pub async fn stopped(&self) {
+        let mut rx = self.stop.clone();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// A running mock of one dialect; dropping it stops the server.
+#[derive(Debug)]
+pub struct Mock<D> {
+    kit: Arc<Kit>,
+    dialect: Arc<D>,
+    server: LoopbackServer,
+}
+
+impl<D: MockDialect> Mock<D> {
+    /// Serves `dialect` on `127.0.0.1` at an ephemeral port, accepting `api_key`.
+    pub async fn start(dialect: D, api_key: &str) -> std::io::Result<Self> {
+        let loopback = Loopback::bind().await?;
+        let kit = Arc::new(Kit {
+            api_key: api_key.to_string(),
+            plan: Mutex::new((FaultPlan::none(), 0)),
+            recorder: Recorder::default(),
+            upgrades: AtomicUsize::new(0),
+            stop: loopback.stop_signal(),
+        });
+        let dialect = Arc::new(dialect);
+        let name = dialect.name();
+        let app = Arc::clone(&dialect).router(Arc::clone(&kit));
+        Ok(Self {
+            kit,
+            dialect,
+            server: loopback.serve(app, name),
+        })
+    }
+
+    /// The socket address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr())
+    }
+
+    /// `ws://127.0.0.1:PORT{path}`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr())
+    }
+
+    /// The shared state: faults, recordings, counts.
+    pub fn kit(&self) -> &Kit {
+        &self.kit
+    }
+
+    /// The dialect itself (for dialect-specific switches).
+    pub fn dialect(&self) -> &D {
+        &self.dialect
+    }
+
+    /// Stops the server, waiting a bounded time for connections to end.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
