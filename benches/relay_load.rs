@@ -5,8 +5,9 @@
 //! to the same mock xAI upstream (in this process). Prints, per N and path:
 //! sessions held, time to first audio p50/p99 (from `text.done` to the first
 //! `audio.delta`), throughput (seconds of audio delivered per wall second), the
-//! relay's peak memory per session and CPU seconds per hour of audio, and the
-//! relay/proxy ratios. Run: `cargo bench --bench relay_load [-- N...]`.
+//! relay's peak memory per session, CPU seconds per hour of audio (the proxy's
+//! is the bench process's CPU in the proxy run minus that in the relay run),
+//! and the relay/proxy ratios. Run: `cargo bench --bench relay_load [-- N...]`.
 
 #[path = "relay_common/mod.rs"]
 mod common;
@@ -216,32 +217,42 @@ fn main() {
         let (idle_rss, _) = usage(pid);
         println!("\nrelay load: `voxwire serve` child vs a bare pass-through WebSocket proxy (in process), same mock xAI upstream in the bench process, {UTTERANCES} utterances of \"{TEXT}\" per session, 24 kHz PCM, first utterance at a random time within 1 s; proxy row first, relay row second, for each N");
         println!(
-            "{:>6} {:>6} {:>6} {:>9} {:>9} {:>10} {:>8} {:>11} {:>9} {:>9}",
-            "N", "path", "held", "p50 ms", "p99 ms", "audio s/s", "kB/sess", "CPU s/aud h", "p50 r/p", "thru r/p"
+            "{:>6} {:>6} {:>6} {:>9} {:>9} {:>10} {:>8} {:>11} {:>9} {:>9} {:>8}",
+            "N", "path", "held", "p50 ms", "p99 ms", "audio s/s", "kB/sess", "CPU s/aud h", "p50 r/p", "thru r/p", "CPU r/p"
         );
         for &n in &sizes {
+            // The bench process's own CPU (clients + mock, + proxy in the proxy run):
+            // the difference between the two runs is the proxy's share.
+            let (_, own_before) = usage(std::process::id());
             let base = run(n, &proxy_addr, KEY, || {}).await;
+            let (_, own_mid) = usage(std::process::id());
             tokio::time::sleep(Duration::from_millis(500)).await;
             let (_, cpu_before) = usage(pid);
             let mut peak_rss = idle_rss;
             let relay_row = run(n, &addr, TOKEN, || peak_rss = peak_rss.max(usage(pid).0)).await;
             let (_, cpu_after) = usage(pid);
+            let (_, own_after) = usage(std::process::id());
             let audio_hours = relay_row.audio_bytes as f64 / PCM_RATE / 3600.0;
+            let base_hours = base.audio_bytes as f64 / PCM_RATE / 3600.0;
+            let proxy_cpu = ((own_mid - own_before) - (own_after - own_mid)).max(0.0)
+                / base_hours.max(1e-9);
+            let relay_cpu = (cpu_after - cpu_before) / audio_hours.max(1e-9);
             println!(
-                "{n:>6} {:>6} {:>6} {:>9.2} {:>9.2} {:>10.1} {:>8} {:>11} {:>9} {:>9}",
-                "proxy", base.held, base.p50, base.p99, base.throughput, "-", "-", "-", "-"
+                "{n:>6} {:>6} {:>6} {:>9.2} {:>9.2} {:>10.1} {:>8} {:>11.1} {:>9} {:>9} {:>8}",
+                "proxy", base.held, base.p50, base.p99, base.throughput, "-", proxy_cpu, "-", "-", "-"
             );
             println!(
-                "{n:>6} {:>6} {:>6} {:>9.2} {:>9.2} {:>10.1} {:>8.1} {:>11.1} {:>9.2} {:>9.2}",
+                "{n:>6} {:>6} {:>6} {:>9.2} {:>9.2} {:>10.1} {:>8.1} {:>11.1} {:>9.2} {:>9.2} {:>8.2}",
                 "relay",
                 relay_row.held,
                 relay_row.p50,
                 relay_row.p99,
                 relay_row.throughput,
                 peak_rss.saturating_sub(idle_rss) as f64 / n as f64,
-                (cpu_after - cpu_before) / audio_hours.max(1e-9),
+                relay_cpu,
                 relay_row.p50 / base.p50,
                 relay_row.throughput / base.throughput,
+                relay_cpu / proxy_cpu,
             );
             for (path, row) in [("proxy", &base), ("relay", &relay_row)] {
                 if let Some(e) = row.errors.first() {
