@@ -37,6 +37,8 @@ async fn proxy(listener: tokio::net::TcpListener, upstream: String) {
                 let upstream = upstream.clone();
                 tasks.spawn(async move {
                     let mut query = String::new();
+                    // The handshake callback's signature is tungstenite's.
+                    #[allow(clippy::result_large_err)]
                     let callback = |req: &Request, resp: Response| {
                         query = req.uri().query().unwrap_or_default().to_string();
                         Ok(resp)
