@@ -1,122 +1,122 @@
-//! Load on the relay: N concurrent WebSocket sessions, each speaking a few
-//! utterances through `voxwire serve` (a child process) to a mock xAI
-//! upstream (in this process). Prints, per N: sessions held, time to first
-//! audio p50/p99 (from `text.done` to the first `audio.delta`), the relay's
-//! memory per session (peak resident set above its size before any session,
-//! divided by N) and its CPU seconds
-//! per hour of audio served. Run: `cargo bench --bench relay_load [-- N...]`.
+//! Load on the relay beside a baseline measured in the same run: N concurrent
+//! WebSocket sessions, each speaking a few utterances, (a) through `voxwire
+//! serve` (a child process) and (b) through a bare pass-through WebSocket proxy
+//! (tokio-tungstenite, in this process, forwarding frames with no routing), both
+//! to the same mock xAI upstream (in this process). Prints, per N and path:
+//! sessions held, time to first audio p50/p99 (from `text.done` to the first
+//! `audio.delta`), throughput (seconds of audio delivered per wall second), the
+//! relay's peak memory per session, CPU seconds per hour of audio (the proxy's
+//! is the bench process's CPU in the proxy run minus that in the relay run),
+//! and the relay/proxy ratios. Run: `cargo bench --bench relay_load [-- N...]`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+#[path = "relay_common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{audio_until_done, connect, start_relay, usage, utterance, KEY, TOKEN};
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use voxwire_testkit::mock_xai::{MockConfig, MockXai};
 
-const KEY: &str = "xai-load-upstream-key";
-const TOKEN: &str = "relay-load-token-0123456789";
 const UTTERANCES: usize = 3;
 const TEXT: &str = "Hi there.";
+/// Bytes per second of 24 kHz 16-bit mono PCM.
+const PCM_RATE: f64 = 48_000.0;
 
-/// The relay's resident memory (kB) and CPU time (s), from /proc.
-fn usage(pid: u32) -> (u64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
-        .sum();
-    (rss, ticks / 100.0)
+/// The baseline: accepts WebSockets and forwards every frame both ways to the
+/// mock's `/v1/tts` (same query plus `language=en`, the upstream key), nothing else. Each
+/// connection's task is owned by the `JoinSet`, dropped with the proxy.
+async fn proxy(listener: tokio::net::TcpListener, upstream: String) {
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let upstream = upstream.clone();
+                tasks.spawn(async move {
+                    let mut query = String::new();
+                    // The handshake callback's signature is tungstenite's.
+                    #[allow(clippy::result_large_err)]
+                    let callback = |req: &Request, resp: Response| {
+                        query = req.uri().query().unwrap_or_default().to_string();
+                        Ok(resp)
+                    };
+                    let Ok(Ok(client)) = tokio::time::timeout(
+                        Duration::from_secs(30),
+                        tokio_tungstenite::accept_hdr_async(stream, callback),
+                    )
+                    .await
+                    else {
+                        return;
+                    };
+                    // xAI requires `language`; the relay fills it in from its config, so does the proxy.
+                    if !query.split('&').any(|kv| kv.starts_with("language=")) {
+                        query.push_str(if query.is_empty() { "language=en" } else { "&language=en" });
+                    }
+                    let Ok(mut request) = format!("{upstream}?{query}").into_client_request() else {
+                        return;
+                    };
+                    let Ok(bearer) = format!("Bearer {KEY}").parse() else { return };
+                    request.headers_mut().insert("authorization", bearer);
+                    let server = match tokio::time::timeout(
+                        Duration::from_secs(30),
+                        tokio_tungstenite::connect_async(request),
+                    )
+                    .await
+                    {
+                        Ok(Ok((server, _))) => server,
+                        Ok(Err(e)) => {
+                            eprintln!("proxy: upstream refused: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            eprintln!("proxy: upstream connect timed out");
+                            return;
+                        }
+                    };
+                    let (mut client_tx, mut client_rx) = client.split();
+                    let (mut server_tx, mut server_rx) = server.split();
+                    let up = async {
+                        while let Some(Ok(m)) = client_rx.next().await {
+                            if server_tx.send(m).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    let down = async {
+                        while let Some(Ok(m)) = server_rx.next().await {
+                            if client_tx.send(m).await.is_err() {
+                                break;
+                            }
+                        }
+                    };
+                    tokio::select! { () = up => {}, () = down => {} }
+                });
+            }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
 }
 
-fn start_relay(mock: &MockXai, dir: &std::path::Path) -> (Child, String) {
-    let config = dir.join("voxwire.toml");
-    let mut f = std::fs::File::create(&config).expect("config");
-    writeln!(
-        f,
-        "[server]\ntokens = [{{ id = \"load\", secret = \"{TOKEN}\" }}]\nmax_sessions = 5000\nmax_sessions_per_token = 5000\nutterances_per_second = 100000.0\nutterance_burst = 100000.0\n\n[[chain]]\nprovider = \"xai\"\napi_key = \"{KEY}\"\nbase_url = \"{}\"\npool_size = 64\n",
-        mock.base_url()
-    )
-    .expect("write config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_voxwire"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "error")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("voxwire serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut reader = BufReader::new(stderr);
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("listening line");
-    // Keep draining the relay's stderr so it never writes to a closed pipe.
-    std::thread::spawn(move || for _ in reader.lines().map_while(Result::ok) {});
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("address")
-        .to_string();
-    (child, addr)
-}
-
-/// One session: `UTTERANCES` utterances, returning each one's time to first audio.
-async fn session(addr: String, start_after: Duration) -> Result<(Vec<Duration>, usize), String> {
-    let mut request = format!("ws://{addr}/v1/tts?codec=pcm&sample_rate=24000")
-        .into_client_request()
-        .map_err(|e| e.to_string())?;
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {TOKEN}").parse().map_err(|_| "header")?,
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
-        .await
-        .map_err(|e| e.to_string())?;
+/// One session: `UTTERANCES` utterances, returning each one's time to first
+/// audio and the audio bytes received.
+async fn session(
+    addr: String,
+    bearer: &'static str,
+    start_after: Duration,
+) -> Result<(Vec<Duration>, usize), String> {
+    let mut ws = connect(&addr, bearer).await?;
     tokio::time::sleep(start_after).await;
     let mut firsts = Vec::new();
     let mut bytes = 0usize;
     for _ in 0..UTTERANCES {
-        let delta = serde_json::json!({"type": "text.delta", "delta": TEXT}).to_string();
-        ws.send(Message::text(delta))
-            .await
-            .map_err(|e| e.to_string())?;
-        ws.send(Message::text(r#"{"type":"text.done"}"#))
-            .await
-            .map_err(|e| e.to_string())?;
+        utterance(&mut ws, TEXT).await?;
         let sent = Instant::now();
         let mut first = None;
-        loop {
-            let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
-                .await
-                .map_err(|_| "timeout".to_string())?
-                .ok_or("closed")?
-                .map_err(|e| e.to_string())?;
-            let Message::Text(text) = frame else { continue };
-            let value: serde_json::Value =
-                serde_json::from_str(text.as_str()).map_err(|e| e.to_string())?;
-            match value["type"].as_str() {
-                Some("audio.delta") => {
-                    first.get_or_insert_with(|| sent.elapsed());
-                    bytes += value["delta"].as_str().map_or(0, |d| d.len() * 3 / 4);
-                }
-                Some("audio.done") => break,
-                Some("error") => return Err(value.to_string()),
-                _ => {}
-            }
-        }
+        let audio = audio_until_done(&mut ws, || first = Some(sent.elapsed())).await?;
+        bytes += audio.len();
         firsts.push(first.ok_or("no audio")?);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -132,13 +132,67 @@ fn percentile(v: &mut [Duration], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
 }
 
+/// One row's figures.
+struct Row {
+    held: usize,
+    p50: f64,
+    p99: f64,
+    /// Seconds of audio delivered per wall-clock second.
+    throughput: f64,
+    audio_bytes: usize,
+    errors: Vec<String>,
+}
+
+/// Runs `n` sessions against `addr` at once; `sample` is called every 100 ms meanwhile.
+async fn run(n: usize, addr: &str, bearer: &'static str, mut sample: impl FnMut()) -> Row {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let offset = Duration::from_millis((i as u64 * 7919) % 1000);
+            tokio::spawn(session(addr.to_string(), bearer, offset))
+        })
+        .collect();
+    let sampler = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            sample();
+        }
+    };
+    let results = tokio::select! {
+        r = futures::future::join_all(tasks) => r,
+        () = sampler => Vec::new(),
+    };
+    let wall = started.elapsed().as_secs_f64();
+    let mut firsts = Vec::new();
+    let (mut held, mut audio_bytes, mut errors) = (0, 0usize, Vec::new());
+    for r in results {
+        match r {
+            Ok(Ok((f, b))) => {
+                held += 1;
+                firsts.extend(f);
+                audio_bytes += b;
+            }
+            Ok(Err(e)) => errors.push(e),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Row {
+        held,
+        p50: percentile(&mut firsts, 0.5),
+        p99: percentile(&mut firsts, 0.99),
+        throughput: audio_bytes as f64 / PCM_RATE / wall.max(1e-9),
+        audio_bytes,
+        errors,
+    }
+}
+
 fn main() {
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
     let sizes = if sizes.is_empty() {
-        vec![10, 100, 250, 500, 1000]
+        vec![10, 100, 1000, 2500, 5000]
     } else {
         sizes
     };
@@ -150,65 +204,66 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("dir");
     runtime.block_on(async {
         let mock = MockXai::start(MockConfig::new().with_api_key(KEY)).await;
-        let (mut relay, addr) = start_relay(&mock, &dir);
+        let (mut relay, addr) = start_relay(
+            &mock,
+            &dir,
+            "utterances_per_second = 100000.0\nutterance_burst = 100000.0",
+            false,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let proxy_addr = listener.local_addr().expect("addr").to_string();
+        let proxy_task = tokio::spawn(proxy(listener, mock.ws_url()));
         let pid = relay.id();
         tokio::time::sleep(Duration::from_millis(300)).await;
         // Memory per session is measured above the relay's size before any session.
         let (idle_rss, _) = usage(pid);
-        println!("\nrelay load: `voxwire serve` child, mock xAI upstream in the bench process, {UTTERANCES} utterances of \"{TEXT}\" per session, 24 kHz PCM, first utterance at a random time within 1 s");
-        println!("{:>6} {:>8} {:>12} {:>12} {:>16} {:>20}", "N", "held", "TTFA p50 ms", "TTFA p99 ms", "RSS kB/session", "CPU s per audio h");
+        println!("\nrelay load: `voxwire serve` child vs a bare pass-through WebSocket proxy (in process), same mock xAI upstream in the bench process, {UTTERANCES} utterances of \"{TEXT}\" per session, 24 kHz PCM, first utterance at a random time within 1 s; proxy row first, relay row second, for each N");
+        println!(
+            "{:>6} {:>6} {:>6} {:>9} {:>9} {:>10} {:>8} {:>11} {:>9} {:>9} {:>8}",
+            "N", "path", "held", "p50 ms", "p99 ms", "audio s/s", "kB/sess", "CPU s/aud h", "p50 r/p", "thru r/p", "CPU r/p"
+        );
         for &n in &sizes {
+            // The bench process's own CPU (clients + mock, + proxy in the proxy run):
+            // the difference between the two runs is the proxy's share.
+            let (_, own_before) = usage(std::process::id());
+            let base = run(n, &proxy_addr, KEY, || {}).await;
+            let (_, own_mid) = usage(std::process::id());
+            tokio::time::sleep(Duration::from_millis(500)).await;
             let (_, cpu_before) = usage(pid);
-            let tasks: Vec<_> = (0..n)
-                .map(|i| {
-                    let addr = addr.clone();
-                    let offset = Duration::from_millis((i as u64 * 7919) % 1000);
-                    tokio::spawn(session(addr, offset))
-                })
-                .collect();
-            // Sample the relay's memory while the sessions are open.
             let mut peak_rss = idle_rss;
-            let sampler = async {
-                loop {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    peak_rss = peak_rss.max(usage(pid).0);
-                }
-            };
-            let all = futures::future::join_all(tasks);
-            let results = tokio::select! {
-                r = all => r,
-                () = sampler => unreachable!(),
-            };
+            let relay_row = run(n, &addr, TOKEN, || peak_rss = peak_rss.max(usage(pid).0)).await;
             let (_, cpu_after) = usage(pid);
-            let mut firsts = Vec::new();
-            let mut held = 0;
-            let mut audio_bytes = 0usize;
-            let mut errors = Vec::new();
-            for r in results {
-                match r {
-                    Ok(Ok((f, b))) => {
-                        held += 1;
-                        firsts.extend(f);
-                        audio_bytes += b;
-                    }
-                    Ok(Err(e)) => errors.push(e),
-                    Err(e) => errors.push(e.to_string()),
-                }
-            }
-            let audio_hours = audio_bytes as f64 / 48_000.0 / 3600.0;
-            let per_session = peak_rss.saturating_sub(idle_rss) as f64 / n as f64;
+            let (_, own_after) = usage(std::process::id());
+            let audio_hours = relay_row.audio_bytes as f64 / PCM_RATE / 3600.0;
+            let base_hours = base.audio_bytes as f64 / PCM_RATE / 3600.0;
+            let proxy_cpu = ((own_mid - own_before) - (own_after - own_mid)).max(0.0)
+                / base_hours.max(1e-9);
+            let relay_cpu = (cpu_after - cpu_before) / audio_hours.max(1e-9);
             println!(
-                "{n:>6} {held:>8} {:>12.2} {:>12.2} {:>16.1} {:>20.1}",
-                percentile(&mut firsts, 0.5),
-                percentile(&mut firsts, 0.99),
-                per_session,
-                (cpu_after - cpu_before) / audio_hours.max(1e-9),
+                "{n:>6} {:>6} {:>6} {:>9.2} {:>9.2} {:>10.1} {:>8} {:>11.1} {:>9} {:>9} {:>8}",
+                "proxy", base.held, base.p50, base.p99, base.throughput, "-", proxy_cpu, "-", "-", "-"
             );
-            if !errors.is_empty() {
-                println!("       {} sessions failed, e.g. {}", errors.len(), errors[0]);
+            println!(
+                "{n:>6} {:>6} {:>6} {:>9.2} {:>9.2} {:>10.1} {:>8.1} {:>11.1} {:>9.2} {:>9.2} {:>8.2}",
+                "relay",
+                relay_row.held,
+                relay_row.p50,
+                relay_row.p99,
+                relay_row.throughput,
+                peak_rss.saturating_sub(idle_rss) as f64 / n as f64,
+                relay_cpu,
+                relay_row.p50 / base.p50,
+                relay_row.throughput / base.throughput,
+                relay_cpu / proxy_cpu,
+            );
+            for (path, row) in [("proxy", &base), ("relay", &relay_row)] {
+                if let Some(e) = row.errors.first() {
+                    println!("       {path}: {} sessions failed, e.g. {}", row.errors.len(), e.chars().take(160).collect::<String>());
+                }
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        proxy_task.abort();
         let _ = relay.kill();
         let _ = relay.wait();
     });

@@ -6,19 +6,17 @@
 //! the relay's resident memory idle, at its peak and after the soak.
 //! Run: `cargo bench --bench relay_soak`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+#[path = "relay_common/mod.rs"]
+mod common;
+
 use std::time::Duration;
 
-use base64::Engine as _;
+use common::{audio_until_done, connect, start_relay, usage, utterance, KEY, TOKEN};
 use futures::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use voxwire_core::AudioFormat;
 use voxwire_testkit::mock_xai::{expected_audio, MockConfig, MockXai};
 
-const KEY: &str = "xai-soak-upstream-key";
-const TOKEN: &str = "relay-soak-token-0123456789";
 const SESSIONS: usize = 200;
 /// Rounds: memory that stays level from one round to the next is retained, not leaked.
 const ROUNDS: usize = 2;
@@ -28,105 +26,9 @@ const TEXTS: [&str; 3] = [
     "And a third.",
 ];
 
-/// The relay's resident memory in kB, from /proc.
+/// The relay's resident memory in kB.
 fn rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-fn start_relay(mock: &MockXai, dir: &std::path::Path) -> (Child, String) {
-    let config = dir.join("voxwire.toml");
-    let mut f = std::fs::File::create(&config).expect("config");
-    writeln!(
-        f,
-        "[server]\ntokens = [{{ id = \"soak\", secret = \"{TOKEN}\" }}]\nmax_sessions = 5000\nmax_sessions_per_token = 5000\nutterances_per_second = 1000.0\nutterance_burst = 1000.0\nclient_send_timeout_ms = 2000\n\n[[chain]]\nprovider = \"xai\"\napi_key = \"{KEY}\"\nbase_url = \"{}\"\npool_size = 64\n",
-        mock.base_url()
-    )
-    .expect("write config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_voxwire"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "error")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("voxwire serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut reader = BufReader::new(stderr);
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("listening line");
-    // Keep draining the relay's stderr (and show it) so it never writes to a closed pipe.
-    std::thread::spawn(move || {
-        for l in reader.lines().map_while(Result::ok) {
-            eprintln!("relay: {l}");
-        }
-    });
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("address")
-        .to_string();
-    (child, addr)
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(addr: &str) -> Result<Ws, String> {
-    let mut request = format!("ws://{addr}/v1/tts?codec=pcm&sample_rate=24000")
-        .into_client_request()
-        .map_err(|e| e.to_string())?;
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {TOKEN}").parse().map_err(|_| "header")?,
-    );
-    tokio_tungstenite::connect_async(request)
-        .await
-        .map(|(ws, _)| ws)
-        .map_err(|e| e.to_string())
-}
-
-async fn utterance(ws: &mut Ws, text: &str) -> Result<(), String> {
-    let delta = serde_json::json!({"type": "text.delta", "delta": text}).to_string();
-    ws.send(Message::text(delta))
-        .await
-        .map_err(|e| e.to_string())?;
-    ws.send(Message::text(r#"{"type":"text.done"}"#))
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// Reads up to the next `audio.done` (Ok: its audio) or an error/close (Err).
-async fn audio_until_done(ws: &mut Ws) -> Result<Vec<u8>, String> {
-    let mut audio = Vec::new();
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(60), ws.next())
-            .await
-            .map_err(|_| "timeout")?
-            .ok_or("closed")?
-            .map_err(|e| e.to_string())?;
-        match frame {
-            Message::Text(text) => {
-                let v: serde_json::Value =
-                    serde_json::from_str(text.as_str()).map_err(|e| e.to_string())?;
-                match v["type"].as_str() {
-                    Some("audio.delta") => audio.extend(
-                        base64::engine::general_purpose::STANDARD
-                            .decode(v["delta"].as_str().unwrap_or_default())
-                            .map_err(|e| e.to_string())?,
-                    ),
-                    Some("audio.done") => return Ok(audio),
-                    _ => return Err(v.to_string()),
-                }
-            }
-            Message::Close(c) => return Err(format!("close {c:?}")),
-            _ => {}
-        }
-    }
+    usage(pid).0
 }
 
 /// `voxwire_sessions_active` from the relay's `/metrics` (a plain HTTP GET).
@@ -168,13 +70,13 @@ fn kind_of(i: usize) -> Kind {
 /// One client of `kind`; Ok when it saw what the relay owes it.
 async fn client(addr: String, kind: Kind, offset: Duration) -> Result<(), String> {
     tokio::time::sleep(offset).await;
-    let mut ws = connect(&addr).await?;
+    let mut ws = connect(&addr, TOKEN).await?;
     let format = AudioFormat::pcm16_mono(24_000);
     match kind {
         Kind::Good => {
             for text in TEXTS {
                 utterance(&mut ws, text).await?;
-                let got = audio_until_done(&mut ws).await?;
+                let got = audio_until_done(&mut ws, || {}).await?;
                 if got != expected_audio(text, format) {
                     return Err(format!("{} bytes of audio, not the mock's", got.len()));
                 }
@@ -194,7 +96,7 @@ async fn client(addr: String, kind: Kind, offset: Duration) -> Result<(), String
         Kind::Oversize => {
             let huge = serde_json::json!({"type": "text.delta", "delta": "x".repeat(200_000)});
             let _ = ws.send(Message::text(huge.to_string())).await;
-            match audio_until_done(&mut ws).await {
+            match audio_until_done(&mut ws, || {}).await {
                 Err(e) if e.contains("1009") || e.contains("Size") || e.contains("closed") => {
                     Ok(())
                 }
@@ -205,13 +107,13 @@ async fn client(addr: String, kind: Kind, offset: Duration) -> Result<(), String
             ws.send(Message::text("{not json"))
                 .await
                 .map_err(|e| e.to_string())?;
-            match audio_until_done(&mut ws).await {
+            match audio_until_done(&mut ws, || {}).await {
                 Err(e) if e.contains("invalid_input") => {}
                 other => return Err(format!("malformed answered with {other:?}")),
             }
             // The session goes on.
             utterance(&mut ws, TEXTS[2]).await?;
-            let got = audio_until_done(&mut ws).await?;
+            let got = audio_until_done(&mut ws, || {}).await?;
             (got == expected_audio(TEXTS[2], format))
                 .then_some(())
                 .ok_or_else(|| "audio after a malformed frame differs".to_string())
@@ -234,7 +136,12 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("dir");
     runtime.block_on(async {
         let mock = MockXai::start(MockConfig::new().with_api_key(KEY)).await;
-        let (mut relay, addr) = start_relay(&mock, &dir);
+        let (mut relay, addr) = start_relay(
+            &mock,
+            &dir,
+            "utterances_per_second = 1000.0\nutterance_burst = 1000.0\nclient_send_timeout_ms = 2000",
+            true,
+        );
         let pid = relay.id();
         // Warm up with one good session, then take the idle figure.
         let _ = client(addr.clone(), Kind::Good, Duration::ZERO).await;
