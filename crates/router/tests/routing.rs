@@ -482,11 +482,7 @@ async fn once_an_entry_has_spoken_every_sentence_ahead_is_requested_at_once() {
 
 #[tokio::test]
 async fn however_many_failovers_a_sentence_is_heard_in_part_at_most_once_more() {
-    let text =
-        "This sentence is long enough to be cut into many chunks of audio by every fake provider.";
-    let audio = expected_audio(text, pcm());
-    let chunk = 4096;
-    assert!(audio.len() > 6 * chunk);
+    let (text, audio, chunk) = long_sentence();
     let mid = || TtsError::new(ErrorKind::Unavailable, "connection reset");
     let a = FakeProvider::new("a").scripted(vec![], Behaviour::FailAfter(2, mid()));
     let b = FakeProvider::new("b").scripted(vec![], Behaviour::FailAfter(4, mid()));
@@ -668,11 +664,7 @@ async fn a_recovery_probe_that_gets_no_audio_has_failed() {
 
 #[tokio::test]
 async fn the_duplicate_bound_holds_through_a_router_in_front_of_a_router() {
-    let text =
-        "This sentence is long enough to be cut into many chunks of audio by every fake provider.";
-    let audio = expected_audio(text, pcm());
-    let chunk = 4096;
-    assert!(audio.len() > 6 * chunk);
+    let (text, audio, chunk) = long_sentence();
     let mid = || TtsError::new(ErrorKind::Unavailable, "connection reset");
     // The relay-style router: a dies after two chunks, b replays and dies after four.
     let a = FakeProvider::new("a").scripted(vec![], Behaviour::FailAfter(2, mid()));
@@ -707,4 +699,14 @@ async fn the_duplicate_bound_holds_through_a_router_in_front_of_a_router() {
         out == expected,
         "the duplicate bound holds through two routers"
     );
+}
+
+/// One sentence long enough for many 4096-byte chunks: its text, its fake audio, the chunk size.
+fn long_sentence() -> (&'static str, Vec<u8>, usize) {
+    let text =
+        "This sentence is long enough to be cut into many chunks of audio by every fake provider.";
+    let audio = expected_audio(text, pcm());
+    let chunk = 4096;
+    assert!(audio.len() > 6 * chunk);
+    (text, audio.to_vec(), chunk)
 }
