@@ -563,7 +563,13 @@ impl Utterance {
             error @ ServerMessage::Error { .. } => {
                 let message = error.error_text().unwrap_or_default();
                 let excerpt = voxwire_core::error::body_excerpt(message.as_bytes());
-                Some(self.fail(relay_error_kind(text), format!("error frame: {excerpt}")))
+                let failed = self.fail(relay_error_kind(text), format!("error frame: {excerpt}"));
+                Some(match (failed, relay_replayed(text)) {
+                    (Poll::Ready(Some(Err(e))), Some(note)) => {
+                        Poll::Ready(Some(Err(e.with_source(note))))
+                    }
+                    (failed, _) => failed,
+                })
             }
         }
     }
@@ -703,6 +709,17 @@ mod tests {
 
 /// The kind of an error frame: the relay's `kind` field (`ErrorKind::as_str`)
 /// when the frame has one, else the words of its text (other xAI servers).
+/// A relay's note that it had already replayed the sentence once (its router
+/// attaches it), so this router resumes there: the duplicate bound holds
+/// through a relay.
+fn relay_replayed(frame: &str) -> Option<voxwire_router::Replayed> {
+    let value: serde_json::Value = serde_json::from_str(frame).ok()?;
+    let ms = value.get("voxwire_replayed_ms")?.as_u64()?;
+    Some(voxwire_router::Replayed {
+        position: Duration::from_millis(ms),
+    })
+}
+
 fn relay_error_kind(frame: &str) -> ErrorKind {
     let value: serde_json::Value = serde_json::from_str(frame).unwrap_or_default();
     if let Some(kind) = value.get("kind").and_then(|k| k.as_str()) {
@@ -721,8 +738,9 @@ fn relay_error_kind(frame: &str) -> ErrorKind {
 #[cfg(test)]
 mod kind_tests {
     use super::*;
+    use wasm_bindgen_test::*;
 
-    #[test]
+    #[wasm_bindgen_test]
     fn the_kind_field_wins_over_the_words() {
         let frame = r#"{"type":"error","message":"rate limited: slow down","kind":"unavailable"}"#;
         assert_eq!(relay_error_kind(frame), ErrorKind::Unavailable);
@@ -733,5 +751,19 @@ mod kind_tests {
         assert_eq!(relay_error_kind(frame), ErrorKind::RateLimited);
         let frame = r#"{"type":"error","message":"x","kind":"from-the-future"}"#;
         assert_eq!(relay_error_kind(frame), ErrorKind::Unavailable);
+    }
+
+    #[wasm_bindgen_test]
+    fn a_relays_replay_note_becomes_the_routers_replayed() {
+        let frame =
+            r#"{"type":"error","message":"x","kind":"unavailable","voxwire_replayed_ms":1250}"#;
+        assert_eq!(
+            relay_replayed(frame),
+            Some(voxwire_router::Replayed {
+                position: Duration::from_millis(1250)
+            })
+        );
+        assert_eq!(relay_replayed(r#"{"type":"error","message":"x"}"#), None);
+        assert_eq!(relay_replayed("not json"), None);
     }
 }

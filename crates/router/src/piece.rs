@@ -26,6 +26,9 @@ use crate::Inner;
 pub(crate) struct PieceJob {
     /// Index of the piece in its request or session.
     pub index: usize,
+    /// Whether the piece starts its utterance (offset 0): only then is a
+    /// position in it a position in the caller's request.
+    pub opens_utterance: bool,
     pub text: String,
     pub template: Arc<Template>,
     pub target: AudioFormat,
@@ -303,8 +306,8 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
             failed_names.join(", ")
         })
         .with_phase(Phase::Receive);
-        // Only the first piece's position is the request's position.
-        let error = if job.index == 0 && progress.replayed() {
+        // Only an utterance's first piece's position is the request's position.
+        let error = if job.opens_utterance && progress.replayed() {
             error.with_source(Replayed {
                 position: progress.furthest(),
             })

@@ -343,6 +343,7 @@ impl SessionLoop {
         self.pieces += 1;
         let job = PieceJob {
             index,
+            opens_utterance: offset == 0,
             text,
             template: self.template.clone(),
             target: self.target,

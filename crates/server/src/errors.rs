@@ -17,6 +17,10 @@ pub struct ClientError {
     pub reason: Cow<'static, str>,
     /// What the client can do about it.
     pub action: &'static str,
+    /// How far into its sentence the audio got when the relay's router had
+    /// already replayed it once: a router in front (the browser's) resumes
+    /// there rather than replaying again (the duplicate bound across relays).
+    pub replayed: Option<std::time::Duration>,
 }
 
 impl ClientError {
@@ -31,6 +35,7 @@ impl ClientError {
             entry: None,
             reason: reason.into(),
             action,
+            replayed: None,
         }
     }
 
@@ -72,11 +77,15 @@ impl ClientError {
                 "retry shortly; the relay's operator has the details in its log",
             ),
         };
+        let replayed = std::error::Error::source(error)
+            .and_then(|s| s.downcast_ref::<voxwire_router::Replayed>())
+            .map(|r| r.position);
         Self {
             kind,
             entry,
             reason: Cow::Borrowed(reason),
             action,
+            replayed,
         }
     }
 

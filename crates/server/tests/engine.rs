@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use futures::StreamExt;
 use voxwire_core::{ErrorKind, Phase, Secret, TtsError};
+use voxwire_router::{Policy, Router, RouterSettings};
 use voxwire_server::{MetricsAccess, ServerSettings};
 use voxwire_testkit::fake::{Behaviour, FakeProvider};
 use voxwire_testkit::mock_xai::{expected_audio, expected_audio_len};
@@ -468,4 +469,49 @@ async fn a_token_minted_by_one_relay_is_accepted_by_another() {
     )
     .await;
     assert_eq!(status(refused), 401);
+}
+
+/// The duplicate bound through a relay: when the relay's own chain replayed a
+/// sentence and then failed it, the error frame says how far its audio got, so
+/// the browser's router in front resumes there instead of replaying again.
+#[tokio::test]
+async fn an_error_after_a_replay_tells_the_client_how_far_the_audio_got() {
+    let mid = || TtsError::new(ErrorKind::Unavailable, "connection reset");
+    // a speaks the first utterance, then dies mid-sentence; b replays and dies.
+    let a = FakeProvider::new("a").scripted(vec![Behaviour::Speak], Behaviour::FailAfter(2, mid()));
+    let b = FakeProvider::new("b").scripted(vec![], Behaviour::FailAfter(4, mid()));
+    let quick = Policy {
+        max_retries: 0,
+        backoff_base_ms: 5,
+        backoff_max_ms: 10,
+        ..Policy::default()
+    };
+    let router = Router::new(
+        vec![(a.arc(), quick.clone()), (b.arc(), quick)],
+        RouterSettings::default(),
+    )
+    .unwrap();
+    let relay = start(router, token_settings()).await;
+    let mut ws = raw_to(relay.addr, "codec=pcm", &[("authorization", &bearer())])
+        .await
+        .unwrap();
+    let text =
+        "This sentence is long enough to be cut into many chunks of audio by every fake provider.";
+    // The first utterance is spoken; the note belongs to the second's own
+    // first sentence (the session's second piece), not only to a session's first.
+    delta(&mut ws, text).await;
+    done(&mut ws).await;
+    let frames = read_until(&mut ws, |f| f["type"] == "audio.done").await;
+    assert_eq!(frames.last().unwrap()["type"], "audio.done", "{frames:?}");
+    delta(&mut ws, text).await;
+    done(&mut ws).await;
+    let frames = read_until(&mut ws, |f| f["type"] == "error").await;
+    let error = frames.last().unwrap();
+    assert_eq!(error["type"], "error", "{frames:?}");
+    let at = error["voxwire_replayed_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a replay position: {error}"));
+    assert!(at > 0, "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(!message.contains("connection reset"), "safe: {message}");
 }

@@ -262,7 +262,8 @@ impl Encoder for XaiEncoder {
     }
 }
 
-/// xAI's error frame, plus `kind` and `entry` for clients that read them.
+/// xAI's error frame, plus `kind` and `entry` for clients that read them, and
+/// `voxwire_replayed_ms` when the sentence was already replayed once.
 fn error_frame(error: &ClientError) -> Message {
     let mut frame = serde_json::json!({
         "type": "error",
@@ -271,6 +272,9 @@ fn error_frame(error: &ClientError) -> Message {
     });
     if let Some(entry) = &error.entry {
         frame["entry"] = serde_json::Value::String(entry.clone());
+    }
+    if let Some(at) = error.replayed {
+        frame["voxwire_replayed_ms"] = serde_json::Value::from(at.as_millis() as u64);
     }
     text_frame(frame)
 }
