@@ -73,9 +73,10 @@ impl Progress {
         self.skip = self.skip.max(position);
     }
 
-    /// Whether some attempt already died mid-piece (its audio was replayed).
-    pub fn replayed(&self) -> bool {
-        self.interruptions >= 1
+    /// Whether the one replay allowed is spent: a replay died mid-piece too
+    /// (one death alone leaves the router in front its own replay).
+    pub fn replay_spent(&self) -> bool {
+        self.interruptions >= 2
     }
 
     /// The furthest any attempt's audio got into the piece.
@@ -307,7 +308,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
         })
         .with_phase(Phase::Receive);
         // Only an utterance's first piece's position is the request's position.
-        let error = if job.opens_utterance && progress.replayed() {
+        let error = if job.opens_utterance && progress.replay_spent() {
             error.with_source(Replayed {
                 position: progress.furthest(),
             })
