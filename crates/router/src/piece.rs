@@ -85,9 +85,10 @@ impl Progress {
     }
 }
 
-/// Attached (as its source) to the error of a router's first piece that
+/// Attached (as its source) to the error of an utterance's first piece that
 /// failed after audio was already replayed once: a router in front of this
-/// one (the browser's in front of a relay's, in process) then resumes at
+/// one (in process, or the browser's in front of a relay's, which sends it as
+/// `voxwire_replayed_ms` in its error frame) then resumes at
 /// `position` instead of replaying again, so the duplicate bound holds
 /// across nested routers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
