@@ -134,6 +134,17 @@ async fn the_demo_page_speaks_in_headless_chromium() {
         }
     };
     let widget = || client.find(fantoccini::Locator::Css("voxwire-speaker"));
+    let type_text = |words: &'static str| {
+        let client = client.clone();
+        async move {
+            let text = client
+                .find(fantoccini::Locator::Css("#text"))
+                .await
+                .unwrap();
+            text.clear().await.unwrap();
+            text.send_keys(words).await.unwrap();
+        }
+    };
     let click_speak = || {
         let client = client.clone();
         async move {
@@ -159,12 +170,7 @@ async fn the_demo_page_speaks_in_headless_chromium() {
     shoot("idle").await;
 
     // Speaking, started from the keyboard (Enter on the focused Speak button).
-    let text = client
-        .find(fantoccini::Locator::Css("#text"))
-        .await
-        .unwrap();
-    text.clear().await.unwrap();
-    text.send_keys(SPOKEN).await.unwrap();
+    type_text(SPOKEN).await;
     let speak = client
         .find(fantoccini::Locator::Css("#speak"))
         .await
@@ -287,12 +293,7 @@ async fn the_demo_page_speaks_in_headless_chromium() {
     .unwrap();
     let (xai_addr, _xai_relay) = start_relay(root, &xai_config);
     set_url(format!("ws://{xai_addr}/v1/tts")).await;
-    let words = client
-        .find(fantoccini::Locator::Css("#text"))
-        .await
-        .unwrap();
-    words.clear().await.unwrap();
-    words.send_keys(WORDS).await.unwrap();
+    type_text(WORDS).await;
     click_speak().await;
     wait("const m = document.querySelector('#spoken mark'); return !!m && m.parentElement.classList.contains('now') && m.textContent.trim().length > 0").await;
     let word = text_of("#spoken mark").await;

@@ -498,8 +498,13 @@ impl Utterance {
     }
 
     fn fail(&mut self, kind: ErrorKind, message: String) -> Poll<Option<Result<AudioChunk>>> {
+        self.failed(TtsError::new(kind, message))
+    }
+
+    /// Ends the utterance with `error`, naming this endpoint.
+    fn failed(&mut self, error: TtsError) -> Poll<Option<Result<AudioChunk>>> {
         self.connection = None; // never reused after an error
-        Poll::Ready(Some(Err(TtsError::new(kind, message)
+        Poll::Ready(Some(Err(error
             .with_provider(self.endpoint.clone())
             .with_phase(Phase::Receive)
             .with_endpoint(&self.endpoint))))
@@ -563,13 +568,13 @@ impl Utterance {
             error @ ServerMessage::Error { .. } => {
                 let message = error.error_text().unwrap_or_default();
                 let excerpt = voxwire_core::error::body_excerpt(message.as_bytes());
-                let failed = self.fail(relay_error_kind(text), format!("error frame: {excerpt}"));
-                Some(match (failed, relay_replayed(text)) {
-                    (Poll::Ready(Some(Err(e))), Some(note)) => {
-                        Poll::Ready(Some(Err(e.with_source(note))))
-                    }
-                    (failed, _) => failed,
-                })
+                let frame = error_fields(text);
+                let mut error =
+                    TtsError::new(relay_error_kind(&frame), format!("error frame: {excerpt}"));
+                if let Some(note) = relay_replayed(&frame) {
+                    error = error.with_source(note);
+                }
+                Some(self.failed(error))
             }
         }
     }
@@ -712,16 +717,20 @@ mod tests {
 /// A relay's note that it had already replayed the sentence once (its router
 /// attaches it), so this router resumes there: the duplicate bound holds
 /// through a relay.
-fn relay_replayed(frame: &str) -> Option<voxwire_router::Replayed> {
-    let value: serde_json::Value = serde_json::from_str(frame).ok()?;
-    let ms = value.get("voxwire_replayed_ms")?.as_u64()?;
+fn relay_replayed(frame: &serde_json::Value) -> Option<voxwire_router::Replayed> {
+    let ms = frame.get("voxwire_replayed_ms")?.as_u64()?;
     Some(voxwire_router::Replayed {
         position: Duration::from_millis(ms),
     })
 }
 
-fn relay_error_kind(frame: &str) -> ErrorKind {
-    let value: serde_json::Value = serde_json::from_str(frame).unwrap_or_default();
+/// An error frame's fields (`Null` for one that is not JSON: its words are then
+/// classified as xAI's are). Parsed once for every field read from it.
+fn error_fields(frame: &str) -> serde_json::Value {
+    serde_json::from_str(frame).unwrap_or_default()
+}
+
+fn relay_error_kind(value: &serde_json::Value) -> ErrorKind {
     if let Some(kind) = value.get("kind").and_then(|k| k.as_str()) {
         if let Ok(k) = kind.parse::<ErrorKind>() {
             return k;
@@ -743,14 +752,26 @@ mod kind_tests {
     #[wasm_bindgen_test]
     fn the_kind_field_wins_over_the_words() {
         let frame = r#"{"type":"error","message":"rate limited: slow down","kind":"unavailable"}"#;
-        assert_eq!(relay_error_kind(frame), ErrorKind::Unavailable);
+        assert_eq!(
+            relay_error_kind(&error_fields(frame)),
+            ErrorKind::Unavailable
+        );
         let frame = r#"{"type":"error","message":"invalid frame","kind":"invalid_input"}"#;
-        assert_eq!(relay_error_kind(frame), ErrorKind::InvalidInput);
+        assert_eq!(
+            relay_error_kind(&error_fields(frame)),
+            ErrorKind::InvalidInput
+        );
         // Without the field (another xAI server): the words decide.
         let frame = r#"{"type":"error","message":"rate limited"}"#;
-        assert_eq!(relay_error_kind(frame), ErrorKind::RateLimited);
+        assert_eq!(
+            relay_error_kind(&error_fields(frame)),
+            ErrorKind::RateLimited
+        );
         let frame = r#"{"type":"error","message":"x","kind":"from-the-future"}"#;
-        assert_eq!(relay_error_kind(frame), ErrorKind::Unavailable);
+        assert_eq!(
+            relay_error_kind(&error_fields(frame)),
+            ErrorKind::Unavailable
+        );
     }
 
     #[wasm_bindgen_test]
@@ -758,12 +779,15 @@ mod kind_tests {
         let frame =
             r#"{"type":"error","message":"x","kind":"unavailable","voxwire_replayed_ms":1250}"#;
         assert_eq!(
-            relay_replayed(frame),
+            relay_replayed(&error_fields(frame)),
             Some(voxwire_router::Replayed {
                 position: Duration::from_millis(1250)
             })
         );
-        assert_eq!(relay_replayed(r#"{"type":"error","message":"x"}"#), None);
-        assert_eq!(relay_replayed("not json"), None);
+        assert_eq!(
+            relay_replayed(&error_fields(r#"{"type":"error","message":"x"}"#)),
+            None
+        );
+        assert_eq!(relay_replayed(&error_fields("not json")), None);
     }
 }

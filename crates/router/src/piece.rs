@@ -109,10 +109,12 @@ impl std::fmt::Display for Replayed {
 
 impl std::error::Error for Replayed {}
 
-/// The `Replayed` note of an error, if a nested router attached one.
-fn replayed_note(error: &TtsError) -> Option<Replayed> {
-    let source = std::error::Error::source(error)?;
-    source.downcast_ref::<Replayed>().copied()
+impl Replayed {
+    /// The note a router attached to `error` (its source), if any.
+    pub fn of(error: &TtsError) -> Option<Replayed> {
+        let source = std::error::Error::source(error)?;
+        source.downcast_ref::<Replayed>().copied()
+    }
 }
 
 /// Speaks the piece on the first entry that can, in chain order (entries
@@ -217,7 +219,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                 }
                 let died_mid_stream = result.first_audio.is_some();
                 if died_mid_stream {
-                    match replayed_note(&error) {
+                    match Replayed::of(&error) {
                         Some(note) => progress.interrupted_after_replay(note.position),
                         None => progress.interrupted(result.reached),
                     }

@@ -77,9 +77,7 @@ impl ClientError {
                 "retry shortly; the relay's operator has the details in its log",
             ),
         };
-        let replayed = std::error::Error::source(error)
-            .and_then(|s| s.downcast_ref::<voxwire_router::Replayed>())
-            .map(|r| r.position);
+        let replayed = voxwire_router::Replayed::of(error).map(|r| r.position);
         Self {
             kind,
             entry,
