@@ -151,6 +151,12 @@ impl Kit {
         self.recorder.snapshot()
     }
 
+    /// The recorder itself, for a dialect that records more than
+    /// [`Kit::record_request`] does (queries, bodies, messages).
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
     /// Counts an accepted WebSocket upgrade.
     pub fn count_upgrade(&self) {
         self.upgrades.fetch_add(1, Ordering::SeqCst);
@@ -179,10 +185,19 @@ pub struct Mock<D> {
 impl<D: MockDialect> Mock<D> {
     /// Serves `dialect` on `127.0.0.1` at an ephemeral port, accepting `api_key`.
     pub async fn start(dialect: D, api_key: &str) -> std::io::Result<Self> {
+        Self::start_with_faults(dialect, api_key, FaultPlan::none()).await
+    }
+
+    /// [`Mock::start`] with a fault plan in force from the first request.
+    pub async fn start_with_faults(
+        dialect: D,
+        api_key: &str,
+        faults: FaultPlan,
+    ) -> std::io::Result<Self> {
         let loopback = Loopback::bind().await?;
         let kit = Arc::new(Kit {
             api_key: api_key.to_string(),
-            plan: Mutex::new((FaultPlan::none(), 0)),
+            plan: Mutex::new((faults, 0)),
             recorder: Recorder::default(),
             upgrades: AtomicUsize::new(0),
             stop: loopback.stop_signal(),

@@ -32,7 +32,7 @@ mod ws;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -41,7 +41,7 @@ use axum::routing::{any, get, post};
 use axum::Router;
 use tokio::sync::watch;
 
-use crate::kit::server::{Loopback, LoopbackServer};
+use crate::kit::{Kit, Mock, MockDialect};
 
 pub use crate::kit::audio::{
     char_frequency, char_samples, expected_audio, expected_audio_len, expected_audio_per_sentence,
@@ -89,68 +89,77 @@ pub struct MockStats {
 #[derive(Debug, Default)]
 struct Counters {
     rest_ok: AtomicUsize,
-    ws_accepted: AtomicUsize,
     ws_open: AtomicUsize,
     utterances_done: AtomicUsize,
     rejected: AtomicUsize,
 }
 
-/// The fault plan and how many requests consumed it.
-#[derive(Debug, Default)]
-struct PlanState {
-    plan: FaultPlan,
-    taken: usize,
-}
-
-/// State every handler shares.
+/// xAI's protocol as a [`MockDialect`] of the kit: what is xAI's own (the
+/// configuration, the served counters, the half-open switch); the fault plan,
+/// the recorder, the upgrade count and the stop signal are the kit's.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub struct XaiDialect {
     config: MockConfig,
-    plan: Mutex<PlanState>,
-    recorder: Recorder,
     counters: Counters,
-    shutdown: watch::Receiver<bool>,
     /// Set: every open WebSocket stops reading and answering (a half-open socket).
     silence: watch::Sender<u64>,
 }
 
-impl Shared {
-    fn plan(&self) -> MutexGuard<'_, PlanState> {
-        self.plan.lock().unwrap_or_else(|e| e.into_inner())
+impl MockDialect for XaiDialect {
+    fn name(&self) -> &'static str {
+        "xai"
     }
 
+    fn router(self: Arc<Self>, kit: Arc<Kit>) -> Router {
+        let body_limit = self.config.max_message_size.max(1024);
+        let shared = Arc::new(Shared { kit, xai: self });
+        Router::new()
+            .route("/v1/tts", post(rest::synthesize).get(ws::upgrade))
+            .route("/v1/tts/voices", get(rest::list_voices))
+            .route("/v1/tts/voices/{voice_id}", get(rest::get_voice))
+            .route("/v1/realtime/audio/speech", any(rest::old_realtime_path))
+            .fallback(rest::not_found)
+            .layer(DefaultBodyLimit::max(body_limit))
+            .with_state(shared)
+    }
+}
+
+/// State every handler shares: the kit's and xAI's.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    kit: Arc<Kit>,
+    xai: Arc<XaiDialect>,
+}
+
+impl Shared {
     /// Takes the next fault-plan index and its fault.
     pub(crate) fn take_fault(&self) -> (usize, Fault) {
-        let mut state = self.plan();
-        let index = state.taken;
-        state.taken += 1;
-        (index, state.plan.fault_for(index))
+        self.kit.take_fault()
     }
 
     /// The configuration the mock was started with.
     pub(crate) fn config(&self) -> &MockConfig {
-        &self.config
+        &self.xai.config
     }
 
     /// Where recordings go.
     pub(crate) fn recorder(&self) -> &Recorder {
-        &self.recorder
+        self.kit.recorder()
     }
 
     /// Resolves once the server is shutting down (or was dropped).
     pub(crate) async fn stopped(&self) {
-        let mut rx = self.shutdown.clone();
-        let _ = rx.wait_for(|stop| *stop).await;
+        self.kit.stopped().await
     }
 
     /// How many times [`MockXai::go_silent`] was called.
     pub(crate) fn silence_count(&self) -> u64 {
-        *self.silence.borrow()
+        *self.xai.silence.borrow()
     }
 
     /// Resolves once [`MockXai::go_silent`] is called more than `seen` times.
     pub(crate) async fn silenced(&self, seen: u64) {
-        let mut rx = self.silence.subscribe();
+        let mut rx = self.xai.silence.subscribe();
         let _ = rx.wait_for(|n| *n > seen).await;
     }
 
@@ -164,7 +173,8 @@ impl Shared {
         let value = String::from_utf8_lossy(value.as_bytes());
         match value.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                if token.trim() == self.config.api_key && !self.config.api_key.is_empty() {
+                let key = self.kit.api_key();
+                if token.trim() == key && !key.is_empty() {
                     None
                 } else {
                     Some(unauthorized("incorrect API key provided"))
@@ -178,11 +188,7 @@ impl Shared {
 
     /// A masker for a request with these headers.
     pub(crate) fn masker(&self, headers: &HeaderMap) -> Masker {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' ').map(|(_, t)| t.trim().to_string()));
-        Masker::new(&self.config.api_key, presented.as_deref())
+        self.kit.masker(headers)
     }
 
     /// Every voice: built-ins, then custom ones.
@@ -191,7 +197,8 @@ impl Shared {
             .iter()
             .map(|(id, name)| (id.to_string(), name.to_string()))
             .chain(
-                self.config
+                self.xai
+                    .config
                     .custom_voices
                     .iter()
                     .map(|v| (v.voice_id.clone(), v.name.clone())),
@@ -216,7 +223,7 @@ impl Shared {
         body: Option<&[u8]>,
     ) -> u64 {
         let masker = self.masker(headers);
-        self.recorder.push(RecordedRequest {
+        self.kit.recorder().push(RecordedRequest {
             kind,
             index: None,
             method: method.as_str().to_string(),
@@ -237,27 +244,28 @@ impl Shared {
         if !(status.is_success() || status == StatusCode::SWITCHING_PROTOCOLS) {
             self.count_rejected();
         }
-        self.recorder.update(id, |r| r.status = status.as_u16());
+        self.kit.update(id, |r| r.status = status.as_u16());
     }
 
     pub(crate) fn count_rest_ok(&self) {
-        self.counters.rest_ok.fetch_add(1, Ordering::Relaxed);
+        self.xai.counters.rest_ok.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count_rejected(&self) {
-        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        self.xai.counters.rejected.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count_utterance(&self) {
-        self.counters
+        self.xai
+            .counters
             .utterances_done
             .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an accepted connection; the guard counts it closed when dropped.
     pub(crate) fn open_connection(self: &Arc<Self>) -> OpenConnection {
-        self.counters.ws_accepted.fetch_add(1, Ordering::Relaxed);
-        self.counters.ws_open.fetch_add(1, Ordering::Relaxed);
+        self.kit.count_upgrade();
+        self.xai.counters.ws_open.fetch_add(1, Ordering::Relaxed);
         OpenConnection(Arc::clone(self))
     }
 }
@@ -267,7 +275,7 @@ pub(crate) struct OpenConnection(Arc<Shared>);
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        self.0.counters.ws_open.fetch_sub(1, Ordering::Relaxed);
+        self.0.xai.counters.ws_open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -296,9 +304,7 @@ pub(crate) use crate::kit::server::rejection_response;
 /// A running mock xAI server. Dropping it stops the server.
 #[derive(Debug)]
 pub struct MockXai {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    server: LoopbackServer,
+    mock: Mock<XaiDialect>,
 }
 
 impl MockXai {
@@ -315,74 +321,57 @@ impl MockXai {
 
     /// Starts a mock on `127.0.0.1` at an ephemeral port, or says why it could not.
     pub async fn try_start(config: MockConfig) -> std::io::Result<Self> {
-        let loopback = Loopback::bind().await?;
-        let addr = loopback.addr();
-        let shutdown = loopback.stop_signal();
-        let body_limit = config.max_message_size.max(1024);
-        let shared = Arc::new(Shared {
-            plan: Mutex::new(PlanState {
-                plan: config.faults.clone(),
-                taken: 0,
-            }),
+        let api_key = config.api_key.clone();
+        let faults = config.faults.clone();
+        let dialect = XaiDialect {
             config,
-            recorder: Recorder::default(),
             counters: Counters::default(),
-            shutdown,
             silence: watch::channel(0).0,
-        });
-        let app = Router::new()
-            .route("/v1/tts", post(rest::synthesize).get(ws::upgrade))
-            .route("/v1/tts/voices", get(rest::list_voices))
-            .route("/v1/tts/voices/{voice_id}", get(rest::get_voice))
-            .route("/v1/realtime/audio/speech", any(rest::old_realtime_path))
-            .fallback(rest::not_found)
-            .layer(DefaultBodyLimit::max(body_limit))
-            .with_state(Arc::clone(&shared));
-        let server = loopback.serve(app, "xai");
-        Ok(Self {
-            addr,
-            shared,
-            server,
-        })
+        };
+        let mock = Mock::start_with_faults(dialect, &api_key, faults).await?;
+        Ok(Self { mock })
     }
 
     /// The socket address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.mock.addr()
     }
 
     /// The API base, `http://127.0.0.1:PORT/v1` (REST is `{base}/tts`).
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        self.mock.url("/v1")
     }
 
     /// The WebSocket endpoint, `ws://127.0.0.1:PORT/v1/tts` (without a query).
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/v1/tts", self.addr)
+        self.mock.ws_url("/v1/tts")
     }
 
     /// The REST endpoint, `http://127.0.0.1:PORT/v1/tts`.
     pub fn rest_url(&self) -> String {
-        format!("http://{}/v1/tts", self.addr)
+        self.mock.url("/v1/tts")
     }
 
     /// The accepted bearer key.
     pub fn api_key(&self) -> &str {
-        &self.shared.config.api_key
+        self.mock.kit().api_key()
+    }
+
+    /// The kit underneath: fault plan, recorder, upgrade count.
+    pub fn kit(&self) -> &Kit {
+        self.mock.kit()
     }
 
     /// Replaces the fault plan; its indices count from the next request.
     pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
-        let mut state = self.shared.plan();
-        state.plan = faults.into();
-        state.taken = 0;
+        self.mock.kit().set_fault(faults);
     }
 
     /// Makes every WebSocket open now stop reading and answering, pings
     /// included, without closing: what a half-open socket looks like to a
     /// client. Connections opened later behave.
     pub fn go_silent(&self) {
-        self.shared.silence.send_modify(|n| *n += 1);
+        self.mock.dialect().silence.send_modify(|n| *n += 1);
     }
 
     /// Removes every fault.
@@ -392,20 +381,20 @@ impl MockXai {
 
     /// Every request so far, oldest first, credentials masked.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.recorder.snapshot()
+        self.mock.kit().requests()
     }
 
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
-        self.shared.recorder.clear();
+        self.mock.kit().recorder().clear();
     }
 
     /// Counters of what was served.
     pub fn stats(&self) -> MockStats {
-        let c = &self.shared.counters;
+        let c = &self.mock.dialect().counters;
         MockStats {
             rest_ok: c.rest_ok.load(Ordering::Relaxed),
-            ws_accepted: c.ws_accepted.load(Ordering::Relaxed),
+            ws_accepted: self.mock.kit().upgrades(),
             ws_open: c.ws_open.load(Ordering::Relaxed),
             utterances_done: c.utterances_done.load(Ordering::Relaxed),
             rejected: c.rejected.load(Ordering::Relaxed),
@@ -415,6 +404,6 @@ impl MockXai {
     /// Stops the server: open WebSockets get a close frame (1001), and it waits
     /// (at most 5 s) for connections to finish.
     pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.mock.shutdown().await;
     }
 }
