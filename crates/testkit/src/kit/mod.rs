@@ -14,7 +14,7 @@
 //! A vendor mock is a small [`MockDialect`]: it turns the kit's shared state
 //! ([`Kit`]: fault plan, recorder, upgrade count, stop signal) into an axum
 //! router, and [`Mock::start`] serves it. [`echo::EchoMock`] is the smallest
-//! one; [`crate::mock_xai`] uses the same parts for xAI's full protocol.
+//! one; [`crate::mock_xai::XaiDialect`] is xAI's full protocol on the same kit.
 //!
 //! ```
 //! use std::sync::Arc;
