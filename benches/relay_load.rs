@@ -1,13 +1,15 @@
 //! Load on the relay beside a baseline measured in the same run: N concurrent
 //! WebSocket sessions, each speaking a few utterances, (a) through `voxwire
-//! serve` (a child process) and (b) through a bare pass-through WebSocket proxy
-//! (tokio-tungstenite, in this process, forwarding frames with no routing), both
-//! to the same mock xAI upstream (in this process). Prints, per N and path:
-//! sessions held, time to first audio p50/p99 (from `text.done` to the first
-//! `audio.delta`), throughput (seconds of audio delivered per wall second), the
-//! relay's peak memory per session, CPU seconds per hour of audio (the proxy's
-//! is the bench process's CPU in the proxy run minus that in the relay run),
-//! and the relay/proxy ratios. Run: `cargo bench --bench relay_load [-- N...]`.
+//! serve` and (b) through a bare pass-through WebSocket proxy (tokio-tungstenite,
+//! forwarding frames with no routing and no limits), both child processes
+//! started afresh for each N, both to the same mock xAI upstream (in this
+//! process, with the clients). The proxy is this bench binary run again with
+//! `VOXWIRE_BENCH_PROXY_UPSTREAM` set. Prints, per N and path: sessions held,
+//! time to first audio p50/p99 (from `text.done` to the first `audio.delta`),
+//! throughput (seconds of audio delivered per wall second), peak memory per
+//! session above the process's own idle size, CPU seconds per hour of audio
+//! (each child's own, from /proc), and the relay/proxy ratios.
+//! Run: `cargo bench --bench relay_load [-- N...]`.
 
 #[path = "relay_common/mod.rs"]
 mod common;
@@ -35,6 +37,7 @@ async fn proxy(listener: tokio::net::TcpListener, upstream: String) {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let upstream = upstream.clone();
+                let _ = stream.set_nodelay(true);
                 tasks.spawn(async move {
                     let mut query = String::new();
                     // The handshake callback's signature is tungstenite's.
@@ -62,7 +65,7 @@ async fn proxy(listener: tokio::net::TcpListener, upstream: String) {
                     request.headers_mut().insert("authorization", bearer);
                     let server = match tokio::time::timeout(
                         Duration::from_secs(30),
-                        tokio_tungstenite::connect_async(request),
+                        tokio_tungstenite::connect_async_with_config(request, None, true),
                     )
                     .await
                     {
@@ -186,7 +189,73 @@ async fn run(n: usize, addr: &str, bearer: &'static str, mut sample: impl FnMut(
     }
 }
 
+/// The proxy child: serves until its stdin closes (the bench ended) or it is killed.
+fn proxy_child(upstream: String) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("{}", listener.local_addr().expect("addr"));
+        let stdin_closed = tokio::task::spawn_blocking(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        });
+        tokio::select! {
+            () = proxy(listener, upstream) => {}
+            _ = stdin_closed => {}
+        }
+    });
+}
+
+/// Starts the proxy child on `upstream`; returns it and its `host:port`.
+fn start_proxy(upstream: &str) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .env("VOXWIRE_BENCH_PROXY_UPSTREAM", upstream)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("proxy child");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("proxy address");
+    (child, line.trim().to_string())
+}
+
+/// A child's figures over one row: peak memory above idle per session and
+/// CPU seconds per audio hour.
+struct Cost {
+    kb_per_session: f64,
+    cpu_per_audio_hour: f64,
+}
+
+/// Runs one row against a child `pid` listening on `addr`, sampling its memory.
+async fn measured(n: usize, pid: u32, addr: &str, bearer: &'static str) -> (Row, Cost) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (idle_rss, cpu_before) = usage(pid);
+    let mut peak_rss = idle_rss;
+    let row = run(n, addr, bearer, || peak_rss = peak_rss.max(usage(pid).0)).await;
+    let (end_rss, cpu_after) = usage(pid);
+    peak_rss = peak_rss.max(end_rss);
+    let audio_hours = row.audio_bytes as f64 / PCM_RATE / 3600.0;
+    let cost = Cost {
+        kb_per_session: peak_rss.saturating_sub(idle_rss) as f64 / n as f64,
+        cpu_per_audio_hour: (cpu_after - cpu_before) / audio_hours.max(1e-9),
+    };
+    (row, cost)
+}
+
 fn main() {
+    if let Ok(upstream) = std::env::var("VOXWIRE_BENCH_PROXY_UPSTREAM") {
+        proxy_child(upstream);
+        return;
+    }
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -204,57 +273,43 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("dir");
     runtime.block_on(async {
         let mock = MockXai::start(MockConfig::new().with_api_key(KEY)).await;
-        let (mut relay, addr) = start_relay(
-            &mock,
-            &dir,
-            "utterances_per_second = 100000.0\nutterance_burst = 100000.0",
-            false,
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let proxy_addr = listener.local_addr().expect("addr").to_string();
-        let proxy_task = tokio::spawn(proxy(listener, mock.ws_url()));
-        let pid = relay.id();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        // Memory per session is measured above the relay's size before any session.
-        let (idle_rss, _) = usage(pid);
-        println!("\nrelay load: `voxwire serve` child vs a bare pass-through WebSocket proxy (in process), same mock xAI upstream in the bench process, {UTTERANCES} utterances of \"{TEXT}\" per session, 24 kHz PCM, first utterance at a random time within 1 s; proxy row first, relay row second, for each N");
+        println!("\nrelay load: `voxwire serve` vs a bare pass-through WebSocket proxy, each a fresh child process per N, same mock xAI upstream and clients in the bench process, {UTTERANCES} utterances of \"{TEXT}\" per session, 24 kHz PCM, first utterance at a random time within 1 s; proxy row first, relay row second, for each N");
         println!(
-            "{:>6} {:>6} {:>6} {:>9} {:>9} {:>10} {:>8} {:>11} {:>9} {:>9} {:>8}",
-            "N", "path", "held", "p50 ms", "p99 ms", "audio s/s", "kB/sess", "CPU s/aud h", "p50 r/p", "thru r/p", "CPU r/p"
+            "{:>6} {:>6} {:>6} {:>9} {:>9} {:>10} {:>8} {:>11} {:>8} {:>8} {:>8} {:>8}",
+            "N", "path", "held", "p50 ms", "p99 ms", "audio s/s", "kB/sess", "CPU s/aud h", "p50 r/p", "p99 r/p", "mem r/p", "CPU r/p"
         );
         for &n in &sizes {
-            // The bench process's own CPU (clients + mock, + proxy in the proxy run):
-            // the difference between the two runs is the proxy's share.
-            let (_, own_before) = usage(std::process::id());
-            let base = run(n, &proxy_addr, KEY, || {}).await;
-            let (_, own_mid) = usage(std::process::id());
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let (_, cpu_before) = usage(pid);
-            let mut peak_rss = idle_rss;
-            let relay_row = run(n, &addr, TOKEN, || peak_rss = peak_rss.max(usage(pid).0)).await;
-            let (_, cpu_after) = usage(pid);
-            let (_, own_after) = usage(std::process::id());
-            let audio_hours = relay_row.audio_bytes as f64 / PCM_RATE / 3600.0;
-            let base_hours = base.audio_bytes as f64 / PCM_RATE / 3600.0;
-            let proxy_cpu = ((own_mid - own_before) - (own_after - own_mid)).max(0.0)
-                / base_hours.max(1e-9);
-            let relay_cpu = (cpu_after - cpu_before) / audio_hours.max(1e-9);
+            let (mut proxy, proxy_addr) = start_proxy(&mock.ws_url());
+            let (base, base_cost) = measured(n, proxy.id(), &proxy_addr, KEY).await;
+            drop(proxy.stdin.take());
+            let _ = proxy.kill();
+            let _ = proxy.wait();
+            let (mut relay, addr) = start_relay(
+                &mock,
+                &dir,
+                "utterances_per_second = 100000.0\nutterance_burst = 100000.0",
+                false,
+            );
+            let (relay_row, relay_cost) = measured(n, relay.id(), &addr, TOKEN).await;
+            let _ = relay.kill();
+            let _ = relay.wait();
             println!(
-                "{n:>6} {:>6} {:>6} {:>9.2} {:>9.2} {:>10.1} {:>8} {:>11.1} {:>9} {:>9} {:>8}",
-                "proxy", base.held, base.p50, base.p99, base.throughput, "-", proxy_cpu, "-", "-", "-"
+                "{n:>6} {:>6} {:>6} {:>9.2} {:>9.2} {:>10.1} {:>8.1} {:>11.1} {:>8} {:>8} {:>8} {:>8}",
+                "proxy", base.held, base.p50, base.p99, base.throughput, base_cost.kb_per_session, base_cost.cpu_per_audio_hour, "-", "-", "-", "-"
             );
             println!(
-                "{n:>6} {:>6} {:>6} {:>9.2} {:>9.2} {:>10.1} {:>8.1} {:>11.1} {:>9.2} {:>9.2} {:>8.2}",
+                "{n:>6} {:>6} {:>6} {:>9.2} {:>9.2} {:>10.1} {:>8.1} {:>11.1} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
                 "relay",
                 relay_row.held,
                 relay_row.p50,
                 relay_row.p99,
                 relay_row.throughput,
-                peak_rss.saturating_sub(idle_rss) as f64 / n as f64,
-                relay_cpu,
+                relay_cost.kb_per_session,
+                relay_cost.cpu_per_audio_hour,
                 relay_row.p50 / base.p50,
-                relay_row.throughput / base.throughput,
-                relay_cpu / proxy_cpu,
+                relay_row.p99 / base.p99,
+                relay_cost.kb_per_session / base_cost.kb_per_session,
+                relay_cost.cpu_per_audio_hour / base_cost.cpu_per_audio_hour,
             );
             for (path, row) in [("proxy", &base), ("relay", &relay_row)] {
                 if let Some(e) = row.errors.first() {
@@ -263,9 +318,6 @@ fn main() {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        proxy_task.abort();
-        let _ = relay.kill();
-        let _ = relay.wait();
     });
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -100,9 +100,11 @@ pub async fn connect(addr: &str, bearer: &str) -> Result<Ws, String> {
         "authorization",
         format!("Bearer {bearer}").parse().map_err(|_| "header")?,
     );
+    // TCP_NODELAY, as any speech client should: without it Nagle holds
+    // `text.done` behind `text.delta` until the relay's delayed ACK (~40 ms).
     tokio::time::timeout(
         Duration::from_secs(60),
-        tokio_tungstenite::connect_async(request),
+        tokio_tungstenite::connect_async_with_config(request, None, true),
     )
     .await
     .map_err(|_| "connect timeout".to_string())?

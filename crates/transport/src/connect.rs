@@ -22,6 +22,11 @@ use voxwire_core::{Phase, Result, Secret, TtsError};
 use crate::dialect::{Frame, Outgoing};
 use crate::{errors, http};
 
+/// Each socket's read buffer. tungstenite's default (128 KiB, allocated per
+/// connection) would make a relay's upstream sockets cost 128 KiB each before
+/// any audio; messages larger than this are still read whole, in more reads.
+pub const READ_BUFFER_BYTES: usize = 16 * 1024;
+
 /// The largest frame or message accepted from a server by default.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -227,7 +232,7 @@ pub async fn connect(
             )
         })?
         .map_err(|e| errors::connect_error(provider, &endpoint, e).with_phase(Phase::Upgrade))?;
-    let mut config = WebSocketConfig::default();
+    let mut config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
     config.max_message_size = Some(options.max_message_bytes);
     config.max_frame_size = Some(options.max_message_bytes);
     let socket = WebSocketStream::from_raw_socket(upgraded, Role::Client, Some(config)).await;
