@@ -2,7 +2,9 @@
 
 use std::io::Write as _;
 
-use voxwire_router::{Router, RouterSettings};
+use std::collections::BTreeMap;
+
+use voxwire_router::{Entry, Router, RouterSettings};
 use voxwire_server::{Relay, ServerSettings};
 
 use crate::args::ServeArgs;
@@ -27,15 +29,17 @@ pub fn run(args: ServeArgs, vars: Vec<(String, String)>) -> Result<(), CliError>
         let _prewarm = built.prewarm();
         let router_settings = RouterSettings::from_table(&config.router)
             .map_err(|e| CliError::from_validation(&e))?;
-        let router = Router::with_entries(built.into_entries(), router_settings)
+        let entries = built.into_entries();
+        let router = Router::with_entries(entries.clone(), router_settings.clone())
             .map_err(|e| CliError::from_validation(&e))?;
         let mut settings = ServerSettings::from_table(&config.server, &vars)
             .map_err(|e| CliError::from_validation(&e))?;
+        let models = model_routers(&settings, &router, &entries, &router_settings)?;
         // The browser demo, when the test command (or a build) has made it here.
         if settings.web_dir.is_none() && std::path::Path::new("web/pkg/voxwire_web.js").is_file() {
             settings.web_dir = Some("web".into());
         }
-        let relay = Relay::bind(args.listen, router, settings)
+        let relay = Relay::bind_with_models(args.listen, router, models, settings)
             .await
             .map_err(|e| CliError::from_validation(&e))?;
         let addr = relay
@@ -67,6 +71,38 @@ pub fn run(args: ServeArgs, vars: Vec<(String, String)>) -> Result<(), CliError>
         let _ = writeln!(std::io::stderr(), "voxwire: relay stopped");
         Ok(())
     })
+}
+
+/// The OpenAI front's models (`[server.openai] models`): each a router over
+/// the chain entries it names, in its order; `[]` is the whole chain.
+fn model_routers(
+    settings: &ServerSettings,
+    chain: &Router,
+    entries: &[Entry],
+    router_settings: &RouterSettings,
+) -> Result<BTreeMap<String, Router>, CliError> {
+    let mut models = BTreeMap::new();
+    for (model, names) in &settings.openai.models {
+        if names.is_empty() {
+            models.insert(model.clone(), chain.clone());
+            continue;
+        }
+        let mut picked = Vec::new();
+        for name in names {
+            let entry = entries.iter().find(|e| &e.name == name).ok_or_else(|| {
+                let known: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+                CliError::usage(format!(
+                    "[server.openai] models: `{model}` names the entry `{name}`, which is not in the chain (entries: {})",
+                    known.join(", ")
+                ))
+            })?;
+            picked.push(entry.clone());
+        }
+        let router = Router::with_entries(picked, router_settings.clone())
+            .map_err(|e| CliError::from_validation(&e))?;
+        models.insert(model.clone(), router);
+    }
+    Ok(models)
 }
 
 /// Ctrl-C or SIGTERM.

@@ -2,6 +2,9 @@
 //!
 //! - `GET /v1/tts` (WebSocket) and `POST /v1/tts` (REST) speak the xAI
 //!   protocol, so an xAI client gains failover by changing its base URL.
+//! - `POST /v1/audio/speech` and `GET /v1/models` speak OpenAI's speech API
+//!   (pcm, wav, or SSE events), so an OpenAI SDK gains streaming failover by
+//!   changing its base URL; `model` picks a chain, `voice` maps to its voices.
 //! - `GET /v1/tts/voices[/{id}]`, `POST /v1/tokens` (browser tokens),
 //!   `GET /healthz`, `GET /metrics` (Prometheus text), `GET /` (the demo page).
 //! - Access: server tokens (Bearer, constant-time); short-lived HMAC-signed
@@ -36,6 +39,6 @@ mod state;
 mod writer;
 
 pub use routes::app;
-pub use serve::Relay;
-pub use settings::{MetricsAccess, ServerSettings, TokenEntry};
+pub use serve::{Relay, DEFAULT_OPENAI_MODELS};
+pub use settings::{MetricsAccess, OpenAiFront, ServerSettings, TokenEntry};
 pub use state::AppState;

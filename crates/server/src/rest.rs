@@ -179,7 +179,7 @@ fn content_type(format: AudioFormat, wav: bool) -> &'static str {
 /// A WAV header for streamed 16-bit PCM, written by `hound`; its two size
 /// fields are then set to the streaming placeholder (unknown length), as
 /// players expect of a WAV that is still being produced.
-fn wav_header(format: AudioFormat) -> Vec<u8> {
+pub(crate) fn wav_header(format: AudioFormat) -> Vec<u8> {
     let spec = hound::WavSpec {
         channels: format.channels,
         sample_rate: format.sample_rate,

@@ -13,7 +13,7 @@ use voxwire_core::TtsProvider;
 use crate::access;
 use crate::auth::{self, BrowserClaims};
 use crate::errors::ClientError;
-use crate::fronts::xai_ws;
+use crate::fronts::{openai, xai_ws};
 use crate::metrics;
 use crate::rest;
 use crate::settings::MetricsAccess;
@@ -27,6 +27,8 @@ pub fn app(state: Arc<AppState>) -> Routes {
     let web_dir = state.settings.web_dir.clone();
     let routes = Routes::new()
         .route("/v1/tts", get(xai_ws::upgrade).post(rest::synthesize))
+        .route("/v1/audio/speech", post(openai::speech))
+        .route("/v1/models", get(openai::models))
         .route("/v1/tts/voices", get(voices))
         .route("/v1/tts/voices/{voice_id}", get(voice))
         .route("/v1/tokens", post(mint_token))

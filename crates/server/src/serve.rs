@@ -1,10 +1,12 @@
 //! Starting the relay and stopping it gracefully.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use voxwire_core::{Result, Secret, TtsError};
@@ -16,6 +18,16 @@ use crate::metrics::Metrics;
 use crate::routes;
 use crate::settings::ServerSettings;
 use crate::state::{AppState, Sessions};
+
+/// The model names the OpenAI front serves when `[server.openai] models` is
+/// not set: OpenAI's own speech models, so an SDK's defaults work unchanged.
+pub const DEFAULT_OPENAI_MODELS: [&str; 5] = [
+    "tts-1",
+    "tts-1-hd",
+    "gpt-4o-mini-tts",
+    "gpt-4o-mini-tts-2025-03-20",
+    "gpt-4o-mini-tts-2025-12-15",
+];
 
 /// A bound relay, ready to serve.
 pub struct Relay {
@@ -29,7 +41,28 @@ impl Relay {
     /// Binds `addr` and checks the settings against it: open mode only on loopback,
     /// and at least one way in (server tokens) otherwise.
     pub async fn bind(addr: SocketAddr, router: Router, settings: ServerSettings) -> Result<Self> {
+        Self::bind_with_models(addr, router, BTreeMap::new(), settings).await
+    }
+
+    /// [`Relay::bind`], with the OpenAI front's models served by routers of
+    /// their own (built over a subset of the chain's entries, as
+    /// `[server.openai] models` names them). Without any, OpenAI's own
+    /// model names ([`DEFAULT_OPENAI_MODELS`]) are served by `router`.
+    pub async fn bind_with_models(
+        addr: SocketAddr,
+        router: Router,
+        models: BTreeMap<String, Router>,
+        settings: ServerSettings,
+    ) -> Result<Self> {
         settings.validate()?;
+        let openai_models = if models.is_empty() {
+            DEFAULT_OPENAI_MODELS
+                .iter()
+                .map(|m| (m.to_string(), router.clone()))
+                .collect()
+        } else {
+            models
+        };
         if settings.open && !auth::is_loopback_listen(&addr) {
             return Err(TtsError::config(format!(
                 "open mode (no authentication) is for local development only; refusing to listen on {addr}"
@@ -71,6 +104,7 @@ impl Relay {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let state = Arc::new(AppState {
             router,
+            openai_models,
             api_tokens: settings.api_tokens(),
             query_tokens,
             settings,
@@ -130,7 +164,14 @@ impl Relay {
             tracing::info!("shutting down: draining sessions");
             let _ = shutdown_tx.send(true);
         };
-        axum::serve(self.listener, app)
+        // Speech is many small frames: Nagle's algorithm would hold each behind
+        // the previous one's ACK (up to the peer's 40 ms delayed ACK).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY on a client connection");
+            }
+        });
+        axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await
             .map_err(|e| TtsError::config(format!("the server failed: {e}")))?;

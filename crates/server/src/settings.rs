@@ -31,6 +31,20 @@ pub enum MetricsAccess {
     Off,
 }
 
+/// The OpenAI speech front (`POST /v1/audio/speech`): `[server.openai]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenAiFront {
+    /// Model names clients may ask for, each with the chain entries that
+    /// serve it, in order (`[]`: the whole chain). Empty: OpenAI's own speech
+    /// model names ([`crate::DEFAULT_OPENAI_MODELS`]), each served by the whole chain.
+    pub models: std::collections::BTreeMap<String, Vec<String>>,
+    /// OpenAI voice names to the voice id asked of the chain. Empty: OpenAI's
+    /// built-in names ask for each entry's default voice, any other string
+    /// passes through as a voice id. Set: only these names are served.
+    pub voices: std::collections::BTreeMap<String, String>,
+}
+
 /// Everything the relay can be told.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -87,6 +101,8 @@ pub struct ServerSettings {
     pub shutdown_grace_s: u64,
     /// Where the browser demo lives (served at `/`).
     pub web_dir: Option<PathBuf>,
+    /// The OpenAI speech front's models and voices.
+    pub openai: OpenAiFront,
 }
 
 impl Default for ServerSettings {
@@ -114,6 +130,7 @@ impl Default for ServerSettings {
             max_session_age_s: 1_800,
             shutdown_grace_s: 10,
             web_dir: None,
+            openai: OpenAiFront::default(),
         }
     }
 }

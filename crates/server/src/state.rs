@@ -16,6 +16,8 @@ use crate::settings::ServerSettings;
 /// Shared by every request.
 pub struct AppState {
     pub(crate) router: Router,
+    /// The OpenAI front's models, each with the router over its entries.
+    pub(crate) openai_models: std::collections::BTreeMap<String, Router>,
     pub(crate) settings: ServerSettings,
     pub(crate) api_tokens: Vec<ApiToken>,
     /// Tokens also accepted as the `token` query parameter (the one the relay generated).

@@ -108,6 +108,8 @@ pub enum Output {
 /// How a session was opened; a front fills it from its query or body.
 #[derive(Debug, Clone)]
 pub struct SessionSpec {
+    /// The router that speaks (the chain, or the one a model names).
+    pub router: voxwire_router::Router,
     /// What the router is asked for.
     pub stream: StreamConfig,
     /// Whether outputs carry the text each chunk speaks.
@@ -152,7 +154,7 @@ pub async fn run<I>(
 {
     let settings = &state.settings;
     let rate = TokenBucket::new(settings.utterances_per_second, settings.utterance_burst);
-    let entry = state.router.chain().into_iter().next().unwrap_or_default();
+    let entry = spec.router.chain().into_iter().next().unwrap_or_default();
     let mut engine = Engine {
         utterances: Utterances::new(spec.timestamps),
         spec,
@@ -175,7 +177,7 @@ enum Stop {
 
 impl Engine {
     async fn open(&self) -> Result<Halves, ClientError> {
-        match self.state.router.stream(self.spec.stream.clone()).await {
+        match self.spec.router.stream(self.spec.stream.clone()).await {
             Ok(session) => Ok(session.split()),
             Err(e) => {
                 tracing::warn!(principal = %self.spec.principal, error = %e, "relay session: no router session");

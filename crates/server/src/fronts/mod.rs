@@ -1,4 +1,5 @@
 //! Client-protocol fronts: each only translates between its wire and the
 //! session engine ([`crate::engine`]).
 
+pub(crate) mod openai;
 pub(crate) mod xai_ws;

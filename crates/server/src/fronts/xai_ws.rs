@@ -136,6 +136,7 @@ pub(crate) async fn upgrade(
         ws = ws.protocols([protocol]);
     }
     let spec = SessionSpec {
+        router: state.router.clone(),
         stream: config,
         timestamps,
         principal: principal.key,
