@@ -38,6 +38,13 @@ impl Emitter {
     pub fn is_closed(&self) -> bool {
         self.0.is_closed()
     }
+
+    /// Resolves once the consumer drops the stream: a producer waiting on the
+    /// vendor races it, so a dropped request is stopped at once, not at the
+    /// vendor's next message.
+    pub async fn closed(&self) {
+        self.0.closed().await
+    }
 }
 
 /// Runs `produce` on a task; the returned stream yields what it sends and ends

@@ -148,7 +148,20 @@ pub(crate) async fn synthesize<D: Dialect>(
                     Err(d.close_error(conn.endpoint(), code, &reason))
                 }
                 Some(frame) => d.decode(&mut state, conn.endpoint(), frame),
-                None => read_decoded(d, &mut state, &mut conn, limit, what).await,
+                None => {
+                    let read = tokio::select! {
+                        read = read_decoded(d, &mut state, &mut conn, limit, what) => Some(read),
+                        () = out.closed() => None,
+                    };
+                    match read {
+                        Some(read) => read,
+                        None => {
+                            // The consumer is gone (a lost hedge, a cancel): stop the vendor now.
+                            cancel_and_pool(&inner, conn, state, &context).await;
+                            return;
+                        }
+                    }
+                }
             };
             let decoded = match read {
                 Ok(decoded) => decoded,
