@@ -244,4 +244,19 @@ mod tests {
         assert_eq!(settings.metrics, MetricsAccess::Public);
         assert_eq!(settings.max_sessions_per_token, 64);
     }
+
+    /// The README's `[server.openai]` example is accepted as it stands.
+    #[test]
+    fn the_readme_openai_example_parses() {
+        let readme = include_str!("../../../README.md");
+        let block = readme
+            .split("```toml\n[server.openai]\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a [server.openai] example in the README");
+        let table: toml::Table = toml::from_str(&format!("[openai]\n{block}")).expect("valid TOML");
+        let settings = ServerSettings::from_table(&table, &[]).expect("accepted settings");
+        assert_eq!(settings.openai.models["tts-1-hd"], vec!["xai".to_string()]);
+        assert_eq!(settings.openai.voices["alloy"], "eve");
+    }
 }
