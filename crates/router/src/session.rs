@@ -19,6 +19,7 @@ use voxwire_core::session::{DriverInput, SessionDriver, SessionEvent};
 use voxwire_core::{AudioChunk, AudioFormat, ErrorKind, SpanTimes, TextSpan, TtsError};
 
 use crate::attempt::PieceMsg;
+use crate::balance::Sticky;
 use crate::events::RouterEvent;
 use crate::member::{Plan, Template};
 use crate::piece::{self, PieceJob};
@@ -68,6 +69,8 @@ pub(crate) struct SessionLoop {
     template: Arc<Template>,
     target: AudioFormat,
     plans: Arc<Vec<Plan>>,
+    /// The member of each weighted group this session keeps.
+    sticky: Arc<Sticky>,
     segmenter: IncrementalSegmenter,
     queue: VecDeque<Item>,
     pipeline: VecDeque<Slot>,
@@ -98,6 +101,7 @@ impl SessionLoop {
             template: Arc::new(template),
             target,
             plans: Arc::new(plans),
+            sticky: Arc::default(),
             segmenter: IncrementalSegmenter::new(),
             queue: VecDeque::new(),
             pipeline: VecDeque::new(),
@@ -131,7 +135,7 @@ impl SessionLoop {
             Some(Slot::Running(r)) => r.streaming,
             _ => false,
         };
-        let limit = if front_streams || self.inner.first_choice_proven() {
+        let limit = if front_streams || self.inner.first_choice_proven(&self.sticky) {
             1 + self.inner.settings.lookahead()
         } else {
             1
@@ -348,6 +352,7 @@ impl SessionLoop {
             template: self.template.clone(),
             target: self.target,
             plans: self.plans.clone(),
+            sticky: self.sticky.clone(),
         };
         let task = rt::spawn(piece::speak(self.inner.clone(), job, tx));
         Running {
