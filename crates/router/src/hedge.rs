@@ -280,14 +280,13 @@ pub(crate) async fn race<'a>(primary: Racer<'a>, secondary: Racer<'a>, race: Rac
 
 /// Lane `i` ended without audio: the race is over when it was the only
 /// lane, or when the other one ended too.
-fn settle<F>(lanes: &mut Vec<Lane<F>>, i: usize) -> Option<RaceEnd> {
+fn settle<F>(lanes: &mut [Lane<F>], i: usize) -> Option<RaceEnd> {
     if lanes.len() == 1 {
         let (result, _) = lanes[0].end.take()?;
         return Some(RaceEnd::Alone(result));
     }
-    if lanes[1 - i].end.is_none() {
-        return None;
-    }
+    // The other lane still runs: the race goes on.
+    lanes[1 - i].end.as_ref()?;
     let (loser, loser_elapsed) = lanes[1 - i].end.take()?;
     let (result, elapsed) = lanes[i].end.take()?;
     Some(RaceEnd::Raced {
