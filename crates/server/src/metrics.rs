@@ -389,4 +389,61 @@ mod tests {
         );
         assert!(text.trim_end().ends_with("# EOF"));
     }
+
+    #[tokio::test]
+    async fn usage_and_degraded_families_follow_the_router() {
+        use futures::StreamExt;
+        use voxwire_core::TtsProvider;
+        use voxwire_testkit::fake::{Behaviour, FakeProvider};
+        let mid = voxwire_core::TtsError::new(ErrorKind::Protocol, "garbage");
+        let a =
+            FakeProvider::new("a").scripted(vec![Behaviour::FailAfter(1, mid)], Behaviour::Speak);
+        let b = FakeProvider::new("b");
+        let quick = voxwire_router::Policy {
+            max_retries: 0,
+            cooldown_ms: 60_000,
+            ..voxwire_router::Policy::default()
+        };
+        let router = voxwire_router::Router::new(
+            vec![(a.arc(), quick.clone()), (b.arc(), quick)],
+            voxwire_router::RouterSettings::default(),
+        )
+        .unwrap();
+        let text = "A sentence long enough to take more than one chunk of audio, surely.";
+        let format = voxwire_core::AudioFormat::pcm16_mono(24_000);
+        let mut stream = router
+            .synthesize(voxwire_core::SynthesisRequest::new(text).format(format))
+            .await
+            .unwrap();
+        while let Some(chunk) = stream.next().await {
+            chunk.unwrap();
+        }
+        let m = Metrics::new();
+        let n = text.chars().count() as f64;
+        for _ in 0..2 {
+            // Rendering twice counts nothing twice.
+            let out = m.render(&router);
+            let sent = |e: &str| {
+                value(
+                    &out,
+                    &format!("voxwire_entry_chars_sent_total{{entry=\"{e}\"}} "),
+                )
+            };
+            assert_eq!((sent("a"), sent("b")), (Some(n), Some(n)), "{out}");
+            let got = value(
+                &out,
+                "voxwire_entry_audio_received_seconds_total{entry=\"a\"} ",
+            );
+            let chunk = format.duration_of(4096).as_secs_f64();
+            assert!(got.is_some_and(|s| (s - chunk).abs() < 1e-6), "{out}");
+            assert_eq!(
+                value(&out, "voxwire_entry_degraded{entry=\"b\"} "),
+                Some(0.0)
+            );
+            assert_eq!(
+                value(&out, "voxwire_entry_hedges_total{entry=\"b\"} "),
+                Some(0.0)
+            );
+        }
+    }
 }
