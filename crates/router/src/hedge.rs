@@ -26,6 +26,8 @@ pub(crate) struct Racer<'a> {
     pub request: SynthesisRequest,
     /// The `left` its `Serving` message carries if it wins.
     pub left: Option<(String, String)>,
+    /// It is the hedge, started beside the primary.
+    pub hedge: bool,
 }
 
 /// What the race needs besides the racers.
@@ -74,6 +76,7 @@ async fn run_into(
     left: Option<(String, String)>,
     target: AudioFormat,
     fallback_first_audio: Duration,
+    hedge: bool,
     tx: mpsc::Sender<PieceMsg>,
 ) -> AttemptResult {
     attempt::run(
@@ -85,6 +88,7 @@ async fn run_into(
             left,
             skip: Duration::ZERO,
             fallback_first_audio,
+            hedge,
         },
     )
     .await
@@ -160,6 +164,7 @@ pub(crate) async fn race<'a>(primary: Racer<'a>, secondary: Racer<'a>, race: Rac
             racer.left,
             target,
             fallback_first_audio,
+            racer.hedge,
             ltx,
         );
         (Box::pin(fut), rx, started)

@@ -163,7 +163,7 @@ async fn hedged(
     (reasons, failed_names): (&mut Vec<String>, &mut Vec<String>),
 ) -> (Done, Hedged) {
     let chars = job.text.chars().count();
-    let racer = |idx: usize, left: Option<(String, String)>| {
+    let racer = |idx: usize, left: Option<(String, String)>, hedge: bool| {
         let member = &inner.members[idx];
         let (request, unverified) = member.request(&job.template, &job.text, &job.plans[idx]);
         if unverified {
@@ -173,6 +173,7 @@ async fn hedged(
             member,
             request,
             left,
+            hedge,
         }
     };
     let (p_name, s_name) = (
@@ -185,8 +186,8 @@ async fn hedged(
     ));
     let started = Instant::now();
     let end = hedge::race(
-        racer(primary, left.clone()),
-        racer(secondary, hedge_left),
+        racer(primary, left.clone(), false),
+        racer(secondary, hedge_left, true),
         Race {
             target: job.target,
             tx,
@@ -405,6 +406,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                                 left: left.clone(),
                                 skip: progress.skip(),
                                 fallback_first_audio: until(deadline).max(Duration::from_millis(1)),
+                                hedge: false,
                             },
                         )
                         .instrument(attempt_span)

@@ -85,6 +85,8 @@ pub(crate) struct SessionLoop {
     serving: Option<String>,
     /// Whether this utterance's `Serving` event has been sent.
     announced: bool,
+    /// Whether the entry that served last won a hedge.
+    served_by_hedge: bool,
 }
 
 impl SessionLoop {
@@ -112,6 +114,7 @@ impl SessionLoop {
             audio_sent: Duration::ZERO,
             serving: None,
             announced: false,
+            served_by_hedge: false,
         }
     }
 
@@ -237,17 +240,26 @@ impl SessionLoop {
                 entry,
                 provider,
                 left,
+                hedge,
             }) => {
                 if let Some(Slot::Running(r)) = self.pipeline.front_mut() {
                     r.streaming = true;
                 }
                 let previous = self.serving.replace(entry.clone());
+                let after_hedge = std::mem::replace(&mut self.served_by_hedge, hedge);
                 // A change from the entry that served before, or, at the
                 // start, from the one this piece gave up on.
                 let change = match (previous, left) {
                     (Some(from), left) if from != entry => {
-                        let reason =
-                            left.map_or_else(|| format!("{from} is not available"), |(_, why)| why);
+                        let reason = match left {
+                            Some((_, why)) => why,
+                            // The last piece went to a hedge that won; this one
+                            // is served by the entry asked first again.
+                            None if after_hedge => {
+                                format!("{entry} is asked first again ({from} won a hedge)")
+                            }
+                            None => format!("{from} is not available"),
+                        };
                         Some((from, reason))
                     }
                     (None, Some((from, why))) => Some((from, why)),

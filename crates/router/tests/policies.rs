@@ -414,6 +414,49 @@ async fn the_primary_wins_when_its_audio_comes_first_and_the_hedge_is_cancelled(
 }
 
 #[tokio::test]
+async fn after_a_hedge_the_next_sentences_go_to_the_entry_asked_first_and_say_why() {
+    let p = FakeProvider::new("p").scripted(
+        vec![Behaviour::FirstAudioAfter(ms(3_000))],
+        Behaviour::Speak,
+    );
+    let s = FakeProvider::new("s").scripted(vec![], Behaviour::FirstAudioAfter(ms(50)));
+    let r = router(vec![(&p, hedging(100)), (&s, quick())]);
+    let mut rx = r.subscribe();
+    let text = "First is hedged. Second is not.";
+    let out = speak(&r, text).await.unwrap();
+    let expected: Vec<u8> = ["First is hedged. ", "Second is not."]
+        .iter()
+        .flat_map(|t| expected_audio(t, pcm()))
+        .collect();
+    assert!(
+        out == expected,
+        "{} bytes, {} expected",
+        out.len(),
+        expected.len()
+    );
+    assert_eq!(s.calls(), vec!["First is hedged. "]);
+    assert_eq!(p.calls(), vec!["First is hedged. ", "Second is not."]);
+    let failovers: Vec<(String, String, String)> = drain(&mut rx)
+        .into_iter()
+        .filter_map(|e| match e {
+            RouterEvent::Failover { from, to, reason } => Some((from, to, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failovers.len(), 2, "{failovers:?}");
+    assert_eq!(
+        (failovers[0].0.as_str(), failovers[0].1.as_str()),
+        ("p", "s")
+    );
+    assert!(failovers[0].2.contains("hedged"), "{failovers:?}");
+    assert_eq!(
+        (failovers[1].0.as_str(), failovers[1].1.as_str()),
+        ("s", "p")
+    );
+    assert!(failovers[1].2.contains("won a hedge"), "{failovers:?}");
+}
+
+#[tokio::test]
 async fn hedging_never_starts_once_an_utterance_has_audio_and_is_off_by_default() {
     // The first sentence is quick; the later ones are slow, but the
     // utterance has audio by then: no hedge.
