@@ -330,10 +330,29 @@ async fn the_group_is_left_only_when_every_member_failed() {
 }
 
 #[test]
-fn group_and_weight_parse_from_a_chain_table() {
-    let table: toml::Table = toml::from_str("group = \"xai\"\nweight = 80").unwrap();
-    let p = Policy::from_table("xai", &table).unwrap();
-    assert_eq!((p.group.as_deref(), p.weight), (Some("xai"), 80));
+fn the_readme_policy_tables_parse() {
+    // The README's example chain, entry by entry.
+    let chain: toml::Table = toml::from_str(
+        r#"
+a = { group = "xai", weight = 80, first_audio_slo_ms = 600, slow_strikes = 3, fast_to_restore = 3, hedge_after_ms = 400 }
+b = { group = "xai", weight = 20 }
+"#,
+    )
+    .unwrap();
+    let policy = |k: &str| Policy::from_table(k, chain[k].as_table().unwrap()).unwrap();
+    let (a, b) = (policy("a"), policy("b"));
+    assert_eq!(
+        (a.group.as_deref(), a.weight, a.hedge_after_ms),
+        (Some("xai"), 80, Some(400))
+    );
+    assert_eq!(
+        (a.first_audio_slo_ms, a.slow_strikes, a.fast_to_restore),
+        (Some(600), 3, 3)
+    );
+    assert_eq!(
+        (b.group.as_deref(), b.weight, b.hedge_after_ms),
+        (Some("xai"), 20, None)
+    );
 }
 
 // ---- 3. hedged first audio ----
