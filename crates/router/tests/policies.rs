@@ -112,14 +112,14 @@ fn cancelled(a: &AttemptRecord) -> bool {
 
 #[tokio::test]
 async fn slow_first_audios_in_a_row_degrade_an_entry_and_fast_ones_restore_it() {
-    let slow = Behaviour::FirstAudioAfter(ms(150));
+    let slow = Behaviour::FirstAudioAfter(ms(400));
     let a = FakeProvider::new("a").scripted(
         vec![slow.clone(), Behaviour::Speak, slow.clone(), slow],
         Behaviour::Speak,
     );
     let b = FakeProvider::new("b");
     let slo = Policy {
-        first_audio_slo_ms: Some(60),
+        first_audio_slo_ms: Some(150),
         slow_strikes: 2,
         fast_to_restore: 2,
         ..quick()
@@ -163,10 +163,10 @@ async fn slow_first_audios_in_a_row_degrade_an_entry_and_fast_ones_restore_it() 
 #[tokio::test]
 async fn a_probe_within_the_service_level_restores_a_degraded_entry() {
     let a = FakeProvider::new("a")
-        .scripted(vec![Behaviour::FirstAudioAfter(ms(200))], Behaviour::Speak);
+        .scripted(vec![Behaviour::FirstAudioAfter(ms(400))], Behaviour::Speak);
     let b = FakeProvider::new("b");
     let slo = Policy {
-        first_audio_slo_ms: Some(80),
+        first_audio_slo_ms: Some(150),
         slow_strikes: 1,
         cooldown_ms: 50,
         cooldown_max_ms: 50,
@@ -508,7 +508,7 @@ async fn hedging_never_starts_once_an_utterance_has_audio_and_is_off_by_default(
 async fn a_primary_that_fails_before_the_hedge_delay_fails_over_without_a_hedge() {
     let p = FakeProvider::new("p")
         .scripted(vec![Behaviour::FirstAudioAfter(ms(200))], Behaviour::Speak);
-    // Fails after its hedge started, before any audio: a provider-scoped error.
+    // Fails at once, before the hedge delay: a provider-scoped error.
     let failing = Behaviour::FailAfter(0, TtsError::new(ErrorKind::Auth, "key revoked"));
     let p2 = FakeProvider::new("p2").scripted(vec![], failing);
     let s = FakeProvider::new("s").scripted(vec![], Behaviour::FirstAudioAfter(ms(400)));
