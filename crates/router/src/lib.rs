@@ -471,7 +471,8 @@ impl Inner {
         let skipped = (order[0] != preferred[0]).then(|| {
             let first = &self.members[preferred[0]];
             let why = if first.health.is_up() {
-                "its first audio is slow (degraded)".to_string()
+                // One lower-case word last: the relay's failover label.
+                "its first audio misses its service level: degraded".to_string()
             } else {
                 let error = first
                     .health

@@ -138,6 +138,12 @@ impl Replayed {
     }
 }
 
+/// Why a hedge serves in place of the entry asked first. Ends in one
+/// lower-case word, the label the relay's failover metric takes.
+fn hedge_reason(delay: Duration) -> String {
+    format!("no audio from it within {} ms: hedged", delay.as_millis())
+}
+
 /// Which racer of a hedge race carries the piece on.
 enum Hedged {
     /// No hedge was started.
@@ -180,10 +186,7 @@ async fn hedged(
         inner.members[primary].name.clone(),
         inner.members[secondary].name.clone(),
     );
-    let hedge_left = Some((
-        p_name.clone(),
-        format!("hedged: no audio from it within {} ms", delay.as_millis()),
-    ));
+    let hedge_left = Some((p_name.clone(), hedge_reason(delay)));
     let started = Instant::now();
     let end = hedge::race(
         racer(primary, left.clone(), false),
@@ -372,7 +375,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                             }
                             left = Some((
                                 inner.members[idx].name.clone(),
-                                format!("hedged: no audio within {} ms", delay.as_millis()),
+                                hedge_reason(delay),
                             ));
                             idx = partner_idx;
                         }

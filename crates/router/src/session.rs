@@ -256,7 +256,7 @@ impl SessionLoop {
                             // The last piece went to a hedge that won; this one
                             // is served by the entry asked first again.
                             None if after_hedge => {
-                                format!("{entry} is asked first again ({from} won a hedge)")
+                                format!("{entry} is asked first again after {from} won a hedge: preferred")
                             }
                             None => format!("{from} is not available"),
                         };

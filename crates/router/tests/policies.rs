@@ -141,7 +141,7 @@ async fn slow_first_audios_in_a_row_degrade_an_entry_and_fast_ones_restore_it() 
     assert_eq!(a.calls().len(), 4, "a is not asked while b is up");
     let events = drain(&mut rx);
     assert!(
-        events.iter().any(|e| matches!(e, RouterEvent::Failover { from, to, reason } if from == "a" && to == "b" && reason.contains("slow"))),
+        events.iter().any(|e| matches!(e, RouterEvent::Failover { from, to, reason } if from == "a" && to == "b" && reason.contains("service level"))),
         "{events:?}"
     );
 
