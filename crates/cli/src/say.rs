@@ -299,6 +299,29 @@ impl Report {
                         progress.note(&format!("voxwire: {provider} {state}: {reason}"));
                     }
                 }
+                Ok(RouterEvent::Latency {
+                    entry,
+                    degraded,
+                    reason,
+                }) => {
+                    if verbose {
+                        let state = if degraded { "degraded" } else { "restored" };
+                        progress.note(&format!("voxwire: {entry} {state}: {reason}"));
+                    }
+                }
+                Ok(RouterEvent::Hedge {
+                    primary,
+                    secondary,
+                    winner,
+                    ..
+                }) => {
+                    if verbose {
+                        let winner = winner.as_deref().unwrap_or("neither");
+                        progress.note(&format!(
+                            "voxwire: hedged {primary} with {secondary}: {winner} spoke first"
+                        ));
+                    }
+                }
                 Err(broadcast::error::TryRecvError::Lagged(n)) => {
                     progress.note(&format!("voxwire: {n} router events were dropped"));
                 }

@@ -23,6 +23,8 @@ pub(crate) enum PieceMsg {
         entry: String,
         provider: String,
         left: Option<(String, String)>,
+        /// It won a hedge: it serves this piece in place of the entry asked first.
+        hedge: bool,
     },
     /// Audio in the target format; `span` is relative to the piece.
     Audio {
@@ -57,6 +59,8 @@ pub(crate) struct AttemptPlan<'a> {
     pub skip: Duration,
     /// The router's first-audio bound when the entry sets none (the deadline left).
     pub fallback_first_audio: Duration,
+    /// The attempt is a hedge started beside a slow one.
+    pub hedge: bool,
 }
 
 /// Bytes of `format` that last `d` (whole frames).
@@ -76,6 +80,7 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
         left,
         skip,
         fallback_first_audio,
+        hedge,
     } = plan;
     let started = Instant::now();
     let mut result = AttemptResult {
@@ -171,6 +176,7 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
                     entry: name.clone(),
                     provider: member.provider_id().to_string(),
                     left,
+                    hedge,
                 };
                 if tx.send(serving).await.is_err() {
                     result.error = Some(TtsError::cancelled());

@@ -43,6 +43,14 @@ pub struct AttemptRecord {
     pub audio: Duration,
     /// Characters of text in the piece.
     pub chars: usize,
+    /// Characters sent to the entry in this attempt (0 when it was skipped):
+    /// what the attempt costs at a per-character price.
+    pub chars_sent: usize,
+    /// Audio the entry sent in this attempt, whether forwarded or not (a
+    /// replay's dropped start and a hedge loser's audio included).
+    pub audio_received: Duration,
+    /// The attempt was a hedge: started beside a slow first attempt.
+    pub hedge: bool,
     /// Wall time of the attempt.
     pub elapsed: Duration,
 }
@@ -69,5 +77,27 @@ pub enum RouterEvent {
         available: bool,
         /// Why.
         reason: String,
+    },
+    /// An entry's first audio missed its service level `slow_strikes` times
+    /// in a row (`degraded`), or fast answers or a probe restored it.
+    Latency {
+        /// The entry's name.
+        entry: String,
+        /// Whether it is now ordered behind the healthy entries.
+        degraded: bool,
+        /// Why.
+        reason: String,
+    },
+    /// A hedged first sentence was decided.
+    Hedge {
+        /// Index of the piece.
+        piece: usize,
+        /// The entry asked first, which gave no audio in time.
+        primary: String,
+        /// The entry started beside it.
+        secondary: String,
+        /// The one that gave audio first (the other was cancelled); `None`
+        /// when neither gave audio.
+        winner: Option<String>,
     },
 }

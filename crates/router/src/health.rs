@@ -12,6 +12,22 @@ struct State {
     last_error: Option<String>,
     /// It spoke since it was last marked down (or since the chain was built).
     proven: bool,
+    /// Its first audio missed the service level too often: ordered behind
+    /// the healthy entries until restored.
+    degraded: bool,
+    /// Slow first audios in a row.
+    slow_run: u32,
+    /// Fast first audios in a row.
+    fast_run: u32,
+}
+
+/// A change of the latency state, to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LatencyChange {
+    /// `slow_strikes` slow first audios in a row: now degraded.
+    Degraded,
+    /// Fast first audios (or a fast probe) brought it back.
+    Restored,
 }
 
 /// Whether a provider is used, and how often it failed in a row.
@@ -42,6 +58,45 @@ impl Health {
     pub fn is_proven(&self) -> bool {
         let s = self.lock();
         !s.down && s.proven
+    }
+
+    /// Its first audio is too slow: behind the healthy entries.
+    pub fn is_degraded(&self) -> bool {
+        self.lock().degraded
+    }
+
+    /// Counts one first audio against the service level: `slow` ones in a
+    /// row up to `strikes` degrade it; `restore` fast ones in a row (while
+    /// degraded) restore it. A fast one ends a slow run and vice versa.
+    pub fn first_audio(&self, slow: bool, strikes: u32, restore: u32) -> Option<LatencyChange> {
+        let mut s = self.lock();
+        if slow {
+            s.fast_run = 0;
+            s.slow_run = s.slow_run.saturating_add(1);
+            if !s.degraded && s.slow_run >= strikes.max(1) {
+                s.degraded = true;
+                return Some(LatencyChange::Degraded);
+            }
+        } else {
+            s.slow_run = 0;
+            s.fast_run = s.fast_run.saturating_add(1);
+            if s.degraded && s.fast_run >= restore.max(1) {
+                s.degraded = false;
+                s.fast_run = 0;
+                return Some(LatencyChange::Restored);
+            }
+        }
+        None
+    }
+
+    /// A probe answered within the service level: restored at once.
+    pub fn restore(&self) -> bool {
+        let mut s = self.lock();
+        let was = s.degraded;
+        s.degraded = false;
+        s.slow_run = 0;
+        s.fast_run = 0;
+        was
     }
 
     /// The error that last took it down.
@@ -81,5 +136,31 @@ impl Health {
         s.failures = 0;
         s.last_error = None;
         was_down
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_runs_degrade_and_fast_runs_restore() {
+        let h = Health::default();
+        assert_eq!(h.first_audio(true, 2, 2), None);
+        assert_eq!(h.first_audio(false, 2, 2), None, "a fast one ends the run");
+        assert_eq!(h.first_audio(true, 2, 2), None);
+        assert_eq!(h.first_audio(true, 2, 2), Some(LatencyChange::Degraded));
+        assert!(h.is_degraded());
+        assert_eq!(h.first_audio(true, 2, 2), None, "reported once");
+        assert_eq!(h.first_audio(false, 2, 2), None);
+        assert_eq!(
+            h.first_audio(true, 2, 2),
+            None,
+            "a slow one ends the fast run"
+        );
+        assert_eq!(h.first_audio(false, 2, 2), None);
+        assert_eq!(h.first_audio(false, 2, 2), Some(LatencyChange::Restored));
+        assert!(!h.is_degraded());
+        assert!(!h.restore());
     }
 }

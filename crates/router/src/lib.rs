@@ -29,8 +29,10 @@
 #![warn(missing_docs)]
 
 mod attempt;
+mod balance;
 pub mod events;
 mod health;
+mod hedge;
 mod jitter;
 mod member;
 pub mod normalize;
@@ -52,9 +54,12 @@ use voxwire_core::{
 };
 
 pub use events::{AttemptOutcome, AttemptRecord, RouterEvent};
+pub use member::EntryUsage;
 pub use piece::Replayed;
 pub use policy::{Policy, RouterSettings, DEFAULT_LOOKAHEAD, MAX_LOOKAHEAD};
 
+use balance::{Group, Sticky};
+use health::LatencyChange;
 use member::{Member, Template};
 use rt::Tasks;
 
@@ -69,6 +74,8 @@ pub struct Router {
 
 pub(crate) struct Inner {
     members: Vec<Member>,
+    /// Weighted groups (members sharing a `group` name), in chain order.
+    groups: Vec<Group>,
     settings: RouterSettings,
     events: broadcast::Sender<RouterEvent>,
     /// The smallest `max_text_chars` of the chain: no piece is longer.
@@ -185,11 +192,33 @@ impl Router {
             .unwrap_or(usize::MAX)
             .max(1);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let mut members: Vec<Member> = chain
+            .into_iter()
+            .map(|e| Member::new(e.name, e.provider, e.policy))
+            .collect();
+        let mut names: Vec<&str> = Vec::new();
+        let mut groups = Vec::new();
+        for m in &members {
+            if let Some(g) = m.policy.group.as_deref() {
+                if !names.contains(&g) {
+                    names.push(g);
+                }
+            }
+        }
+        let names: Vec<String> = names.into_iter().map(str::to_string).collect();
+        for (gi, name) in names.iter().enumerate() {
+            let idxs: Vec<usize> = (0..members.len())
+                .filter(|&i| members[i].policy.group.as_deref() == Some(name.as_str()))
+                .collect();
+            let weights = idxs.iter().map(|&i| members[i].policy.weight).collect();
+            for &i in &idxs {
+                members[i].group = Some(gi);
+            }
+            groups.push(Group::new(idxs, weights));
+        }
         let inner = Arc::new_cyclic(|weak| Inner {
-            members: chain
-                .into_iter()
-                .map(|e| Member::new(e.name, e.provider, e.policy))
-                .collect(),
+            members,
+            groups,
             settings,
             events,
             max_piece_chars,
@@ -279,6 +308,27 @@ impl Router {
             .any(|m| m.name == entry && m.health.is_up())
     }
 
+    /// Whether the entry named `entry` is degraded: its first audio missed
+    /// its `first_audio_slo_ms` `slow_strikes` times in a row, so it is
+    /// ordered behind every healthy entry.
+    pub fn is_degraded(&self, entry: &str) -> bool {
+        self.inner
+            .members
+            .iter()
+            .any(|m| m.name == entry && m.health.is_degraded())
+    }
+
+    /// Every entry's usage since the chain was built, in failover order:
+    /// characters sent and audio received, with what hedges, cancellations
+    /// and probes account for.
+    pub fn usage(&self) -> Vec<EntryUsage> {
+        self.inner
+            .members
+            .iter()
+            .map(|m| m.usage.snapshot(&m.name))
+            .collect()
+    }
+
     /// Recovery probes running now (at most one per entry).
     pub fn probes_running(&self) -> usize {
         self.inner
@@ -366,38 +416,154 @@ impl Router {
 }
 
 impl Inner {
-    /// Members to try, in order, and the entry skipped in favour of the
-    /// first of them, with why (if the chain's first is down): members down
-    /// are skipped unless all are down.
-    fn order(&self) -> (Vec<usize>, Option<(String, String)>) {
-        let up: Vec<usize> = (0..self.members.len())
-            .filter(|&i| self.members[i].health.is_up())
-            .collect();
-        if up.is_empty() {
-            return ((0..self.members.len()).collect(), None);
+    /// The chain order for one session: each weighted group in place of
+    /// its first member, the session's member of it first (chosen by weight
+    /// when it has none, or when its one is down), the group's others after it.
+    fn preferred(&self, sticky: &Sticky) -> Vec<usize> {
+        let mut order = Vec::with_capacity(self.members.len());
+        let mut placed = vec![false; self.groups.len()];
+        for (i, member) in self.members.iter().enumerate() {
+            let Some(g) = member.group else {
+                order.push(i);
+                continue;
+            };
+            if placed[g] {
+                continue;
+            }
+            placed[g] = true;
+            let group = &self.groups[g];
+            let pick = match sticky.get(g) {
+                Some(m) if self.members[m].health.is_up() => m,
+                _ => {
+                    let m = group.choose(|m| {
+                        let h = &self.members[m].health;
+                        h.is_up() && !h.is_degraded()
+                    });
+                    sticky.set(g, m);
+                    m
+                }
+            };
+            order.push(pick);
+            order.extend(group.members.iter().copied().filter(|&m| m != pick));
         }
-        let skipped = (up[0] != 0).then(|| {
-            let first = &self.members[0];
-            let why = first
-                .health
-                .last_error()
-                .unwrap_or_else(|| "it failed earlier".into());
-            (first.name.clone(), format!("it is down: {why}"))
+        order
+    }
+
+    /// Members to try, in order, and the entry passed over in favour of the
+    /// first of them, with why (if the preferred one is down or degraded):
+    /// healthy members first, then degraded ones; members down are left out
+    /// unless all are down.
+    fn order(&self, sticky: &Sticky) -> (Vec<usize>, Option<(String, String)>) {
+        let preferred = self.preferred(sticky);
+        let healthy = |&i: &usize| {
+            let h = &self.members[i].health;
+            h.is_up() && !h.is_degraded()
+        };
+        let slow = |&i: &usize| {
+            let h = &self.members[i].health;
+            h.is_up() && h.is_degraded()
+        };
+        let mut order: Vec<usize> = preferred.iter().copied().filter(healthy).collect();
+        order.extend(preferred.iter().copied().filter(slow));
+        if order.is_empty() {
+            return (preferred, None);
+        }
+        let skipped = (order[0] != preferred[0]).then(|| {
+            let first = &self.members[preferred[0]];
+            let why = if first.health.is_up() {
+                // One lower-case word last: the relay's failover label.
+                "its first audio misses its service level: degraded".to_string()
+            } else {
+                let error = first
+                    .health
+                    .last_error()
+                    .unwrap_or_else(|| "it failed earlier".into());
+                format!("it is down: {error}")
+            };
+            (first.name.clone(), why)
         });
-        (up, skipped)
+        (order, skipped)
     }
 
     /// Whether the entry a sentence would be asked of first has spoken since
     /// it was last down: only then are sentences requested ahead before the
     /// one in front streams.
-    fn first_choice_proven(&self) -> bool {
-        let (order, _) = self.order();
+    fn first_choice_proven(&self, sticky: &Sticky) -> bool {
+        let (order, _) = self.order(sticky);
         order
             .first()
             .is_some_and(|&i| self.members[i].health.is_proven())
     }
 
-    fn report_attempt(&self, record: AttemptRecord) {
+    /// The group member `idx` served the session: the session keeps it.
+    fn served(&self, idx: usize, sticky: &Sticky) {
+        if let Some(g) = self.members[idx].group {
+            sticky.set(g, idx);
+        }
+    }
+
+    /// Counts one first audio (or a wait for one that ran `latency` with
+    /// none) against entry `idx`'s service level, reporting a change.
+    fn first_audio_latency(&self, idx: usize, latency: std::time::Duration) {
+        let member = &self.members[idx];
+        let Some(slo) = member.policy.first_audio_slo() else {
+            return;
+        };
+        let slow = latency > slo;
+        let change = member.health.first_audio(
+            slow,
+            member.policy.slow_strikes,
+            member.policy.fast_to_restore,
+        );
+        match change {
+            Some(LatencyChange::Degraded) => {
+                let reason = format!(
+                    "{} slow first audios in a row (over {} ms)",
+                    member.policy.slow_strikes.max(1),
+                    slo.as_millis()
+                );
+                tracing::info!(entry = %member.name, %reason, "entry degraded");
+                let _ = self.events.send(RouterEvent::Latency {
+                    entry: member.name.clone(),
+                    degraded: true,
+                    reason,
+                });
+                self.start_probe(idx, member.policy.cooldown(1));
+            }
+            Some(LatencyChange::Restored) => {
+                let reason = format!(
+                    "{} fast first audios in a row",
+                    member.policy.fast_to_restore.max(1)
+                );
+                self.report_restored(idx, reason);
+            }
+            None => {}
+        }
+    }
+
+    fn report_restored(&self, idx: usize, reason: String) {
+        let member = &self.members[idx];
+        tracing::info!(entry = %member.name, %reason, "entry restored");
+        let _ = self.events.send(RouterEvent::Latency {
+            entry: member.name.clone(),
+            degraded: false,
+            reason,
+        });
+    }
+
+    fn report_attempt(&self, idx: usize, record: AttemptRecord) {
+        let cancelled = matches!(
+            &record.outcome,
+            AttemptOutcome::Failed { kind, .. } if *kind == voxwire_core::ErrorKind::Cancelled
+        );
+        if record.attempt > 0 {
+            self.members[idx].usage.attempt(
+                record.chars_sent,
+                record.audio_received,
+                record.hedge,
+                cancelled,
+            );
+        }
         tracing::info!(
             entry = %record.entry,
             provider = %record.provider,
@@ -407,6 +573,9 @@ impl Inner {
             first_audio_ms = record.first_audio.map(|d| d.as_millis() as u64),
             audio_s = record.audio.as_secs_f64(),
             chars = record.chars,
+            chars_sent = record.chars_sent,
+            audio_received_s = record.audio_received.as_secs_f64(),
+            hedge = record.hedge,
             "attempt"
         );
         let _ = self.events.send(RouterEvent::Attempt(record));
@@ -448,39 +617,47 @@ impl Inner {
                 reason: error.to_string(),
             });
         }
+        self.start_probe(idx, marked.cooldown);
+    }
+
+    /// Starts entry `idx`'s recovery probe unless one runs (never two).
+    fn start_probe(&self, idx: usize, wait: Duration) {
         if self.tasks.is_closed() {
             return;
         }
+        let member = &self.members[idx];
         let mut probe = member.probe.lock().unwrap_or_else(|p| p.into_inner());
         if probe.as_ref().is_none_or(|t| t.is_finished()) {
-            *probe = Some(rt::spawn(probe_entry(
-                self.weak.clone(),
-                idx,
-                marked.cooldown,
-            )));
+            *probe = Some(rt::spawn(probe_entry(self.weak.clone(), idx, wait)));
         }
     }
 }
 
-/// One recovery probe: a short synthesis that must bring audio, bounded in time.
-async fn probe_once(inner: &Inner, idx: usize) -> std::result::Result<(), String> {
+/// One recovery probe: a short synthesis that must bring audio, bounded in
+/// time. Its first audio's latency, when it worked.
+async fn probe_once(inner: &Inner, idx: usize) -> std::result::Result<Duration, String> {
     let member = &inner.members[idx];
     let limit = member.policy.first_audio_timeout(inner.settings.deadline())
         + member.policy.inactivity_timeout();
     let work = async {
+        let started = rt::Instant::now();
+        member
+            .usage
+            .probe(inner.settings.probe_text.chars().count());
         let mut stream = member
             .provider
             .synthesize(SynthesisRequest::new(inner.settings.probe_text.clone()))
             .await
             .map_err(|e| e.to_string())?;
         let mut bytes = 0usize;
+        let mut first = None;
         while let Some(chunk) = stream.next().await {
             bytes += chunk.map_err(|e| e.to_string())?.data.len();
+            if bytes > 0 {
+                first.get_or_insert_with(|| started.elapsed());
+            }
         }
-        if bytes == 0 {
-            return Err("the probe got no audio".to_string());
-        }
-        Ok(())
+        first.ok_or_else(|| "the probe got no audio".to_string())
     };
     match rt::timeout(limit, work).await {
         Ok(result) => result,
@@ -489,18 +666,54 @@ async fn probe_once(inner: &Inner, idx: usize) -> std::result::Result<(), String
 }
 
 /// Brings an entry back: after each cooldown, one probe; success marks it
-/// up, failure waits a longer cooldown. The task is the entry's only probe,
-/// owned by the entry (aborted when the router shuts down or is dropped).
+/// up, failure waits a longer cooldown. A degraded entry is probed the same
+/// way: a probe whose first audio is within the service level restores it.
+/// The task is the entry's only probe, owned by the entry (aborted when the
+/// router shuts down or is dropped).
 async fn probe_entry(weak: Weak<Inner>, idx: usize, mut wait: Duration) {
+    let mut slow_probes = 1u32;
     loop {
         rt::sleep(wait).await;
         let Some(inner) = weak.upgrade() else { return };
         let member = &inner.members[idx];
+        if member.health.is_up() && !member.health.is_degraded() {
+            return; // a request brought it back, or fast answers restored it
+        }
         if member.health.is_up() {
-            return; // a request while everything was down brought it back
+            // Up but degraded: a probe within the service level restores it.
+            let slo = member.policy.first_audio_slo().unwrap_or(Duration::MAX);
+            match probe_once(&inner, idx).await {
+                Ok(latency) if latency <= slo => {
+                    if member.health.restore() {
+                        inner.report_restored(
+                            idx,
+                            format!("a probe's first audio came in {} ms", latency.as_millis()),
+                        );
+                    }
+                    return;
+                }
+                Ok(_) => {
+                    slow_probes = slow_probes.saturating_add(1);
+                    wait = member.policy.cooldown(slow_probes);
+                }
+                Err(why) => wait = member.health.probe_failed(&member.policy, &why),
+            }
+            continue;
         }
         match probe_once(&inner, idx).await {
-            Ok(()) => {
+            Ok(latency) => {
+                if member.health.is_degraded()
+                    && member
+                        .policy
+                        .first_audio_slo()
+                        .is_some_and(|slo| latency <= slo)
+                    && member.health.restore()
+                {
+                    inner.report_restored(
+                        idx,
+                        format!("a probe's first audio came in {} ms", latency.as_millis()),
+                    );
+                }
                 inner.list_voices_in_background(idx);
                 // Marks it up; the probe slot is cleared by the next mark_down.
                 if member.health.mark_up() {
@@ -510,6 +723,9 @@ async fn probe_entry(weak: Weak<Inner>, idx: usize, mut wait: Duration) {
                         available: true,
                         reason: "a recovery probe succeeded".to_string(),
                     });
+                }
+                if member.health.is_degraded() {
+                    continue; // up again, but still slow: keep probing
                 }
                 return;
             }

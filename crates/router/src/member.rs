@@ -1,6 +1,7 @@
 //! One entry of the chain: its name, provider, policy, health, recovery probe
 //! and voice list, and what it can serve.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,6 +48,70 @@ struct VoiceCache {
     fetching: bool,
 }
 
+/// What an entry has been sent and has sent back, since the chain was built.
+#[derive(Debug, Default)]
+pub(crate) struct Usage {
+    attempts: AtomicU64,
+    chars_sent: AtomicU64,
+    audio_received_us: AtomicU64,
+    hedges: AtomicU64,
+    cancelled: AtomicU64,
+    probe_chars: AtomicU64,
+}
+
+/// A snapshot of one entry's usage: what retries, hedges and probes cost.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntryUsage {
+    /// The entry's name.
+    pub entry: String,
+    /// Attempts made (skips not counted).
+    pub attempts: u64,
+    /// Characters sent in attempts and probes.
+    pub chars_sent: u64,
+    /// Audio received in attempts (forwarded or not).
+    pub audio_received: Duration,
+    /// Attempts started as a hedge beside a slow one.
+    pub hedges: u64,
+    /// Attempts cancelled because a hedge partner gave audio first.
+    pub cancelled: u64,
+    /// Characters of those sent by recovery probes.
+    pub probe_chars: u64,
+}
+
+impl Usage {
+    /// Counts one attempt.
+    pub fn attempt(&self, chars: usize, audio: Duration, hedge: bool, cancelled: bool) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        self.chars_sent.fetch_add(chars as u64, Ordering::Relaxed);
+        self.audio_received_us
+            .fetch_add(audio.as_micros() as u64, Ordering::Relaxed);
+        if hedge {
+            self.hedges.fetch_add(1, Ordering::Relaxed);
+        }
+        if cancelled {
+            self.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one recovery probe's text.
+    pub fn probe(&self, chars: usize) {
+        self.chars_sent.fetch_add(chars as u64, Ordering::Relaxed);
+        self.probe_chars.fetch_add(chars as u64, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self, entry: &str) -> EntryUsage {
+        EntryUsage {
+            entry: entry.to_string(),
+            attempts: self.attempts.load(Ordering::Relaxed),
+            chars_sent: self.chars_sent.load(Ordering::Relaxed),
+            audio_received: Duration::from_micros(self.audio_received_us.load(Ordering::Relaxed)),
+            hedges: self.hedges.load(Ordering::Relaxed),
+            cancelled: self.cancelled.load(Ordering::Relaxed),
+            probe_chars: self.probe_chars.load(Ordering::Relaxed),
+        }
+    }
+}
+
 pub(crate) struct Member {
     /// The entry's name (unique in the chain).
     pub name: String,
@@ -55,6 +120,10 @@ pub(crate) struct Member {
     pub health: Health,
     /// The one recovery probe of this entry, if running (aborted on drop).
     pub probe: Mutex<Option<Task>>,
+    /// Index of its weighted group in the router's groups, if in one.
+    pub group: Option<usize>,
+    /// What it was sent and sent back.
+    pub usage: Usage,
     voices: Mutex<VoiceCache>,
 }
 
@@ -66,6 +135,8 @@ impl Member {
             policy,
             health: Health::default(),
             probe: Mutex::new(None),
+            group: None,
+            usage: Usage::default(),
             voices: Mutex::new(VoiceCache::default()),
         }
     }

@@ -8,6 +8,7 @@
 //! Entries whose capabilities say they cannot serve the piece are skipped
 //! before they are tried, with the reason in the attempt record.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +16,10 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 use voxwire_core::{AudioFormat, ErrorKind, ErrorScope, Phase, TtsError};
 
-use crate::attempt::{self, AttemptPlan, PieceMsg};
+use crate::attempt::{self, AttemptPlan, AttemptResult, PieceMsg};
+use crate::balance::Sticky;
 use crate::events::{AttemptOutcome, AttemptRecord};
+use crate::hedge::{self, LoserEnd, Race, RaceEnd, Racer};
 use crate::jitter;
 use crate::member::{Plan, Template};
 use crate::rt::{self, until, Instant};
@@ -34,6 +37,24 @@ pub(crate) struct PieceJob {
     pub target: AudioFormat,
     /// Per entry, how it delivers `target`.
     pub plans: Arc<Vec<Plan>>,
+    /// The member of each weighted group the session keeps.
+    pub sticky: Arc<Sticky>,
+}
+
+/// Why entry `idx` cannot serve the piece, if it cannot.
+fn why_not(inner: &Inner, job: &PieceJob, idx: usize) -> Option<String> {
+    match &job.plans[idx] {
+        Plan::Cannot(reason) => Some(reason.clone()),
+        _ => inner.members[idx].cannot_serve(&job.template, &job.text),
+    }
+}
+
+/// An attempt made before the usual loop (a hedge race's): its result and
+/// wall time.
+struct Done {
+    result: AttemptResult,
+    elapsed: Duration,
+    hedge: bool,
 }
 
 /// Where a piece's audio stands after the attempts so far: the duplicate bound.
@@ -117,6 +138,169 @@ impl Replayed {
     }
 }
 
+/// Why a hedge serves in place of the entry asked first. Ends in one
+/// lower-case word, the label the relay's failover metric takes.
+fn hedge_reason(delay: Duration) -> String {
+    format!("no audio from it within {} ms: hedged", delay.as_millis())
+}
+
+/// Which racer of a hedge race carries the piece on.
+enum Hedged {
+    /// No hedge was started.
+    Alone,
+    /// The primary won; whether the secondary had failed.
+    Primary { partner_failed: bool },
+    /// The secondary won; whether the primary had failed.
+    Secondary { primary_failed: bool },
+}
+
+/// Runs the piece's first attempt on `primary` with a hedge on `secondary`
+/// after `delay`, reports the loser's attempt (a cancelled or failed one)
+/// and the race, and returns the result that carries the piece on.
+#[allow(clippy::too_many_arguments)]
+async fn hedged(
+    inner: &Inner,
+    job: &PieceJob,
+    tx: &mpsc::Sender<PieceMsg>,
+    (primary, secondary): (usize, usize),
+    delay: Duration,
+    left: &Option<(String, String)>,
+    deadline: Instant,
+    (reasons, failed_names): (&mut Vec<String>, &mut Vec<String>),
+) -> (Done, Hedged) {
+    let chars = job.text.chars().count();
+    let racer = |idx: usize, left: Option<(String, String)>, hedge: bool| {
+        let member = &inner.members[idx];
+        let (request, unverified) = member.request(&job.template, &job.text, &job.plans[idx]);
+        if unverified {
+            inner.list_voices_in_background(idx);
+        }
+        Racer {
+            member,
+            request,
+            left,
+            hedge,
+        }
+    };
+    let (p_name, s_name) = (
+        inner.members[primary].name.clone(),
+        inner.members[secondary].name.clone(),
+    );
+    let hedge_left = Some((p_name.clone(), hedge_reason(delay)));
+    let started = Instant::now();
+    let end = hedge::race(
+        racer(primary, left.clone(), false),
+        racer(secondary, hedge_left, true),
+        Race {
+            target: job.target,
+            tx,
+            fallback_first_audio: until(deadline).max(Duration::from_millis(1)),
+            delay,
+        },
+    )
+    .instrument(tracing::info_span!("attempt", entry = %p_name, attempt = 1, hedge = %s_name))
+    .await;
+    let (secondary_won, result, elapsed, loser) = match end {
+        RaceEnd::Alone(result) => {
+            let done = Done {
+                result,
+                elapsed: started.elapsed(),
+                hedge: false,
+            };
+            return (done, Hedged::Alone);
+        }
+        RaceEnd::Raced {
+            secondary_won,
+            result,
+            elapsed,
+            loser,
+        } => (secondary_won, result, elapsed, loser),
+    };
+    let (winner, loser_idx) = if secondary_won {
+        (secondary, primary)
+    } else {
+        (primary, secondary)
+    };
+    let winner_name = inner.members[winner].name.clone();
+    let loser_member = &inner.members[loser_idx];
+    let mut record = AttemptRecord {
+        entry: loser_member.name.clone(),
+        provider: loser_member.provider_id().to_string(),
+        attempt: 1,
+        piece: job.index,
+        outcome: AttemptOutcome::Spoke,
+        first_audio: None,
+        audio: Duration::ZERO,
+        chars,
+        chars_sent: chars,
+        audio_received: Duration::ZERO,
+        hedge: loser_idx == secondary,
+        elapsed: Duration::ZERO,
+    };
+    let loser_failed = match loser {
+        LoserEnd::Cancelled { elapsed, received } => {
+            tracing::info!(entry = %loser_member.name, winner = %winner_name, "hedge lost: cancelled");
+            record.outcome = AttemptOutcome::Failed {
+                kind: ErrorKind::Cancelled,
+                message: format!("cancelled: {winner_name} gave audio first (hedged)"),
+            };
+            record.audio_received = received;
+            record.elapsed = elapsed;
+            // No audio after this long is a slow first audio, whatever came later.
+            if loser_member
+                .policy
+                .first_audio_slo()
+                .is_some_and(|slo| elapsed > slo)
+            {
+                inner.first_audio_latency(loser_idx, elapsed);
+            }
+            false
+        }
+        LoserEnd::Failed { result, elapsed } => {
+            let error = result.error.unwrap_or_else(|| {
+                TtsError::new(ErrorKind::NoAudio, "the hedged attempt gave no audio")
+                    .with_provider(loser_member.name.clone())
+            });
+            record.outcome = AttemptOutcome::Failed {
+                kind: error.kind(),
+                message: error.to_string(),
+            };
+            record.audio_received = result.reached;
+            record.elapsed = elapsed;
+            reasons.push(format!("{} attempt 1: {error}", loser_member.name));
+            if !failed_names.contains(&loser_member.name) {
+                failed_names.push(loser_member.name.clone());
+            }
+            if error.scope() == ErrorScope::Provider {
+                inner.mark_down(loser_idx, &error);
+            }
+            true
+        }
+    };
+    inner.report_attempt(loser_idx, record);
+    let _ = inner.events.send(crate::RouterEvent::Hedge {
+        piece: job.index,
+        primary: p_name,
+        secondary: s_name,
+        winner: result.first_audio.is_some().then_some(winner_name),
+    });
+    let done = Done {
+        result,
+        elapsed,
+        hedge: secondary_won,
+    };
+    let hedged = if secondary_won {
+        Hedged::Secondary {
+            primary_failed: loser_failed,
+        }
+    } else {
+        Hedged::Primary {
+            partner_failed: loser_failed,
+        }
+    };
+    (done, hedged)
+}
+
 /// Speaks the piece on the first entry that can, in chain order (entries
 /// down are skipped unless all are down).
 pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<PieceMsg>) {
@@ -124,7 +308,10 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
     let span = tracing::info_span!("piece", index = job.index, chars);
     async move {
         let deadline = Instant::now() + inner.settings.deadline();
-        let (order, mut left) = inner.order();
+        let (order, mut left) = inner.order(&job.sticky);
+        let mut queue: VecDeque<usize> = order.into();
+        // Only an utterance's first sentence, and only its first attempt, is hedged.
+        let mut may_hedge = job.opens_utterance;
         let mut reasons: Vec<String> = Vec::new();
         let mut failed_names: Vec<String> = Vec::new();
         let mut only_request_scoped = true;
@@ -134,15 +321,11 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
         let mut refused_kind: Option<ErrorKind> = None;
         let mut refusals_agree = true;
         let mut progress = Progress::default();
-        for idx in order {
-            let member = &inner.members[idx];
-            let why_not = match &job.plans[idx] {
-                Plan::Cannot(reason) => Some(reason.clone()),
-                _ => member.cannot_serve(&job.template, &job.text),
-            };
-            if let Some(reason) = why_not {
+        while let Some(mut idx) = queue.pop_front() {
+            if let Some(reason) = why_not(&inner, &job, idx) {
+                let member = &inner.members[idx];
                 tracing::debug!(entry = %member.name, %reason, "skipped");
-                inner.report_attempt(AttemptRecord {
+                inner.report_attempt(idx, AttemptRecord {
                     entry: member.name.clone(),
                     provider: member.provider_id().to_string(),
                     attempt: 0,
@@ -153,11 +336,54 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     first_audio: None,
                     audio: Duration::ZERO,
                     chars,
+                    chars_sent: 0,
+                    audio_received: Duration::ZERO,
+                    hedge: false,
                     elapsed: Duration::ZERO,
                 });
                 reasons.push(format!("{}: {reason}", member.name));
                 continue;
             }
+            let mut pre: Option<Done> = None;
+            if std::mem::take(&mut may_hedge) {
+                let delay = inner.members[idx].policy.hedge_after();
+                let partner = queue.iter().position(|&i| why_not(&inner, &job, i).is_none());
+                if let (Some(delay), Some(pos)) = (delay, partner) {
+                    let (done, winner) = hedged(
+                        &inner,
+                        &job,
+                        &tx,
+                        (idx, queue[pos]),
+                        delay,
+                        &left,
+                        deadline,
+                        (&mut reasons, &mut failed_names),
+                    )
+                    .await;
+                    let partner_idx = queue[pos];
+                    match winner {
+                        Hedged::Alone => {}
+                        Hedged::Primary { partner_failed } => {
+                            if partner_failed {
+                                queue.remove(pos);
+                            }
+                        }
+                        Hedged::Secondary { primary_failed } => {
+                            queue.remove(pos);
+                            if !primary_failed {
+                                queue.push_front(idx);
+                            }
+                            left = Some((
+                                inner.members[idx].name.clone(),
+                                hedge_reason(delay),
+                            ));
+                            idx = partner_idx;
+                        }
+                    }
+                    pre = Some(done);
+                }
+            }
+            let member = &inner.members[idx];
             let mut attempt_no = 0u32;
             let mut without_voice = false;
             loop {
@@ -170,22 +396,32 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     request.voice = None;
                 }
                 let started = Instant::now();
-                let attempt_span =
-                    tracing::info_span!("attempt", entry = %member.name, attempt = attempt_no);
-                let result = attempt::run(
-                    member,
-                    AttemptPlan {
-                        request,
-                        target: job.target,
-                        tx: &tx,
-                        left: left.clone(),
-                        skip: progress.skip(),
-                        fallback_first_audio: until(deadline).max(Duration::from_millis(1)),
-                    },
-                )
-                .instrument(attempt_span)
-                .await;
-                inner.report_attempt(AttemptRecord {
+                let (result, elapsed, hedge) = match pre.take() {
+                    Some(done) => (done.result, done.elapsed, done.hedge),
+                    None => {
+                        let attempt_span = tracing::info_span!("attempt", entry = %member.name, attempt = attempt_no);
+                        let result = attempt::run(
+                            member,
+                            AttemptPlan {
+                                request,
+                                target: job.target,
+                                tx: &tx,
+                                left: left.clone(),
+                                skip: progress.skip(),
+                                fallback_first_audio: until(deadline).max(Duration::from_millis(1)),
+                                hedge: false,
+                            },
+                        )
+                        .instrument(attempt_span)
+                        .await;
+                        (result, started.elapsed(), false)
+                    }
+                };
+                if let Some(latency) = result.first_audio {
+                    inner.first_audio_latency(idx, latency);
+                    inner.served(idx, &job.sticky);
+                }
+                inner.report_attempt(idx, AttemptRecord {
                     entry: member.name.clone(),
                     provider: member.provider_id().to_string(),
                     attempt: attempt_no,
@@ -200,7 +436,10 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     first_audio: result.first_audio,
                     audio: result.audio,
                     chars,
-                    elapsed: started.elapsed(),
+                    chars_sent: chars,
+                    audio_received: result.reached,
+                    hedge,
+                    elapsed,
                 });
                 let error = match result.error {
                     None => {

@@ -26,7 +26,33 @@ pub struct Policy {
     pub cooldown_ms: u64,
     /// The longest cooldown; each failed probe doubles it up to this.
     pub cooldown_max_ms: u64,
+    /// First-audio service level: an attempt whose first audio takes longer
+    /// is slow. Unset (the default), first-audio latency never degrades the entry.
+    pub first_audio_slo_ms: Option<u64>,
+    /// Slow first audios in a row that mark the entry degraded: ordered
+    /// behind every healthy entry, still used when nothing better is up.
+    pub slow_strikes: u32,
+    /// Fast first audios in a row that restore a degraded entry (a recovery
+    /// probe within the service level restores it too; one runs every
+    /// cooldown while it is degraded).
+    pub fast_to_restore: u32,
+    /// Weighted group: entries with one `group` name share new sessions by
+    /// `weight`, and a session keeps the member it started on while it is up.
+    pub group: Option<String>,
+    /// The entry's share of its group's new sessions (ignored outside a
+    /// group; 0 is only used when no other member is up).
+    pub weight: u32,
+    /// Hedged first audio: when an utterance's first sentence has no audio
+    /// from this entry after this long, the next entry is asked too and the
+    /// first to give audio wins (the other is cancelled). Unset: off.
+    pub hedge_after_ms: Option<u64>,
 }
+
+/// Slow first audios in a row that degrade an entry with a service level.
+pub const DEFAULT_SLOW_STRIKES: u32 = 3;
+
+/// Fast first audios in a row that restore a degraded entry.
+pub const DEFAULT_FAST_TO_RESTORE: u32 = 3;
 
 impl Default for Policy {
     fn default() -> Self {
@@ -38,6 +64,12 @@ impl Default for Policy {
             inactivity_timeout_ms: 10_000,
             cooldown_ms: 5_000,
             cooldown_max_ms: 300_000,
+            first_audio_slo_ms: None,
+            slow_strikes: DEFAULT_SLOW_STRIKES,
+            fast_to_restore: DEFAULT_FAST_TO_RESTORE,
+            group: None,
+            weight: 1,
+            hedge_after_ms: None,
         }
     }
 }
@@ -59,6 +91,17 @@ impl Policy {
     pub(crate) fn first_audio_timeout(&self, fallback: Duration) -> Duration {
         self.first_audio_timeout_ms
             .map_or(fallback, |ms| Duration::from_millis(ms.max(1)))
+    }
+
+    /// The first-audio service level, if set.
+    pub(crate) fn first_audio_slo(&self) -> Option<Duration> {
+        self.first_audio_slo_ms.map(Duration::from_millis)
+    }
+
+    /// The delay before a hedge starts, if hedging is on.
+    pub(crate) fn hedge_after(&self) -> Option<Duration> {
+        self.hedge_after_ms
+            .map(|ms| Duration::from_millis(ms.max(1)))
     }
 
     pub(crate) fn inactivity_timeout(&self) -> Duration {
@@ -182,5 +225,25 @@ mod tests {
         t.clear();
         t.insert("max_retries".into(), 0.into());
         assert_eq!(Policy::from_table("xai", &t).unwrap().max_retries, 0);
+    }
+
+    #[test]
+    fn routing_policy_keys_parse_with_their_defaults() {
+        let p = Policy::default();
+        assert_eq!(p.first_audio_slo(), None);
+        assert_eq!(p.hedge_after(), None);
+        assert_eq!((p.slow_strikes, p.fast_to_restore, p.weight), (3, 3, 1));
+        assert_eq!(p.group, None);
+        let table: toml::Table = toml::from_str(
+            "first_audio_slo_ms = 400\nslow_strikes = 2\nfast_to_restore = 5\ngroup = \"xai\"\nweight = 80\nhedge_after_ms = 300",
+        )
+        .unwrap();
+        let p = Policy::from_table("xai", &table).unwrap();
+        assert_eq!(p.first_audio_slo(), Some(Duration::from_millis(400)));
+        assert_eq!((p.slow_strikes, p.fast_to_restore, p.weight), (2, 5, 80));
+        assert_eq!(p.group.as_deref(), Some("xai"));
+        assert_eq!(p.hedge_after(), Some(Duration::from_millis(300)));
+        let bad: toml::Table = toml::from_str("weight = -1").unwrap();
+        assert!(Policy::from_table("xai", &bad).is_err());
     }
 }

@@ -19,6 +19,7 @@ use voxwire_core::session::{DriverInput, SessionDriver, SessionEvent};
 use voxwire_core::{AudioChunk, AudioFormat, ErrorKind, SpanTimes, TextSpan, TtsError};
 
 use crate::attempt::PieceMsg;
+use crate::balance::Sticky;
 use crate::events::RouterEvent;
 use crate::member::{Plan, Template};
 use crate::piece::{self, PieceJob};
@@ -68,6 +69,8 @@ pub(crate) struct SessionLoop {
     template: Arc<Template>,
     target: AudioFormat,
     plans: Arc<Vec<Plan>>,
+    /// The member of each weighted group this session keeps.
+    sticky: Arc<Sticky>,
     segmenter: IncrementalSegmenter,
     queue: VecDeque<Item>,
     pipeline: VecDeque<Slot>,
@@ -82,6 +85,8 @@ pub(crate) struct SessionLoop {
     serving: Option<String>,
     /// Whether this utterance's `Serving` event has been sent.
     announced: bool,
+    /// Whether the entry that served last won a hedge.
+    served_by_hedge: bool,
 }
 
 impl SessionLoop {
@@ -98,6 +103,7 @@ impl SessionLoop {
             template: Arc::new(template),
             target,
             plans: Arc::new(plans),
+            sticky: Arc::default(),
             segmenter: IncrementalSegmenter::new(),
             queue: VecDeque::new(),
             pipeline: VecDeque::new(),
@@ -108,6 +114,7 @@ impl SessionLoop {
             audio_sent: Duration::ZERO,
             serving: None,
             announced: false,
+            served_by_hedge: false,
         }
     }
 
@@ -131,7 +138,7 @@ impl SessionLoop {
             Some(Slot::Running(r)) => r.streaming,
             _ => false,
         };
-        let limit = if front_streams || self.inner.first_choice_proven() {
+        let limit = if front_streams || self.inner.first_choice_proven(&self.sticky) {
             1 + self.inner.settings.lookahead()
         } else {
             1
@@ -233,17 +240,26 @@ impl SessionLoop {
                 entry,
                 provider,
                 left,
+                hedge,
             }) => {
                 if let Some(Slot::Running(r)) = self.pipeline.front_mut() {
                     r.streaming = true;
                 }
                 let previous = self.serving.replace(entry.clone());
+                let after_hedge = std::mem::replace(&mut self.served_by_hedge, hedge);
                 // A change from the entry that served before, or, at the
                 // start, from the one this piece gave up on.
                 let change = match (previous, left) {
                     (Some(from), left) if from != entry => {
-                        let reason =
-                            left.map_or_else(|| format!("{from} is not available"), |(_, why)| why);
+                        let reason = match left {
+                            Some((_, why)) => why,
+                            // The last piece went to a hedge that won; this one
+                            // is served by the entry asked first again.
+                            None if after_hedge => {
+                                format!("{entry} is asked first again after {from} won a hedge: preferred")
+                            }
+                            None => format!("{from} is not available"),
+                        };
                         Some((from, reason))
                     }
                     (None, Some((from, why))) => Some((from, why)),
@@ -348,6 +364,7 @@ impl SessionLoop {
             template: self.template.clone(),
             target: self.target,
             plans: self.plans.clone(),
+            sticky: self.sticky.clone(),
         };
         let task = rt::spawn(piece::speak(self.inner.clone(), job, tx));
         Running {

@@ -54,6 +54,7 @@ fn quick() -> Policy {
         inactivity_timeout_ms: 1_000,
         cooldown_ms: 100,
         cooldown_max_ms: 1_000,
+        ..Policy::default()
     }
 }
 

@@ -137,6 +137,7 @@ fn quick() -> Policy {
         inactivity_timeout_ms: 2_000,
         cooldown_ms: 60_000,
         cooldown_max_ms: 60_000,
+        ..Policy::default()
     }
 }
 

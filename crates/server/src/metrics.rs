@@ -7,6 +7,7 @@
 //! stays empty by construction.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -67,6 +68,13 @@ pub struct Metrics {
     audio_seconds: Family<EntryLabel, Counter<f64, AtomicU64>>,
     first_audio: Family<EntryLabel, Histogram, fn() -> Histogram>,
     entry_up: Family<EntryLabel, Gauge>,
+    entry_degraded: Family<EntryLabel, Gauge>,
+    chars_sent: Family<EntryLabel, Counter>,
+    audio_received: Family<EntryLabel, Counter<f64, AtomicU64>>,
+    hedges: Family<EntryLabel, Counter>,
+    cancelled: Family<EntryLabel, Counter>,
+    /// Serializes the catch-up of the usage counters to the router's totals.
+    usage_sync: Mutex<()>,
     failovers: Family<FailoverLabels, Counter>,
     limit_breaches: Family<LimitLabel, Counter>,
     auth_rejections: Family<ReasonLabel, Counter>,
@@ -91,6 +99,11 @@ impl Metrics {
             first_audio_histogram,
         );
         let entry_up = Family::<EntryLabel, Gauge>::default();
+        let entry_degraded = Family::<EntryLabel, Gauge>::default();
+        let chars_sent = Family::<EntryLabel, Counter>::default();
+        let audio_received = Family::<EntryLabel, Counter<f64, AtomicU64>>::default();
+        let hedges = Family::<EntryLabel, Counter>::default();
+        let cancelled = Family::<EntryLabel, Counter>::default();
         let failovers = Family::<FailoverLabels, Counter>::default();
         let limit_breaches = Family::<LimitLabel, Counter>::default();
         let auth_rejections = Family::<ReasonLabel, Counter>::default();
@@ -126,6 +139,31 @@ impl Metrics {
             entry_up.clone(),
         );
         registry.register(
+            "voxwire_entry_degraded",
+            "Whether a chain entry is degraded (1): its first audio missed its service level, so it is ordered behind the healthy entries",
+            entry_degraded.clone(),
+        );
+        registry.register(
+            "voxwire_entry_chars_sent",
+            "Characters sent to a chain entry (every attempt, retry, hedge and probe)",
+            chars_sent.clone(),
+        );
+        registry.register(
+            "voxwire_entry_audio_received_seconds",
+            "Seconds of audio a chain entry sent back, forwarded or not",
+            audio_received.clone(),
+        );
+        registry.register(
+            "voxwire_entry_hedges",
+            "Attempts started on a chain entry as a hedge beside a slow first attempt",
+            hedges.clone(),
+        );
+        registry.register(
+            "voxwire_entry_cancelled",
+            "Attempts of a chain entry cancelled because a hedge partner gave audio first",
+            cancelled.clone(),
+        );
+        registry.register(
             "voxwire_failovers",
             "Failovers away from a chain entry, by reason",
             failovers.clone(),
@@ -153,6 +191,12 @@ impl Metrics {
             audio_seconds,
             first_audio,
             entry_up,
+            entry_degraded,
+            chars_sent,
+            audio_received,
+            hedges,
+            cancelled,
+            usage_sync: Mutex::new(()),
             failovers,
             limit_breaches,
             auth_rejections,
@@ -235,13 +279,43 @@ impl Metrics {
             .inc();
     }
 
+    /// Brings the per-entry usage counters up to the router's totals (the
+    /// router counts; the counters only ever move forward).
+    fn sync_usage(&self, router: &Router) {
+        let _sync = self.usage_sync.lock().unwrap_or_else(|p| p.into_inner());
+        let catch_up = |family: &Family<EntryLabel, Counter>, label: &EntryLabel, total: u64| {
+            let counter = family.get_or_create(label);
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        };
+        for usage in router.usage() {
+            let label = Self::entry(&usage.entry);
+            catch_up(&self.chars_sent, &label, usage.chars_sent);
+            catch_up(&self.hedges, &label, usage.hedges);
+            catch_up(&self.cancelled, &label, usage.cancelled);
+            let audio = self.audio_received.get_or_create(&label);
+            let total = usage.audio_received.as_secs_f64();
+            let seen = audio.get();
+            if total > seen {
+                audio.inc_by(total - seen);
+            }
+        }
+    }
+
     /// Every metric in the OpenMetrics text format (serve with [`CONTENT_TYPE`]),
     /// with each entry's health read from `router` now.
     pub fn render(&self, router: &Router) -> String {
         for entry in router.chain() {
             let up = i64::from(router.is_available(&entry));
             self.entry_up.get_or_create(&Self::entry(&entry)).set(up);
+            let degraded = i64::from(router.is_degraded(&entry));
+            self.entry_degraded
+                .get_or_create(&Self::entry(&entry))
+                .set(degraded);
         }
+        self.sync_usage(router);
         let mut out = String::with_capacity(4096);
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -314,5 +388,62 @@ mod tests {
             Some(1.0)
         );
         assert!(text.trim_end().ends_with("# EOF"));
+    }
+
+    #[tokio::test]
+    async fn usage_and_degraded_families_follow_the_router() {
+        use futures::StreamExt;
+        use voxwire_core::TtsProvider;
+        use voxwire_testkit::fake::{Behaviour, FakeProvider};
+        let mid = voxwire_core::TtsError::new(ErrorKind::Protocol, "garbage");
+        let a =
+            FakeProvider::new("a").scripted(vec![Behaviour::FailAfter(1, mid)], Behaviour::Speak);
+        let b = FakeProvider::new("b");
+        let quick = voxwire_router::Policy {
+            max_retries: 0,
+            cooldown_ms: 60_000,
+            ..voxwire_router::Policy::default()
+        };
+        let router = voxwire_router::Router::new(
+            vec![(a.arc(), quick.clone()), (b.arc(), quick)],
+            voxwire_router::RouterSettings::default(),
+        )
+        .unwrap();
+        let text = "A sentence long enough to take more than one chunk of audio, surely.";
+        let format = voxwire_core::AudioFormat::pcm16_mono(24_000);
+        let mut stream = router
+            .synthesize(voxwire_core::SynthesisRequest::new(text).format(format))
+            .await
+            .unwrap();
+        while let Some(chunk) = stream.next().await {
+            chunk.unwrap();
+        }
+        let m = Metrics::new();
+        let n = text.chars().count() as f64;
+        for _ in 0..2 {
+            // Rendering twice counts nothing twice.
+            let out = m.render(&router);
+            let sent = |e: &str| {
+                value(
+                    &out,
+                    &format!("voxwire_entry_chars_sent_total{{entry=\"{e}\"}} "),
+                )
+            };
+            assert_eq!((sent("a"), sent("b")), (Some(n), Some(n)), "{out}");
+            let got = value(
+                &out,
+                "voxwire_entry_audio_received_seconds_total{entry=\"a\"} ",
+            );
+            let chunk = format.duration_of(4096).as_secs_f64();
+            assert!(got.is_some_and(|s| (s - chunk).abs() < 1e-6), "{out}");
+            assert_eq!(
+                value(&out, "voxwire_entry_degraded{entry=\"b\"} "),
+                Some(0.0)
+            );
+            assert_eq!(
+                value(&out, "voxwire_entry_hedges_total{entry=\"b\"} "),
+                Some(0.0)
+            );
+        }
     }
 }

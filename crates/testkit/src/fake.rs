@@ -30,6 +30,9 @@ pub enum Behaviour {
     Stall,
     /// Wait this long between chunks.
     Slow(Duration),
+    /// Wait this long before the first chunk, then speak at once: a
+    /// provider with this first-audio latency.
+    FirstAudioAfter(Duration),
 }
 
 #[derive(Debug)]
@@ -37,6 +40,8 @@ struct State {
     script: VecDeque<Behaviour>,
     then: Behaviour,
     calls: Vec<String>,
+    /// Streams dropped before their end (the caller cancelled them).
+    cancelled: usize,
 }
 
 /// A provider that does what it is told, call by call, and remembers every text.
@@ -61,6 +66,7 @@ impl FakeProvider {
                 script: VecDeque::new(),
                 then: Behaviour::Speak,
                 calls: Vec::new(),
+                cancelled: 0,
             })),
         }
     }
@@ -97,6 +103,17 @@ impl FakeProvider {
     /// Every text it was asked to speak, in order.
     pub fn calls(&self) -> Vec<String> {
         self.lock().calls.clone()
+    }
+
+    /// Characters of every text it was asked to speak.
+    pub fn chars_sent(&self) -> usize {
+        self.lock().calls.iter().map(|t| t.chars().count()).sum()
+    }
+
+    /// How many of its streams were dropped before their end: requests the
+    /// caller cancelled.
+    pub fn cancelled(&self) -> usize {
+        self.lock().cancelled
     }
 
     /// As an `Arc<dyn TtsProvider>`.
@@ -170,6 +187,7 @@ impl TtsProvider for FakeProvider {
                 match behaviour {
                     Behaviour::Stall => std::future::pending::<()>().await,
                     Behaviour::Slow(d) => tokio::time::sleep(d).await,
+                    Behaviour::FirstAudioAfter(d) if i == 0 => tokio::time::sleep(d).await,
                     _ => {}
                 }
                 match behaviour {
@@ -191,6 +209,12 @@ impl TtsProvider for FakeProvider {
             failed |= item.is_err();
             futures::future::ready(go)
         });
+        // Counts a stream dropped before its end as cancelled.
+        let stream = Guarded {
+            inner: Box::pin(stream),
+            state: self.state.clone(),
+            ended: false,
+        };
         Ok(Box::pin(stream))
     }
 
@@ -198,5 +222,37 @@ impl TtsProvider for FakeProvider {
         let (session, task) = session::buffered(self.clone(), config, self.max_text_chars);
         tokio::spawn(task);
         Ok(session)
+    }
+}
+
+/// A fake's stream: counted as cancelled when dropped before its end.
+struct Guarded {
+    inner: AudioStream,
+    state: Arc<Mutex<State>>,
+    ended: bool,
+}
+
+impl futures::Stream for Guarded {
+    type Item = Result<AudioChunk>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let next = self.inner.as_mut().poll_next(cx);
+        // Its end, or an error (after which providers send nothing).
+        if let std::task::Poll::Ready(None | Some(Err(_))) = next {
+            self.ended = true;
+        }
+        next
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if !self.ended {
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            s.cancelled += 1;
+        }
     }
 }
