@@ -15,7 +15,6 @@ use crate::PROVIDER_ID;
 pub(crate) struct Context<'a> {
     pub model: &'a str,
     pub key_env: &'a str,
-    pub is_openai: bool,
 }
 
 /// Reads a bounded excerpt of a refused answer and classifies it.
@@ -94,7 +93,7 @@ fn retry_after_ms(headers: &HeaderMap) -> Option<Duration> {
 }
 
 fn hint(status: u16, body: &ErrorBody, url: &str, cx: Context<'_>) -> Option<String> {
-    let deprecated = cx.is_openai && wire::DEPRECATED_MODELS.contains(&cx.model);
+    let deprecated = wire::DEPRECATED_MODELS.contains(&cx.model);
     let h = match status {
         401 | 403 => format!(
             "the key was rejected: check {} (and base_url: {})",
@@ -163,7 +162,6 @@ mod tests {
     const CX: Context<'static> = Context {
         model: "tts-1",
         key_env: "OPENAI_API_KEY",
-        is_openai: true,
     };
 
     #[test]

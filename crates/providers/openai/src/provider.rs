@@ -80,7 +80,6 @@ impl OpenAiProvider {
         Context {
             model: &self.inner.settings.model,
             key_env: &self.inner.settings.api_key_env,
-            is_openai: self.inner.resolved.is_openai,
         }
     }
 
