@@ -51,7 +51,13 @@ fn assert_no_key(out: &Output) {
     assert!(!all.contains(KEY), "the key leaked: {all}");
 }
 
-const PCM: [&str; 5] = ["--format", "pcm", "--sample-rate", "24000", "Hello from openai."];
+const PCM: [&str; 5] = [
+    "--format",
+    "pcm",
+    "--sample-rate",
+    "24000",
+    "Hello from openai.",
+];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn say_with_provider_openai_speaks_through_the_mock() {
@@ -126,6 +132,9 @@ async fn doctor_says_when_the_key_is_rejected() {
     let out = voxwire(&m, "sk-not-the-key", &["doctor", "--provider", "openai"]).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("the key was rejected: check OPENAI_API_KEY"), "{stdout}");
+    assert!(
+        stdout.contains("the key was rejected: check OPENAI_API_KEY"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("sk-not-the-key"), "{stdout}");
 }

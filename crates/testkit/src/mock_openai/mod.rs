@@ -383,6 +383,8 @@ struct Asked {
     sse: bool,
 }
 
+// The error is the answer itself, made at most once per request.
+#[allow(clippy::result_large_err)]
 fn validate(body: &[u8], sw: &Switches) -> Result<Asked, Response> {
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         bad_request(
