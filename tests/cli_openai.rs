@@ -138,3 +138,83 @@ async fn doctor_says_when_the_key_is_rejected() {
     );
     assert!(!stdout.contains("sk-not-the-key"), "{stdout}");
 }
+
+/// Two `openai` entries in one chain, each with its own base URL and key
+/// variable: the first answers "quota exhausted", the chain goes on to the second.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_entries_with_their_own_keys_fail_over_from_one_to_the_other() {
+    let first = MockOpenAi::start_with("sk-first-SECRET", Switches::default()).await;
+    first.set_fault(quota_exhausted());
+    let second = MockOpenAi::start_with("sk-second-SECRET", Switches::default()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("two.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[chain]]
+provider = "openai"
+name = "hosted"
+base_url = "{}"
+api_key_env = "FIRST_TTS_KEY"
+
+[[chain]]
+provider = "openai"
+name = "local"
+base_url = "{}"
+api_key_env = "SECOND_TTS_KEY"
+model = "kokoro"
+voice = "af_bella"
+"#,
+            first.base_url(),
+            second.base_url()
+        ),
+    )
+    .expect("config written");
+    let config = config.to_string_lossy().to_string();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_voxwire"));
+    cmd.args([
+        "say",
+        "--config",
+        &config,
+        "--format",
+        "pcm",
+        "--sample-rate",
+        "24000",
+        "Two keys.",
+    ])
+    .current_dir(dir.path())
+    .env("FIRST_TTS_KEY", "sk-first-SECRET")
+    .env("SECOND_TTS_KEY", "sk-second-SECRET")
+    .env_remove("OPENAI_API_KEY")
+    .env_remove("OPENAI_BASE_URL")
+    .env_remove("RUST_LOG")
+    .kill_on_drop(true);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("VOXWIRE_") {
+            cmd.env_remove(name);
+        }
+    }
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("voxwire finished within 120 s")
+        .expect("voxwire ran");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("failed over from hosted to local") && stderr.contains("quota"),
+        "{stderr}"
+    );
+    assert_eq!(
+        out.stdout,
+        expected_audio("Two keys.", AudioFormat::pcm16_mono(24_000))
+    );
+    // Each server saw its own key, and only its own.
+    assert_eq!(first.speech_requests().len(), 1);
+    let body = second.speech_requests()[0].json_body().unwrap();
+    assert_eq!(
+        (body["model"].as_str(), body["voice"].as_str()),
+        (Some("kokoro"), Some("af_bella"))
+    );
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+}
