@@ -590,7 +590,18 @@ async fn cancel_drops_the_request_in_flight() {
             other => panic!("{other:?}"),
         }
     }
+    assert_eq!(m.open_bodies(), 1, "the first sentence is streaming");
     let generation = session.cancel();
+    // The request in flight is dropped: the server sees its client leave long
+    // before the slow body (about 17 s at this drip) would have ended.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while m.open_bodies() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cancelled request is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut cleared = false;
     session.push_text("Next.").await.unwrap();
     let id = session.flush().await.unwrap();

@@ -33,7 +33,7 @@
 //! formats get a 400 naming the mock (a real server would serve them).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -122,6 +122,23 @@ impl Default for Switches {
 pub struct OpenAiDialect {
     switches: Mutex<Switches>,
     ids: AtomicU64,
+    open_bodies: Arc<AtomicUsize>,
+}
+
+/// Counts a speech body while the server streams it; dropped when it ends or the client leaves.
+struct OpenBody(Arc<AtomicUsize>);
+
+impl OpenBody {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for OpenBody {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl OpenAiDialect {
@@ -178,6 +195,7 @@ impl MockOpenAi {
         let dialect = OpenAiDialect {
             switches: Mutex::new(switches),
             ids: AtomicU64::new(0),
+            open_bodies: Arc::new(AtomicUsize::new(0)),
         };
         let mock = Mock::start(dialect, api_key)
             .await
@@ -208,6 +226,11 @@ impl MockOpenAi {
             .switches
             .lock()
             .unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Speech bodies being streamed right now (a client that hangs up ends its body).
+    pub fn open_bodies(&self) -> usize {
+        self.mock.dialect().open_bodies.load(Ordering::SeqCst)
     }
 
     /// Every request so far, the key masked.
@@ -565,30 +588,34 @@ fn answer(state: &AppState, id: u64, headers: &HeaderMap, body: &[u8]) -> Respon
         style,
         asked.input.chars().count(),
     );
-    let stream = futures::stream::unfold((steps, Arc::clone(kit)), |(mut steps, kit)| async move {
-        loop {
-            match steps.pop_front()? {
-                Step::Send(b) => return Some((Ok(b), (steps, kit))),
-                Step::Sleep(d) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(d) => {}
-                        _ = kit.stopped() => return None,
+    let open = OpenBody::new(&state.dialect.open_bodies);
+    let stream = futures::stream::unfold(
+        (steps, Arc::clone(kit), open),
+        |(mut steps, kit, open)| async move {
+            loop {
+                match steps.pop_front()? {
+                    Step::Send(b) => return Some((Ok(b), (steps, kit, open))),
+                    Step::Sleep(d) => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(d) => {}
+                            _ = kit.stopped() => return None,
+                        }
+                    }
+                    Step::Cut => {
+                        // Let what was sent reach the client, then break the body.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        steps.clear();
+                        return Some((
+                            Err(std::io::Error::other(
+                                "mock OpenAI: body cut off by a scripted fault",
+                            )),
+                            (steps, kit, open),
+                        ));
                     }
                 }
-                Step::Cut => {
-                    // Let what was sent reach the client, then break the body.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    steps.clear();
-                    return Some((
-                        Err(std::io::Error::other(
-                            "mock OpenAI: body cut off by a scripted fault",
-                        )),
-                        (steps, kit),
-                    ));
-                }
             }
-        }
-    });
+        },
+    );
     let mut response = Response::new(Body::from_stream(stream));
     let ct = if asked.sse {
         "text/event-stream"
