@@ -191,6 +191,17 @@ mod tests {
         );
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert!(e.hint().unwrap_or_default().contains(wire::SHUTDOWN_DATE));
+        let e = classify(
+            404,
+            &h,
+            br#"{"error":{"message":"Voice voice_x not found","type":"invalid_request_error"}}"#,
+            url,
+            CX,
+        );
+        assert_eq!(
+            (e.kind(), e.scope()),
+            (ErrorKind::NotFound, ErrorScope::Request)
+        );
         let e = classify(400, &h, br#"{"error":{"message":"bad voice"}}"#, url, CX);
         assert_eq!(
             (e.kind(), e.scope()),
