@@ -673,3 +673,28 @@ async fn doctor_tells_a_compatible_server_and_lists_its_models() {
         "{report:?}"
     );
 }
+
+/// BerriAI/litellm#33974 (time to first audio = whole generation): the first
+/// chunk reaches the caller while the server is still sending the body.
+#[tokio::test]
+async fn audio_leaves_as_it_arrives() {
+    let m = MockOpenAi::start_with(
+        DEFAULT_API_KEY,
+        Switches {
+            chunk_size: 20_000,
+            ..Switches::default()
+        },
+    )
+    .await;
+    m.set_fault(Fault::SlowDrip(Duration::from_millis(100)));
+    let p = provider(settings(&m));
+    let mut stream = p.synthesize(SynthesisRequest::new(TEXT)).await.unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(!first.data.is_empty());
+    assert_eq!(m.open_bodies(), 1, "the body is still being sent");
+    let mut audio = first.data.to_vec();
+    while let Some(chunk) = stream.next().await {
+        audio.extend_from_slice(&chunk.unwrap().data);
+    }
+    assert_eq!(audio, expected_audio(TEXT, pcm24()));
+}
