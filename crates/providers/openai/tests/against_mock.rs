@@ -698,3 +698,26 @@ async fn audio_leaves_as_it_arrives() {
     }
     assert_eq!(audio, expected_audio(TEXT, pcm24()));
 }
+
+/// Against OpenAI's own base, the doctor warns ahead of the 2027-01-06 shutdown
+/// (the reachability check is given 1 ms, so this needs no network).
+#[tokio::test]
+async fn doctor_warns_of_the_shutdown_against_openai() {
+    let p = provider(OpenAiSettings {
+        api_key: Some(Secret::new("sk-test")),
+        model: "tts-1-hd".into(),
+        connect_timeout_ms: 1,
+        ..OpenAiSettings::default()
+    });
+    assert!(p.is_openai());
+    let report = p.diagnose().await;
+    let server = format!("{:?}", report.checks[0].outcome);
+    assert!(server.contains("OpenAI;"), "{server}");
+    assert!(
+        report
+            .diagnosis
+            .iter()
+            .any(|d| d.contains("tts-1-hd is deprecated") && d.contains("2027-01-06")),
+        "{report:?}"
+    );
+}
