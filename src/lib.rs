@@ -4,6 +4,7 @@
 //! providers chosen by Cargo features, so an application depends on one crate:
 //!
 //! - `xai`: the xAI provider ([`xai`]);
+//! - `openai`: the OpenAI-compatible speech provider ([`openai`]);
 //! - `espeak`: the offline voice ([`espeak`]) through the system `espeak-ng`;
 //!   `embedded` links the pure-Rust eSpeak NG port (GPL-3.0-or-later) so it
 //!   needs no system package;
@@ -30,6 +31,10 @@ pub use voxwire_espeak as espeak;
 /// The xAI provider.
 #[cfg(feature = "xai")]
 pub use voxwire_xai as xai;
+
+/// The OpenAI-compatible speech provider.
+#[cfg(feature = "openai")]
+pub use voxwire_openai as openai;
 
 /// The failover router.
 #[cfg(feature = "router")]

@@ -26,6 +26,7 @@ fn voxwire(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_voxwire"));
     cmd.args(args)
         .env_remove("XAI_API_KEY")
+        .env_remove("OPENAI_API_KEY")
         .env_remove("VOXWIRE_SERVER_TOKEN");
     cmd
 }

@@ -28,6 +28,7 @@ async fn voxwire(mock: &MockXai, args: &[&str]) -> Output {
         .env("XAI_API_KEY", KEY)
         .env("XAI_BASE_URL", mock.base_url())
         .env("VOXWIRE_XAI_FIRST_AUDIO_TIMEOUT_MS", "3000")
+        .env_remove("OPENAI_API_KEY")
         .kill_on_drop(true);
     for (name, _) in std::env::vars() {
         if name.starts_with("VOXWIRE_") && name != "VOXWIRE_XAI_FIRST_AUDIO_TIMEOUT_MS" {

@@ -71,6 +71,7 @@ fn the_first_command_writes_a_spoken_wav() {
         .args(say_args)
         .current_dir(dir.path())
         .env_remove("XAI_API_KEY")
+        .env_remove("OPENAI_API_KEY")
         .spawn()
         .expect("voxwire runs");
     let deadline = std::time::Instant::now() + Duration::from_secs(120);

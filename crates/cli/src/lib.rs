@@ -44,6 +44,7 @@ use voxwire_espeak as _;
 #[cfg(feature = "piper")]
 use voxwire_piper as _;
 // Linked so its factory registers: `xai` joins the default chain when XAI_API_KEY is set.
+use voxwire_openai as _;
 use voxwire_xai as _;
 
 use crate::args::{Cli, Command};

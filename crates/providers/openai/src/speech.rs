@@ -1,0 +1,466 @@
+//! One `POST {base}/audio/speech`: the answer's body parsed by its
+//! `Content-Type` (never by what was asked) and yielded as it arrives.
+//!
+//! The stream owns the HTTP response and no task: dropping it (a cancel)
+//! drops the connection, which aborts the request in flight.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use voxwire_core::audio::wav::WavStreamParser;
+use voxwire_core::{AudioChunk, AudioFormat, AudioStream, Phase, Result, Secret, TtsError};
+use voxwire_transport::body::BodyReader;
+use voxwire_transport::chunker::Chunker;
+use voxwire_transport::sse::SseReader;
+use voxwire_transport::{errors, http};
+
+use crate::errors::Context;
+use crate::settings::Resolved;
+use crate::wire::{ErrorBody, SpeechRequest, SseFrame};
+use crate::PROVIDER_ID;
+
+/// How an answer's body is laid out, from its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `text/event-stream`: `speech.audio.delta` events.
+    Sse,
+    /// Raw 16-bit PCM at this rate (`audio/pcm`, `audio/L16;rate=…`).
+    Pcm(u32),
+    /// A WAV header, then PCM.
+    Wav,
+    /// MPEG audio (decoded with symphonia when built with `mp3`).
+    Mp3,
+    /// Something voxwire cannot decode (opus, aac, flac, …): the type as sent.
+    Other,
+}
+
+impl BodyKind {
+    /// Reads `content_type`; `asked` (the `response_format` sent) decides only
+    /// when the server sent no type or a generic binary one.
+    pub fn from_content_type(content_type: Option<&str>, asked: &str, pcm_rate: u32) -> Self {
+        let ct = content_type.unwrap_or("").to_ascii_lowercase();
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        let rate = ct
+            .split(';')
+            .filter_map(|p| p.trim().strip_prefix("rate="))
+            .find_map(|r| r.trim().parse::<u32>().ok())
+            .unwrap_or(pcm_rate);
+        match mime {
+            "text/event-stream" => Self::Sse,
+            "audio/pcm" | "audio/l16" | "audio/raw" | "audio/x-raw" => Self::Pcm(rate),
+            "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave" => Self::Wav,
+            "audio/mpeg" | "audio/mp3" | "audio/mpeg3" | "audio/x-mpeg" => Self::Mp3,
+            "" | "application/octet-stream" | "binary/octet-stream" => Self::asked(asked, pcm_rate),
+            _ => Self::Other,
+        }
+    }
+
+    /// The layout `response_format` names.
+    pub fn asked(format: &str, pcm_rate: u32) -> Self {
+        match format.to_ascii_lowercase().as_str() {
+            "pcm" => Self::Pcm(pcm_rate),
+            "wav" => Self::Wav,
+            "mp3" => Self::Mp3,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Sends the request and waits for the answer's headers (within the first-audio deadline).
+pub(crate) async fn open(
+    client: &reqwest::Client,
+    r: &Resolved,
+    cx: Context<'_>,
+    body: &SpeechRequest,
+) -> Result<(reqwest::Response, Instant)> {
+    let url = r.speech_url.as_str();
+    let started = Instant::now();
+    let mut call = client.post(url).json(body);
+    if let Some(key) = &r.key {
+        let auth = http::sensitive(
+            PROVIDER_ID,
+            &Secret::new(format!("Bearer {}", key.expose())),
+        )?;
+        call = call.header("authorization", auth);
+    }
+    let secret = r.secret();
+    let response = tokio::time::timeout(r.first_audio_timeout, call.send())
+        .await
+        .map_err(|_| {
+            errors::timeout(
+                PROVIDER_ID,
+                url,
+                Phase::Upgrade,
+                "no HTTP answer",
+                r.first_audio_timeout,
+            )
+        })?
+        .map_err(|e| {
+            if e.is_timeout() || e.is_connect() && e.to_string().contains("timed out") {
+                errors::timeout(
+                    PROVIDER_ID,
+                    url,
+                    Phase::Connect,
+                    "no connection",
+                    r.connect_timeout,
+                )
+            } else {
+                errors::connect_error(PROVIDER_ID, url, e).scrub(&secret)
+            }
+        })?;
+    if !response.status().is_success() {
+        return Err(crate::errors::refused(response, url, r.inactivity_timeout, &secret, cx).await);
+    }
+    Ok((response, started))
+}
+
+/// What is needed to read one answer.
+pub(crate) struct ReadSpec {
+    pub kind: BodyKind,
+    pub asked: BodyKind,
+    pub target: Option<AudioFormat>,
+    pub text: String,
+}
+
+/// The answer's body as an audio stream (no task: dropping it drops the connection).
+pub(crate) fn read(
+    response: reqwest::Response,
+    started: Instant,
+    r: &Resolved,
+    spec: ReadSpec,
+) -> Result<AudioStream> {
+    let url = r.speech_url.clone();
+    let content_type = http::header(response.headers(), "content-type");
+    let decoder = match spec.kind {
+        BodyKind::Sse => Decoder::Sse {
+            reader: SseReader::new(),
+            inner: Box::new(Decoder::audio(spec.asked, &url, content_type.as_deref())?),
+            done: false,
+            recognised: 0,
+        },
+        other => Decoder::audio(other, &url, content_type.as_deref())?,
+    };
+    let remaining = r
+        .first_audio_timeout
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(1));
+    let reader = BodyReader::new(
+        response,
+        1,
+        remaining,
+        r.inactivity_timeout,
+        PROVIDER_ID,
+        &url,
+        r.secret(),
+    );
+    let state = Reading {
+        reader,
+        decoder,
+        chunker: None,
+        target: spec.target,
+        url,
+        text: spec.text,
+        pending: VecDeque::new(),
+        finished: false,
+    };
+    Ok(Box::pin(futures::stream::unfold(
+        state,
+        |mut st| async move { st.next().await.map(|item| (item, st)) },
+    )))
+}
+
+/// The parser for one body layout.
+enum Decoder {
+    Pcm(u32),
+    Wav(WavStreamParser),
+    #[cfg(feature = "mp3")]
+    Mp3(crate::mp3::Mp3Decoder),
+    Sse {
+        reader: SseReader,
+        inner: Box<Decoder>,
+        done: bool,
+        recognised: usize,
+    },
+}
+
+/// Audio out of a decoder: bytes in `format`.
+type Piece = (AudioFormat, Bytes);
+
+impl Decoder {
+    fn audio(kind: BodyKind, url: &str, content_type: Option<&str>) -> Result<Self> {
+        match kind {
+            BodyKind::Pcm(rate) => Ok(Self::Pcm(rate)),
+            BodyKind::Wav => Ok(Self::Wav(WavStreamParser::new())),
+            #[cfg(feature = "mp3")]
+            BodyKind::Mp3 => Ok(Self::Mp3(crate::mp3::Mp3Decoder::new(url))),
+            #[cfg(not(feature = "mp3"))]
+            BodyKind::Mp3 => Err(unsupported(
+                url,
+                "audio/mpeg (built without the `mp3` feature)",
+            )),
+            BodyKind::Other | BodyKind::Sse => Err(unsupported(url, content_type.unwrap_or("?"))),
+        }
+    }
+
+    /// Decodes the next body bytes into audio pieces (errors end the stream).
+    fn push(&mut self, data: Bytes, url: &str, out: &mut Vec<Piece>) -> Result<()> {
+        match self {
+            Self::Pcm(rate) => out.push((AudioFormat::pcm16_mono(*rate), data)),
+            Self::Wav(parser) => {
+                let piece = parser
+                    .push(data)
+                    .map_err(|e| e.or_provider(PROVIDER_ID).with_endpoint(url))?;
+                if let (Some(format), false) = (parser.format(), piece.data.is_empty()) {
+                    out.push((format, piece.data));
+                }
+            }
+            #[cfg(feature = "mp3")]
+            Self::Mp3(decoder) => decoder.push(&data, out)?,
+            Self::Sse {
+                reader,
+                inner,
+                done,
+                recognised,
+            } => {
+                let events = reader
+                    .push(&data)
+                    .map_err(|e| errors::protocol(PROVIDER_ID, url, e.0))?;
+                for event in events {
+                    if *done {
+                        break;
+                    }
+                    sse_event(&event.data, inner, done, recognised, url, out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of the body: what an unfinished layout means.
+    fn finish(&mut self, url: &str, out: &mut Vec<Piece>) -> Result<()> {
+        match self {
+            Self::Pcm(_) => Ok(()),
+            Self::Wav(parser) => {
+                if parser.format().is_none() {
+                    return Err(errors::protocol(
+                        PROVIDER_ID,
+                        url,
+                        "the body ended inside the WAV header",
+                    ));
+                }
+                Ok(())
+            }
+            #[cfg(feature = "mp3")]
+            Self::Mp3(decoder) => decoder.finish(out),
+            Self::Sse {
+                reader,
+                inner,
+                done,
+                recognised,
+            } => {
+                if !*done {
+                    if let Some(event) = reader
+                        .finish()
+                        .map_err(|e| errors::protocol(PROVIDER_ID, url, e.0))?
+                    {
+                        sse_event(&event.data, inner, done, recognised, url, out)?;
+                    }
+                }
+                if *done {
+                    return inner.finish(url, out);
+                }
+                if *recognised == 0 {
+                    return Err(errors::protocol(
+                        PROVIDER_ID,
+                        url,
+                        "the answer is text/event-stream but holds no speech events",
+                    ));
+                }
+                Err(errors::closed_mid_stream(
+                    PROVIDER_ID,
+                    url,
+                    "the event stream ended without speech.audio.done",
+                ))
+            }
+        }
+    }
+}
+
+/// One SSE event's data.
+fn sse_event(
+    data: &str,
+    inner: &mut Decoder,
+    done: &mut bool,
+    recognised: &mut usize,
+    url: &str,
+    out: &mut Vec<Piece>,
+) -> Result<()> {
+    let data = data.trim();
+    if data == "[DONE]" {
+        *recognised += 1;
+        *done = true;
+        return Ok(());
+    }
+    if data.is_empty() {
+        return Ok(());
+    }
+    let frame: SseFrame = serde_json::from_str(data).map_err(|e| {
+        errors::protocol(PROVIDER_ID, url, format!("an SSE event is not JSON: {e}"))
+    })?;
+    if frame.kind.ends_with("error") || (frame.kind.is_empty() && frame.error.is_some()) {
+        let parsed = match &frame.error {
+            Some(serde_json::Value::String(s)) => ErrorBody {
+                message: Some(s.clone()),
+                ..ErrorBody::default()
+            },
+            Some(v) => ErrorBody::parse(&serde_json::json!({ "error": v }).to_string()),
+            None => ErrorBody {
+                message: frame.message.clone(),
+                ..ErrorBody::default()
+            },
+        };
+        return Err(crate::errors::event_error(url, &frame.kind, data, &parsed));
+    }
+    match frame.kind.as_str() {
+        "speech.audio.delta" => {
+            *recognised += 1;
+            let b64 = frame.audio.or(frame.delta).unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| {
+                    errors::protocol(
+                        PROVIDER_ID,
+                        url,
+                        format!("bad base64 in speech.audio.delta: {e}"),
+                    )
+                })?;
+            if !bytes.is_empty() {
+                inner.push(Bytes::from(bytes), url, out)?;
+            }
+        }
+        "speech.audio.done" => {
+            *recognised += 1;
+            *done = true;
+        }
+        _ => {} // unknown event types are ignored
+    }
+    Ok(())
+}
+
+fn unsupported(url: &str, what: &str) -> TtsError {
+    errors::protocol(
+        PROVIDER_ID,
+        url,
+        format!("the server answered {what}, which voxwire does not decode"),
+    )
+    .with_hint("set response_format = \"pcm\" (or wav, mp3) in the openai chain entry")
+}
+
+/// Where one answer's reading is.
+struct Reading {
+    reader: BodyReader,
+    decoder: Decoder,
+    chunker: Option<Chunker>,
+    target: Option<AudioFormat>,
+    url: String,
+    text: String,
+    pending: VecDeque<AudioChunk>,
+    finished: bool,
+}
+
+impl Reading {
+    async fn next(&mut self) -> Option<Result<AudioChunk>> {
+        loop {
+            if let Some(chunk) = self.pending.pop_front() {
+                return Some(Ok(chunk));
+            }
+            if self.finished {
+                return None;
+            }
+            let mut pieces = Vec::new();
+            let step = match self.reader.next().await {
+                Ok(Some(bytes)) => self.decoder.push(bytes, &self.url, &mut pieces),
+                Ok(None) => {
+                    self.finished = true;
+                    self.decoder.finish(&self.url, &mut pieces)
+                }
+                Err(e) => Err(e),
+            };
+            let step = step.and_then(|()| self.assemble(pieces));
+            let step = step.and_then(|()| if self.finished { self.end() } else { Ok(()) });
+            if let Err(e) = step {
+                self.finished = true;
+                self.pending.clear();
+                return Some(Err(e));
+            }
+        }
+    }
+
+    fn assemble(&mut self, pieces: Vec<Piece>) -> Result<()> {
+        for (format, bytes) in pieces {
+            if self.chunker.is_none() {
+                let target = self.target.unwrap_or(format);
+                let mut chunker = Chunker::new(PROVIDER_ID, format, target, 0)?;
+                chunker.set_text(&self.text);
+                self.chunker = Some(chunker);
+            }
+            if let Some(chunker) = &mut self.chunker {
+                if let Some(chunk) = chunker.push(bytes)? {
+                    self.pending.push_back(chunk);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<()> {
+        match &mut self.chunker {
+            None => Err(errors::no_audio(PROVIDER_ID, &self.url)),
+            Some(chunker) => {
+                if let Some(chunk) = chunker.finish(&self.url)? {
+                    self.pending.push_back(chunk);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_content_type_decides() {
+        assert_eq!(
+            BodyKind::from_content_type(Some("text/event-stream; charset=utf-8"), "pcm", 24_000),
+            BodyKind::Sse
+        );
+        assert_eq!(
+            BodyKind::from_content_type(Some("audio/pcm"), "wav", 24_000),
+            BodyKind::Pcm(24_000)
+        );
+        assert_eq!(
+            BodyKind::from_content_type(Some("audio/L16; rate=16000"), "pcm", 24_000),
+            BodyKind::Pcm(16_000)
+        );
+        assert_eq!(
+            BodyKind::from_content_type(Some("audio/mpeg"), "pcm", 24_000),
+            BodyKind::Mp3
+        );
+        assert_eq!(
+            BodyKind::from_content_type(Some("audio/wav"), "pcm", 24_000),
+            BodyKind::Wav
+        );
+        assert_eq!(
+            BodyKind::from_content_type(None, "pcm", 24_000),
+            BodyKind::Pcm(24_000)
+        );
+        assert_eq!(
+            BodyKind::from_content_type(Some("audio/ogg"), "pcm", 24_000),
+            BodyKind::Other
+        );
+    }
+}
