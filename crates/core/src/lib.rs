@@ -17,6 +17,7 @@ pub mod language;
 pub mod provider;
 pub mod registry;
 pub mod secret;
+pub mod segment;
 pub mod session;
 pub mod text;
 pub mod voice;

@@ -39,7 +39,7 @@ pub mod normalize;
 mod piece;
 pub mod policy;
 pub mod rt;
-pub mod segment;
+pub use voxwire_core::segment;
 mod session;
 
 use std::sync::{Arc, Weak};

@@ -6,12 +6,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use voxwire_core::segment::IncrementalSegmenter;
 use voxwire_core::session::{self, DriverInput, SessionDriver, SessionEvent, StreamConfig};
 use voxwire_core::{
     AudioFormat, AudioStream, Capabilities, Encoding, ErrorKind, ErrorScope, ProviderConfig,
     ProviderFactory, Result, Secret, SynthesisRequest, TtsError, TtsProvider, Voice,
 };
-use voxwire_router::segment::IncrementalSegmenter;
 
 use crate::errors::Context;
 use crate::settings::{OpenAiSettings, Resolved, StreamFormat};
@@ -336,7 +336,7 @@ async fn run_session(provider: OpenAiProvider, mut driver: SessionDriver, config
 /// The end of an utterance: what the segmenter holds, cut into sentences.
 fn flush(segmenter: &mut IncrementalSegmenter, queue: &mut VecDeque<Queued>) {
     if let Some(rest) = segmenter.flush() {
-        for range in voxwire_router::segment::sentences(&rest) {
+        for range in voxwire_core::segment::sentences(&rest) {
             queue.push_back(Queued::Sentence(rest[range].to_string()));
         }
     }

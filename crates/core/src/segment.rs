@@ -1,4 +1,4 @@
-//! Sentence segmentation: where the router cuts text into pieces.
+//! Sentence segmentation: where the router cuts text into pieces, and where a provider without streaming input cuts what it buffers.
 //!
 //! The router speaks one sentence at a time, so that when a provider dies
 //! mid-utterance the next one resumes at the first sentence not finished.
