@@ -420,7 +420,16 @@ impl WsConn {
     }
 
     /// Closes politely (best effort, bounded).
-    pub async fn close(mut self) {
+    pub async fn close(self) {
+        self.close_with(None).await;
+    }
+
+    /// Sends the vendor's goodbye message first (e.g. Deepgram's `Close`, so
+    /// the server frees the session at once), then closes; best effort, bounded.
+    pub async fn close_with(mut self, goodbye: Option<Outgoing>) {
+        if let Some(message) = goodbye {
+            let _ = self.send(message, Duration::from_millis(200)).await;
+        }
         let _ = tokio::time::timeout(Duration::from_millis(200), self.socket.close(None)).await;
     }
 }

@@ -55,7 +55,7 @@ fn whole<D: Dialect>(
     text: &str,
 ) -> Vec<crate::dialect::Outgoing> {
     let mut out = d.begin(voicing, context);
-    out.push(d.text(voicing, context, text));
+    out.extend(d.texts(voicing, context, text));
     out.extend(d.flush(voicing, context));
     out
 }
@@ -194,7 +194,7 @@ pub(crate) async fn synthesize<D: Dialect>(
             }
         }
         if out.forward(chunker.finish(conn.endpoint())).await && d.reusable_after_done() {
-            inner.pool.put(conn);
+            inner.pool.keep(conn).await;
         }
     }))
 }
@@ -218,7 +218,7 @@ pub(crate) async fn cancel_and_pool<D: Dialect>(
             }
             if !acknowledged {
                 if d.multiplex() == Multiplex::ByContext {
-                    inner.pool.put(conn); // late messages of the context are ignored
+                    inner.pool.keep(conn).await; // late messages of the context are ignored
                 }
                 return;
             }
@@ -228,7 +228,7 @@ pub(crate) async fn cancel_and_pool<D: Dialect>(
                 match read_decoded(d, &mut state, &mut conn, left, "no clear acknowledgement").await
                 {
                     Ok(Decoded::Cleared { context: c }) if ours(d.multiplex(), &c, context) => {
-                        inner.pool.put(conn);
+                        inner.pool.keep(conn).await;
                         return;
                     }
                     Ok(Decoded::Error { .. }) | Err(_) => return,
@@ -236,7 +236,7 @@ pub(crate) async fn cancel_and_pool<D: Dialect>(
                 }
             }
         }
-        CancelPlan::Reconnect => conn.close().await,
+        CancelPlan::Reconnect => inner.pool.retire(conn).await,
     }
 }
 
