@@ -4,6 +4,7 @@
 //! providers chosen by Cargo features, so an application depends on one crate:
 //!
 //! - `xai`: the xAI provider ([`xai`]);
+//! - `deepgram`: the Deepgram Aura provider ([`deepgram`]);
 //! - `espeak`: the offline voice ([`espeak`]) through the system `espeak-ng`;
 //!   `embedded` links the pure-Rust eSpeak NG port (GPL-3.0-or-later) so it
 //!   needs no system package;
@@ -30,6 +31,8 @@ pub use voxwire_espeak as espeak;
 /// The xAI provider.
 #[cfg(feature = "xai")]
 pub use voxwire_xai as xai;
+#[cfg(feature = "deepgram")]
+pub use voxwire_deepgram as deepgram;
 
 /// The failover router.
 #[cfg(feature = "router")]

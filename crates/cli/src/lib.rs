@@ -45,6 +45,8 @@ use voxwire_espeak as _;
 use voxwire_piper as _;
 // Linked so its factory registers: `xai` joins the default chain when XAI_API_KEY is set.
 use voxwire_xai as _;
+// Linked so its factory registers: `deepgram` joins the default chain when DEEPGRAM_API_KEY is set.
+use voxwire_deepgram as _;
 
 use crate::args::{Cli, Command};
 use crate::exit::CliError;

@@ -11,5 +11,6 @@
 pub mod assert;
 pub mod fake;
 pub mod kit;
+pub mod mock_deepgram;
 pub mod mock_xai;
 pub mod python;
