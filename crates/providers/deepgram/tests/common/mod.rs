@@ -11,6 +11,9 @@ use voxwire_deepgram::{DeepgramProvider, DeepgramSettings};
 use voxwire_testkit::kit::Mock;
 use voxwire_testkit::mock_deepgram::{base_url, DeepgramConfig, MockDeepgram, DEFAULT_API_KEY};
 
+/// The key the mock accepts.
+pub const KEY: &str = DEFAULT_API_KEY;
+
 /// The bound on every test step.
 pub const STEP: Duration = Duration::from_secs(20);
 
