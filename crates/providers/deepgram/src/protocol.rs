@@ -279,7 +279,7 @@ pub fn parse_server_message(text: &str) -> Result<ServerMessage, String> {
         },
         "error" | "fatalerror" => error(),
         _ if errorish => error(),
-        other => ServerMessage::Unknown(other.to_string()),
+        _ => ServerMessage::Unknown(kind.to_string()),
     })
 }
 
