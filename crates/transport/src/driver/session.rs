@@ -37,7 +37,7 @@ struct InFlight {
 /// What ending the open utterance did.
 enum Ended {
     /// A flush went out; the utterance is in flight.
-    Sent(InFlight),
+    Sent(Box<InFlight>),
     /// There was no text: these flush ids are done at once.
     Empty(Vec<u64>),
 }
@@ -122,11 +122,11 @@ impl<D: Dialect> Task<D> {
             self.sequence,
         )?;
         chunker.set_text(&text);
-        Ok(Ended::Sent(InFlight {
+        Ok(Ended::Sent(Box::new(InFlight {
             ids,
             context,
             chunker,
-        }))
+        })))
     }
 }
 
@@ -263,7 +263,7 @@ pub(crate) async fn run<D: Dialect>(
                             continue;
                         }
                         match t.flush(id).await {
-                            Ok(Ended::Sent(f)) => in_flight = Some(f),
+                            Ok(Ended::Sent(f)) => in_flight = Some(*f),
                             Ok(Ended::Empty(ids)) => for id in ids {
                                 if driver.emit(SessionEvent::UtteranceDone { id }).await.is_err() { return }
                             },
@@ -373,7 +373,7 @@ pub(crate) async fn run<D: Dialect>(
                         continue;
                     }
                     match t.flush(id).await {
-                        Ok(Ended::Sent(f)) => Ok(Some(f)),
+                        Ok(Ended::Sent(f)) => Ok(Some(*f)),
                         Ok(Ended::Empty(ids)) => {
                             for id in ids {
                                 if driver
