@@ -281,7 +281,7 @@ async fn serve(
                     }
                 }
             }
-            () = tokio::time::sleep(cfg.frame_delay), if playing => {
+            () = pace(cfg.frame_delay), if playing => {
                 if let Step::End = step(&mut ws, &mut queue, dg).await {
                     return;
                 }
@@ -291,6 +291,16 @@ async fn serve(
                 return;
             }
         }
+    }
+}
+
+/// The pause between frames; zero only yields (a zero `sleep` would still
+/// wait for the timer wheel's next millisecond tick).
+async fn pace(delay: std::time::Duration) {
+    if delay.is_zero() {
+        tokio::task::yield_now().await;
+    } else {
+        tokio::time::sleep(delay).await;
     }
 }
 
