@@ -375,6 +375,20 @@ impl WsConn {
         }
     }
 
+    /// Reads what already waits on a connection that sat idle (a greeting, a
+    /// warning: dropped); `false` when the server closed it or it broke
+    /// meanwhile (e.g. a vendor's idle timeout), so the caller opens a new one.
+    pub fn drain_idle(&mut self) -> bool {
+        for _ in 0..1024 {
+            match self.socket.next().now_or_never() {
+                None => return true,
+                Some(Some(Ok(Message::Close(_))) | Some(Err(_)) | None) => return false,
+                Some(Some(Ok(_))) => continue,
+            }
+        }
+        false
+    }
+
     /// Sends a ping without waiting for its pong; returns its payload for [`recv_probe`](Self::recv_probe).
     pub async fn send_ping(&mut self, limit: Duration) -> Result<Bytes> {
         self.pings += 1;

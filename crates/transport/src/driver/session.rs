@@ -70,6 +70,12 @@ impl<D: Dialect> Task<D> {
     }
 
     async fn send_text(&mut self, text: String) -> Result<()> {
+        // A new utterance on a socket that sat idle: the vendor may have
+        // closed it meanwhile (an idle timeout); then it goes on a fresh one.
+        if self.open.is_none() && self.conn.as_mut().is_some_and(|c| !c.drain_idle()) {
+            tracing::debug!("the session's socket closed while idle: reconnecting");
+            self.conn = None;
+        }
         let (context, begin) = match &self.open {
             Some((c, _)) => (c.clone(), Vec::new()),
             None => {
