@@ -767,3 +767,30 @@ async fn the_registry_builds_it_from_config() {
         .with("sample_rate", 44_100);
     assert!((factory.build)(&bad).is_err(), "44100 is refused");
 }
+
+#[tokio::test]
+async fn a_session_idle_past_deepgrams_timeout_speaks_its_next_utterance_on_a_fresh_socket() {
+    let m = mock(DeepgramConfig {
+        idle_timeout: Some(Duration::from_millis(150)),
+        ..DeepgramConfig::default()
+    })
+    .await;
+    let p = provider(&m);
+    let format = pcm(8_000);
+    let mut s = p
+        .stream(StreamConfig {
+            format: Some(format),
+            ..StreamConfig::default()
+        })
+        .await
+        .unwrap();
+    s.push_text("Before the pause.").await.unwrap();
+    let id = s.flush().await.unwrap();
+    until_done(&mut s, id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await; // 1011 NET-0001 meanwhile
+    s.push_text("After the pause.").await.unwrap();
+    let id = s.flush().await.unwrap();
+    let (audio, _) = until_done(&mut s, id).await.unwrap();
+    assert_eq!(audio, expected_audio("After the pause.", format));
+    assert_eq!(m.kit().upgrades(), 2);
+}
