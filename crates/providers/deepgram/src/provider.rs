@@ -255,10 +255,7 @@ impl TtsProvider for DeepgramProvider {
             .iter()
             .map(|m| Voice {
                 id: m.to_string(),
-                name: m
-                    .trim_start_matches("aura-2-")
-                    .trim_start_matches("aura-")
-                    .to_string(),
+                name: display_name(m),
                 languages: vec![protocol::model_language(m).unwrap_or("en").to_string()],
                 gender: None,
                 provider: PROVIDER_ID.into(),
@@ -292,6 +289,21 @@ impl TtsProvider for DeepgramProvider {
         let voicing = self.voicing(Some(model), config.speed, config.format, config.extensions);
         self.inner.ws.stream(voicing, target).await.map_err(scoped)
     }
+}
+
+/// `aura-2-thalia-en` → `Thalia`, `aura-asteria-en` → `Asteria (Aura 1)`.
+fn display_name(model: &str) -> String {
+    let (rest, suffix) = match model.strip_prefix("aura-2-") {
+        Some(r) => (r, ""),
+        None => (model.strip_prefix("aura-").unwrap_or(model), " (Aura 1)"),
+    };
+    let name = rest.rsplit_once('-').map_or(rest, |(n, _)| n);
+    let mut chars = name.chars();
+    let cap: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    format!("{cap}{suffix}")
 }
 
 fn build(config: &ProviderConfig) -> Result<Arc<dyn TtsProvider>> {
