@@ -794,3 +794,70 @@ async fn a_session_idle_past_deepgrams_timeout_speaks_its_next_utterance_on_a_fr
     assert_eq!(audio, expected_audio("After the pause.", format));
     assert_eq!(m.kit().upgrades(), 2);
 }
+
+#[tokio::test]
+async fn the_mock_takes_the_browser_subprotocol_and_refuses_what_deepgram_refuses() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let m = mock(DeepgramConfig::default()).await;
+    let connect = |query: &str, protocol: Option<String>| {
+        let mut request = format!("{}{query}", m.ws_url("/v1/speak"))
+            .into_client_request()
+            .unwrap();
+        if let Some(p) = protocol {
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", p.parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(request)
+    };
+    // Browsers: `Sec-WebSocket-Protocol: token, <key>`, answered with `token`.
+    let (mut ws, response) = connect(
+        "?encoding=linear16",
+        Some(format!("token, {}", common::KEY)),
+    )
+    .await
+    .expect("upgrade");
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        "token"
+    );
+    assert!(response.headers().get("dg-request-id").is_some());
+    let first = bounded("metadata", ws.next()).await.unwrap().unwrap();
+    assert!(first.to_text().unwrap().contains(r#""type":"Metadata""#));
+    assert!(
+        !format!("{:?}", m.kit().requests()).contains(common::KEY),
+        "masked"
+    );
+    // 44100, µ-law at 24 kHz, mp3 on the socket, no key: refused with dg-error.
+    for (query, protocol, status) in [
+        (
+            "?encoding=linear16&sample_rate=44100",
+            Some(format!("token, {}", common::KEY)),
+            400,
+        ),
+        (
+            "?encoding=mulaw&sample_rate=24000",
+            Some(format!("token, {}", common::KEY)),
+            400,
+        ),
+        (
+            "?encoding=mp3",
+            Some(format!("token, {}", common::KEY)),
+            400,
+        ),
+        (
+            "?model=aura-2-nobody-en",
+            Some(format!("token, {}", common::KEY)),
+            400,
+        ),
+        ("", None, 401),
+    ] {
+        match connect(query, protocol).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status().as_u16(), status, "{query}");
+                assert!(r.headers().get("dg-error").is_some(), "{query}");
+            }
+            other => panic!("{query}: {other:?}"),
+        }
+    }
+}
