@@ -98,6 +98,8 @@ pub struct WsConn {
     opened: Instant,
     provider: &'static str,
     pings: u64,
+    /// When recent utterance-ending flushes went out (for vendors that limit them per socket).
+    flushes: std::collections::VecDeque<tokio::time::Instant>,
 }
 
 impl std::fmt::Debug for WsConn {
@@ -238,6 +240,7 @@ pub async fn connect(
         opened: Instant::now(),
         provider,
         pings: 0,
+        flushes: std::collections::VecDeque::new(),
     })
 }
 
@@ -373,6 +376,27 @@ impl WsConn {
                 Some(_) => return false,
             }
         }
+    }
+
+    /// Notes that an utterance-ending flush went out now (see [`flush_room`](Self::flush_room)).
+    pub fn note_flush(&mut self) {
+        if self.flushes.len() >= 1024 {
+            self.flushes.pop_front();
+        }
+        self.flushes.push_back(tokio::time::Instant::now());
+    }
+
+    /// `None` when fewer than `limit` flushes went out on this socket in the
+    /// last `window`; else when the oldest of them leaves the window.
+    pub fn flush_room(&mut self, limit: usize, window: Duration) -> Option<tokio::time::Instant> {
+        let now = tokio::time::Instant::now();
+        while self.flushes.front().is_some_and(|t| *t + window <= now) {
+            self.flushes.pop_front();
+        }
+        if self.flushes.len() < limit.max(1) {
+            return None;
+        }
+        self.flushes.front().map(|t| *t + window)
     }
 
     /// Reads what already waits on a connection that sat idle (a greeting, a

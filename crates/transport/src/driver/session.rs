@@ -51,8 +51,6 @@ struct Task<D: Dialect> {
     /// The open (not yet flushed) utterance: its context and the text sent.
     open: Option<(String, String)>,
     sequence: u64,
-    /// When each recent flush went out on this socket (for the dialect's flush limit).
-    flushes: VecDeque<tokio::time::Instant>,
     /// Flush ids merged into the open utterance (the flush limit had no room for them).
     merged: Vec<u64>,
 }
@@ -62,7 +60,6 @@ impl<D: Dialect> Task<D> {
         if self.conn.is_none() {
             self.conn = Some(self.inner.open(&self.voicing).await?);
             self.state = D::State::default();
-            self.flushes.clear();
         }
         self.conn
             .as_mut()
@@ -97,14 +94,7 @@ impl<D: Dialect> Task<D> {
     /// When the dialect's flush limit has room again (`None`: it has room now).
     fn flush_blocked(&mut self) -> Option<tokio::time::Instant> {
         let (limit, window) = self.inner.dialect.flush_limit()?;
-        let now = tokio::time::Instant::now();
-        while self.flushes.front().is_some_and(|t| *t + window <= now) {
-            self.flushes.pop_front();
-        }
-        if self.flushes.len() < limit.max(1) {
-            return None;
-        }
-        self.flushes.front().map(|t| *t + window)
+        self.conn.as_mut()?.flush_room(limit, window)
     }
 
     /// Ends the open utterance (answering `id` and any merged flush ids).
@@ -119,8 +109,9 @@ impl<D: Dialect> Task<D> {
         }
         let messages = self.inner.dialect.flush(&self.voicing, &context);
         let inner = self.inner.clone();
-        send_all(&inner, self.conn().await?, messages).await?;
-        self.flushes.push_back(tokio::time::Instant::now());
+        let conn = self.conn().await?;
+        send_all(&inner, conn, messages).await?;
+        conn.note_flush();
         let mut chunker = Chunker::new(
             self.inner.dialect.provider(),
             self.voicing.wire,
@@ -152,7 +143,6 @@ pub(crate) async fn run<D: Dialect>(
         target,
         open: None,
         sequence: 0,
-        flushes: VecDeque::new(),
         merged: Vec::new(),
     };
     let d = &inner.dialect;
