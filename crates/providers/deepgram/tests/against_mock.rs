@@ -861,3 +861,30 @@ async fn the_mock_takes_the_browser_subprotocol_and_refuses_what_deepgram_refuse
         }
     }
 }
+
+#[tokio::test]
+async fn whole_texts_over_the_flush_limit_of_a_pooled_socket_go_on_another() {
+    let m = mock(DeepgramConfig {
+        flush_limit: 2,
+        flush_window: Duration::from_secs(60),
+        ..DeepgramConfig::default()
+    })
+    .await;
+    let p = DeepgramProvider::new(DeepgramSettings {
+        flush_limit: 2,
+        pool_size: 4,
+        ..settings(&m)
+    })
+    .unwrap();
+    for i in 0..5 {
+        let text = format!("Sentence number {i}.");
+        let got = speak(&p, request(&text, pcm(8_000))).await.expect("audio");
+        assert_eq!(got, expected_audio(&text, pcm(8_000)));
+    }
+    assert_eq!(m.dialect().warnings(), 0, "no flush was sent to be ignored");
+    assert_eq!(
+        m.kit().upgrades(),
+        3,
+        "two flushes per socket, then a new one"
+    );
+}
