@@ -28,11 +28,11 @@ pub use voxwire_core::{
 #[cfg(feature = "espeak")]
 pub use voxwire_espeak as espeak;
 
+#[cfg(feature = "deepgram")]
+pub use voxwire_deepgram as deepgram;
 /// The xAI provider.
 #[cfg(feature = "xai")]
 pub use voxwire_xai as xai;
-#[cfg(feature = "deepgram")]
-pub use voxwire_deepgram as deepgram;
 
 /// The failover router.
 #[cfg(feature = "router")]
