@@ -5,6 +5,7 @@
 //!
 //! - `xai`: the xAI provider ([`xai`]);
 //! - `openai`: the OpenAI-compatible speech provider ([`openai`]);
+//! - `deepgram`: the Deepgram Aura provider ([`deepgram`]);
 //! - `espeak`: the offline voice ([`espeak`]) through the system `espeak-ng`;
 //!   `embedded` links the pure-Rust eSpeak NG port (GPL-3.0-or-later) so it
 //!   needs no system package;
@@ -28,6 +29,8 @@ pub use voxwire_core::{
 #[cfg(feature = "espeak")]
 pub use voxwire_espeak as espeak;
 
+#[cfg(feature = "deepgram")]
+pub use voxwire_deepgram as deepgram;
 /// The xAI provider.
 #[cfg(feature = "xai")]
 pub use voxwire_xai as xai;

@@ -46,6 +46,8 @@ use voxwire_piper as _;
 // Linked so its factory registers: `xai` joins the default chain when XAI_API_KEY is set.
 use voxwire_openai as _;
 use voxwire_xai as _;
+// Linked so its factory registers: `deepgram` joins the default chain when DEEPGRAM_API_KEY is set.
+use voxwire_deepgram as _;
 
 use crate::args::{Cli, Command};
 use crate::exit::CliError;

@@ -103,6 +103,8 @@ pub struct WsConn {
     opened: Instant,
     provider: &'static str,
     pings: u64,
+    /// When recent utterance-ending flushes went out (for vendors that limit them per socket).
+    flushes: std::collections::VecDeque<tokio::time::Instant>,
 }
 
 impl std::fmt::Debug for WsConn {
@@ -243,6 +245,7 @@ pub async fn connect(
         opened: Instant::now(),
         provider,
         pings: 0,
+        flushes: std::collections::VecDeque::new(),
     })
 }
 
@@ -380,6 +383,41 @@ impl WsConn {
         }
     }
 
+    /// Notes that an utterance-ending flush went out now (see [`flush_room`](Self::flush_room)).
+    pub fn note_flush(&mut self) {
+        if self.flushes.len() >= 1024 {
+            self.flushes.pop_front();
+        }
+        self.flushes.push_back(tokio::time::Instant::now());
+    }
+
+    /// `None` when fewer than `limit` flushes went out on this socket in the
+    /// last `window`; else when the oldest of them leaves the window.
+    pub fn flush_room(&mut self, limit: usize, window: Duration) -> Option<tokio::time::Instant> {
+        let now = tokio::time::Instant::now();
+        while self.flushes.front().is_some_and(|t| *t + window <= now) {
+            self.flushes.pop_front();
+        }
+        if self.flushes.len() < limit.max(1) {
+            return None;
+        }
+        self.flushes.front().map(|t| *t + window)
+    }
+
+    /// Reads what already waits on a connection that sat idle (a greeting, a
+    /// warning: dropped); `false` when the server closed it or it broke
+    /// meanwhile (e.g. a vendor's idle timeout), so the caller opens a new one.
+    pub fn drain_idle(&mut self) -> bool {
+        for _ in 0..1024 {
+            match self.socket.next().now_or_never() {
+                None => return true,
+                Some(Some(Ok(Message::Close(_))) | Some(Err(_)) | None) => return false,
+                Some(Some(Ok(_))) => continue,
+            }
+        }
+        false
+    }
+
     /// Sends a ping without waiting for its pong; returns its payload for [`recv_probe`](Self::recv_probe).
     pub async fn send_ping(&mut self, limit: Duration) -> Result<Bytes> {
         self.pings += 1;
@@ -425,7 +463,16 @@ impl WsConn {
     }
 
     /// Closes politely (best effort, bounded).
-    pub async fn close(mut self) {
+    pub async fn close(self) {
+        self.close_with(None).await;
+    }
+
+    /// Sends the vendor's goodbye message first (e.g. Deepgram's `Close`, so
+    /// the server frees the session at once), then closes; best effort, bounded.
+    pub async fn close_with(mut self, goodbye: Option<Outgoing>) {
+        if let Some(message) = goodbye {
+            let _ = self.send(message, Duration::from_millis(200)).await;
+        }
         let _ = tokio::time::timeout(Duration::from_millis(200), self.socket.close(None)).await;
     }
 }

@@ -160,6 +160,12 @@ pub trait Dialect: Send + Sync + 'static {
     /// The message carrying more text of utterance `context`.
     fn text(&self, voicing: &Voicing, context: &str, text: &str) -> Outgoing;
 
+    /// The messages carrying more text of utterance `context`: one [`text`](Self::text)
+    /// message by default; vendors with a per-message character limit split here.
+    fn texts(&self, voicing: &Voicing, context: &str, text: &str) -> Vec<Outgoing> {
+        vec![self.text(voicing, context, text)]
+    }
+
     /// The messages that end utterance `context` (speak what was sent and report done).
     fn flush(&self, voicing: &Voicing, context: &str) -> Vec<Outgoing>;
 
@@ -184,6 +190,19 @@ pub trait Dialect: Send + Sync + 'static {
     /// (`false` for protocols whose server closes after each).
     fn reusable_after_done(&self) -> bool {
         true
+    }
+
+    /// A message to send before closing a socket the driver retires (shutdown,
+    /// pool rotation), for vendors whose sessions linger server-side otherwise.
+    fn goodbye(&self) -> Option<Outgoing> {
+        None
+    }
+
+    /// At most this many flushes per window on one socket (vendors that ignore
+    /// extra flushes): a session then merges queued utterances into one flush,
+    /// or holds a lone flush until the window has room, instead of losing it.
+    fn flush_limit(&self) -> Option<(usize, Duration)> {
+        None
     }
 
     /// A message to send when a session's socket has been quiet this long, if the vendor needs one.

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::connect::WsConn;
+use crate::dialect::Outgoing;
 
 /// Idle connections, by what they were opened for.
 #[derive(Debug)]
@@ -19,6 +20,7 @@ pub struct Pool {
     capacity: usize,
     max_age: Duration,
     liveness: Duration,
+    goodbye: Option<Outgoing>,
 }
 
 impl Pool {
@@ -30,7 +32,26 @@ impl Pool {
             capacity,
             max_age,
             liveness,
+            goodbye: None,
         }
+    }
+
+    /// Sends `goodbye` on every socket the pool retires (rotated out, over
+    /// capacity, drained), for vendors whose sessions linger server-side
+    /// when a socket is dropped without one.
+    pub fn with_goodbye(mut self, goodbye: Option<Outgoing>) -> Self {
+        self.goodbye = goodbye;
+        self
+    }
+
+    /// Closes `conn` with the pool's goodbye (bounded, best effort).
+    pub async fn retire(&self, conn: WsConn) {
+        conn.close_with(self.goodbye.clone()).await;
+    }
+
+    /// Takes every idle connection out (for a shutdown that retires them).
+    pub fn drain(&self) -> Vec<WsConn> {
+        std::mem::take(&mut *self.lock())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<WsConn>> {
@@ -41,12 +62,21 @@ impl Pool {
     /// old ones met on the way are closed.
     pub async fn take(&self, key: &str) -> Option<WsConn> {
         loop {
-            let conn = {
+            let (conn, old) = {
                 let mut idle = self.lock();
-                idle.retain(|c| c.age() < self.max_age);
-                let at = idle.iter().position(|c| c.key() == key)?;
-                idle.swap_remove(at)
+                let (young, old): (Vec<WsConn>, Vec<WsConn>) =
+                    idle.drain(..).partition(|c| c.age() < self.max_age);
+                *idle = young;
+                let conn = idle
+                    .iter()
+                    .position(|c| c.key() == key)
+                    .map(|at| idle.swap_remove(at));
+                (conn, old)
             };
+            for c in old {
+                self.retire(c).await;
+            }
+            let conn = conn?;
             let mut conn = conn;
             if conn.is_alive(self.liveness).await {
                 return Some(conn);
@@ -78,14 +108,25 @@ impl Pool {
         self.liveness
     }
 
-    /// Keeps a connection after a clean utterance (closed instead when old or the pool is full).
-    pub fn put(&self, conn: WsConn) {
+    /// Keeps a connection after a clean utterance; one too old or over
+    /// capacity is handed back for the caller to [`retire`](Self::retire).
+    pub fn put(&self, conn: WsConn) -> Option<WsConn> {
         if conn.age() >= self.max_age {
-            return;
+            return Some(conn);
         }
         let mut idle = self.lock();
         if idle.len() < self.capacity {
             idle.push(conn);
+            None
+        } else {
+            Some(conn)
+        }
+    }
+
+    /// [`put`](Self::put), retiring (with the goodbye) what the pool does not keep.
+    pub async fn keep(&self, conn: WsConn) {
+        if let Some(conn) = self.put(conn) {
+            self.retire(conn).await;
         }
     }
 

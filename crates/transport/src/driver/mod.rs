@@ -103,7 +103,8 @@ impl<D: Dialect> WsProvider<D> {
             settings.pool_size,
             settings.max_connection_age,
             settings.liveness_timeout,
-        );
+        )
+        .with_goodbye(dialect.goodbye());
         Ok(Self {
             inner: Arc::new(Inner {
                 dialect,
@@ -138,8 +139,21 @@ impl<D: Dialect> WsProvider<D> {
     /// Opens a socket for `voicing` now and pools it, so the next request skips the handshake.
     pub async fn prewarm(&self, voicing: &Voicing) -> Result<()> {
         let conn = self.open(voicing).await?;
-        self.inner.pool.put(conn);
+        self.inner.pool.keep(conn).await;
         Ok(())
+    }
+
+    /// Pools an open socket (one the provider opened and read its greeting
+    /// from, e.g. Deepgram's `Metadata`, so the liveness check finds it clean).
+    pub async fn keep(&self, conn: WsConn) {
+        self.inner.pool.keep(conn).await;
+    }
+
+    /// Closes every idle pooled socket, each with the dialect's goodbye.
+    pub async fn shutdown(&self) {
+        for conn in self.inner.pool.drain() {
+            self.inner.pool.retire(conn).await;
+        }
     }
 
     /// Idle pooled sockets.

@@ -28,9 +28,18 @@ enum Queued {
 }
 
 struct InFlight {
-    id: u64,
+    /// The caller's flush ids this utterance answers (more than one when merged).
+    ids: Vec<u64>,
     context: String,
     chunker: Chunker,
+}
+
+/// What ending the open utterance did.
+enum Ended {
+    /// A flush went out; the utterance is in flight.
+    Sent(Box<InFlight>),
+    /// There was no text: these flush ids are done at once.
+    Empty(Vec<u64>),
 }
 
 struct Task<D: Dialect> {
@@ -42,6 +51,8 @@ struct Task<D: Dialect> {
     /// The open (not yet flushed) utterance: its context and the text sent.
     open: Option<(String, String)>,
     sequence: u64,
+    /// Flush ids merged into the open utterance (the flush limit had no room for them).
+    merged: Vec<u64>,
 }
 
 impl<D: Dialect> Task<D> {
@@ -56,6 +67,12 @@ impl<D: Dialect> Task<D> {
     }
 
     async fn send_text(&mut self, text: String) -> Result<()> {
+        // A new utterance on a socket that sat idle: the vendor may have
+        // closed it meanwhile (an idle timeout); then it goes on a fresh one.
+        if self.open.is_none() && self.conn.as_mut().is_some_and(|c| !c.drain_idle()) {
+            tracing::debug!("the session's socket closed while idle: reconnecting");
+            self.conn = None;
+        }
         let (context, begin) = match &self.open {
             Some((c, _)) => (c.clone(), Vec::new()),
             None => {
@@ -64,27 +81,37 @@ impl<D: Dialect> Task<D> {
                 (c, begin)
             }
         };
-        let message = self.inner.dialect.text(&self.voicing, &context, &text);
+        let messages = self.inner.dialect.texts(&self.voicing, &context, &text);
         let inner = self.inner.clone();
         let conn = self.conn().await?;
         send_all(&inner, conn, begin).await?;
-        send_all(&inner, conn, vec![message]).await?;
+        send_all(&inner, conn, messages).await?;
         let open = self.open.get_or_insert_with(|| (context, String::new()));
         open.1.push_str(&text);
         Ok(())
     }
 
-    /// Ends the open utterance; `None` when it had no text.
-    async fn flush(&mut self, id: u64) -> Result<Option<InFlight>> {
+    /// When the dialect's flush limit has room again (`None`: it has room now).
+    fn flush_blocked(&mut self) -> Option<tokio::time::Instant> {
+        let (limit, window) = self.inner.dialect.flush_limit()?;
+        self.conn.as_mut()?.flush_room(limit, window)
+    }
+
+    /// Ends the open utterance (answering `id` and any merged flush ids).
+    async fn flush(&mut self, id: u64) -> Result<Ended> {
+        let mut ids = std::mem::take(&mut self.merged);
+        ids.push(id);
         let Some((context, text)) = self.open.take() else {
-            return Ok(None);
+            return Ok(Ended::Empty(ids));
         };
         if text.trim().is_empty() {
-            return Ok(None);
+            return Ok(Ended::Empty(ids));
         }
         let messages = self.inner.dialect.flush(&self.voicing, &context);
         let inner = self.inner.clone();
-        send_all(&inner, self.conn().await?, messages).await?;
+        let conn = self.conn().await?;
+        send_all(&inner, conn, messages).await?;
+        conn.note_flush();
         let mut chunker = Chunker::new(
             self.inner.dialect.provider(),
             self.voicing.wire,
@@ -92,11 +119,11 @@ impl<D: Dialect> Task<D> {
             self.sequence,
         )?;
         chunker.set_text(&text);
-        Ok(Some(InFlight {
-            id,
+        Ok(Ended::Sent(Box::new(InFlight {
+            ids,
             context,
             chunker,
-        }))
+        })))
     }
 }
 
@@ -116,6 +143,7 @@ pub(crate) async fn run<D: Dialect>(
         target,
         open: None,
         sequence: 0,
+        merged: Vec::new(),
     };
     let d = &inner.dialect;
     let s = &inner.settings;
@@ -128,19 +156,21 @@ pub(crate) async fn run<D: Dialect>(
     let mut clearing: Option<(u64, String)> = None;
     let mut input_open = true;
     let mut last_sent = tokio::time::Instant::now();
+    // A flush held back by the dialect's flush limit, until this instant.
+    let mut flush_wait: Option<tokio::time::Instant> = None;
 
     loop {
         if !input_open && in_flight.is_none() && clearing.is_none() && queue.is_empty() {
             if let Some(conn) = t.conn.take() {
                 if t.open.is_none() && d.reusable_after_done() {
-                    inner.pool.put(conn);
+                    inner.pool.keep(conn).await;
                 } else {
-                    conn.close().await;
+                    inner.pool.retire(conn).await;
                 }
             }
             return;
         }
-        let server_busy = in_flight.is_some() || clearing.is_some();
+        let server_busy = in_flight.is_some() || clearing.is_some() || flush_wait.is_some();
         let limit = match &in_flight {
             Some(f) if f.chunker.got_audio() => s.inactivity_timeout,
             _ => s.first_audio_timeout,
@@ -151,7 +181,8 @@ pub(crate) async fn run<D: Dialect>(
             .unwrap_or_else(|| {
                 tokio::time::Instant::now() + std::time::Duration::from_secs(86_400)
             });
-        let reading = server_busy && t.conn.is_some();
+        let reading = (in_flight.is_some() || clearing.is_some()) && t.conn.is_some();
+        let wait_until = flush_wait.unwrap_or(keep_alive_due);
         tokio::select! {
             input = driver.next_input(), if input_open => {
                 match input {
@@ -168,6 +199,8 @@ pub(crate) async fn run<D: Dialect>(
                     Some(DriverInput::Cancel { generation }) => {
                         queue.clear();
                         queued_chars = 0;
+                        t.merged.clear();
+                        flush_wait = None;
                         let context = in_flight
                             .take()
                             .map(|f| f.context)
@@ -196,7 +229,7 @@ pub(crate) async fn run<D: Dialect>(
                             }
                             CancelPlan::Reconnect => {
                                 if let Some(conn) = t.conn.take() {
-                                    conn.close().await;
+                                    inner.pool.retire(conn).await;
                                 }
                                 if driver.emit(SessionEvent::Cleared { generation }).await.is_err() { return }
                             }
@@ -219,15 +252,24 @@ pub(crate) async fn run<D: Dialect>(
                         last_sent = tokio::time::Instant::now();
                     }
                     Some(DriverInput::Flush { id }) => {
+                        if let Some(when) = t.flush_blocked() {
+                            // Over the vendor's flush limit: hold it (later input merges into it).
+                            queue.push_back(Queued::Flush(id));
+                            flush_wait = Some(when);
+                            continue;
+                        }
                         match t.flush(id).await {
-                            Ok(Some(f)) => in_flight = Some(f),
-                            Ok(None) => if driver.emit(SessionEvent::UtteranceDone { id }).await.is_err() { return },
+                            Ok(Ended::Sent(f)) => in_flight = Some(*f),
+                            Ok(Ended::Empty(ids)) => for id in ids {
+                                if driver.emit(SessionEvent::UtteranceDone { id }).await.is_err() { return }
+                            },
                             Err(e) => return driver.fail(e.scrub(&secret)).await,
                         }
                         last_sent = tokio::time::Instant::now();
                     }
                 }
             }
+            _ = tokio::time::sleep_until(wait_until), if flush_wait.is_some() => flush_wait = None,
             _ = tokio::time::sleep_until(keep_alive_due), if keep_alive.is_some() && !server_busy && t.conn.is_some() => {
                 if let (Some((_, message)), Some(conn)) = (keep_alive.as_ref(), t.conn.as_mut()) {
                     if let Err(e) = conn.send(message.clone(), s.send_timeout).await {
@@ -292,7 +334,9 @@ pub(crate) async fn run<D: Dialect>(
                                 conn.close().await;
                             }
                         }
-                        if driver.emit(SessionEvent::UtteranceDone { id: flight.id }).await.is_err() { return }
+                        for id in flight.ids {
+                            if driver.emit(SessionEvent::UtteranceDone { id }).await.is_err() { return }
+                        }
                     }
                     Decoded::Error { context: c, error } if ours(multiplex, &c, &flight.context) => {
                         return driver.fail(error.scrub(&secret)).await;
@@ -306,27 +350,41 @@ pub(crate) async fn run<D: Dialect>(
             }
         }
         // The server is idle again: replay what waited, up to the next flush.
-        while in_flight.is_none() && clearing.is_none() {
+        while in_flight.is_none() && clearing.is_none() && flush_wait.is_none() {
             let Some(item) = queue.pop_front() else { break };
             let result = match item {
                 Queued::Text(text) => {
                     queued_chars = queued_chars.saturating_sub(text.chars().count());
                     t.send_text(text).await.map(|()| None)
                 }
-                Queued::Flush(id) => match t.flush(id).await {
-                    Ok(Some(f)) => Ok(Some(f)),
-                    Ok(None) => {
-                        if driver
-                            .emit(SessionEvent::UtteranceDone { id })
-                            .await
-                            .is_err()
-                        {
-                            return;
+                Queued::Flush(id) => {
+                    if let Some(when) = t.flush_blocked() {
+                        if queue.iter().any(|q| matches!(q, Queued::Flush(_))) {
+                            // A later flush will carry this one's text too.
+                            t.merged.push(id);
+                        } else {
+                            queue.push_front(Queued::Flush(id));
+                            flush_wait = Some(when);
                         }
-                        Ok(None)
+                        continue;
                     }
-                    Err(e) => Err(e),
-                },
+                    match t.flush(id).await {
+                        Ok(Ended::Sent(f)) => Ok(Some(*f)),
+                        Ok(Ended::Empty(ids)) => {
+                            for id in ids {
+                                if driver
+                                    .emit(SessionEvent::UtteranceDone { id })
+                                    .await
+                                    .is_err()
+                                {
+                                    return;
+                                }
+                            }
+                            Ok(None)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
             };
             last_sent = tokio::time::Instant::now();
             match result {

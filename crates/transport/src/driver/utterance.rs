@@ -55,7 +55,7 @@ fn whole<D: Dialect>(
     text: &str,
 ) -> Vec<crate::dialect::Outgoing> {
     let mut out = d.begin(voicing, context);
-    out.push(d.text(voicing, context, text));
+    out.extend(d.texts(voicing, context, text));
     out.extend(d.flush(voicing, context));
     out
 }
@@ -77,11 +77,22 @@ pub(crate) async fn synthesize<D: Dialect>(
     // pong (or any answer) must come within the liveness limit, else the
     // request is sent again on a fresh socket. The check costs no round trip.
     let mut probe = None;
-    let mut conn = match inner.pool.take_unprobed(&key) {
+    let mut pooled = inner.pool.take_unprobed(&key);
+    if let (Some((limit, window)), Some(conn)) = (d.flush_limit(), pooled.as_mut()) {
+        if conn.flush_room(limit, window).is_some() {
+            // The vendor would ignore another flush on this socket now: leave
+            // it in the pool and speak on a fresh one.
+            if let Some(conn) = pooled.take() {
+                inner.pool.keep(conn).await;
+            }
+        }
+    }
+    let mut conn = match pooled {
         Some(mut conn) => {
             let sent = async {
                 let ping = conn.send_ping(inner.settings.send_timeout).await?;
                 send_all(&inner, &mut conn, whole(d, &voicing, &context, &text)).await?;
+                conn.note_flush();
                 Ok::<_, voxwire_core::TtsError>(ping)
             }
             .await;
@@ -100,6 +111,7 @@ pub(crate) async fn synthesize<D: Dialect>(
         send_all(&inner, &mut fresh, whole(d, &voicing, &context, &text))
             .await
             .map_err(|e| e.scrub(&secret))?;
+        fresh.note_flush();
         conn = Some(fresh);
     }
     let Some(mut conn) = conn else {
@@ -119,6 +131,7 @@ pub(crate) async fn synthesize<D: Dialect>(
                     let fresh = async {
                         let mut fresh = inner.open(&voicing).await?;
                         send_all(&inner, &mut fresh, whole(d, &voicing, &context, &text)).await?;
+                        fresh.note_flush();
                         Ok::<_, voxwire_core::TtsError>(fresh)
                     }
                     .await;
@@ -207,7 +220,7 @@ pub(crate) async fn synthesize<D: Dialect>(
             }
         }
         if out.forward(chunker.finish(conn.endpoint())).await && d.reusable_after_done() {
-            inner.pool.put(conn);
+            inner.pool.keep(conn).await;
         }
     }))
 }
@@ -231,7 +244,7 @@ pub(crate) async fn cancel_and_pool<D: Dialect>(
             }
             if !acknowledged {
                 if d.multiplex() == Multiplex::ByContext {
-                    inner.pool.put(conn); // late messages of the context are ignored
+                    inner.pool.keep(conn).await; // late messages of the context are ignored
                 }
                 return;
             }
@@ -241,7 +254,7 @@ pub(crate) async fn cancel_and_pool<D: Dialect>(
                 match read_decoded(d, &mut state, &mut conn, left, "no clear acknowledgement").await
                 {
                     Ok(Decoded::Cleared { context: c }) if ours(d.multiplex(), &c, context) => {
-                        inner.pool.put(conn);
+                        inner.pool.keep(conn).await;
                         return;
                     }
                     Ok(Decoded::Error { .. }) | Err(_) => return,
@@ -249,7 +262,7 @@ pub(crate) async fn cancel_and_pool<D: Dialect>(
                 }
             }
         }
-        CancelPlan::Reconnect => conn.close().await,
+        CancelPlan::Reconnect => inner.pool.retire(conn).await,
     }
 }
 
@@ -265,6 +278,7 @@ pub(crate) async fn speak_once<D: Dialect>(
     let context = inner.next_context();
     let result = async {
         send_all(inner, conn, whole(d, voicing, &context, text)).await?;
+        conn.note_flush();
         let mut state = D::State::default();
         let mut first = None;
         loop {

@@ -1,0 +1,375 @@
+//! `GET /v1/speak`: the speak WebSocket.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::time::Instant;
+use voxwire_core::AudioFormat;
+
+use super::{error_body, format_of, DgFault, MockDeepgram, St, MAX_SPEAK_CHARS};
+use crate::kit::audio::expected_audio;
+use crate::kit::fault::Effects;
+use crate::kit::record::MAX_RECORDED_MESSAGES;
+use crate::kit::{rejection_response, Kit, RequestKind};
+
+/// A refusal in Deepgram's shape: JSON body, `dg-error`, `dg-request-id`.
+pub(crate) fn deny(status: u16, err_code: &str, err_msg: &str, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = (status, error_body(err_code, err_msg, request_id)).into_response();
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(err_msg) {
+        h.insert("dg-error", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("dg-request-id", v);
+    }
+    r
+}
+
+/// The query as pairs.
+pub(crate) fn pairs(uri: &Uri) -> Vec<(String, String)> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|q| q.0)
+        .unwrap_or_default()
+}
+
+/// Records a request with the key masked everywhere (query and subprotocol included).
+pub(crate) fn record(
+    kit: &Kit,
+    kind: RequestKind,
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> u64 {
+    let id = kit.record_request(kind, method, uri.path(), headers);
+    let masker = kit.masker(headers);
+    let query = uri.query().map(|q| masker.mask(q));
+    kit.update(id, |r| {
+        r.query = query;
+        for (_, v) in r.headers.iter_mut() {
+            *v = masker.mask(v);
+        }
+    });
+    id
+}
+
+pub(crate) async fn upgrade(
+    State((dg, kit)): State<St>,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let id = record(&kit, RequestKind::WebSocket, "GET", &uri, &headers);
+    let request_id = dg.request_id();
+    let response = match dg.authorized(&headers) {
+        Err(()) => deny(401, "INVALID_AUTH", "Invalid credentials.", &request_id),
+        Ok(protocol) => {
+            let (index, fault) = kit.take_fault();
+            kit.update(id, |r| r.index = Some(index));
+            let fx = Effects::of(&fault);
+            if let Some(r) = fx.reject.as_ref().or(fx.reject_ws.as_ref()) {
+                rejection_response(r)
+            } else {
+                match format_of(&pairs(&uri), false) {
+                    Err(msg) => deny(400, "Bad Request", &msg, &request_id),
+                    Ok((format, _)) => {
+                        kit.count_upgrade();
+                        let ws = match protocol {
+                            Some(p) => ws.protocols([p]),
+                            None => ws,
+                        };
+                        let (dg2, kit2, rid) = (dg.clone(), kit.clone(), request_id.clone());
+                        let mut r = ws.on_upgrade(move |socket| async move {
+                            tokio::select! {
+                                () = serve(socket, &dg2, &kit2, id, format, &rid) => {}
+                                () = kit2.stopped() => {}
+                            }
+                        });
+                        if let Ok(v) = HeaderValue::from_str(&request_id) {
+                            r.headers_mut().insert("dg-request-id", v);
+                        }
+                        r
+                    }
+                }
+            }
+        }
+    };
+    let status = response.status().as_u16();
+    kit.update(id, |r| r.status = status);
+    response
+}
+
+/// One utterance being spoken.
+struct Utterance {
+    frames: VecDeque<Bytes>,
+    fault: Option<DgFault>,
+    sent: usize,
+    sequence_id: u64,
+}
+
+enum Step {
+    Go,
+    End,
+}
+
+async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
+    let _ = ws
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
+
+fn warning(shape_old: bool) -> String {
+    let (code, msg) = (
+        "FLUSH_LIMIT",
+        "Too many Flush messages: flush ignored (mock)",
+    );
+    if shape_old {
+        serde_json::json!({"type":"Warning","warn_code":code,"warn_msg":msg}).to_string()
+    } else {
+        serde_json::json!({"type":"Warning","code":code,"description":msg}).to_string()
+    }
+}
+
+fn flushed(seq: u64) -> String {
+    serde_json::json!({"type":"Flushed","sequence_id":seq}).to_string()
+}
+
+async fn serve(
+    mut ws: WebSocket,
+    dg: &MockDeepgram,
+    kit: &Kit,
+    id: u64,
+    format: AudioFormat,
+    request_id: &str,
+) {
+    let cfg = dg.config().clone();
+    let masker = kit.masker(&HeaderMap::new());
+    let metadata = serde_json::json!({
+        "type": "Metadata",
+        "request_id": request_id,
+        "model_name": "aura-mock",
+        "model_version": "2026-01-01",
+        "model_uuid": "00000000-0000-0000-0000-000000000000",
+        "additional_model_uuids": [],
+    });
+    if ws.send(Message::text(metadata.to_string())).await.is_err() {
+        return;
+    }
+    let mut buffer = String::new();
+    let mut queue: VecDeque<Utterance> = VecDeque::new();
+    let mut next_seq = 0u64;
+    let mut flushes: VecDeque<Instant> = VecDeque::new();
+    let mut chars: VecDeque<(Instant, usize)> = VecDeque::new();
+    let mut last_text = Instant::now();
+    let mut warnings = 0u64;
+    let frame_bytes = cfg.frame_bytes.max(1);
+    loop {
+        let playing = !queue.is_empty();
+        let idle_at = cfg.idle_timeout.map_or_else(
+            || Instant::now() + crate::kit::fault::FOREVER,
+            |t| last_text + t,
+        );
+        tokio::select! {
+            m = ws.recv() => {
+                let Some(Ok(m)) = m else { return };
+                let text = match m {
+                    Message::Binary(_) => {
+                        close(&mut ws, 1003, "MESSAGE-0000").await;
+                        return;
+                    }
+                    Message::Close(_) => return,
+                    Message::Text(t) => t.as_str().to_string(),
+                    _ => continue,
+                };
+                kit.update(id, |r| {
+                    if r.messages.len() < MAX_RECORDED_MESSAGES {
+                        r.messages.push(masker.mask(&text));
+                    } else {
+                        r.messages_dropped += 1;
+                    }
+                });
+                last_text = Instant::now();
+                let v: Option<Value> = serde_json::from_str(&text).ok();
+                let kind = v.as_ref().and_then(|v| v.get("type")).and_then(Value::as_str).unwrap_or("");
+                match kind {
+                    "Speak" => {
+                        let t = v.as_ref().and_then(|v| v.get("text")).and_then(Value::as_str).unwrap_or("");
+                        let n = t.chars().count();
+                        if n > MAX_SPEAK_CHARS {
+                            close(&mut ws, 1009, "BIG-0001").await;
+                            return;
+                        }
+                        let now = Instant::now();
+                        while chars.front().is_some_and(|(at, _)| *at + cfg.chars_window <= now) {
+                            chars.pop_front();
+                        }
+                        let used: usize = chars.iter().map(|(_, n)| n).sum();
+                        if used + n > cfg.chars_limit {
+                            close(&mut ws, 1008, "DATA-0001").await;
+                            return;
+                        }
+                        chars.push_back((now, n));
+                        buffer.push_str(t);
+                    }
+                    "Flush" => {
+                        let now = Instant::now();
+                        while flushes.front().is_some_and(|at| *at + cfg.flush_window <= now) {
+                            flushes.pop_front();
+                        }
+                        if flushes.len() >= cfg.flush_limit {
+                            dg.warnings.fetch_add(1, Ordering::SeqCst);
+                            warnings += 1;
+                            if ws.send(Message::text(warning(warnings % 2 == 0))).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        flushes.push_back(now);
+                        let said = std::mem::take(&mut buffer);
+                        kit.update(id, |r| r.utterances.push(masker.mask(&said)));
+                        let audio = Bytes::from(expected_audio(&said, format));
+                        let frames = (0..audio.len())
+                            .step_by(frame_bytes)
+                            .map(|at| audio.slice(at..(at + frame_bytes).min(audio.len())))
+                            .collect();
+                        let fault = dg.next_fault();
+                        let mut u = Utterance { frames, fault, sent: 0, sequence_id: next_seq };
+                        next_seq += 1;
+                        if let Some(DgFault::TextFirst(t)) = &u.fault {
+                            if ws.send(Message::text(t.clone())).await.is_err() {
+                                return;
+                            }
+                            u.fault = None;
+                        }
+                        queue.push_back(u);
+                    }
+                    "Clear" => {
+                        buffer.clear();
+                        if let Some(u) = queue.front_mut() {
+                            for _ in 0..cfg.leak_after_clear {
+                                let Some(f) = u.frames.pop_front() else { break };
+                                if ws.send(Message::binary(f)).await.is_err() {
+                                    return;
+                                }
+                                dg.stale_sent.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                        queue.clear();
+                        let cleared = serde_json::json!({"type":"Cleared","sequence_id":next_seq.saturating_sub(1)});
+                        if ws.send(Message::text(cleared.to_string())).await.is_err() {
+                            return;
+                        }
+                    }
+                    "Close" => {
+                        dg.closes.fetch_add(1, Ordering::SeqCst);
+                        close(&mut ws, 1000, "").await;
+                        return;
+                    }
+                    _ => {
+                        close(&mut ws, 1008, "DATA-0000").await;
+                        return;
+                    }
+                }
+            }
+            () = pace(cfg.frame_delay), if playing => {
+                if let Step::End = step(&mut ws, &mut queue, dg).await {
+                    return;
+                }
+            }
+            () = tokio::time::sleep_until(idle_at), if cfg.idle_timeout.is_some() && !playing => {
+                close(&mut ws, 1011, "NET-0001").await;
+                return;
+            }
+        }
+    }
+}
+
+/// The pause between frames; zero only yields (a zero `sleep` would still
+/// wait for the timer wheel's next millisecond tick).
+async fn pace(delay: std::time::Duration) {
+    if delay.is_zero() {
+        tokio::task::yield_now().await;
+    } else {
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Sends the next piece of the utterance in front (or ends it).
+async fn step(ws: &mut WebSocket, queue: &mut VecDeque<Utterance>, dg: &MockDeepgram) -> Step {
+    let Some(u) = queue.front_mut() else {
+        return Step::Go;
+    };
+    let send_text = |t: String| Message::text(t);
+    match u.fault.clone() {
+        Some(DgFault::Silent) => {
+            queue.pop_front();
+            return Step::Go;
+        }
+        Some(DgFault::Text(t)) => {
+            queue.pop_front();
+            return if ws.send(send_text(t)).await.is_err() {
+                Step::End
+            } else {
+                Step::Go
+            };
+        }
+        Some(DgFault::ZeroAudio) => {
+            let seq = u.sequence_id;
+            queue.pop_front();
+            return if ws.send(send_text(flushed(seq))).await.is_err() {
+                Step::End
+            } else {
+                Step::Go
+            };
+        }
+        Some(DgFault::Close {
+            code,
+            reason,
+            after_bytes,
+        }) if u.sent >= after_bytes || u.frames.is_empty() => {
+            close(ws, code, &reason).await;
+            return Step::End;
+        }
+        Some(DgFault::Drop { after_bytes }) if u.sent >= after_bytes || u.frames.is_empty() => {
+            return Step::End;
+        }
+        _ => {}
+    }
+    if let Some(frame) = u.frames.pop_front() {
+        u.sent += frame.len();
+        if ws.send(Message::binary(frame)).await.is_err() {
+            return Step::End;
+        }
+        if !u.frames.is_empty()
+            || matches!(u.fault, Some(DgFault::Close { .. } | DgFault::Drop { .. }))
+        {
+            return Step::Go;
+        }
+    }
+    let seq = u.sequence_id;
+    let fault = u.fault.clone();
+    queue.pop_front();
+    let end = match fault {
+        Some(DgFault::NoFlushed) => return Step::Go,
+        Some(DgFault::WarningNoFlushed) => {
+            dg.warnings.fetch_add(1, Ordering::SeqCst);
+            warning(false)
+        }
+        _ => flushed(seq),
+    };
+    if ws.send(send_text(end)).await.is_err() {
+        Step::End
+    } else {
+        Step::Go
+    }
+}
