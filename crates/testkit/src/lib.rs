@@ -11,7 +11,7 @@
 pub mod assert;
 pub mod fake;
 pub mod kit;
-pub mod mock_openai;
 pub mod mock_deepgram;
+pub mod mock_openai;
 pub mod mock_xai;
 pub mod python;
