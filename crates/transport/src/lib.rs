@@ -19,6 +19,7 @@ pub mod body;
 pub mod chunker;
 pub mod connect;
 pub mod dialect;
+pub mod doctor;
 pub mod driver;
 pub mod errors;
 pub mod http;

@@ -1,125 +1,32 @@
 //! `voxwire doctor` for Deepgram: each step checked on its own, then a diagnosis.
 
-use std::time::Instant;
-
-use futures::StreamExt;
 use voxwire_core::diagnose::{Check, Report};
 use voxwire_core::{ErrorKind, SynthesisRequest, TtsError, TtsProvider};
-use voxwire_transport::reach::reachable;
-use voxwire_transport::WsConn;
+use voxwire_transport::doctor::SocketDoctor;
 
 use crate::DeepgramProvider;
 
-/// What the checks speak: one word keeps them cheap.
-const PROBE_TEXT: &str = "Hi.";
-
-/// The key is configured.
-pub const CREDENTIALS: &str = "credentials";
-/// TCP reachability of the API host.
-pub const REACHABLE: &str = "reachable";
-/// A REST synthesis of one word.
-pub const REST: &str = "rest synthesis";
-/// The WebSocket upgrade.
-pub const UPGRADE: &str = "websocket upgrade";
-/// One short utterance over the WebSocket.
-pub const UTTERANCE: &str = "websocket utterance";
+pub use voxwire_transport::doctor::{CREDENTIALS, REACHABLE, REST, UPGRADE, UTTERANCE};
 
 impl DeepgramProvider {
     pub(crate) async fn report(&self) -> Report {
         let r = &self.inner.resolved;
-        let mut checks = vec![Check::pass(
-            CREDENTIALS,
-            "API key set (DEEPGRAM_API_KEY or api_key)",
-            std::time::Duration::ZERO,
-        )];
-        let reach = reachable(
-            crate::PROVIDER_ID,
-            REACHABLE,
-            &r.rest_url,
-            r.connect_timeout,
-        )
-        .await;
-        let reached = reach.passed();
-        checks.push(reach);
-        if reached {
-            checks.push(self.rest_check().await);
-            let (upgrade, conn) = self.upgrade_check().await;
-            checks.push(upgrade);
-            checks.push(match conn {
-                Some(conn) => self.utterance_check(conn).await,
-                None => Check::skipped(UTTERANCE, "the upgrade failed"),
-            });
-        } else {
-            for name in [REST, UPGRADE, UTTERANCE] {
-                checks.push(Check::skipped(name, "the host is not reachable"));
-            }
-        }
+        let doctor = SocketDoctor {
+            credentials: "API key set (DEEPGRAM_API_KEY or api_key)",
+            rest_url: &r.rest_url,
+            connect_timeout: r.connect_timeout,
+            ws: &self.inner.ws,
+            voicing: self.voicing(None, None, None, Default::default()),
+            upgrade_error: crate::dialect::scoped,
+        };
+        let checks = doctor
+            .checks(|text| self.synthesize_rest(SynthesisRequest::new(text)))
+            .await;
         let diagnosis = diagnose(&checks, &r.rest_url, &r.ws_url);
         Report {
             provider: self.describe(),
             checks,
             diagnosis,
-        }
-    }
-
-    async fn rest_check(&self) -> Check {
-        let started = Instant::now();
-        let result = async {
-            let mut stream = self
-                .synthesize_rest(SynthesisRequest::new(PROBE_TEXT))
-                .await?;
-            let mut first = None;
-            while let Some(chunk) = stream.next().await {
-                chunk?;
-                first.get_or_insert_with(|| started.elapsed());
-            }
-            Ok::<_, TtsError>(first.unwrap_or_default())
-        }
-        .await;
-        match result {
-            Ok(first) => Check::pass(
-                REST,
-                format!("first audio after {} ms", first.as_millis()),
-                started.elapsed(),
-            ),
-            Err(e) => Check::fail(REST, e, started.elapsed()),
-        }
-    }
-
-    async fn upgrade_check(&self) -> (Check, Option<WsConn>) {
-        let started = Instant::now();
-        let voicing = self.voicing(None, None, None, Default::default());
-        match self.inner.ws.open(&voicing).await {
-            Ok(conn) => (
-                Check::pass(UPGRADE, "101 Switching Protocols", started.elapsed()),
-                Some(conn),
-            ),
-            Err(e) => (
-                Check::fail(UPGRADE, crate::dialect::scoped(e), started.elapsed()),
-                None,
-            ),
-        }
-    }
-
-    async fn utterance_check(&self, mut conn: WsConn) -> Check {
-        let started = Instant::now();
-        let voicing = self.voicing(None, None, None, Default::default());
-        let result = self
-            .inner
-            .ws
-            .speak_once(&mut conn, &voicing, PROBE_TEXT)
-            .await;
-        conn.close_with(Some(voxwire_transport::Outgoing::Text(
-            crate::protocol::CLOSE.to_string(),
-        )))
-        .await;
-        match result {
-            Ok(first) => Check::pass(
-                UTTERANCE,
-                format!("first audio after {} ms", first.as_millis()),
-                started.elapsed(),
-            ),
-            Err(e) => Check::fail(UTTERANCE, e, started.elapsed()),
         }
     }
 }
