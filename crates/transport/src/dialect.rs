@@ -157,6 +157,42 @@ pub trait Dialect: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// How many utterances one socket may carry at once: the vendor's limit
+    /// (ElevenLabs multi-stream 5, Cartesia many). Above 1, with
+    /// [`Multiplex::ByContext`], the driver shares sockets between concurrent
+    /// utterances and sessions (see [`crate::driver`]'s shared sockets).
+    fn max_contexts(&self) -> usize {
+        1
+    }
+
+    /// What shared sockets are grouped by: utterances with different keys
+    /// never share one. The upgrade URL by default; a dialect whose first
+    /// message fixes settings for the socket's life (ElevenLabs'
+    /// `voice_settings`) adds them. Never holds a secret.
+    fn socket_key(&self, voicing: &Voicing) -> Result<String> {
+        Ok(self.upgrade(voicing)?.url)
+    }
+
+    /// The messages opening `context` on a shared socket; `first_on_socket`
+    /// says whether it is the first context that socket carries (ElevenLabs
+    /// sends `voice_settings` only then). [`begin`](Self::begin) by default.
+    fn begin_on(&self, voicing: &Voicing, context: &str, first_on_socket: bool) -> Vec<Outgoing> {
+        let _ = first_on_socket;
+        self.begin(voicing, context)
+    }
+
+    /// A message keeping open context `context` alive while its text pauses,
+    /// and how often (ElevenLabs' `{"text":"","context_id"}`); none by default.
+    fn context_keep_alive(&self, _context: &str) -> Option<(Duration, Outgoing)> {
+        None
+    }
+
+    /// How long a shared socket with no live context stays open for reuse;
+    /// keep it below the vendor's idle close (60 s by default).
+    fn shared_idle(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
     /// The message carrying more text of utterance `context`.
     fn text(&self, voicing: &Voicing, context: &str, text: &str) -> Outgoing;
 
