@@ -51,6 +51,7 @@
 pub mod audio;
 pub mod echo;
 pub mod fault;
+pub mod mux_echo;
 pub mod record;
 pub mod server;
 

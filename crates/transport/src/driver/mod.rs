@@ -8,6 +8,7 @@
 //! voices, REST path and diagnosis.
 
 mod session;
+mod shared;
 mod utterance;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,13 +43,17 @@ pub struct DriverSettings {
     pub liveness_timeout: Duration,
     /// The largest server message accepted.
     pub max_message_bytes: usize,
+    /// Shared sockets per group at most, for dialects that multiplex
+    /// utterances by context (see [`Dialect::max_contexts`]): with all of
+    /// them full, an utterance waits up to the connect timeout for a slot.
+    pub max_shared_sockets: usize,
     /// The key: scrubbed from every error.
     pub secret: Secret,
 }
 
 impl DriverSettings {
     /// Defaults (10 s connect, 15 s first audio, 10 s inactivity, 1800 s
-    /// age, 2 pooled, 1 s liveness) around `secret`.
+    /// age, 2 pooled, 1 s liveness, 8 shared sockets) around `secret`.
     pub fn new(secret: Secret) -> Self {
         Self {
             connect_timeout: Duration::from_secs(10),
@@ -59,6 +64,7 @@ impl DriverSettings {
             pool_size: 2,
             liveness_timeout: Duration::from_secs(1),
             max_message_bytes: MAX_MESSAGE_BYTES,
+            max_shared_sockets: 8,
             secret,
         }
     }
@@ -91,6 +97,7 @@ pub(crate) struct Inner<D: Dialect> {
     pub settings: DriverSettings,
     pub http: reqwest::Client,
     pub pool: Pool,
+    pub shared: shared::Shared,
     pub contexts: AtomicU64,
 }
 
@@ -111,6 +118,7 @@ impl<D: Dialect> WsProvider<D> {
                 settings,
                 http,
                 pool,
+                shared: shared::Shared::new(),
                 contexts: AtomicU64::new(0),
             }),
         })
@@ -136,8 +144,13 @@ impl<D: Dialect> WsProvider<D> {
         self.inner.open(voicing).await
     }
 
-    /// Opens a socket for `voicing` now and pools it, so the next request skips the handshake.
+    /// Opens a socket for `voicing` now and pools it (or, for a dialect
+    /// that shares sockets, adds it to its group), so the next request skips
+    /// the handshake.
     pub async fn prewarm(&self, voicing: &Voicing) -> Result<()> {
+        if self.inner.shares_sockets() {
+            return self.inner.prewarm_shared(voicing).await;
+        }
         let conn = self.open(voicing).await?;
         self.inner.pool.keep(conn).await;
         Ok(())
@@ -149,8 +162,10 @@ impl<D: Dialect> WsProvider<D> {
         self.inner.pool.keep(conn).await;
     }
 
-    /// Closes every idle pooled socket, each with the dialect's goodbye.
+    /// Closes every idle pooled socket, each with the dialect's goodbye, and
+    /// every shared socket (utterances still on them end with an error).
     pub async fn shutdown(&self) {
+        self.inner.shared.shutdown();
         for conn in self.inner.pool.drain() {
             self.inner.pool.retire(conn).await;
         }
@@ -161,6 +176,11 @@ impl<D: Dialect> WsProvider<D> {
         self.inner.pool.idle()
     }
 
+    /// Open shared sockets (for dialects that multiplex by context), busy or idle.
+    pub fn shared_connections(&self) -> usize {
+        self.inner.shared.sockets()
+    }
+
     /// Speaks a whole `text` as one utterance; chunks arrive in `target` as the vendor sends them.
     pub async fn synthesize(
         &self,
@@ -168,12 +188,27 @@ impl<D: Dialect> WsProvider<D> {
         voicing: Voicing,
         target: AudioFormat,
     ) -> Result<AudioStream> {
+        if self.inner.shares_sockets() {
+            return shared::synthesize(self.inner.clone(), text, voicing, target).await;
+        }
         utterance::synthesize(self.inner.clone(), text, voicing, target).await
     }
 
     /// A session of incremental text over one socket (taken from the pool when one is idle).
     pub async fn stream(&self, voicing: Voicing, target: AudioFormat) -> Result<SynthesisSession> {
         target.validate()?;
+        if self.inner.shares_sockets() {
+            // Validated now, so a bad voicing fails here rather than at the first text.
+            self.inner.dialect.socket_key(&voicing)?;
+            let (session, driver) = core_session::channel(core_session::DEFAULT_QUEUE_CAPACITY);
+            tokio::spawn(shared::run_session(
+                self.inner.clone(),
+                driver,
+                voicing,
+                target,
+            ));
+            return Ok(session);
+        }
         let (conn, _) = self.inner.checkout(&voicing).await?;
         let (session, driver) = core_session::channel(core_session::DEFAULT_QUEUE_CAPACITY);
         tokio::spawn(session::run(

@@ -1,0 +1,263 @@
+//! A toy multiplexing protocol on the kit, for the transport driver's
+//! shared-socket tests: many utterances at once on one socket by context id,
+//! as ElevenLabs multi-stream and Cartesia do.
+//!
+//! `GET /mux?rate=HZ` with header `authorization: <key>` upgrades. Client
+//! text frames: `first:<ctx>` (a context that carries the socket's settings;
+//! a second one on the same socket is refused with close 1008, as ElevenLabs
+//! does with re-sent `voice_settings`) or `open:<ctx>`; `say:<ctx>:<text>`;
+//! `end:<ctx>` (speak it); `cancel:<ctx>` (stop it, then `done:<ctx>`).
+//! Server text frames: `audio:<ctx>:<base64>` (one per character, the kit's
+//! pcm16 audio, [`MuxEcho::char_delay`] apart, so contexts interleave),
+//! `done:<ctx>`, `error:<ctx>:<text>` (an empty `<ctx>` concerns the socket).
+//! Text starting `fail:` gets `error:<ctx>:<rest>` then `done:<ctx>` (a
+//! per-context error; the socket goes on); text containing `crash` gets
+//! `error::internal crash` then close 1011 (an error without a context id);
+//! text containing `hang` gets nothing. More than [`MuxEcho::max_contexts`]
+//! live contexts get `error::too many contexts` and close 1008. A socket
+//! with no live context and no client message for [`MuxEcho::idle_close`]
+//! is closed 1000 "connection idle timeout"; with
+//! [`MuxEcho::close_second_context`] a socket is closed so as its second
+//! context opens (an idle close racing a request). The kit's fault plan applies
+//! per upgrade (rejections, e.g. a 429 connection cap).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use base64::Engine as _;
+use futures::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use voxwire_core::AudioFormat;
+
+use super::audio::expected_audio;
+use super::fault::Effects;
+use super::{rejection_response, Kit, MockDialect, RequestKind};
+
+/// The multiplexing toy mock's switches and counters.
+#[derive(Debug, Clone)]
+pub struct MuxEcho {
+    /// Live contexts one socket takes (the sixth on ElevenLabs is refused).
+    pub max_contexts: usize,
+    /// Closes a quiet socket with no live context after this (Cartesia's idle close).
+    pub idle_close: Option<Duration>,
+    /// The pause between the audio frames of one context.
+    pub char_delay: Duration,
+    /// Closes a socket 1000 "connection idle timeout" as its second context
+    /// opens: a vendor's idle close racing the request.
+    pub close_second_context: bool,
+    /// The most live contexts seen on one socket.
+    pub peak_contexts: Arc<AtomicUsize>,
+    /// Sockets open now.
+    pub open_sockets: Arc<AtomicUsize>,
+}
+
+impl Default for MuxEcho {
+    fn default() -> Self {
+        Self {
+            max_contexts: 5,
+            idle_close: None,
+            char_delay: Duration::from_millis(1),
+            close_second_context: false,
+            peak_contexts: Arc::new(AtomicUsize::new(0)),
+            open_sockets: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+/// The audio the mock sends for `text` at `rate` (one frame per character).
+pub fn mux_audio(text: &str, rate: u32) -> Vec<u8> {
+    expected_audio(text, AudioFormat::pcm16_mono(rate))
+}
+
+#[derive(serde::Deserialize)]
+struct Rate {
+    rate: Option<u32>,
+}
+
+struct Shared {
+    config: MuxEcho,
+    kit: Arc<Kit>,
+}
+
+impl MockDialect for MuxEcho {
+    fn name(&self) -> &'static str {
+        "mux-echo"
+    }
+
+    fn router(self: Arc<Self>, kit: Arc<Kit>) -> Router {
+        let shared = Arc::new(Shared {
+            config: (*self).clone(),
+            kit,
+        });
+        Router::new().route("/mux", get(upgrade)).with_state(shared)
+    }
+}
+
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<Rate>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let kit = &shared.kit;
+    let id = kit.record_request(RequestKind::WebSocket, "GET", "/mux", &headers);
+    let authorized = headers
+        .get("authorization")
+        .is_some_and(|v| v.as_bytes() == kit.api_key().as_bytes());
+    let (index, fault) = kit.take_fault();
+    let effects = Effects::of(&fault);
+    let response = if !authorized {
+        (StatusCode::UNAUTHORIZED, "bad key").into_response()
+    } else if let Some(r) = effects.reject.as_ref().or(effects.reject_ws.as_ref()) {
+        rejection_response(r)
+    } else {
+        kit.count_upgrade();
+        let rate = q.rate.unwrap_or(16_000).clamp(8_000, 48_000);
+        let shared = Arc::clone(&shared);
+        ws.on_upgrade(move |socket| async move {
+            shared.config.open_sockets.fetch_add(1, Ordering::SeqCst);
+            tokio::select! {
+                () = serve(socket, &shared.config, rate) => {}
+                () = shared.kit.stopped() => {}
+            }
+            shared.config.open_sockets.fetch_sub(1, Ordering::SeqCst);
+        })
+    };
+    let status = response.status().as_u16();
+    kit.update(id, |r| {
+        r.index = Some(index);
+        r.status = status;
+    });
+    response
+}
+
+/// What a context's generation task or the reader asks the writer to send.
+enum Out {
+    Text(String),
+    Close(u16, &'static str),
+    /// A context finished generating (its `done` was sent).
+    Finished(String),
+}
+
+async fn serve(ws: WebSocket, config: &MuxEcho, rate: u32) {
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
+    let mut texts: HashMap<String, String> = HashMap::new();
+    let mut live: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut had_first = false;
+    let mut opened = 0usize;
+    let idle = config.idle_close.unwrap_or(Duration::from_secs(86_400));
+    loop {
+        let quiet = live.is_empty() && texts.is_empty();
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(Out::Text(t)) => {
+                    if sink.send(Message::text(t)).await.is_err() { break }
+                }
+                Some(Out::Finished(c)) => { live.remove(&c); }
+                Some(Out::Close(code, reason)) => {
+                    let frame = CloseFrame { code, reason: reason.into() };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
+                }
+                None => break,
+            },
+            message = stream.next() => {
+                let Some(Ok(message)) = message else { break };
+                let Message::Text(t) = message else { continue };
+                let t = t.as_str();
+                let (verb, rest) = t.split_once(':').unwrap_or((t, ""));
+                match verb {
+                    "first" | "open" => {
+                        if verb == "first" && had_first {
+                            let _ = tx.send(Out::Close(1008, "settings may be sent only on the first context"));
+                            continue;
+                        }
+                        had_first |= verb == "first";
+                        opened += 1;
+                        if opened == 2 && config.close_second_context {
+                            let _ = tx.send(Out::Close(1000, "connection idle timeout"));
+                            continue;
+                        }
+                        texts.insert(rest.to_string(), String::new());
+                        if texts.len() + live.len() > config.max_contexts {
+                            let _ = tx.send(Out::Text("error::too many contexts".into()));
+                            let _ = tx.send(Out::Close(1008, "too many contexts"));
+                        }
+                        let n = texts.len() + live.len();
+                        config.peak_contexts.fetch_max(n, Ordering::SeqCst);
+                    }
+                    "say" => {
+                        let Some((c, text)) = rest.split_once(':') else { continue };
+                        texts.entry(c.to_string()).or_default().push_str(text);
+                    }
+                    "end" => {
+                        let c = rest.to_string();
+                        let Some(text) = texts.remove(&c) else {
+                            let _ = tx.send(Out::Text(format!("error:{c}:unknown context")));
+                            continue;
+                        };
+                        let task = tokio::spawn(generate(tx.clone(), c.clone(), text, rate, config.char_delay));
+                        live.insert(c, task);
+                    }
+                    "cancel" => {
+                        texts.remove(rest);
+                        if let Some(task) = live.remove(rest) {
+                            task.abort();
+                        }
+                        let _ = tx.send(Out::Text(format!("done:{rest}")));
+                    }
+                    _ => {
+                        let _ = tx.send(Out::Text(format!("error::unknown message {t}")));
+                    }
+                }
+            }
+            () = tokio::time::sleep(idle), if quiet => {
+                let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "connection idle timeout".into() }))).await;
+                break;
+            }
+        }
+    }
+    for (_, task) in live {
+        task.abort();
+    }
+}
+
+async fn generate(
+    tx: mpsc::UnboundedSender<Out>,
+    c: String,
+    text: String,
+    rate: u32,
+    delay: Duration,
+) {
+    if text.contains("hang") {
+        return;
+    }
+    if text.contains("crash") {
+        let _ = tx.send(Out::Text("error::internal crash".into()));
+        let _ = tx.send(Out::Close(1011, "internal error"));
+        return;
+    }
+    if let Some(m) = text.strip_prefix("fail:") {
+        let _ = tx.send(Out::Text(format!("error:{c}:{m}")));
+    } else {
+        for ch in text.chars() {
+            tokio::time::sleep(delay).await;
+            let audio = mux_audio(ch.encode_utf8(&mut [0; 4]), rate);
+            let b64 = base64::engine::general_purpose::STANDARD.encode(audio);
+            if tx.send(Out::Text(format!("audio:{c}:{b64}"))).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = tx.send(Out::Text(format!("done:{c}")));
+    let _ = tx.send(Out::Finished(c));
+}

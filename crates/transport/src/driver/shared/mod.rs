@@ -1,0 +1,447 @@
+//! Shared sockets: many utterances on one connection by context id, for
+//! vendors that multiplex (ElevenLabs multi-stream, Cartesia).
+//!
+//! A dialect opts in with [`Multiplex::ByContext`](crate::Multiplex) and
+//! [`max_contexts`](crate::Dialect::max_contexts) above one. Then:
+//! - sockets are grouped by [`socket_key`](crate::Dialect::socket_key); an
+//!   utterance takes a slot on a socket of its group with room, another
+//!   socket opens when all are full (up to
+//!   [`DriverSettings::max_shared_sockets`](crate::DriverSettings)), else it
+//!   waits for a slot (within the connect timeout) — never more than the
+//!   vendor's contexts on one socket;
+//! - a task per socket owns it, sends for its contexts and routes what the
+//!   server says by context id; an error without a context id, or a close,
+//!   fails every context on that socket at once, each with that error;
+//! - a cancelled context keeps its slot until the vendor ends it, and its
+//!   late audio is dropped; a socket with no context closes after
+//!   [`shared_idle`](crate::Dialect::shared_idle);
+//! - an utterance on a reused socket that closes before its first audio is
+//!   sent again on a fresh socket, once, without the caller seeing it (a
+//!   vendor's idle close racing the request);
+//! - a refused upgrade with `RateLimited` (the vendor's connection cap) backs
+//!   the group off: until it passes, new sockets fail at once with that
+//!   error instead of dialling again.
+
+mod session;
+mod socket;
+mod speak;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::time::Instant;
+use voxwire_core::{ErrorKind, Phase, Result, TtsError};
+
+pub(crate) use session::run as run_session;
+use socket::{Command, RouteRx, Routed, SocketHandle};
+pub(crate) use speak::synthesize;
+
+use crate::dialect::{Decoded, Dialect, Outgoing, Voicing};
+use crate::driver::Inner;
+use crate::errors;
+
+/// The first back-off after a rate-limited upgrade (doubling, capped).
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest back-off without a `Retry-After`.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct Group {
+    sockets: Vec<Arc<SocketHandle>>,
+    /// Sockets being opened now.
+    opening: usize,
+    /// Utterances waiting for a socket being opened (each will take a slot on it).
+    awaiting_open: usize,
+    /// Until when new sockets are refused, and with what.
+    backoff: Option<(Instant, TtsError)>,
+    /// Rate-limited upgrades in a row.
+    refusals: u32,
+}
+
+/// Every shared socket of one provider, by key.
+pub(crate) struct Shared {
+    groups: Mutex<HashMap<String, Group>>,
+    changed: Arc<Notify>,
+}
+
+impl Shared {
+    pub fn new() -> Self {
+        Self {
+            groups: Mutex::new(HashMap::new()),
+            changed: Arc::new(Notify::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
+        self.groups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Open shared sockets (all groups).
+    pub fn sockets(&self) -> usize {
+        let mut groups = self.lock();
+        groups
+            .values_mut()
+            .map(|g| {
+                g.sockets.retain(|s| !s.is_dead());
+                g.sockets.len()
+            })
+            .sum()
+    }
+
+    /// Closes every shared socket (live contexts end with an error).
+    pub fn shutdown(&self) {
+        for group in self.lock().values_mut() {
+            for socket in group.sockets.drain(..) {
+                socket.close();
+            }
+        }
+    }
+}
+
+/// A slot reserved on a shared socket, not yet opened.
+struct Reserved {
+    socket: Arc<SocketHandle>,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.socket.unreserve();
+    }
+}
+
+/// One context on a shared socket: what its holder sends and reads.
+pub(crate) struct Slot {
+    socket: Arc<SocketHandle>,
+    context: String,
+    route: RouteRx,
+    /// The socket carried other contexts before this one.
+    reused: bool,
+    /// The vendor ended it (done, error, or the socket ended).
+    ended: bool,
+    /// The socket closed or broke under it (not an error the vendor reported).
+    closed: bool,
+    provider: &'static str,
+    send_timeout: Duration,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.socket
+            .release(std::mem::take(&mut self.context), self.ended);
+    }
+}
+
+impl Slot {
+    /// The context id.
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    /// The endpoint (no query, no secret).
+    pub fn endpoint(&self) -> &str {
+        self.socket.endpoint()
+    }
+
+    /// Whether the socket carried other contexts before this one.
+    pub fn reused(&self) -> bool {
+        self.reused
+    }
+
+    /// Whether the socket closed or broke under this context (rather than
+    /// the vendor reporting an error).
+    pub fn closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Sends messages of this context, in order.
+    pub async fn send(&self, messages: Vec<Outgoing>) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let (done, sent) = oneshot::channel();
+        let limit = self.send_timeout;
+        self.socket
+            .command(Command::Send { messages, done }, limit)
+            .await
+            .map_err(|e| e.with_provider(self.provider))?;
+        match tokio::time::timeout(limit * 2, sent).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(self.socket.gone().with_provider(self.provider)),
+            Err(_) => Err(errors::timeout(
+                self.provider,
+                self.socket.endpoint(),
+                Phase::Send,
+                "could not send on the shared connection",
+                limit * 2,
+            )),
+        }
+    }
+
+    /// The next message for this context within `limit` (`waiting_for` names
+    /// what was awaited in the timeout's message). An `Err` is the socket's
+    /// end or the deadline; vendor errors for this context are `Ok(Decoded::Error)`.
+    pub async fn next(&mut self, limit: Duration, waiting_for: &str) -> Result<Decoded> {
+        let next = tokio::time::timeout(limit, self.route.recv()).await;
+        match next {
+            Err(_) => Err(errors::timeout(
+                self.provider,
+                self.socket.endpoint(),
+                Phase::Receive,
+                waiting_for,
+                limit,
+            )),
+            Ok(None) => {
+                self.ended = true;
+                Err(errors::closed_mid_stream(
+                    self.provider,
+                    self.socket.endpoint(),
+                    "the shared connection's task ended",
+                ))
+            }
+            Ok(Some(Routed::Ended { error, closed })) => {
+                self.ended = true;
+                self.closed = closed;
+                Err(error)
+            }
+            Ok(Some(Routed::Message(decoded))) => {
+                if matches!(decoded, Decoded::Done { .. } | Decoded::Error { .. }) {
+                    self.ended = true;
+                }
+                Ok(decoded)
+            }
+        }
+    }
+}
+
+impl<D: Dialect> Inner<D> {
+    /// Whether utterances share sockets.
+    pub(crate) fn shares_sockets(&self) -> bool {
+        self.dialect.multiplex() == crate::Multiplex::ByContext && self.dialect.max_contexts() > 1
+    }
+
+    /// Opens a context for `voicing` on a shared socket (a fresh one with
+    /// `fresh`), sending the dialect's opening messages and then what
+    /// `then(context)` makes.
+    pub(crate) async fn open_context(
+        self: &Arc<Self>,
+        voicing: &Voicing,
+        then: impl FnOnce(&str) -> Vec<Outgoing>,
+        fresh: bool,
+    ) -> Result<Slot> {
+        let reserved = self.reserve(voicing, fresh).await?;
+        let context = self.next_context();
+        let then = then(&context);
+        let (route, rx) = mpsc::unbounded_channel();
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let (done, opened) = oneshot::channel();
+        let command = Command::Open {
+            context: context.clone(),
+            voicing: Box::new(voicing.clone()),
+            then,
+            route,
+            backlog: backlog.clone(),
+            done,
+        };
+        let provider = self.dialect.provider();
+        let limit = self.settings.send_timeout;
+        let socket = reserved.socket.clone();
+        socket
+            .command(command, limit)
+            .await
+            .map_err(|e| e.with_provider(provider))?;
+        // From here the socket task owns the slot (a release frees it).
+        std::mem::forget(reserved);
+        let mut slot = Slot {
+            socket,
+            context,
+            route: RouteRx { rx, backlog },
+            reused: true,
+            ended: false,
+            closed: false,
+            provider,
+            send_timeout: limit,
+        };
+        let first = match tokio::time::timeout(limit * 2, opened).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(_)) => return Err(slot.socket.gone().with_provider(provider)),
+            Err(_) => {
+                return Err(errors::timeout(
+                    provider,
+                    slot.socket.endpoint(),
+                    Phase::Send,
+                    "could not open a context on the shared connection",
+                    limit * 2,
+                ))
+            }
+        };
+        slot.reused = !first;
+        Ok(slot)
+    }
+
+    /// A slot on a socket of `voicing`'s group: one with room, a new one, or
+    /// the first to free up within the connect timeout.
+    async fn reserve(self: &Arc<Self>, voicing: &Voicing, fresh: bool) -> Result<Reserved> {
+        let key = self.dialect.socket_key(voicing)?;
+        let max_contexts = self.dialect.max_contexts();
+        let max_sockets = self.settings.max_shared_sockets.max(1);
+        let wait = self.settings.connect_timeout;
+        let deadline = Instant::now() + wait;
+        let provider = self.dialect.provider();
+        loop {
+            let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            enum Step {
+                Use(Reserved),
+                Open,
+                AwaitOpen,
+                Wait,
+            }
+            let step = {
+                let mut groups = self.shared.lock();
+                let group = groups.entry(key.clone()).or_default();
+                group.sockets.retain(|s| !s.is_dead());
+                let reuse = (!fresh)
+                    .then(|| {
+                        // The fullest socket with room: few sockets stay busy, idle ones age out.
+                        let mut by_load: Vec<&Arc<SocketHandle>> = group.sockets.iter().collect();
+                        by_load.sort_by_key(|s| std::cmp::Reverse(s.live()));
+                        by_load
+                            .into_iter()
+                            .find(|s| s.try_reserve(max_contexts))
+                            .cloned()
+                    })
+                    .flatten();
+                if let Some(socket) = reuse {
+                    Step::Use(Reserved { socket })
+                } else if let Some((until, error)) = &group.backoff {
+                    if Instant::now() < *until {
+                        let left = until.saturating_duration_since(Instant::now());
+                        return Err(backing_off(error, left));
+                    }
+                    group.backoff = None;
+                    group.opening += 1;
+                    Step::Open
+                } else if !fresh
+                    && group.awaiting_open + group.opening < group.opening * max_contexts
+                {
+                    // A socket being opened will have room: wait for it rather than dial another.
+                    group.awaiting_open += 1;
+                    Step::AwaitOpen
+                } else if fresh || group.sockets.len() + group.opening < max_sockets {
+                    group.opening += 1;
+                    Step::Open
+                } else {
+                    Step::Wait
+                }
+            };
+            match step {
+                Step::Use(reserved) => return Ok(reserved),
+                Step::Open => return self.open_shared(&key, voicing).await,
+                Step::AwaitOpen => {
+                    let woke = tokio::time::timeout_at(deadline, notified).await;
+                    if let Some(group) = self.shared.lock().get_mut(&key) {
+                        group.awaiting_open = group.awaiting_open.saturating_sub(1);
+                    }
+                    if woke.is_err() {
+                        return Err(errors::timeout(
+                            provider,
+                            "",
+                            Phase::Connect,
+                            "no shared connection opened",
+                            wait,
+                        ));
+                    }
+                }
+                Step::Wait => {
+                    if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                        return Err(TtsError::new(
+                            ErrorKind::RateLimited,
+                            format!(
+                                "all {max_sockets} shared connections carry their {max_contexts} utterances and none freed within {} ms",
+                                wait.as_millis()
+                            ),
+                        )
+                        .with_provider(provider)
+                        .with_phase(Phase::Connect)
+                        .with_hint("raise max_shared_sockets, or spread the load over more entries"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens a socket into `voicing`'s group now (its slot is given back at once).
+    pub(crate) async fn prewarm_shared(self: &Arc<Self>, voicing: &Voicing) -> Result<()> {
+        let key = self.dialect.socket_key(voicing)?;
+        self.shared.lock().entry(key.clone()).or_default().opening += 1;
+        self.open_shared(&key, voicing).await.map(drop)
+    }
+
+    /// Opens a socket for the group `key` and reserves its first slot.
+    async fn open_shared(self: &Arc<Self>, key: &str, voicing: &Voicing) -> Result<Reserved> {
+        let opened = self.open(voicing).await;
+        let mut groups = self.shared.lock();
+        let group = groups.entry(key.to_string()).or_default();
+        group.opening = group.opening.saturating_sub(1);
+        let result = match opened {
+            Ok(conn) => {
+                group.refusals = 0;
+                let socket = socket::spawn(self.clone(), conn, self.shared.changed.clone());
+                let reserved = socket.try_reserve(self.dialect.max_contexts());
+                group.sockets.push(socket.clone());
+                if reserved {
+                    Ok(Reserved { socket })
+                } else {
+                    Err(socket.gone().with_provider(self.dialect.provider()))
+                }
+            }
+            Err(e) => {
+                if e.kind() == ErrorKind::RateLimited {
+                    group.refusals = group.refusals.saturating_add(1);
+                    let doubled = FIRST_BACKOFF
+                        .saturating_mul(1 << group.refusals.saturating_sub(1).min(5))
+                        .min(MAX_BACKOFF);
+                    let backoff = e.retry_after().unwrap_or(doubled);
+                    group.backoff = Some((Instant::now() + backoff, e.clone()));
+                }
+                Err(e)
+            }
+        };
+        drop(groups);
+        self.shared.changed.notify_waiters();
+        result
+    }
+}
+
+/// The error for an open refused during a back-off.
+fn backing_off(error: &TtsError, left: Duration) -> TtsError {
+    let mut e = error.clone();
+    e = TtsError::new(
+        e.kind(),
+        format!(
+            "{} (not dialled again: backing off {} ms more)",
+            e.message(),
+            left.as_millis()
+        ),
+    )
+    .with_retry_after(left)
+    .with_phase(e.phase())
+    .with_scope(error.scope());
+    if let Some(p) = error.provider() {
+        e = e.with_provider(p.to_string());
+    }
+    if let Some(endpoint) = error.endpoint() {
+        e = e.with_endpoint(endpoint);
+    }
+    if let Some(status) = error.status() {
+        e = e.with_status(status);
+    }
+    if let Some(hint) = error.hint() {
+        e = e.with_hint(hint.to_string());
+    }
+    e
+}

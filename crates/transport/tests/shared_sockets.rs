@@ -1,0 +1,420 @@
+//! Shared sockets: a dialect that multiplexes by context id gets many
+//! utterances on few sockets, never over the vendor's context limit, with
+//! per-context errors, socket-wide errors failing everyone at once, cancel,
+//! the idle close survived, and a rate-limited upgrade backed off. The
+//! server is the kit's multiplexing toy (`voxwire_testkit::kit::mux_echo`).
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use futures::StreamExt;
+use voxwire_core::session::SessionEvent;
+use voxwire_core::{AudioFormat, ErrorKind, Extensions, Result, Secret, TtsError};
+use voxwire_testkit::kit::mux_echo::{mux_audio, MuxEcho};
+use voxwire_testkit::kit::{Fault, Mock, Rejection};
+use voxwire_transport::dialect::CancelPlan;
+use voxwire_transport::{
+    errors, Decoded, Dialect, DriverSettings, Frame, Multiplex, Outgoing, UpgradeRequest, Voicing,
+    WsProvider,
+};
+
+const KEY: &str = "mux-key";
+
+struct Mux {
+    url: String,
+    max_contexts: usize,
+    idle: Duration,
+}
+
+impl Dialect for Mux {
+    type State = ();
+
+    fn provider(&self) -> &'static str {
+        "mux"
+    }
+
+    fn upgrade(&self, v: &Voicing) -> Result<UpgradeRequest> {
+        Ok(
+            UpgradeRequest::new(format!("{}?rate={}", self.url, v.wire.sample_rate))
+                .secret_header("authorization", Secret::new(KEY)),
+        )
+    }
+
+    fn multiplex(&self) -> Multiplex {
+        Multiplex::ByContext
+    }
+
+    fn max_contexts(&self) -> usize {
+        self.max_contexts
+    }
+
+    fn shared_idle(&self) -> Duration {
+        self.idle
+    }
+
+    fn begin_on(&self, _: &Voicing, ctx: &str, first: bool) -> Vec<Outgoing> {
+        let verb = if first { "first" } else { "open" };
+        vec![Outgoing::Text(format!("{verb}:{ctx}"))]
+    }
+
+    fn text(&self, _: &Voicing, ctx: &str, text: &str) -> Outgoing {
+        Outgoing::Text(format!("say:{ctx}:{text}"))
+    }
+
+    fn flush(&self, _: &Voicing, ctx: &str) -> Vec<Outgoing> {
+        vec![Outgoing::Text(format!("end:{ctx}"))]
+    }
+
+    fn cancel(&self, ctx: &str) -> CancelPlan {
+        CancelPlan::Clear {
+            messages: vec![Outgoing::Text(format!("cancel:{ctx}"))],
+            acknowledged: false,
+        }
+    }
+
+    fn decode(&self, _: &mut (), endpoint: &str, frame: Frame) -> Result<Decoded> {
+        let Frame::Text(t) = frame else {
+            return Err(errors::protocol("mux", endpoint, "a binary frame"));
+        };
+        let (verb, rest) = t.split_once(':').unwrap_or((&t, ""));
+        let (ctx, rest) = rest.split_once(':').unwrap_or((rest, ""));
+        let context = (!ctx.is_empty()).then(|| ctx.to_string());
+        Ok(match verb {
+            "audio" => Decoded::Audio {
+                context,
+                data: base64::engine::general_purpose::STANDARD
+                    .decode(rest)
+                    .map_err(|e| errors::protocol("mux", endpoint, e.to_string()))?
+                    .into(),
+                timing: None,
+            },
+            "done" => Decoded::Done { context },
+            "error" => {
+                let kind = if context.is_some() {
+                    ErrorKind::InvalidRequest
+                } else {
+                    ErrorKind::Unavailable
+                };
+                Decoded::Error {
+                    context,
+                    error: TtsError::new(kind, rest.to_string()).with_provider("mux"),
+                }
+            }
+            _ => Decoded::Skip,
+        })
+    }
+}
+
+struct Setup {
+    mock: Mock<MuxEcho>,
+    config: MuxEcho,
+}
+
+async fn serve(config: MuxEcho) -> Setup {
+    let mock = Mock::start(config.clone(), KEY).await.expect("bind");
+    Setup { mock, config }
+}
+
+fn provider(
+    s: &Setup,
+    max_contexts: usize,
+    tweak: impl FnOnce(&mut DriverSettings),
+) -> WsProvider<Mux> {
+    let mut settings = DriverSettings {
+        first_audio_timeout: Duration::from_secs(5),
+        ..DriverSettings::new(Secret::new(KEY))
+    };
+    tweak(&mut settings);
+    let dialect = Mux {
+        url: s.mock.ws_url("/mux"),
+        max_contexts,
+        idle: Duration::from_secs(30),
+    };
+    WsProvider::new(dialect, settings).unwrap()
+}
+
+fn voicing() -> Voicing {
+    Voicing {
+        voice: None,
+        language: None,
+        speed: None,
+        wire: AudioFormat::pcm16_mono(16_000),
+        extensions: Extensions::default(),
+    }
+}
+
+async fn say(p: &WsProvider<Mux>, text: &str) -> Result<Vec<u8>> {
+    let mut stream = p
+        .synthesize(text.to_string(), voicing(), AudioFormat::pcm16_mono(16_000))
+        .await?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?.data);
+    }
+    Ok(out)
+}
+
+fn text_of(i: usize) -> String {
+    format!("utterance number {i} of the shared socket test.")
+}
+
+#[tokio::test]
+async fn ten_concurrent_utterances_share_two_sockets_of_five_contexts_every_byte_right() {
+    let s = serve(MuxEcho::default()).await;
+    let p = provider(&s, 5, |_| {});
+    let runs = (0..10).map(|i| {
+        let p = p.clone();
+        async move { (i, say(&p, &text_of(i)).await) }
+    });
+    for (i, got) in futures::future::join_all(runs).await {
+        assert_eq!(
+            got.unwrap(),
+            mux_audio(&text_of(i), 16_000),
+            "utterance {i}"
+        );
+    }
+    assert_eq!(
+        s.mock.kit().upgrades(),
+        2,
+        "ten utterances at five a socket"
+    );
+    assert!(s.config.peak_contexts.load(Ordering::SeqCst) <= 5);
+    // Both sockets stay for the next utterances: no new upgrade.
+    assert_eq!(p.shared_connections(), 2);
+    say(&p, "again").await.unwrap();
+    assert_eq!(s.mock.kit().upgrades(), 2);
+}
+
+#[tokio::test]
+async fn a_sixth_utterance_waits_for_a_slot_instead_of_overflowing_the_socket() {
+    let s = serve(MuxEcho::default()).await;
+    let p = provider(&s, 5, |d| d.max_shared_sockets = 1);
+    let runs = (0..8).map(|i| {
+        let p = p.clone();
+        async move { (i, say(&p, &text_of(i)).await) }
+    });
+    for (i, got) in futures::future::join_all(runs).await {
+        assert_eq!(
+            got.unwrap(),
+            mux_audio(&text_of(i), 16_000),
+            "utterance {i}"
+        );
+    }
+    assert_eq!(s.mock.kit().upgrades(), 1);
+    assert!(s.config.peak_contexts.load(Ordering::SeqCst) <= 5);
+}
+
+#[tokio::test]
+async fn a_context_error_fails_that_utterance_only_and_the_socket_goes_on() {
+    let s = serve(MuxEcho::default()).await;
+    let p = provider(&s, 5, |_| {});
+    let (bad, a, b) = tokio::join!(
+        say(&p, "fail:voice not found"),
+        say(&p, "first of the good ones."),
+        say(&p, "second of the good ones.")
+    );
+    let bad = bad.unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::InvalidRequest);
+    assert!(bad.message().contains("voice not found"), "{bad}");
+    assert_eq!(a.unwrap(), mux_audio("first of the good ones.", 16_000));
+    assert_eq!(b.unwrap(), mux_audio("second of the good ones.", 16_000));
+    say(&p, "after the error").await.unwrap();
+    assert_eq!(
+        s.mock.kit().upgrades(),
+        1,
+        "the socket survived the context's error"
+    );
+}
+
+#[tokio::test]
+async fn an_error_without_a_context_fails_every_pending_utterance_at_once_with_it() {
+    let s = serve(MuxEcho {
+        char_delay: Duration::from_millis(20),
+        ..MuxEcho::default()
+    })
+    .await;
+    let p = provider(&s, 5, |d| d.first_audio_timeout = Duration::from_secs(10));
+    let long = "a long utterance that keeps the context busy for a while";
+    let started = Instant::now();
+    let crash = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        say(&p, "crash").await
+    };
+    let (x, y, z, c) = tokio::join!(say(&p, long), say(&p, long), say(&p, long), crash);
+    for got in [x, y, z, c] {
+        let e = got.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(
+            e.message().contains("internal crash"),
+            "each gets the vendor's text: {e}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "none waited for a timeout: {:?}",
+        started.elapsed()
+    );
+    // The next utterance opens a new socket.
+    say(&p, "after the socket error").await.unwrap();
+    assert_eq!(s.mock.kit().upgrades(), 2);
+}
+
+#[tokio::test]
+async fn a_socket_the_vendor_closed_while_idle_never_fails_the_next_utterance() {
+    let s = serve(MuxEcho {
+        idle_close: Some(Duration::from_millis(150)),
+        ..MuxEcho::default()
+    })
+    .await;
+    let p = provider(&s, 5, |_| {});
+    say(&p, "before the idle close").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(p.shared_connections(), 0, "the close was seen while idle");
+    assert_eq!(
+        say(&p, "after the idle close").await.unwrap(),
+        mux_audio("after the idle close", 16_000)
+    );
+    assert_eq!(s.mock.kit().upgrades(), 2);
+}
+
+#[tokio::test]
+async fn a_close_racing_the_request_on_a_reused_socket_is_resent_once_invisibly() {
+    let s = serve(MuxEcho {
+        close_second_context: true,
+        ..MuxEcho::default()
+    })
+    .await;
+    let p = provider(&s, 5, |_| {});
+    say(&p, "first").await.unwrap();
+    assert_eq!(
+        say(&p, "second").await.unwrap(),
+        mux_audio("second", 16_000)
+    );
+    assert_eq!(s.mock.kit().upgrades(), 2, "resent on a fresh socket");
+    // A session's utterance is resent the same way.
+    let mut session = p
+        .stream(voicing(), AudioFormat::pcm16_mono(16_000))
+        .await
+        .unwrap();
+    session.push_text("third").await.unwrap();
+    session.flush().await.unwrap();
+    session.finish().await.unwrap();
+    let mut got = Vec::new();
+    while let Some(event) = session.next_event().await {
+        if let SessionEvent::Audio(chunk) = event.unwrap() {
+            got.extend_from_slice(&chunk.data);
+        }
+    }
+    assert_eq!(got, mux_audio("third", 16_000));
+    assert_eq!(s.mock.kit().upgrades(), 3);
+}
+
+#[tokio::test]
+async fn sessions_share_a_socket_settings_go_only_on_its_first_context_and_cancel_drops_late_audio()
+{
+    let s = serve(MuxEcho {
+        char_delay: Duration::from_millis(5),
+        ..MuxEcho::default()
+    })
+    .await;
+    let p = provider(&s, 5, |_| {});
+    let run = |texts: Vec<&'static str>| {
+        let p = p.clone();
+        async move {
+            let mut session = p.stream(voicing(), AudioFormat::pcm16_mono(16_000)).await?;
+            for t in &texts {
+                session.push_text(t).await?;
+                session.flush().await?;
+            }
+            session.finish().await?;
+            let (mut audio, mut done) = (Vec::new(), 0);
+            while let Some(event) = session.next_event().await {
+                match event? {
+                    SessionEvent::Audio(chunk) => audio.extend_from_slice(&chunk.data),
+                    SessionEvent::UtteranceDone { .. } => done += 1,
+                    _ => {}
+                }
+            }
+            Ok::<_, TtsError>((audio, done, texts.concat()))
+        }
+    };
+    let sessions = (0..4).map(|i| {
+        run(vec![
+            ["one. ", "two. ", "three. ", "four. "][i],
+            "and more.",
+        ])
+    });
+    for got in futures::future::join_all(sessions).await {
+        let (audio, done, text) = got.unwrap();
+        assert_eq!(done, 2);
+        assert_eq!(audio, mux_audio(&text, 16_000));
+    }
+    assert_eq!(
+        s.mock.kit().upgrades(),
+        1,
+        "four sessions on one socket, one `first:`"
+    );
+
+    // Cancel mid-utterance: acknowledged at once, the next utterance's audio is exact.
+    let mut session = p
+        .stream(voicing(), AudioFormat::pcm16_mono(16_000))
+        .await
+        .unwrap();
+    session
+        .push_text("a long utterance that will be cut off by a barge in")
+        .await
+        .unwrap();
+    session.flush().await.unwrap();
+    loop {
+        if let SessionEvent::Audio(_) = session.next_event().await.unwrap().unwrap() {
+            break;
+        }
+    }
+    let generation = session.cancel();
+    loop {
+        match session.next_event().await.unwrap().unwrap() {
+            SessionEvent::Cleared { generation: g } if g == generation => break,
+            _ => {}
+        }
+    }
+    session.push_text("fresh").await.unwrap();
+    session.flush().await.unwrap();
+    session.finish().await.unwrap();
+    let mut got = Vec::new();
+    while let Some(event) = session.next_event().await {
+        if let SessionEvent::Audio(chunk) = event.unwrap() {
+            got.extend_from_slice(&chunk.data);
+        }
+    }
+    assert_eq!(
+        got,
+        mux_audio("fresh", 16_000),
+        "no late audio of the cancelled context"
+    );
+    assert_eq!(s.mock.kit().upgrades(), 1);
+}
+
+#[tokio::test]
+async fn a_rate_limited_upgrade_backs_off_instead_of_dialling_again() {
+    let s = serve(MuxEcho::default()).await;
+    s.mock.kit().set_fault(vec![Fault::Reject(Rejection {
+        status: 429,
+        body: "too many connections".into(),
+        retry_after: Some(1),
+        headers: Vec::new(),
+    })]);
+    let p = provider(&s, 5, |_| {});
+    let first = say(&p, "one").await.unwrap_err();
+    assert_eq!(first.kind(), ErrorKind::RateLimited);
+    let again = say(&p, "two").await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::RateLimited);
+    assert!(again.message().contains("backing off"), "{again}");
+    assert_eq!(
+        s.mock.kit().requests().len(),
+        1,
+        "not dialled during the back-off"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(say(&p, "three").await.unwrap(), mux_audio("three", 16_000));
+}
