@@ -468,9 +468,39 @@ fn a_failing_engine_exits_1_and_leaves_no_file() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_and_deletes_the_temporary_file() {
+    ctrl_c_stops(false);
+}
+
+/// Some supervisors and harnesses start programs with SIGINT blocked (CI did):
+/// Ctrl-C must stop `say` all the same.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_even_when_the_parent_blocked_sigint() {
+    ctrl_c_stops(true);
+}
+
+/// Starts a long `say`, sends SIGINT once the temporary file exists, and
+/// checks the exit status 130 and that no file is left; with `blocked` the
+/// child starts with SIGINT in its signal mask.
+#[cfg(unix)]
+fn ctrl_c_stops(blocked: bool) {
+    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let text = "This is a long text that keeps the voice busy for a while. ".repeat(1500);
-    let mut child = command(dir.path(), &["say", "-", "-o", "long.wav"], &[])
+    let mut command = command(dir.path(), &["say", "-", "-o", "long.wav"], &[]);
+    if blocked {
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+                libc::sigemptyset(set.as_mut_ptr());
+                libc::sigaddset(set.as_mut_ptr(), libc::SIGINT);
+                libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), std::ptr::null_mut());
+                Ok(())
+            });
+        }
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

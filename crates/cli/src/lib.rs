@@ -24,6 +24,7 @@ pub mod play;
 pub mod progress;
 pub mod say;
 pub mod serve;
+pub mod signals;
 pub mod table;
 pub mod voices;
 
@@ -65,6 +66,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging();
+    signals::unblock_stop_signals();
     match run(cli, environment()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.status() == CliError::INTERRUPTED => {
@@ -122,8 +124,10 @@ fn with_runtime<T>(work: impl Future<Output = Result<T, CliError>>) -> Result<T,
     let result = runtime.block_on(async {
         let interrupt = interrupt_signal();
         tokio::select! {
-            result = work => result,
+            // Ctrl-C first: once it came, no more work is done.
+            biased;
             () = interrupt => Err(CliError::interrupted()),
+            result = work => result,
         }
     });
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
