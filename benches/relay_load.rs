@@ -8,7 +8,9 @@
 //! time to first audio p50/p99 (from `text.done` to the first `audio.delta`),
 //! throughput (seconds of audio delivered per wall second), peak memory per
 //! session above the process's own idle size, CPU seconds per hour of audio
-//! (each child's own, from /proc), and the relay/proxy ratios.
+//! (each child's own, from /proc), and the relay/proxy ratios. Rows under
+//! 500 sessions repeat their N concurrent sessions in rounds until 500 have
+//! run, so that CPU time is many accounting ticks.
 //! Run: `cargo bench --bench relay_load [-- N...]`.
 
 #[path = "relay_common/mod.rs"]
@@ -146,39 +148,56 @@ struct Row {
     errors: Vec<String>,
 }
 
-/// Runs `n` sessions against `addr` at once; `sample` is called every 100 ms meanwhile.
+/// Sessions a row runs in all at least: below it, a row repeats its `n`
+/// concurrent sessions in rounds, so that its CPU time spans many of the
+/// kernel's 10 ms accounting ticks (at 10 sessions one round is about one
+/// tick, and ratios of one or three ticks say nothing).
+const MIN_SESSIONS_PER_ROW: usize = 500;
+
+/// Rounds of `n` concurrent sessions a row runs.
+fn rounds_for(n: usize) -> usize {
+    MIN_SESSIONS_PER_ROW.div_ceil(n.max(1)).max(1)
+}
+
+/// Runs `n` sessions against `addr` at once, [`rounds_for`]`(n)` times in a
+/// row; `sample` is called every 100 ms meanwhile. `held` is the fewest
+/// sessions held in one round.
 async fn run(n: usize, addr: &str, bearer: &'static str, mut sample: impl FnMut()) -> Row {
     let started = Instant::now();
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let offset = Duration::from_millis((i as u64 * 7919) % 1000);
-            tokio::spawn(session(addr.to_string(), bearer, offset))
-        })
-        .collect();
-    let sampler = async {
-        loop {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            sample();
-        }
-    };
-    let results = tokio::select! {
-        r = futures::future::join_all(tasks) => r,
-        () = sampler => Vec::new(),
-    };
-    let wall = started.elapsed().as_secs_f64();
     let mut firsts = Vec::new();
-    let (mut held, mut audio_bytes, mut errors) = (0, 0usize, Vec::new());
-    for r in results {
-        match r {
-            Ok(Ok((f, b))) => {
-                held += 1;
-                firsts.extend(f);
-                audio_bytes += b;
+    let (mut held, mut audio_bytes, mut errors) = (usize::MAX, 0usize, Vec::new());
+    for _ in 0..rounds_for(n) {
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let offset = Duration::from_millis((i as u64 * 7919) % 1000);
+                tokio::spawn(session(addr.to_string(), bearer, offset))
+            })
+            .collect();
+        let sampler = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                sample();
             }
-            Ok(Err(e)) => errors.push(e),
-            Err(e) => errors.push(e.to_string()),
+        };
+        let results = tokio::select! {
+            r = futures::future::join_all(tasks) => r,
+            () = sampler => Vec::new(),
+        };
+        let mut round_held = 0;
+        for r in results {
+            match r {
+                Ok(Ok((f, b))) => {
+                    round_held += 1;
+                    firsts.extend(f);
+                    audio_bytes += b;
+                }
+                Ok(Err(e)) => errors.push(e),
+                Err(e) => errors.push(e.to_string()),
+            }
         }
+        held = held.min(round_held);
     }
+    let wall = started.elapsed().as_secs_f64();
     Row {
         held,
         p50: percentile(&mut firsts, 0.5),
@@ -273,7 +292,7 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("dir");
     runtime.block_on(async {
         let mock = MockXai::start(MockConfig::new().with_api_key(KEY)).await;
-        println!("\nrelay load: `voxwire serve` vs a bare pass-through WebSocket proxy, each a fresh child process per N, same mock xAI upstream and clients in the bench process, {UTTERANCES} utterances of \"{TEXT}\" per session, 24 kHz PCM, first utterance at a random time within 1 s; proxy row first, relay row second, for each N");
+        println!("\nrelay load: `voxwire serve` vs a bare pass-through WebSocket proxy, each a fresh child process per N, same mock xAI upstream and clients in the bench process, {UTTERANCES} utterances of \"{TEXT}\" per session, 24 kHz PCM, first utterance at a random time within 1 s, rows under {MIN_SESSIONS_PER_ROW} sessions repeated in rounds of N up to {MIN_SESSIONS_PER_ROW}; proxy row first, relay row second, for each N");
         println!(
             "{:>6} {:>6} {:>6} {:>9} {:>9} {:>10} {:>8} {:>11} {:>8} {:>8} {:>8} {:>8}",
             "N", "path", "held", "p50 ms", "p99 ms", "audio s/s", "kB/sess", "CPU s/aud h", "p50 r/p", "p99 r/p", "mem r/p", "CPU r/p"

@@ -3,7 +3,9 @@
 //! 20 stop reading, 20 send an oversize frame, 20 send malformed JSON and 20
 //! drop mid-utterance; the other 120 must get every audio byte (checked
 //! against the mock's deterministic audio). Prints a table per client kind and
-//! the relay's resident memory idle, at its peak and after the soak.
+//! the relay's resident memory: idle cold (after one session), idle warm
+//! (after a round of 200 well-behaved sessions, which fills the upstream
+//! pool), at its peak and after each round.
 //! Run: `cargo bench --bench relay_soak`.
 
 #[path = "relay_common/mod.rs"]
@@ -143,9 +145,24 @@ fn main() {
             true,
         );
         let pid = relay.id();
-        // Warm up with one good session, then take the idle figure.
+        // Warm up with one good session, then take the cold idle figure.
         let _ = client(addr.clone(), Kind::Good, Duration::ZERO).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
+        let cold = rss(pid);
+        // Then a round of well-behaved clients only: what the relay keeps by
+        // design after a busy moment (pooled upstream sockets, the runtime's
+        // slabs) is in the warm idle figure, so that what the rounds add over
+        // it is what hostile clients left behind.
+        let warmups: Vec<_> = (0..SESSIONS)
+            .map(|i| {
+                let offset = Duration::from_millis((i as u64 * 7919) % 1000);
+                tokio::spawn(client(addr.clone(), Kind::Good, offset))
+            })
+            .collect();
+        for task in warmups {
+            let _ = task.await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
         let idle = rss(pid);
         println!("\nrelay soak: {SESSIONS} sessions per round through a `voxwire serve` child, mock xAI upstream in the bench process");
         println!("{:<6} {:<14} {:>6} {:>6}  first failure", "round", "client", "count", "ok");
@@ -175,11 +192,12 @@ fn main() {
             }
             println!("{round:<6} sessions still open at the relay: {}", active_sessions(&addr).await);
         }
+        let pct = |a: u64, base: u64| (a as f64 - base as f64) / base.max(1) as f64 * 100.0;
         let after: Vec<String> = afters
             .iter()
-            .map(|a| format!("{a} ({:+.1}%)", (*a as f64 - idle as f64) / idle.max(1) as f64 * 100.0))
+            .map(|&a| format!("{a} ({:+.1}% of warm, {:+.1}% of cold)", pct(a, idle), pct(a, cold)))
             .collect();
-        println!("relay RSS kB: idle {idle}, peak {peak}, after each round {}", after.join(", "));
+        println!("relay RSS kB: cold idle {cold}, warm idle {idle} (after {SESSIONS} well-behaved sessions), peak {peak}, after each round {}", after.join(", "));
         let _ = relay.kill();
         let _ = relay.wait();
     });

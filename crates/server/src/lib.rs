@@ -30,6 +30,7 @@ pub mod engine;
 pub mod errors;
 mod fronts;
 mod limits;
+mod memory;
 pub mod metrics;
 mod rest;
 mod routes;

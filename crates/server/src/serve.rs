@@ -171,16 +171,30 @@ impl Relay {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY on a client connection");
             }
         });
+        // Owned here: aborted when serving ends.
+        let trimmer = AbortOnDrop(tokio::spawn(crate::memory::trim_after_sessions(
+            state.sessions.ended.clone(),
+        )));
         axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await
             .map_err(|e| TtsError::config(format!("the server failed: {e}")))?;
+        drop(trimmer);
         // Upgraded WebSockets outlive the HTTP server: wait for them, bounded.
         let deadline = tokio::time::Instant::now() + grace + Duration::from_secs(1);
         while state.sessions.active() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
+    }
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -42,6 +42,8 @@ impl AppState {
 pub(crate) struct Sessions {
     total: AtomicUsize,
     per_principal: Mutex<HashMap<String, usize>>,
+    /// Told when a session ends (the memory trimmer waits on it).
+    pub(crate) ended: Arc<tokio::sync::Notify>,
 }
 
 /// Why a session could not be opened.
@@ -94,5 +96,6 @@ impl Drop for SessionSlot {
         }
         s.total.fetch_sub(1, Ordering::SeqCst);
         self.state.metrics.session_closed();
+        s.ended.notify_one();
     }
 }
