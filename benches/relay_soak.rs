@@ -129,6 +129,9 @@ async fn client(addr: String, kind: Kind, offset: Duration) -> Result<(), String
     }
 }
 
+/// How long the relay is left alone before an idle or final memory figure.
+const SETTLED: Duration = Duration::from_secs(15);
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -147,7 +150,9 @@ fn main() {
         let pid = relay.id();
         // Warm up with one good session, then take the cold idle figure.
         let _ = client(addr.clone(), Kind::Good, Duration::ZERO).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Every idle figure is taken after the same 15 s settling as the
+        // last figure after a round: the trim has run, helper threads ended.
+        tokio::time::sleep(SETTLED).await;
         let cold = rss(pid);
         // Then a round of well-behaved clients only: what the relay keeps by
         // design after a busy moment (pooled upstream sockets, the runtime's
@@ -162,7 +167,7 @@ fn main() {
         for task in warmups {
             let _ = task.await;
         }
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(SETTLED).await;
         let idle = rss(pid);
         println!("\nrelay soak: {SESSIONS} sessions per round through a `voxwire serve` child, mock xAI upstream in the bench process");
         println!("{:<6} {:<14} {:>6} {:>6}  first failure", "round", "client", "count", "ok");
@@ -181,9 +186,12 @@ fn main() {
                 peak = peak.max(rss(pid));
                 results.push((kind, r));
             }
-            // Let closes and upstream releases settle.
+            // Let closes and upstream releases settle; then again once idle
+            // helper threads (tokio's blocking pool keeps them 10 s) are gone.
             tokio::time::sleep(Duration::from_secs(3)).await;
-            afters.push(rss(pid));
+            let soon = rss(pid);
+            tokio::time::sleep(SETTLED - Duration::from_secs(3)).await;
+            afters.push((soon, rss(pid)));
             for kind in [Kind::Good, Kind::StopsReading, Kind::Oversize, Kind::Malformed, Kind::Drops] {
                 let of: Vec<_> = results.iter().filter(|(k, _)| *k == kind).collect();
                 let ok = of.iter().filter(|(_, r)| r.is_ok()).count();
@@ -195,9 +203,17 @@ fn main() {
         let pct = |a: u64, base: u64| (a as f64 - base as f64) / base.max(1) as f64 * 100.0;
         let after: Vec<String> = afters
             .iter()
-            .map(|&a| format!("{a} ({:+.1}% of warm, {:+.1}% of cold)", pct(a, idle), pct(a, cold)))
+            .map(|&(soon, later)| {
+                format!(
+                    "{soon} ({:+.1}% of warm, {:+.1}% of cold) after 3 s, {later} ({:+.1}% of warm, {:+.1}% of cold) after 15 s",
+                    pct(soon, idle),
+                    pct(soon, cold),
+                    pct(later, idle),
+                    pct(later, cold)
+                )
+            })
             .collect();
-        println!("relay RSS kB: cold idle {cold}, warm idle {idle} (after {SESSIONS} well-behaved sessions), peak {peak}, after each round {}", after.join(", "));
+        println!("relay RSS kB: cold idle {cold}, warm idle {idle} (after {SESSIONS} well-behaved sessions), peak {peak}; after each round: {}", after.join("; "));
         let _ = relay.kill();
         let _ = relay.wait();
     });
