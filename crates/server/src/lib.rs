@@ -37,6 +37,7 @@ mod routes;
 mod serve;
 pub mod settings;
 mod state;
+mod task;
 mod writer;
 
 pub use routes::app;

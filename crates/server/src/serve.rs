@@ -172,7 +172,7 @@ impl Relay {
             }
         });
         // Owned here: aborted when serving ends.
-        let trimmer = AbortOnDrop(tokio::spawn(crate::memory::trim_after_sessions(
+        let trimmer = crate::task::AbortOnDrop(tokio::spawn(crate::memory::trim_after_sessions(
             state.sessions.ended.clone(),
         )));
         axum::serve(listener, app)
@@ -186,15 +186,6 @@ impl Relay {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
-    }
-}
-
-/// Aborts its task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -26,6 +26,7 @@ use crate::access;
 use crate::engine::{self, Input, Output, SessionSpec};
 use crate::errors::ClientError;
 use crate::state::{AppState, Refused, Sessions};
+use crate::task::AbortOnDrop;
 
 /// OpenAI's limit on `input` and `instructions`, in characters.
 const MAX_INPUT_CHARS: usize = 4096;
@@ -403,13 +404,13 @@ async fn speak(state: Arc<AppState>, headers: HeaderMap, body: Bytes) -> Result<
             Input::Closed
         }))
         .boxed();
-    let session = SessionTask(Some(tokio::spawn({
+    let session = AbortOnDrop(tokio::spawn({
         let state = state.clone();
         async move {
             let _slot = slot;
             engine::run(state, spec, inputs, outbox).await;
         }
-    })));
+    }));
     // Wait for the first audio so a failure before it is still an HTTP error.
     let first = loop {
         match outputs.recv().await {
@@ -439,24 +440,14 @@ fn content_type(shape: Shape) -> &'static str {
     }
 }
 
-/// The engine task of one request, aborted if the body is dropped first.
-struct SessionTask(Option<tokio::task::JoinHandle<()>>);
-
-impl Drop for SessionTask {
-    fn drop(&mut self) {
-        if let Some(task) = self.0.take() {
-            task.abort();
-        }
-    }
-}
-
 /// What the body stream holds between chunks.
 struct Flow {
     shape: Shape,
     outputs: mpsc::Receiver<Output>,
     /// Told (or dropped) when the body ends: the engine then ends the session.
     finished: Option<oneshot::Sender<()>>,
-    _session: SessionTask,
+    /// The engine task of the request, aborted if the body is dropped first.
+    _session: AbortOnDrop,
     over: bool,
 }
 
@@ -469,7 +460,7 @@ fn body_stream(
     first: Bytes,
     outputs: mpsc::Receiver<Output>,
     finished: oneshot::Sender<()>,
-    session: SessionTask,
+    session: AbortOnDrop,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
     let head = match shape {
         Shape::Wav => [
