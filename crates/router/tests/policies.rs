@@ -330,8 +330,8 @@ async fn the_group_is_left_only_when_every_member_failed() {
 }
 
 #[test]
-fn the_readme_policy_tables_parse() {
-    // The README's example chain, entry by entry.
+fn the_router_guide_policy_tables_parse() {
+    // The example chain of docs/router.md, entry by entry.
     let chain: toml::Table = toml::from_str(
         r#"
 a = { group = "xai", weight = 80, first_audio_slo_ms = 600, slow_strikes = 3, fast_to_restore = 3, hedge_after_ms = 400 }

@@ -229,15 +229,15 @@ impl ServerSettings {
 mod tests {
     use super::*;
 
-    /// The README's `[server]` example is a configuration this relay accepts.
+    /// The `[server]` example of docs/relay.md is a configuration this relay accepts.
     #[test]
-    fn the_readme_example_parses_and_validates() {
-        let readme = include_str!("../../../README.md");
+    fn the_relay_guide_example_parses_and_validates() {
+        let readme = include_str!("../../../docs/relay.md");
         let block = readme
             .split("```toml\n[server]\n")
             .nth(1)
             .and_then(|rest| rest.split("```").next())
-            .expect("a [server] example in the README");
+            .expect("a [server] example in docs/relay.md");
         let table: toml::Table = toml::from_str(block).expect("valid TOML");
         let settings = ServerSettings::from_table(&table, &[]).expect("accepted settings");
         assert_eq!(settings.browser_keys().len(), 2);
@@ -245,15 +245,15 @@ mod tests {
         assert_eq!(settings.max_sessions_per_token, 64);
     }
 
-    /// The README's `[server.openai]` example is accepted as it stands.
+    /// The `[server.openai]` example of docs/relay.md is accepted as it stands.
     #[test]
-    fn the_readme_openai_example_parses() {
-        let readme = include_str!("../../../README.md");
+    fn the_relay_guide_openai_example_parses() {
+        let readme = include_str!("../../../docs/relay.md");
         let block = readme
             .split("```toml\n[server.openai]\n")
             .nth(1)
             .and_then(|rest| rest.split("```").next())
-            .expect("a [server.openai] example in the README");
+            .expect("a [server.openai] example in docs/relay.md");
         let table: toml::Table = toml::from_str(&format!("[openai]\n{block}")).expect("valid TOML");
         let settings = ServerSettings::from_table(&table, &[]).expect("accepted settings");
         assert_eq!(settings.openai.models["tts-1-hd"], vec!["xai".to_string()]);
