@@ -18,6 +18,26 @@
 //! e.g. `features = ["xai", "espeak", "router"]`: that build links nothing
 //! GPL. Each provider is linked (and so registered in the plug-in registry)
 //! only when its feature is on; adding a provider is one feature line.
+//!
+//! # Example
+//!
+//! A chain from `voxwire.toml` text, as the `voxwire` program builds it (with
+//! the default features; the `router` and `espeak` features otherwise):
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "router", feature = "espeak"))]
+//! # fn main() -> voxwire::core::Result<()> {
+//! use voxwire::core::Config;
+//! use voxwire::router::Router;
+//!
+//! let config = Config::from_toml_str("[[chain]]\nprovider = \"espeak\"\n", "example")?;
+//! let (router, skipped) = Router::from_config(&config)?;
+//! println!("chain {:?}, skipped {}", router.chain(), skipped.len());
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "router", feature = "espeak")))]
+//! # fn main() {}
+//! ```
 #![warn(missing_docs)]
 
 pub use voxwire_core as core;

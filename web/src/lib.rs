@@ -16,10 +16,34 @@
 //! as uncaught exceptions. Browser tokens travel in the WebSocket subprotocol
 //! `xai-client-secret.<token>`, not in the URL.
 //!
-//! Rust code on wasm32 can use [`Endpoint`] directly: an xAI-protocol
+//! Rust code on wasm32 can use `Endpoint` directly: an xAI-protocol
 //! WebSocket endpoint as a `TtsProvider` (without `Send`), so
 //! `voxwire_router::Router` retries and fails over between endpoints in the
 //! browser, exactly as `Speaker` does.
+//!
+//! # Example
+//!
+//! From Rust on wasm32, endpoints behind a router. This example is marked
+//! `ignore`: `Endpoint` exists only on `wasm32-unknown-unknown` (it is built on
+//! the browser's `WebSocket`), so it cannot compile as a native doc test.
+//!
+//! ```ignore
+//! use std::sync::Arc;
+//! use voxwire_router::{Policy, Router, RouterSettings};
+//! use voxwire_web::{Endpoint, EndpointConfig};
+//!
+//! let endpoint = Endpoint::new(
+//!     EndpointConfig {
+//!         url: "wss://tts.example.com/v1/tts".into(),
+//!         token: Some(browser_token),
+//!         voice: None,
+//!         language: None,
+//!         sample_rate: 24_000,
+//!     },
+//!     None,
+//! );
+//! let router = Router::new(vec![(Arc::new(endpoint), Policy::default())], RouterSettings::default())?;
+//! ```
 #![warn(missing_docs)]
 
 #[cfg(target_arch = "wasm32")]

@@ -11,6 +11,17 @@
 //!
 //! Exit status: 0 success, 1 synthesis failed (or doctor found a problem), 2 bad request (input, config,
 //! voice, provider, output path), 130 interrupted. See [`exit`].
+//!
+//! # Example
+//!
+//! The `voxwire` binary is this crate's [`main`]; a program that wants the same
+//! command line calls it too:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     voxwire_cli::main()
+//! }
+//! ```
 #![warn(missing_docs)]
 
 pub mod args;

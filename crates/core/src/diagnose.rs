@@ -1,7 +1,7 @@
 //! Health checks a provider runs on itself, for `voxwire doctor`.
 //!
 //! Every provider gets a generic check (one short synthesis) from the trait's
-//! default [`TtsProvider::diagnose`](crate::TtsProvider::diagnose); network
+//! default [`TtsProvider::diagnose`]; network
 //! providers override it with checks per step (credentials, reachability,
 //! each transport) and turn the pattern of results into a diagnosis a person
 //! can act on. Timing uses `web_time::Instant` (std's natively, `performance.now()` in a browser).

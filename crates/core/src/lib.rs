@@ -7,6 +7,24 @@
 //!
 //! This crate has no async runtime and no network code, so it builds for
 //! `wasm32-unknown-unknown`.
+//!
+//! # Example
+//!
+//! A request, the key type that never prints, the sentence segmenter and the
+//! language matcher every provider shares:
+//!
+//! ```rust
+//! use voxwire_core::{language, segment, Secret, SynthesisRequest};
+//!
+//! let key = Secret::new("sk-example");
+//! assert_eq!(key.to_string(), "***");
+//!
+//! let request = SynthesisRequest::new("Hello there. How are you?").language("en-US");
+//! assert!(request.validate(1_000).is_ok());
+//! assert_eq!(segment::sentences(&request.text).len(), 2);
+//! // `en_us`, `EN`, `en-US` all find `en-us`.
+//! assert_eq!(language::lookup("en_us", &["fr", "en-us"]), Some(1));
+//! ```
 #![warn(missing_docs)]
 
 pub mod audio;

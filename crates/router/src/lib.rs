@@ -26,6 +26,34 @@
 //!
 //! Config: each `[[chain]]` entry may hold `policy = { max_retries = 2, ... }`;
 //! the `[router]` table holds [`RouterSettings`].
+//!
+//! # Example
+//!
+//! Two providers in failover order (fakes from the test kit here; real
+//! providers are built the same way, or from `voxwire.toml` with
+//! [`Router::from_config`]):
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use voxwire_core::{SynthesisRequest, TtsProvider};
+//! use voxwire_router::{Policy, Router, RouterSettings};
+//! use voxwire_testkit::fake::FakeProvider;
+//!
+//! async fn speak() -> voxwire_core::Result<usize> {
+//!     let primary = FakeProvider::new("primary");
+//!     let fallback = FakeProvider::new("fallback");
+//!     let router = Router::new(
+//!         vec![(primary.arc(), Policy::default()), (fallback.arc(), Policy::default())],
+//!         RouterSettings::default(),
+//!     )?;
+//!     let mut audio = router.synthesize(SynthesisRequest::new("Hello. Goodbye.")).await?;
+//!     let mut bytes = 0;
+//!     while let Some(chunk) = audio.next().await {
+//!         bytes += chunk?.data.len();
+//!     }
+//!     Ok(bytes)
+//! }
+//! ```
 #![warn(missing_docs)]
 
 mod attempt;

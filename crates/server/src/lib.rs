@@ -22,6 +22,23 @@
 //!   short reason and what to do; the log keeps the whole error.
 //! - Provider keys stay in the router's providers: nothing the relay sends
 //!   carries them.
+//!
+//! # Example
+//!
+//! A relay over a router, served until the future given to
+//! [`Relay::serve`] completes (`voxwire serve` does this):
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//! use voxwire_router::Router;
+//! use voxwire_server::{settings::ServerSettings, Relay};
+//!
+//! async fn relay(addr: SocketAddr, router: Router) -> voxwire_core::Result<()> {
+//!     let relay = Relay::bind(addr, router, ServerSettings::default()).await?;
+//!     println!("listening on {}", relay.local_addr()?);
+//!     relay.serve(std::future::pending()).await
+//! }
+//! ```
 #![warn(missing_docs)]
 
 mod access;

@@ -1,7 +1,7 @@
 //! What every voxwire network provider shares (native only), so that a
 //! provider crate is its vendor's dialect, settings and protocol types:
 //!
-//! - [`connect`]: the authenticated WebSocket upgrade over HTTP/1.1 (never
+//! - [`connect()`]: the authenticated WebSocket upgrade over HTTP/1.1 (never
 //!   h2), the key only in sensitive headers, connect and upgrade timeouts,
 //!   failures classified and scrubbed;
 //! - [`pool`]: idle connections with an age limit, checked for liveness
@@ -13,6 +13,18 @@
 //! - [`dialect`] and [`driver`]: [`WsProvider`], the generic streaming
 //!   provider that a per-vendor [`Dialect`] plugs into;
 //! - [`chunker`], [`stream`], [`reach`], [`errors`]: the pieces those share.
+//!
+//! # Example
+//!
+//! The HTTP pieces are plain functions a provider calls on a failed answer:
+//!
+//! ```rust
+//! use std::time::Duration;
+//! use voxwire_transport::http;
+//!
+//! assert_eq!(http::parse_retry_after("120"), Some(Duration::from_secs(120)));
+//! assert!(http::default_hint(401).is_some());
+//! ```
 #![warn(missing_docs)]
 
 pub mod body;

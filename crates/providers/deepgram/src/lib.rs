@@ -19,6 +19,29 @@
 //!   1008 `DATA-0000`/`DATA-0001`, 1009, 1011 `NET-000x`, error frames.
 //!
 //! Settings: [`DeepgramSettings`].
+//!
+//! # Example
+//!
+//! Speak through Deepgram Aura (needs a key and the network):
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use voxwire_core::{Secret, SynthesisRequest, TtsProvider};
+//! use voxwire_deepgram::{DeepgramProvider, DeepgramSettings};
+//!
+//! async fn speak(key: &str) -> voxwire_core::Result<()> {
+//!     let provider = DeepgramProvider::new(DeepgramSettings {
+//!         api_key: Some(Secret::new(key)),
+//!         ..DeepgramSettings::default()
+//!     })?;
+//!     let mut audio = provider.synthesize(SynthesisRequest::new("Hello from voxwire.")).await?;
+//!     while let Some(chunk) = audio.next().await {
+//!         let chunk = chunk?;
+//!         println!("{} bytes of {:?}", chunk.data.len(), chunk.format);
+//!     }
+//!     Ok(())
+//! }
+//! ```
 #![warn(missing_docs)]
 
 pub mod diagnose;

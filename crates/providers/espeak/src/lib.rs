@@ -21,6 +21,26 @@
 //! | `data_dir` | `$XDG_CACHE_HOME/voxwire/espeak-ng-data-<version>-en-fr` | where the embedded engine's data is unpacked |
 //! | `voice` | `en-us` | default voice (an eSpeak language code) |
 //! | `inactivity_timeout_ms` | `30000` | longest wait for the next audio before giving up |
+//!
+//! # Example
+//!
+//! Speak offline (needs the `espeak-ng` program or the `embedded` feature):
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use voxwire_core::{SynthesisRequest, TtsProvider};
+//! use voxwire_espeak::{EspeakProvider, EspeakSettings};
+//!
+//! async fn speak() -> voxwire_core::Result<()> {
+//!     let provider = EspeakProvider::new(EspeakSettings::default())?;
+//!     let mut audio = provider.synthesize(SynthesisRequest::new("Hello from voxwire.")).await?;
+//!     while let Some(chunk) = audio.next().await {
+//!         let chunk = chunk?;
+//!         println!("{} bytes of {:?}", chunk.data.len(), chunk.format);
+//!     }
+//!     Ok(())
+//! }
+//! ```
 #![warn(missing_docs)]
 
 mod engine;

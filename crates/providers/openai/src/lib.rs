@@ -23,6 +23,31 @@
 //!   (or `id:…`) is a custom voice, sent as `{"id": …}`.
 //!
 //! Settings: [`OpenAiSettings`].
+//!
+//! # Example
+//!
+//! Speak through a local OpenAI-compatible server (a Kokoro server here):
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use voxwire_core::{SynthesisRequest, TtsProvider};
+//! use voxwire_openai::{OpenAiProvider, OpenAiSettings};
+//!
+//! async fn speak() -> voxwire_core::Result<()> {
+//!     let provider = OpenAiProvider::new(OpenAiSettings {
+//!         base_url: Some("http://127.0.0.1:8880/v1".into()),
+//!         model: "kokoro".into(),
+//!         voice: "af_bella".into(),
+//!         ..OpenAiSettings::default()
+//!     })?;
+//!     let mut audio = provider.synthesize(SynthesisRequest::new("Hello from voxwire.")).await?;
+//!     while let Some(chunk) = audio.next().await {
+//!         let chunk = chunk?;
+//!         println!("{} bytes of {:?}", chunk.data.len(), chunk.format);
+//!     }
+//!     Ok(())
+//! }
+//! ```
 #![warn(missing_docs)]
 
 pub mod diagnose;

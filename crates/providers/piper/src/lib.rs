@@ -28,6 +28,29 @@
 //! | `max_concurrent` | `1` | syntheses at once |
 //! | `queue_timeout_ms` | `30000` | longest wait for a synthesis slot |
 //! | `inactivity_timeout_ms` | `30000` | longest wait for the next audio |
+//!
+//! # Example
+//!
+//! Speak with a Piper voice (needs the voice's files and ONNX Runtime):
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use voxwire_core::{SynthesisRequest, TtsProvider};
+//! use voxwire_piper::{PiperProvider, PiperSettings};
+//!
+//! async fn speak() -> voxwire_core::Result<()> {
+//!     let provider = PiperProvider::new(PiperSettings {
+//!         voice: Some("voices/en_US-joe-medium.onnx".into()),
+//!         ..PiperSettings::default()
+//!     })?;
+//!     let mut audio = provider.synthesize(SynthesisRequest::new("Hello from voxwire.")).await?;
+//!     while let Some(chunk) = audio.next().await {
+//!         let chunk = chunk?;
+//!         println!("{} bytes of {:?}", chunk.data.len(), chunk.format);
+//!     }
+//!     Ok(())
+//! }
+//! ```
 #![warn(missing_docs)]
 
 mod model;

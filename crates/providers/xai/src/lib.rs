@@ -24,6 +24,29 @@
 //! The wire types live in [`protocol`], shared with the relay and the browser
 //! client; without the default `client` feature only they are built (no
 //! tokio, no network), so they compile for `wasm32-unknown-unknown`.
+//!
+//! # Example
+//!
+//! Speak through xAI (needs a key and the network):
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use voxwire_core::{Secret, SynthesisRequest, TtsProvider};
+//! use voxwire_xai::{XaiProvider, XaiSettings};
+//!
+//! async fn speak(key: &str) -> voxwire_core::Result<()> {
+//!     let provider = XaiProvider::new(XaiSettings {
+//!         api_key: Some(Secret::new(key)),
+//!         ..XaiSettings::default()
+//!     })?;
+//!     let mut audio = provider.synthesize(SynthesisRequest::new("Hello from voxwire.")).await?;
+//!     while let Some(chunk) = audio.next().await {
+//!         let chunk = chunk?;
+//!         println!("{} bytes of {:?}", chunk.data.len(), chunk.format);
+//!     }
+//!     Ok(())
+//! }
+//! ```
 #![warn(missing_docs)]
 
 #[cfg(feature = "client")]
