@@ -124,7 +124,9 @@ async fn the_demo_page_speaks_in_headless_chromium() {
     };
     wait("return window.voxwireReady === true").await;
     wait("return document.querySelector('#voice').options.length > 1").await;
-    let shots = root.join("target");
+    // Beside the build, wherever CARGO_TARGET_DIR puts it.
+    let shots = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), std::path::PathBuf::from);
     let text_of = |css: &'static str| {
         let client = client.clone();
         async move {

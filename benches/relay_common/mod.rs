@@ -55,21 +55,40 @@ pub fn start_relay(
     server_extra: &str,
     echo_stderr: bool,
 ) -> (Child, String) {
+    let chain = format!(
+        "[[chain]]\nprovider = \"xai\"\napi_key = \"{KEY}\"\nbase_url = \"{}\"\npool_size = 64\n",
+        mock.base_url()
+    );
+    start_relay_with_chain(dir, server_extra, &chain, echo_stderr)
+}
+
+/// Starts `voxwire serve` on 127.0.0.1:0 with the `[[chain]]` tables of
+/// `chain`; `server_extra` is appended to the `[server]` table. Returns the
+/// child and its `host:port`.
+pub fn start_relay_with_chain(
+    dir: &std::path::Path,
+    server_extra: &str,
+    chain: &str,
+    echo_stderr: bool,
+) -> (Child, String) {
     let config = dir.join("voxwire.toml");
     let mut f = std::fs::File::create(&config).expect("config");
     writeln!(
         f,
-        "[server]\ntokens = [{{ id = \"bench\", secret = \"{TOKEN}\" }}]\nmax_sessions = 5000\nmax_sessions_per_token = 5000\n{server_extra}\n\n[[chain]]\nprovider = \"xai\"\napi_key = \"{KEY}\"\nbase_url = \"{}\"\npool_size = 64\n",
-        mock.base_url()
+        "[server]\ntokens = [{{ id = \"bench\", secret = \"{TOKEN}\" }}]\nmax_sessions = 5000\nmax_sessions_per_token = 5000\n{server_extra}\n\n{chain}"
     )
     .expect("write config");
     let mut child = Command::new(env!("CARGO_BIN_EXE_voxwire"))
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
-        .env("RUST_LOG", "error")
+        .env(
+            "RUST_LOG",
+            std::env::var("VOXWIRE_BENCH_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .stderr(Stdio::piped())
         .spawn()
         .expect("voxwire serve");
+    let echo_stderr = echo_stderr || std::env::var_os("VOXWIRE_BENCH_LOG").is_some();
     let stderr = child.stderr.take().expect("stderr");
     let mut reader = BufReader::new(stderr);
     let mut line = String::new();

@@ -18,6 +18,7 @@
 //!   the client pipelined behind it are resubmitted on a fresh router session.
 
 mod utterances;
+mod words;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +32,7 @@ use voxwire_core::{AudioChunk, ErrorKind, StreamConfig, TtsProvider};
 use crate::errors::ClientError;
 use crate::limits::TokenBucket;
 use crate::state::AppState;
-use utterances::Utterances;
+use utterances::{End, Step, Utterances};
 
 /// Close codes (RFC 6455) the engine ends sessions with.
 pub mod close {
@@ -122,6 +123,16 @@ pub struct SessionSpec {
 pub fn outbox(capacity: usize) -> (mpsc::Sender<Output>, mpsc::Receiver<Output>) {
     mpsc::channel(capacity.max(1))
 }
+
+/// Sentences (and their bytes) sent to the router ahead of the audio: more
+/// than its lookahead (at most 8 in flight) so pipelining loses nothing, few
+/// enough that their commands (two each) always fit the router session's
+/// input queue, so sending never waits, and their text stays far under the
+/// router's `max_queued_chars` (100 000 by default).
+const SEND_LIMIT: utterances::SendLimit = utterances::SendLimit {
+    sentences: 12,
+    bytes: 48 * 1024,
+};
 
 /// Outputs the engine holds beyond the writer's queue before it stops reading the client.
 const LOCAL_BACKLOG: usize = 64;
@@ -248,7 +259,11 @@ impl Engine {
                 }
                 event = events.next(), if self.backlog.is_empty() => {
                     match event {
-                        Some(Ok(event)) => self.router_event(event),
+                        Some(Ok(event)) => {
+                            if self.router_event(event) {
+                                self.pump(&mut input).await;
+                            }
+                        }
                         Some(Err(e)) => {
                             match self.router_failed(&e).await {
                                 Some(halves) => (input, events) = halves,
@@ -339,64 +354,14 @@ impl Engine {
             }
             Input::Bad(error) => self.refuse(error),
             Input::Delta(text) => {
-                if let Err(over) = self.utterances.write(&text, settings.max_utterance_chars) {
-                    if over {
-                        self.state.metrics.limit_breached("max_utterance_chars");
-                        let why = format!(
-                            "invalid utterance: it is over {} characters and was dropped",
-                            settings.max_utterance_chars
-                        );
-                        self.refuse(ClientError::relay(
-                            ErrorKind::InvalidInput,
-                            why,
-                            "send text.done more often",
-                        ));
-                    }
-                }
+                let step = self.utterances.write(&text, settings.max_utterance_chars);
+                self.after_step(step, draining, input).await;
             }
             Input::Done => {
-                let Some(text) = self.utterances.complete() else {
+                let Some(step) = self.utterances.complete(settings.max_utterance_chars) else {
                     return Ok(()); // the end of an utterance already refused
                 };
-                if draining {
-                    self.refuse(ClientError::relay(
-                        ErrorKind::Unavailable,
-                        "the relay is shutting down: no new utterances",
-                        "reconnect (to another relay) and send it again",
-                    ));
-                    return Ok(());
-                }
-                if self.utterances.len() >= settings.max_pending_utterances {
-                    self.state.metrics.limit_breached("max_pending_utterances");
-                    self.refuse(ClientError::relay(ErrorKind::RateLimited, "rate limited: too many utterances waiting to be spoken; this one was dropped", "wait for audio.done before sending more"));
-                    return Ok(());
-                }
-                if !self.rate.allow() {
-                    self.state.metrics.limit_breached("utterances_per_second");
-                    self.refuse(ClientError::relay(ErrorKind::RateLimited, "rate limited: too many utterances per second on this session; this one was dropped", "send fewer utterances per second"));
-                    return Ok(());
-                }
-                if !self.state.rates.allow(&self.spec.principal, settings) {
-                    self.state
-                        .metrics
-                        .limit_breached("token_utterances_per_second");
-                    self.refuse(ClientError::relay(ErrorKind::RateLimited, "rate limited: too many utterances per second for this credential; this one was dropped", "send fewer utterances per second"));
-                    return Ok(());
-                }
-                // Like xAI, synthesis starts at text.done: a refused utterance
-                // never touches the ones already in flight.
-                if submit(input, &text, settings.client_send_timeout())
-                    .await
-                    .is_err()
-                {
-                    self.refuse(ClientError::relay(
-                        ErrorKind::Unavailable,
-                        "no voice provider could take this utterance",
-                        "retry shortly",
-                    ));
-                    return Ok(());
-                }
-                self.utterances.push(text);
+                self.after_step(step, draining, input).await;
             }
             Input::Clear => {
                 self.utterances.drain();
@@ -406,12 +371,105 @@ impl Engine {
         Ok(())
     }
 
-    fn router_event(&mut self, event: SessionEvent) {
+    /// Acts on what a delta or a `text.done` did to the utterance being
+    /// written: refuse it over the bound, check the limits when it has its
+    /// first sentence, send the sentences that are ready.
+    async fn after_step(&mut self, step: Step, draining: bool, input: &mut SessionInput) {
+        let settings = self.state.settings.clone();
+        if step.over_bound {
+            self.state.metrics.limit_breached("max_utterance_chars");
+            let why = format!(
+                "invalid utterance: it is over {} characters; the rest of it was dropped",
+                settings.max_utterance_chars
+            );
+            self.refuse_writing(ClientError::relay(
+                ErrorKind::InvalidInput,
+                why,
+                "send text.done more often",
+            ));
+            return;
+        }
+        if step.needs_admission {
+            if let Err(refusal) = self.admission(draining) {
+                self.refuse_writing(refusal);
+                return;
+            }
+            self.utterances.admit();
+        }
+        self.pump(input).await;
+    }
+
+    /// Sends the router the sentences there is room for, in order.
+    async fn pump(&mut self, input: &mut SessionInput) {
+        let timeout = self.state.settings.client_send_timeout();
+        while let Some((index, sentence)) = self.utterances.next_to_send(&SEND_LIMIT) {
+            if submit(input, &sentence, timeout).await.is_err() {
+                // The router session is gone: its events say why, and the
+                // sentence goes to the next session with the others.
+                return;
+            }
+            self.utterances.sent(index);
+        }
+    }
+
+    /// The limits an utterance passes when its first sentence is ready (a
+    /// refused one never touches the utterances already in flight).
+    fn admission(&mut self, draining: bool) -> Result<(), ClientError> {
+        let settings = &self.state.settings;
+        if draining {
+            return Err(ClientError::relay(
+                ErrorKind::Unavailable,
+                "the relay is shutting down: no new utterances",
+                "reconnect (to another relay) and send it again",
+            ));
+        }
+        if self.utterances.len() >= settings.max_pending_utterances {
+            self.state.metrics.limit_breached("max_pending_utterances");
+            return Err(ClientError::relay(
+                ErrorKind::RateLimited,
+                "rate limited: too many utterances waiting to be spoken; this one was dropped",
+                "wait for audio.done before sending more",
+            ));
+        }
+        if !self.rate.allow() {
+            self.state.metrics.limit_breached("utterances_per_second");
+            return Err(ClientError::relay(ErrorKind::RateLimited, "rate limited: too many utterances per second on this session; this one was dropped", "send fewer utterances per second"));
+        }
+        if !self.state.rates.allow(&self.spec.principal, settings) {
+            self.state
+                .metrics
+                .limit_breached("token_utterances_per_second");
+            return Err(ClientError::relay(ErrorKind::RateLimited, "rate limited: too many utterances per second for this credential; this one was dropped", "send fewer utterances per second"));
+        }
+        Ok(())
+    }
+
+    /// Ends the utterance being written with `error`, in order.
+    fn refuse_writing(&mut self, error: ClientError) {
+        self.utterances.refuse_writing(error);
+        self.emit_ends();
+    }
+
+    /// Sends every end now owed, in order.
+    fn emit_ends(&mut self) {
+        while let Some(end) = self.utterances.next_end() {
+            match end {
+                End::Done => {
+                    self.state.metrics.utterance_done(&self.entry);
+                    self.emit(Output::Done);
+                }
+                End::Failed(error) => self.refuse(error),
+            }
+        }
+    }
+
+    /// Handles one router event; `true` when a sentence ended (room to send more).
+    fn router_event(&mut self, event: SessionEvent) -> bool {
         match event {
             SessionEvent::Audio(chunk) => {
                 let seconds = chunk.duration().as_secs_f64();
                 let Some(spoken) = self.utterances.audio(chunk.span, seconds) else {
-                    return; // audio nobody owes (cleared): dropped
+                    return false; // audio nobody owes (cleared): dropped
                 };
                 if let Some(latency) = spoken.first_audio {
                     self.state.metrics.first_audio(&self.entry, latency);
@@ -423,9 +481,10 @@ impl Engine {
                     offset_s: spoken.offset_s,
                 });
             }
-            SessionEvent::UtteranceDone { .. } if self.utterances.done() => {
-                self.state.metrics.utterance_done(&self.entry);
-                self.emit(Output::Done);
+            SessionEvent::UtteranceDone { .. } => {
+                self.utterances.sentence_done();
+                self.emit_ends();
+                return true;
             }
             SessionEvent::Cleared { generation } => {
                 if let Some(at) = self.client_clears.iter().position(|g| *g <= generation) {
@@ -435,7 +494,11 @@ impl Engine {
             }
             SessionEvent::Serving { entry, provider } => {
                 self.entry.clone_from(&entry);
-                self.emit(Output::Serving { entry, provider });
+                // The router announces each sentence; the client hears of
+                // each utterance's first entry and of changes.
+                if self.utterances.announce(&entry) {
+                    self.emit(Output::Serving { entry, provider });
+                }
             }
             SessionEvent::ProviderChanged { from, to, reason } => {
                 let label = reason_label(&reason);
@@ -450,16 +513,21 @@ impl Engine {
             }
             _ => {} // events newer than this engine: nothing to send
         }
+        false
     }
 
-    /// The router gave up on the utterance being spoken: it gets the error,
-    /// the ones behind it go to a fresh router session.
+    /// The router gave up on the sentence being spoken: its utterance ends
+    /// with the error, the sentences behind it go to a fresh router session.
     async fn router_failed(&mut self, error: &voxwire_core::TtsError) -> Option<Halves> {
         tracing::warn!(principal = %self.spec.principal, %error, "relay session: utterance failed");
         let safe = ClientError::from_router(error);
         // With nothing owed the error is the session's; it is still told.
-        self.utterances.fail_front();
-        self.refuse(safe);
+        if self.utterances.is_empty() {
+            self.refuse(safe);
+        } else {
+            self.utterances.fail_speaking(safe);
+            self.emit_ends();
+        }
         let (mut input, events) = match self.open().await {
             Ok(halves) => halves,
             Err(e) => {
@@ -467,22 +535,13 @@ impl Engine {
                 return None;
             }
         };
-        let timeout = self.state.settings.client_send_timeout();
-        for text in self.utterances.resubmit() {
-            if submit(&mut input, &text, timeout).await.is_err() {
-                self.end_all(ClientError::relay(
-                    ErrorKind::Unavailable,
-                    "no voice provider could take this utterance",
-                    "retry shortly",
-                ));
-                return None;
-            }
-        }
+        self.utterances.resubmit();
+        self.pump(&mut input).await;
         Some((input, events))
     }
 }
 
-/// Sends one whole utterance to the router, bounded in time.
+/// Sends one sentence to the router as an utterance of its own, bounded in time.
 async fn submit(input: &mut SessionInput, text: &str, limit: Duration) -> Result<(), ()> {
     let work = async {
         input.push_text(text).await?;
