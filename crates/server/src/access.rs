@@ -8,11 +8,24 @@ use axum::response::{IntoResponse, Response};
 use crate::auth;
 use crate::state::AppState;
 
+/// The kind of credential a session was opened with: its rate limits differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A server token: the operator's own backend.
+    Server,
+    /// A minted browser token: an end user's page.
+    Browser,
+    /// Open mode (loopback, no authentication): local development.
+    Open,
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Principal {
     /// What limits and metrics count it as: `token:<id>`, `browser:<id>` or `open`.
     pub key: String,
+    /// The kind of credential.
+    pub kind: CredentialKind,
     /// The subprotocol to echo when the credential came in `Sec-WebSocket-Protocol`.
     pub subprotocol: Option<String>,
 }
@@ -73,6 +86,7 @@ pub(crate) fn authenticate(
     if state.settings.open {
         return Ok(Principal {
             key: "open".into(),
+            kind: CredentialKind::Open,
             subprotocol: None,
         });
     }
@@ -81,6 +95,7 @@ pub(crate) fn authenticate(
         return match auth::find_api_token(presented, &state.api_tokens) {
             Some(token) => Ok(Principal {
                 key: format!("token:{}", token.id),
+                kind: CredentialKind::Server,
                 subprotocol: None,
             }),
             None => Err(denied(
@@ -93,6 +108,7 @@ pub(crate) fn authenticate(
     if let Some(token) = query_token.and_then(|t| auth::find_api_token(t, &state.query_tokens)) {
         return Ok(Principal {
             key: format!("token:{}", token.id),
+            kind: CredentialKind::Server,
             subprotocol: None,
         });
     }
@@ -116,6 +132,7 @@ pub(crate) fn authenticate(
         Some(origin) if auth::origin_allowed(origin, std::slice::from_ref(&claims.origin)) => {
             Ok(Principal {
                 key: format!("browser:{}", claims.subject),
+                kind: CredentialKind::Browser,
                 subprotocol,
             })
         }

@@ -57,6 +57,7 @@ mod state;
 mod task;
 mod writer;
 
+pub use access::CredentialKind;
 pub use routes::app;
 pub use serve::{Relay, DEFAULT_OPENAI_MODELS};
 pub use settings::{MetricsAccess, OpenAiFront, ServerSettings, TokenEntry};

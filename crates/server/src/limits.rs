@@ -1,9 +1,10 @@
 //! Rate limits: a token bucket per session (the default) and, when configured,
-//! one per credential.
+//! one per credential. Over a rate an utterance waits for its token (the
+//! engine asks how long); only the pending bound refuses.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::settings::ServerSettings;
 
@@ -26,17 +27,36 @@ impl TokenBucket {
         }
     }
 
-    /// Takes one token; `false` when the bucket is empty.
-    pub fn allow(&mut self) -> bool {
+    fn refill(&mut self) {
         let now = Instant::now();
         let refill = now.duration_since(self.last).as_secs_f64() * self.per_second;
         self.tokens = (self.tokens + refill).min(self.burst);
         self.last = now;
+    }
+
+    /// Takes one token; `false` when the bucket is empty.
+    pub fn allow(&mut self) -> bool {
+        self.take().is_ok()
+    }
+
+    /// How long until a token is there (zero: now); takes nothing.
+    pub fn wait(&mut self) -> Duration {
+        self.refill();
         if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
+            Duration::ZERO
         } else {
-            false
+            Duration::from_secs_f64((1.0 - self.tokens) / self.per_second)
+        }
+    }
+
+    /// Takes one token, or says how long until there is one.
+    pub fn take(&mut self) -> Result<(), Duration> {
+        match self.wait() {
+            wait if wait.is_zero() => {
+                self.tokens -= 1.0;
+                Ok(())
+            }
+            wait => Err(wait),
         }
     }
 }
@@ -54,9 +74,16 @@ const MAX_BUCKETS: usize = 10_000;
 impl RateLimits {
     /// Takes one utterance from `principal`'s bucket; always `true` when no
     /// per-credential rate is configured.
+    #[cfg(test)]
     pub fn allow(&self, principal: &str, settings: &ServerSettings) -> bool {
+        self.take(principal, settings).is_ok()
+    }
+
+    /// Takes one utterance from `principal`'s bucket, or says how long until
+    /// it can; always `Ok` when no per-credential rate is configured.
+    pub fn take(&self, principal: &str, settings: &ServerSettings) -> Result<(), Duration> {
         let Some(per_second) = settings.token_utterances_per_second else {
-            return true;
+            return Ok(());
         };
         let burst = settings.token_utterance_burst.max(1.0);
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
@@ -71,7 +98,7 @@ impl RateLimits {
         buckets
             .entry(principal.to_string())
             .or_insert_with(|| TokenBucket::new(per_second, burst))
-            .allow()
+            .take()
     }
 }
 
@@ -84,6 +111,18 @@ mod tests {
         let mut b = TokenBucket::new(0.001, 3.0);
         assert!(b.allow() && b.allow() && b.allow());
         assert!(!b.allow());
+    }
+
+    #[test]
+    fn an_empty_bucket_says_how_long_until_its_next_token() {
+        let mut b = TokenBucket::new(4.0, 1.0);
+        assert_eq!(b.take(), Ok(()));
+        let wait = b.take().unwrap_err();
+        assert!(
+            wait > Duration::from_millis(200) && wait <= Duration::from_millis(250),
+            "{wait:?}"
+        );
+        assert!(b.wait() <= wait, "the wait shrinks as time passes");
     }
 
     #[test]

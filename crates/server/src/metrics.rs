@@ -77,6 +77,7 @@ pub struct Metrics {
     usage_sync: Mutex<()>,
     failovers: Family<FailoverLabels, Counter>,
     limit_breaches: Family<LimitLabel, Counter>,
+    utterance_delays: Family<LimitLabel, Counter>,
     auth_rejections: Family<ReasonLabel, Counter>,
     client_errors: Family<KindLabel, Counter>,
 }
@@ -106,6 +107,7 @@ impl Metrics {
         let cancelled = Family::<EntryLabel, Counter>::default();
         let failovers = Family::<FailoverLabels, Counter>::default();
         let limit_breaches = Family::<LimitLabel, Counter>::default();
+        let utterance_delays = Family::<LimitLabel, Counter>::default();
         let auth_rejections = Family::<ReasonLabel, Counter>::default();
         let client_errors = Family::<KindLabel, Counter>::default();
         registry.register(
@@ -174,6 +176,11 @@ impl Metrics {
             limit_breaches.clone(),
         );
         registry.register(
+            "voxwire_utterance_delays",
+            "Utterances that waited for a rate limit before they were spoken, by limit",
+            utterance_delays.clone(),
+        );
+        registry.register(
             "voxwire_auth_rejections",
             "Credentials refused, by reason",
             auth_rejections.clone(),
@@ -199,6 +206,7 @@ impl Metrics {
             usage_sync: Mutex::new(()),
             failovers,
             limit_breaches,
+            utterance_delays,
             auth_rejections,
             client_errors,
         }
@@ -255,6 +263,15 @@ impl Metrics {
     /// Counts a breach of the named limit.
     pub fn limit_breached(&self, limit: &'static str) {
         self.limit_breaches
+            .get_or_create(&LimitLabel {
+                limit: limit.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts an utterance that waits for the named rate limit.
+    pub fn utterance_delayed(&self, limit: &'static str) {
+        self.utterance_delays
             .get_or_create(&LimitLabel {
                 limit: limit.to_string(),
             })

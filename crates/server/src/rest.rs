@@ -107,12 +107,17 @@ pub(crate) async fn synthesize(
         Ok(f) => f,
         Err(why) => return json_error(StatusCode::BAD_REQUEST, &why),
     };
-    if !state.rates.allow(&principal.key, &state.settings) {
+    if let Err(wait) = take_turn(&state, &principal.key).await {
         state.metrics.limit_breached("token_utterances_per_second");
-        return json_error(
+        let mut response = json_error(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate limited: too many requests per second",
+            "rate limited: too many requests per second for this credential (token_utterances_per_second)",
         );
+        let seconds = wait.as_secs().max(1).to_string();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&seconds) {
+            response.headers_mut().insert("retry-after", value);
+        }
+        return response;
     }
     let mut synthesis = SynthesisRequest::new(request.text).format(format);
     synthesis.voice = request.voice_id;
@@ -197,4 +202,30 @@ pub(crate) fn wav_header(format: AudioFormat) -> Vec<u8> {
         header[40..44].copy_from_slice(&(u32::MAX - 36).to_le_bytes());
     }
     header
+}
+
+/// The longest a REST request waits for its credential's rate before it is
+/// refused with 429 and `Retry-After`.
+const MAX_RATE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Takes a turn under the credential's rate, waiting for it (limits delay);
+/// `Err` with the wait left when it would take longer than [`MAX_RATE_WAIT`].
+async fn take_turn(state: &AppState, principal: &str) -> Result<(), std::time::Duration> {
+    let give_up = tokio::time::Instant::now() + MAX_RATE_WAIT;
+    let mut delayed = false;
+    loop {
+        match state.rates.take(principal, &state.settings) {
+            Ok(()) => return Ok(()),
+            Err(wait) if tokio::time::Instant::now() + wait <= give_up => {
+                if !delayed {
+                    delayed = true;
+                    state
+                        .metrics
+                        .utterance_delayed("token_utterances_per_second");
+                }
+                tokio::time::sleep(wait).await;
+            }
+            Err(wait) => return Err(wait),
+        }
+    }
 }

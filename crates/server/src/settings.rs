@@ -70,11 +70,20 @@ pub struct ServerSettings {
     pub max_message_bytes: usize,
     /// Most characters in one utterance.
     pub max_utterance_chars: usize,
-    /// Sustained utterances per second per session (a voice agent speaks a
-    /// few sentences a second at most; one session cannot flood the chain).
+    /// Sustained utterances per second per session of a server token (or
+    /// open mode). Over it an utterance waits its turn; only overflow of
+    /// `max_pending_utterances` is refused. Backends are the operator's own:
+    /// an agent's LLM can give ten sentences a second, each an utterance, so
+    /// the rate only paces a runaway loop.
     pub utterances_per_second: f64,
-    /// Burst of utterances per session above the sustained rate.
+    /// Burst of utterances per server-token session above the sustained rate.
     pub utterance_burst: f64,
+    /// Sustained utterances per second per session of a browser token: a
+    /// page's user speaks a few utterances a second at most, and one browser
+    /// must not take the chain from the others. Over it utterances wait.
+    pub browser_utterances_per_second: f64,
+    /// Burst of utterances per browser-token session.
+    pub browser_utterance_burst: f64,
     /// Optional sustained utterances per second per credential, summed over
     /// its sessions; unset by default, since one backend token carries many agents.
     pub token_utterances_per_second: Option<f64>,
@@ -83,7 +92,9 @@ pub struct ServerSettings {
     /// Concurrent WebSocket sessions per credential: per server token, and per
     /// browser user (each minted token's own subject).
     pub max_sessions_per_token: usize,
-    /// Utterances sent (`text.done`) whose end is still owed, per session.
+    /// Utterances sent (from their first sentence) whose end is still owed,
+    /// per session, those waiting for a rate included: the one bound that
+    /// refuses.
     pub max_pending_utterances: usize,
     /// Frames queued for one client before the relay stops reading upstream.
     pub client_queue_frames: usize,
@@ -116,8 +127,10 @@ impl Default for ServerSettings {
             allowed_origins: Vec::new(),
             max_message_bytes: 64 * 1024,
             max_utterance_chars: 15_000,
-            utterances_per_second: 5.0,
-            utterance_burst: 10.0,
+            utterances_per_second: 50.0,
+            utterance_burst: 100.0,
+            browser_utterances_per_second: 5.0,
+            browser_utterance_burst: 10.0,
             token_utterances_per_second: None,
             token_utterance_burst: 50.0,
             max_sessions_per_token: 64,
@@ -157,9 +170,15 @@ impl ServerSettings {
         if self.max_message_bytes < 1024 {
             return Err(TtsError::config("max_message_bytes must be at least 1024"));
         }
-        if self.utterances_per_second <= 0.0 || self.utterance_burst < 1.0 {
+        let rate_ok = |rate: f64, burst: f64| rate.is_finite() && rate > 0.0 && burst >= 1.0;
+        if !rate_ok(self.utterances_per_second, self.utterance_burst)
+            || !rate_ok(
+                self.browser_utterances_per_second,
+                self.browser_utterance_burst,
+            )
+        {
             return Err(TtsError::config(
-                "utterances_per_second must be above 0 and utterance_burst at least 1",
+                "utterances_per_second and browser_utterances_per_second must be above 0, their bursts at least 1",
             ));
         }
         if self

@@ -323,3 +323,36 @@ async fn a_clear_mid_utterance_cancels_all_of_it() {
         Some("After the clear.")
     );
 }
+
+/// More sentences than the engine keeps out at the router at once (12): each
+/// utterance still ends after all of its own audio, in order.
+#[tokio::test]
+async fn utterances_with_more_sentences_than_the_send_window_end_after_all_their_audio() {
+    let fake = FakeProvider::new("recorder").scripted(
+        vec![],
+        Behaviour::FirstAudioAfter(Duration::from_millis(20)),
+    );
+    let relay = start(fake_router(&fake), token_settings()).await;
+    let mut ws = raw_to(relay.addr, "codec=pcm", &[("authorization", &bearer())])
+        .await
+        .unwrap();
+    let first: String = (0..10).map(|i| format!("First {i}. ")).collect();
+    let second: String = (0..10).map(|i| format!("Second {i}. ")).collect();
+    for text in [&first, &second] {
+        delta(&mut ws, text).await;
+        done(&mut ws).await;
+    }
+    let a = read_until(&mut ws, |f| {
+        matches!(f["type"].as_str(), Some("audio.done" | "error"))
+    })
+    .await;
+    assert_eq!(a.last().unwrap()["type"], "audio.done");
+    assert_eq!(audio_of(&a), expected_audio(&first, pcm()));
+    let b = read_until(&mut ws, |f| {
+        matches!(f["type"].as_str(), Some("audio.done" | "error"))
+    })
+    .await;
+    assert_eq!(b.last().unwrap()["type"], "audio.done");
+    assert_eq!(audio_of(&b), expected_audio(&second, pcm()));
+    assert_eq!(fake.calls().len(), 20);
+}

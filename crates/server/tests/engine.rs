@@ -167,13 +167,16 @@ async fn every_pipelined_utterance_gets_exactly_one_end_and_errors_are_safe() {
     assert!(extra.is_err(), "{extra:?}");
 }
 
-// Point 2: refused utterances (rate, size) end with an error, once each.
+// Point 2: refused utterances (pending bound, size) end with an error, once each.
 #[tokio::test]
 async fn refused_utterances_end_once_each() {
-    let fake = FakeProvider::new("fake");
+    // Slow enough that nothing ends before the last utterance is in.
+    let fake = FakeProvider::new("fake").scripted(
+        vec![],
+        Behaviour::FirstAudioAfter(Duration::from_millis(500)),
+    );
     let mut settings = token_settings();
-    settings.utterances_per_second = 0.001;
-    settings.utterance_burst = 2.0;
+    settings.max_pending_utterances = 2;
     settings.max_utterance_chars = 20;
     let relay = start(fake_router(&fake), settings).await;
     let mut ws = raw_to(relay.addr, "codec=pcm", &[("authorization", &bearer())])
@@ -185,7 +188,7 @@ async fn refused_utterances_end_once_each() {
     done(&mut ws).await;
     for _ in 0..3 {
         delta(&mut ws, "Hi.").await;
-        done(&mut ws).await; // the third is over the rate
+        done(&mut ws).await; // the third is over the pending bound
     }
     let mut frames = Vec::new();
     while ends(&frames).len() < 4 {
@@ -196,24 +199,22 @@ async fn refused_utterances_end_once_each() {
             .await,
         );
     }
-    let mut got = ends(&frames);
-    got.sort();
+    // In the order they were sent.
     assert_eq!(
-        got,
-        ["audio.done", "audio.done", "error", "error"],
+        ends(&frames),
+        ["error", "audio.done", "audio.done", "error"],
         "{frames:?}"
     );
-    let kinds: Vec<_> = frames
-        .iter()
-        .filter(|f| f["type"] == "error")
-        .map(|f| f["kind"].clone())
-        .collect();
-    assert_eq!(
-        kinds,
-        [
-            serde_json::json!("invalid_input"),
-            serde_json::json!("rate_limited")
-        ]
+    let errors: Vec<_> = frames.iter().filter(|f| f["type"] == "error").collect();
+    assert_eq!(errors[0]["kind"], "invalid_input");
+    assert_eq!(errors[1]["kind"], "rate_limited");
+    assert!(
+        errors[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_pending_utterances"),
+        "the refusal names the limit: {}",
+        errors[1]
     );
     let extra = tokio::time::timeout(Duration::from_millis(300), ws.next()).await;
     assert!(extra.is_err(), "{extra:?}");
@@ -319,8 +320,8 @@ async fn no_tokens_on_loopback_starts_with_a_generated_token() {
 async fn limits_apply_per_session_and_per_browser_subject() {
     let fake = FakeProvider::new("fake");
     let mut settings = token_settings();
-    settings.utterances_per_second = 0.001;
-    settings.utterance_burst = 2.0;
+    settings.browser_utterances_per_second = 0.001;
+    settings.browser_utterance_burst = 2.0;
     settings.max_sessions_per_token = 1;
     let relay = start(fake_router(&fake), settings).await;
     // Two browser users of one backend: each its own session allowance.
@@ -342,13 +343,14 @@ async fn limits_apply_per_session_and_per_browser_subject() {
     .unwrap();
     let alice_again = raw_to(relay.addr, &format!("token={alice}"), &[("origin", ORIGIN)]).await;
     assert_eq!(status(alice_again), 429);
-    // Alice spends her session's burst; Bob's session is untouched.
+    // Alice spends her session's burst: her third utterance waits for its
+    // turn (never refused); Bob's session is untouched.
     for _ in 0..3 {
         delta(&mut a, "Hi.").await;
         done(&mut a).await;
     }
     let mut frames = Vec::new();
-    while ends(&frames).len() < 3 {
+    while ends(&frames).len() < 2 {
         frames.extend(
             read_until(&mut a, |f| {
                 matches!(f["type"].as_str(), Some("audio.done" | "error"))
@@ -356,10 +358,9 @@ async fn limits_apply_per_session_and_per_browser_subject() {
             .await,
         );
     }
-    assert!(
-        frames.iter().any(|f| f["kind"] == "rate_limited"),
-        "{frames:?}"
-    );
+    assert_eq!(ends(&frames), ["audio.done", "audio.done"]);
+    let waiting = tokio::time::timeout(Duration::from_millis(300), a.next()).await;
+    assert!(waiting.is_err(), "the third waits: {waiting:?}");
     for _ in 0..2 {
         delta(&mut b, "Hi.").await;
         done(&mut b).await;

@@ -297,6 +297,7 @@ async fn limits_answer_with_close_codes_and_error_frames() {
         settings.max_message_bytes = 2048;
         settings.utterances_per_second = 1.0;
         settings.utterance_burst = 2.0;
+        settings.max_pending_utterances = 3;
         settings.max_utterance_chars = 100;
     })
     .await;
@@ -313,7 +314,8 @@ async fn limits_answer_with_close_codes_and_error_frames() {
         .as_str()
         .unwrap()
         .contains("over 100 characters"));
-    // Flooding utterances: a rate-limit error frame.
+    // Flooding utterances: over the rate they wait; past the pending bound,
+    // a rate-limit error frame naming it.
     let mut limited = false;
     for _ in 0..6 {
         delta(&mut ws, "Hi.").await;
@@ -337,10 +339,14 @@ async fn limits_answer_with_close_codes_and_error_frames() {
         .text()
         .await
         .unwrap();
+    assert!(
+        metrics.contains("voxwire_utterance_delays_total{limit=\"utterances_per_second\"}"),
+        "{metrics}"
+    );
     for limit in [
         "max_message_bytes",
         "max_utterance_chars",
-        "utterances_per_second",
+        "max_pending_utterances",
     ] {
         assert!(
             metrics.contains(&format!(

@@ -117,6 +117,8 @@ pub struct SessionSpec {
     pub timestamps: bool,
     /// The credential the session counts against (`token:<id>`, `browser:<sub>`, `open`).
     pub principal: String,
+    /// The kind of that credential: it picks the session's utterance rate.
+    pub credential: crate::CredentialKind,
 }
 
 /// The queue between the engine and a front's writer: a bounded channel.
@@ -151,6 +153,8 @@ struct Engine {
     entry: String,
     /// Clears the client asked for (answered with `Cleared`); others are internal.
     client_clears: Vec<u64>,
+    /// When the utterance waiting for its turn under the rate limits may try again.
+    rate_deadline: Option<Deadline>,
 }
 
 /// Runs a session until the client leaves, a limit ends it, or the relay stops.
@@ -164,7 +168,15 @@ pub async fn run<I>(
     I: Stream<Item = Input> + Unpin,
 {
     let settings = &state.settings;
-    let rate = TokenBucket::new(settings.utterances_per_second, settings.utterance_burst);
+    let rate = match spec.credential {
+        crate::CredentialKind::Browser => TokenBucket::new(
+            settings.browser_utterances_per_second,
+            settings.browser_utterance_burst,
+        ),
+        crate::CredentialKind::Server | crate::CredentialKind::Open => {
+            TokenBucket::new(settings.utterances_per_second, settings.utterance_burst)
+        }
+    };
     let entry = spec.router.chain().into_iter().next().unwrap_or_default();
     let mut engine = Engine {
         utterances: Utterances::new(spec.timestamps),
@@ -173,6 +185,7 @@ pub async fn run<I>(
         backlog: Default::default(),
         entry,
         client_clears: Vec::new(),
+        rate_deadline: None,
         state,
     };
     engine.run(inputs, outbox).await;
@@ -273,6 +286,10 @@ impl Engine {
                         None => break Stop::Close(close::NORMAL, "session ended"),
                     }
                 }
+                () = sleep_until(self.rate_deadline.unwrap_or(far)), if self.rate_deadline.is_some() => {
+                    self.take_turns();
+                    self.pump(&mut input).await;
+                }
                 () = sleep_until(idle_deadline) => {
                     self.state.metrics.limit_breached("idle_timeout");
                     self.end_all(ClientError::relay(ErrorKind::Timeout, "the session was idle too long and was closed", "reconnect to speak again"));
@@ -365,6 +382,7 @@ impl Engine {
             }
             Input::Clear => {
                 self.utterances.drain();
+                self.rate_deadline = None;
                 self.client_clears.push(input.cancel());
             }
         }
@@ -395,8 +413,36 @@ impl Engine {
                 return;
             }
             self.utterances.admit();
+            self.take_turns();
         }
         self.pump(input).await;
+    }
+
+    /// Lets the utterances waiting under the rate limits take their turns,
+    /// in order, as the session's and the credential's buckets allow; sets
+    /// when the next may try again. An utterance over a rate waits (inside
+    /// `max_pending_utterances`); it is never refused for the rate.
+    fn take_turns(&mut self) {
+        self.rate_deadline = None;
+        while self.utterances.waiting() {
+            let settings = &self.state.settings;
+            let wait = self.rate.wait();
+            let (wait, limit) = if wait.is_zero() {
+                match self.state.rates.take(&self.spec.principal, settings) {
+                    Ok(()) => {
+                        let _ = self.rate.take();
+                        self.utterances.clear_next();
+                        continue;
+                    }
+                    Err(wait) => (wait, "token_utterances_per_second"),
+                }
+            } else {
+                (wait, "utterances_per_second")
+            };
+            self.state.metrics.utterance_delayed(limit);
+            self.rate_deadline = Some(Deadline::now() + wait);
+            return;
+        }
     }
 
     /// Sends the router the sentences there is room for, in order.
@@ -412,8 +458,9 @@ impl Engine {
         }
     }
 
-    /// The limits an utterance passes when its first sentence is ready (a
-    /// refused one never touches the utterances already in flight).
+    /// What an utterance passes when its first sentence is ready (a refused
+    /// one never touches the utterances already in flight). Rates do not
+    /// refuse: they delay (see [`Self::take_turns`]).
     fn admission(&mut self, draining: bool) -> Result<(), ClientError> {
         let settings = &self.state.settings;
         if draining {
@@ -427,19 +474,12 @@ impl Engine {
             self.state.metrics.limit_breached("max_pending_utterances");
             return Err(ClientError::relay(
                 ErrorKind::RateLimited,
-                "rate limited: too many utterances waiting to be spoken; this one was dropped",
+                format!(
+                    "rate limited: {} utterances are already waiting to be spoken on this session (max_pending_utterances); this one was dropped",
+                    settings.max_pending_utterances
+                ),
                 "wait for audio.done before sending more",
             ));
-        }
-        if !self.rate.allow() {
-            self.state.metrics.limit_breached("utterances_per_second");
-            return Err(ClientError::relay(ErrorKind::RateLimited, "rate limited: too many utterances per second on this session; this one was dropped", "send fewer utterances per second"));
-        }
-        if !self.state.rates.allow(&self.spec.principal, settings) {
-            self.state
-                .metrics
-                .limit_breached("token_utterances_per_second");
-            return Err(ClientError::relay(ErrorKind::RateLimited, "rate limited: too many utterances per second for this credential; this one was dropped", "send fewer utterances per second"));
         }
         Ok(())
     }

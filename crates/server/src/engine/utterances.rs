@@ -43,6 +43,8 @@ struct Owed {
     closed: bool,
     /// It ends with this error instead of `audio.done`.
     failure: Option<ClientError>,
+    /// It took its turn under the rate limits: its sentences may go out.
+    cleared: bool,
     /// When its first sentence went to the router.
     submitted: Instant,
     first_audio_seen: bool,
@@ -60,6 +62,7 @@ impl Owed {
             unsent: VecDeque::new(),
             closed: false,
             failure: None,
+            cleared: false,
             submitted: Instant::now(),
             first_audio_seen: false,
             audio_s: 0.0,
@@ -71,6 +74,7 @@ impl Owed {
         Self {
             closed: true,
             failure: Some(error),
+            cleared: true,
             ..Self::new()
         }
     }
@@ -305,9 +309,24 @@ impl Utterances {
             )
         });
         let index = self.owed.iter().position(|o| !o.unsent.is_empty())?;
+        if !self.owed[index].cleared {
+            return None; // it waits for its turn under the rate limits
+        }
         let next = self.owed[index].unsent.front()?;
         let room = out < limit.sentences && (out == 0 || out_bytes + next.len() <= limit.bytes);
         room.then(|| (index, next.clone()))
+    }
+
+    /// Whether an owed utterance still waits for its turn under the rate limits.
+    pub fn waiting(&self) -> bool {
+        self.owed.iter().any(|o| !o.cleared)
+    }
+
+    /// The first utterance waiting for its turn takes it.
+    pub fn clear_next(&mut self) {
+        if let Some(owed) = self.owed.iter_mut().find(|o| !o.cleared) {
+            owed.cleared = true;
+        }
     }
 
     /// Records that the sentence [`Self::next_to_send`] gave was sent.
@@ -410,7 +429,7 @@ impl Utterances {
     /// The next end owed to the client, once the first owed utterance has ended.
     pub fn next_end(&mut self) -> Option<End> {
         let front = self.owed.front()?;
-        if !front.closed || !front.sentences.is_empty() {
+        if !front.closed || !front.sentences.is_empty() || !front.unsent.is_empty() {
             return None;
         }
         let owed = self.owed.pop_front()?;
@@ -486,8 +505,12 @@ mod tests {
         bytes: 1000,
     };
 
-    /// Sends every sentence there is room for.
+    /// Sends every sentence there is room for (no rate limit: each
+    /// utterance takes its turn at once).
     fn pump(u: &mut Utterances) -> Vec<String> {
+        while u.waiting() {
+            u.clear_next();
+        }
         let mut sent = Vec::new();
         while let Some((index, s)) = u.next_to_send(&LIMIT) {
             u.sent(index);
@@ -638,6 +661,8 @@ mod sending {
         u.write("One. Two. Three. Four. ", 100);
         u.complete(100);
         u.admit();
+        assert!(u.next_to_send(&limit).is_none(), "it waits for its turn");
+        u.clear_next();
         let mut sent = Vec::new();
         while let Some((i, s)) = u.next_to_send(&limit) {
             u.sent(i);
@@ -655,11 +680,31 @@ mod sending {
             u.next_to_send(&limit).map(|(_, s)| s).as_deref(),
             Some("Four. ")
         );
+        // An utterance ends only once its last sentence was sent and spoken.
+        u.write("Five. ", 100);
+        u.complete(100);
+        u.admit();
+        u.clear_next();
+        let (i, four) = u.next_to_send(&limit).unwrap();
+        assert_eq!(four, "Four. ");
+        u.sent(i);
+        u.sentence_done();
+        assert_eq!(u.next_end(), Some(End::Done));
+        assert_eq!(u.next_end(), None, "Five. is not sent yet");
+        let (i, five) = u.next_to_send(&limit).unwrap();
+        assert_eq!(five, "Five. ");
+        u.sent(i);
+        u.sentence_done();
+        assert_eq!(u.next_end(), Some(End::Done));
         // A sentence longer than the byte bound still goes when nothing is out.
         let big = SendLimit {
             sentences: 2,
             bytes: 1,
         };
+        u.write("Sixth sentence. ", 100);
+        u.complete(100);
+        u.admit();
+        u.clear_next();
         assert!(u.next_to_send(&big).is_some());
     }
 }

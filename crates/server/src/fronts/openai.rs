@@ -393,6 +393,7 @@ async fn speak(state: Arc<AppState>, headers: HeaderMap, body: Bytes) -> Result<
         },
         timestamps: false,
         principal: principal.key,
+        credential: principal.kind,
     };
     let (outbox, mut outputs) = engine::outbox(state.settings.client_queue_frames);
     // The utterance, then an input that stays open until the body is done or

@@ -140,6 +140,7 @@ pub(crate) async fn upgrade(
         stream: config,
         timestamps,
         principal: principal.key,
+        credential: principal.kind,
     };
     ws.on_upgrade(move |socket| async move {
         let _slot = slot;
