@@ -39,6 +39,9 @@ pub(crate) struct Race<'a> {
     pub fallback_first_audio: Duration,
     /// The primary's hedge delay.
     pub delay: Duration,
+    /// The piece's take both racers are (only the winner's messages reach
+    /// the piece's channel).
+    pub take: u32,
 }
 
 /// How the loser of a race ended.
@@ -77,7 +80,7 @@ async fn run_into(
     target: AudioFormat,
     fallback_first_audio: Duration,
     hedge: bool,
-    tx: mpsc::Sender<PieceMsg>,
+    (tx, take): (mpsc::Sender<PieceMsg>, u32),
 ) -> AttemptResult {
     attempt::run(
         member,
@@ -85,6 +88,7 @@ async fn run_into(
             request,
             target,
             tx: &tx,
+            take,
             left,
             skip: Duration::ZERO,
             fallback_first_audio,
@@ -154,6 +158,7 @@ pub(crate) async fn race<'a>(primary: Racer<'a>, secondary: Racer<'a>, race: Rac
         tx,
         fallback_first_audio,
         delay,
+        take,
     } = race;
     let lane = |racer: Racer<'a>| {
         let (ltx, rx) = mpsc::channel(RACE_QUEUE);
@@ -165,7 +170,7 @@ pub(crate) async fn race<'a>(primary: Racer<'a>, secondary: Racer<'a>, race: Rac
             target,
             fallback_first_audio,
             racer.hedge,
-            ltx,
+            (ltx, take),
         );
         (Box::pin(fut), rx, started)
     };

@@ -59,6 +59,7 @@
 mod attempt;
 mod balance;
 pub mod events;
+mod handover;
 mod health;
 mod hedge;
 mod jitter;

@@ -7,6 +7,12 @@
 //! rate it cannot serve) fails over for this piece only and touches nothing.
 //! Entries whose capabilities say they cannot serve the piece are skipped
 //! before they are tried, with the reason in the attempt record.
+//!
+//! An attempt that dies after sending audio is dealt with in one of two ways
+//! (see `handover`): if none of the piece's audio has reached the caller
+//! yet (it was held behind the sentence being heard), its audio is dropped
+//! and the next entry speaks the piece whole, as if the attempt had never
+//! been; if some of it has, [`Progress`] bounds what is heard twice.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,6 +25,7 @@ use voxwire_core::{AudioFormat, ErrorKind, ErrorScope, Phase, TtsError};
 use crate::attempt::{self, AttemptPlan, AttemptResult, PieceMsg};
 use crate::balance::Sticky;
 use crate::events::{AttemptOutcome, AttemptRecord};
+use crate::handover::Handover;
 use crate::hedge::{self, LoserEnd, Race, RaceEnd, Racer};
 use crate::jitter;
 use crate::member::{Plan, Template};
@@ -39,6 +46,9 @@ pub(crate) struct PieceJob {
     pub plans: Arc<Vec<Plan>>,
     /// The member of each weighted group the session keeps.
     pub sticky: Arc<Sticky>,
+    /// What of the piece the session has handed on: a take that dies before
+    /// any of it was is retracted.
+    pub handover: Arc<Handover>,
 }
 
 /// Why entry `idx` cannot serve the piece, if it cannot.
@@ -59,7 +69,8 @@ struct Done {
 
 /// Where a piece's audio stands after the attempts so far: the duplicate bound.
 ///
-/// The first attempt that dies mid-stream is replayed from the start by the
+/// Only attempts of which some audio reached the caller count here (one whose
+/// audio was all still held is retracted instead). The first attempt that dies mid-stream is replayed from the start by the
 /// next entry (its audio heard in part once more). From the second death on,
 /// the next attempt drops its audio up to where the dying one got, so however
 /// many failovers a piece takes, its audio is heard in part at most once more.
@@ -196,6 +207,8 @@ async fn hedged(
             tx,
             fallback_first_audio: until(deadline).max(Duration::from_millis(1)),
             delay,
+            // A race is always the piece's first attempt.
+            take: 1,
         },
     )
     .instrument(tracing::info_span!("attempt", entry = %p_name, attempt = 1, hedge = %s_name))
@@ -321,6 +334,8 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
         let mut refused_kind: Option<ErrorKind> = None;
         let mut refusals_agree = true;
         let mut progress = Progress::default();
+        // The piece's attempts across entries, numbered from 1.
+        let mut take = 0u32;
         while let Some(mut idx) = queue.pop_front() {
             if let Some(reason) = why_not(&inner, &job, idx) {
                 let member = &inner.members[idx];
@@ -388,6 +403,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
             let mut without_voice = false;
             loop {
                 attempt_no += 1;
+                take += 1;
                 let (mut request, unverified) = member.request(&job.template, &job.text, &job.plans[idx]);
                 if unverified {
                     inner.list_voices_in_background(idx);
@@ -406,6 +422,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                                 request,
                                 target: job.target,
                                 tx: &tx,
+                                take,
                                 left: left.clone(),
                                 skip: progress.skip(),
                                 fallback_first_audio: until(deadline).max(Duration::from_millis(1)),
@@ -457,7 +474,12 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     return;
                 }
                 let died_mid_stream = result.first_audio.is_some();
-                if died_mid_stream {
+                // Audio of this take the session holds but has not handed on
+                // is dropped, and the next entry speaks the piece whole: it
+                // costs no replay. Otherwise the piece is the one being heard.
+                if died_mid_stream && job.handover.retract(take) {
+                    tracing::info!(entry = %member.name, take, "nothing of the piece was heard: its audio is dropped");
+                } else if died_mid_stream {
                     match Replayed::of(&error) {
                         Some(note) => progress.interrupted_after_replay(note.position),
                         None => progress.interrupted(result.reached),

@@ -9,6 +9,20 @@
 //! utterance rather than once per sentence. Audio is still forwarded strictly
 //! in order, so the loop always knows which sentences are finished. A cancel
 //! aborts every task at once.
+//!
+//! **Failover without repeats.** When an entry dies, every sentence it was
+//! speaking fails over inside its own task. Only the sentence being handed
+//! on at that moment has reached the caller; the others' partial audio is
+//! still held in their channels. Each attempt is a *take* of its piece and
+//! tags its messages with it; a take that dies before any of its piece's
+//! audio was handed on is retracted (`handover`), and the loop skips its
+//! messages when it reaches the piece, so that sentence is heard once, whole,
+//! from the replacement. The decision is made under one lock per piece: the
+//! loop either hands the take's audio on first (the piece is then the one
+//! being heard, and `piece::Progress` bounds its repeat to one partial replay)
+//! or finds it retracted and drops it. A piece whose audio was complete
+//! before its entry died is kept whole (the change of voice is reported).
+//! So per failover at most one sentence is heard partly twice.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,6 +35,7 @@ use voxwire_core::{AudioChunk, AudioFormat, ErrorKind, SpanTimes, TextSpan, TtsE
 use crate::attempt::PieceMsg;
 use crate::balance::Sticky;
 use crate::events::RouterEvent;
+use crate::handover::Handover;
 use crate::member::{Plan, Template};
 use crate::piece::{self, PieceJob};
 use crate::rt::{self, Task};
@@ -58,6 +73,8 @@ struct Running {
     offset: usize,
     /// Its first audio has arrived.
     streaming: bool,
+    /// What of it has been handed on; which of its takes are retracted.
+    handover: Arc<Handover>,
     /// How much audio the session had sent when this piece's audio began:
     /// the vendor's times, relative to the piece, are moved by it.
     audio_base: Option<Duration>,
@@ -236,7 +253,9 @@ impl SessionLoop {
             _ => 0,
         };
         match msg {
+            Some(PieceMsg::Serving { take, .. }) if self.retracted(take) => Flow::Continue,
             Some(PieceMsg::Serving {
+                take: _,
                 entry,
                 provider,
                 left,
@@ -291,7 +310,13 @@ impl SessionLoop {
                 }
                 Flow::Continue
             }
-            Some(PieceMsg::Audio { data, span, times }) => {
+            Some(PieceMsg::Audio { take, .. }) if !self.hand_on(take) => Flow::Continue,
+            Some(PieceMsg::Audio {
+                take: _,
+                data,
+                span,
+                times,
+            }) => {
                 let sent = self.audio_sent;
                 let base = match self.pipeline.front_mut() {
                     Some(Slot::Running(r)) => *r.audio_base.get_or_insert(sent),
@@ -329,6 +354,23 @@ impl SessionLoop {
         }
     }
 
+    /// Whether take `take` of the piece at the front was retracted.
+    fn retracted(&self, take: u32) -> bool {
+        match self.pipeline.front() {
+            Some(Slot::Running(r)) => r.handover.retracted(take),
+            _ => false,
+        }
+    }
+
+    /// Whether audio of take `take` of the piece at the front is handed on
+    /// (if so, the piece counts as heard from now on; if not, it is dropped).
+    fn hand_on(&self, take: u32) -> bool {
+        match self.pipeline.front() {
+            Some(Slot::Running(r)) => r.handover.hand_on(take),
+            _ => true,
+        }
+    }
+
     /// Queues released sentences, cut further to what every provider accepts.
     fn enqueue(&mut self, released: Vec<String>) {
         for sentence in released {
@@ -355,6 +397,7 @@ impl SessionLoop {
 
     fn start(&mut self, text: String, offset: usize) -> Running {
         let (tx, rx) = mpsc::channel(PIECE_QUEUE);
+        let handover = Arc::new(Handover::default());
         let index = self.pieces;
         self.pieces += 1;
         let job = PieceJob {
@@ -365,6 +408,7 @@ impl SessionLoop {
             target: self.target,
             plans: self.plans.clone(),
             sticky: self.sticky.clone(),
+            handover: handover.clone(),
         };
         let task = rt::spawn(piece::speak(self.inner.clone(), job, tx));
         Running {
@@ -372,6 +416,7 @@ impl SessionLoop {
             rx,
             offset,
             streaming: false,
+            handover,
             audio_base: None,
         }
     }
