@@ -11,6 +11,17 @@
 //! skipped when the loop reaches it. Once the loop has
 //! [handed on](Handover::hand_on) any of the piece's audio, nothing of it is
 //! retracted: the duplicate bound of `piece::Progress` applies instead.
+//!
+//! An entry that dies is not seen dying by every stream at the same moment:
+//! each sentence in flight on it finds out when its own stream errs or
+//! stalls. So that the loop does not start handing on a held sentence of an
+//! entry another sentence already saw die (and hear it cut and replayed
+//! too), the session keeps [`Deaths`]: when the loop is about to hand on the
+//! first audio of a piece whose take's entry died since the take began, and
+//! the take is not complete, the loop retracts it itself. The piece's task
+//! then fails over when its stream ends; if the stream ends well after all,
+//! [`complete`](Handover::complete) tells it the take was dropped, and it
+//! fails over as well. A take that completed before is kept.
 
 use std::sync::Mutex;
 
@@ -24,6 +35,11 @@ struct State {
     handed_on: bool,
     /// Takes numbered below this are retracted.
     retracted_below: u32,
+    /// The take under way and the [`Deaths`] mark when it began.
+    take: u32,
+    since: usize,
+    /// The take under way ended well.
+    complete: bool,
 }
 
 impl Handover {
@@ -31,12 +47,42 @@ impl Handover {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The loop is about to hand on audio of take `take`: `false` when that
-    /// take was retracted (the audio is dropped); otherwise the piece counts
-    /// as handed on from now on.
-    pub fn hand_on(&self, take: u32) -> bool {
+    /// The piece's task starts take `take`, `deaths` being at mark `since`.
+    pub fn begin(&self, take: u32, since: usize) {
+        let mut state = self.lock();
+        state.take = take;
+        state.since = since;
+        state.complete = false;
+    }
+
+    /// Take `take` ended well: `false` if the loop had retracted it (its
+    /// entry died on another sentence before any of this one was heard),
+    /// and the piece must be spoken again elsewhere.
+    pub fn complete(&self, take: u32) -> bool {
         let mut state = self.lock();
         if take < state.retracted_below {
+            return false;
+        }
+        state.complete = true;
+        true
+    }
+
+    /// The loop is about to hand on audio of take `take`, served by entry
+    /// `entry`: `false` when that take was retracted (the audio is dropped),
+    /// or is now, because nothing of the piece was heard yet, the take is
+    /// not complete, and `entry` died since it began. Otherwise the piece
+    /// counts as handed on from now on.
+    pub fn hand_on(&self, take: u32, entry: Option<&str>, deaths: &Deaths) -> bool {
+        let mut state = self.lock();
+        if take < state.retracted_below {
+            return false;
+        }
+        if !state.handed_on
+            && take == state.take
+            && !state.complete
+            && entry.is_some_and(|e| deaths.died_since(e, state.since))
+        {
+            state.retracted_below = take.saturating_add(1);
             return false;
         }
         state.handed_on = true;
@@ -61,20 +107,76 @@ impl Handover {
     }
 }
 
+/// The entries that died in one session, in order (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct Deaths(Mutex<Vec<String>>);
+
+impl Deaths {
+    /// The mark to compare a later [`died_since`](Deaths::died_since) with.
+    pub fn mark(&self) -> usize {
+        self.0
+            .lock()
+            .map(|d| d.len())
+            .unwrap_or_else(|p| p.into_inner().len())
+    }
+
+    /// Entry `entry` died (a sentence's stream on it failed and it was left).
+    pub fn record(&self, entry: &str) {
+        let mut deaths = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        deaths.push(entry.to_string());
+    }
+
+    /// Whether `entry` died after mark `since`.
+    pub fn died_since(&self, entry: &str, since: usize) -> bool {
+        let deaths = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        deaths
+            .get(since..)
+            .is_some_and(|d| d.iter().any(|e| e == entry))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_take_is_retracted_only_before_anything_was_handed_on() {
-        let h = Handover::default();
+        let (h, d) = (Handover::default(), Deaths::default());
+        h.begin(1, d.mark());
         assert!(h.retract(1));
         assert!(h.retracted(1));
-        assert!(!h.hand_on(1), "a retracted take's audio is dropped");
+        assert!(
+            !h.hand_on(1, Some("a"), &d),
+            "a retracted take's audio is dropped"
+        );
+        h.begin(2, d.mark());
         assert!(!h.retracted(2));
-        assert!(h.hand_on(2));
+        assert!(h.hand_on(2, Some("b"), &d));
         assert!(!h.retract(2), "take 2 was heard: it is kept");
-        assert!(h.hand_on(2));
-        assert!(h.hand_on(3));
+        assert!(h.hand_on(2, Some("b"), &d));
+        assert!(h.complete(2));
+    }
+
+    #[test]
+    fn a_held_take_of_an_entry_that_died_elsewhere_is_dropped_unless_complete() {
+        let d = Deaths::default();
+        let held = Handover::default();
+        held.begin(1, d.mark());
+        let done = Handover::default();
+        done.begin(1, d.mark());
+        assert!(done.complete(1));
+        let before = Handover::default();
+        before.begin(1, d.mark());
+        d.record("a");
+        assert!(
+            !held.hand_on(1, Some("a"), &d),
+            "a died after the take began"
+        );
+        assert!(!held.complete(1), "the piece is spoken again elsewhere");
+        assert!(done.hand_on(1, Some("a"), &d), "complete before: kept");
+        assert!(before.hand_on(1, Some("b"), &d), "another entry died");
+        let later = Handover::default();
+        later.begin(1, d.mark());
+        assert!(later.hand_on(1, Some("a"), &d), "begun after the death");
     }
 }

@@ -25,7 +25,7 @@ use voxwire_core::{AudioFormat, ErrorKind, ErrorScope, Phase, TtsError};
 use crate::attempt::{self, AttemptPlan, AttemptResult, PieceMsg};
 use crate::balance::Sticky;
 use crate::events::{AttemptOutcome, AttemptRecord};
-use crate::handover::Handover;
+use crate::handover::{Deaths, Handover};
 use crate::hedge::{self, LoserEnd, Race, RaceEnd, Racer};
 use crate::jitter;
 use crate::member::{Plan, Template};
@@ -49,6 +49,8 @@ pub(crate) struct PieceJob {
     /// What of the piece the session has handed on: a take that dies before
     /// any of it was is retracted.
     pub handover: Arc<Handover>,
+    /// The entries that died in the session.
+    pub deaths: Arc<Deaths>,
 }
 
 /// Why entry `idx` cannot serve the piece, if it cannot.
@@ -364,6 +366,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                 let delay = inner.members[idx].policy.hedge_after();
                 let partner = queue.iter().position(|&i| why_not(&inner, &job, i).is_none());
                 if let (Some(delay), Some(pos)) = (delay, partner) {
+                    job.handover.begin(1, job.deaths.mark());
                     let (done, winner) = hedged(
                         &inner,
                         &job,
@@ -404,6 +407,9 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
             loop {
                 attempt_no += 1;
                 take += 1;
+                if pre.is_none() {
+                    job.handover.begin(take, job.deaths.mark());
+                }
                 let (mut request, unverified) = member.request(&job.template, &job.text, &job.plans[idx]);
                 if unverified {
                     inner.list_voices_in_background(idx);
@@ -459,10 +465,23 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     elapsed,
                 });
                 let error = match result.error {
-                    None => {
+                    None if job.handover.complete(take) => {
                         inner.mark_up(idx, "it spoke a request");
                         let _ = tx.send(PieceMsg::Done).await;
                         return;
+                    }
+                    None => {
+                        // The session dropped this take: its entry died on
+                        // another sentence before any of this one was heard.
+                        let why = "it died while speaking another sentence; this one was not heard yet";
+                        tracing::info!(entry = %member.name, take, "{why}");
+                        reasons.push(format!("{} attempt {attempt_no}: {why}", member.name));
+                        if !failed_names.contains(&member.name) {
+                            failed_names.push(member.name.clone());
+                        }
+                        only_request_scoped = false;
+                        left = Some((member.name.clone(), why.to_string()));
+                        break;
                     }
                     Some(e) => e,
                 };
@@ -533,6 +552,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     }
                     _ => only_request_scoped = false,
                 }
+                job.deaths.record(&member.name);
                 inner.mark_down(idx, &error);
                 left = Some((member.name.clone(), error.to_string()));
                 break;

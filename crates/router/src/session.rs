@@ -20,7 +20,10 @@
 //! from the replacement. The decision is made under one lock per piece: the
 //! loop either hands the take's audio on first (the piece is then the one
 //! being heard, and `piece::Progress` bounds its repeat to one partial replay)
-//! or finds it retracted and drops it. A piece whose audio was complete
+//! or finds it retracted and drops it. Since each stream finds out alone
+//! that its entry died, the loop also drops, itself, a held take whose
+//! entry another sentence saw die (`handover::Deaths`) instead of starting
+//! to hand it on. A piece whose audio was complete
 //! before its entry died is kept whole (the change of voice is reported).
 //! So per failover at most one sentence is heard partly twice.
 
@@ -35,7 +38,7 @@ use voxwire_core::{AudioChunk, AudioFormat, ErrorKind, SpanTimes, TextSpan, TtsE
 use crate::attempt::PieceMsg;
 use crate::balance::Sticky;
 use crate::events::RouterEvent;
-use crate::handover::Handover;
+use crate::handover::{Deaths, Handover};
 use crate::member::{Plan, Template};
 use crate::piece::{self, PieceJob};
 use crate::rt::{self, Task};
@@ -75,6 +78,8 @@ struct Running {
     streaming: bool,
     /// What of it has been handed on; which of its takes are retracted.
     handover: Arc<Handover>,
+    /// The entry serving its latest take that was not skipped.
+    entry: Option<String>,
     /// How much audio the session had sent when this piece's audio began:
     /// the vendor's times, relative to the piece, are moved by it.
     audio_base: Option<Duration>,
@@ -104,6 +109,8 @@ pub(crate) struct SessionLoop {
     announced: bool,
     /// Whether the entry that served last won a hedge.
     served_by_hedge: bool,
+    /// The entries that died in this session.
+    deaths: Arc<Deaths>,
 }
 
 impl SessionLoop {
@@ -132,6 +139,7 @@ impl SessionLoop {
             serving: None,
             announced: false,
             served_by_hedge: false,
+            deaths: Arc::default(),
         }
     }
 
@@ -263,6 +271,7 @@ impl SessionLoop {
             }) => {
                 if let Some(Slot::Running(r)) = self.pipeline.front_mut() {
                     r.streaming = true;
+                    r.entry = Some(entry.clone());
                 }
                 let previous = self.serving.replace(entry.clone());
                 let after_hedge = std::mem::replace(&mut self.served_by_hedge, hedge);
@@ -363,10 +372,11 @@ impl SessionLoop {
     }
 
     /// Whether audio of take `take` of the piece at the front is handed on
-    /// (if so, the piece counts as heard from now on; if not, it is dropped).
+    /// (if so, the piece counts as heard from now on; if not, it is dropped:
+    /// the take was retracted, or is now because its entry died elsewhere).
     fn hand_on(&self, take: u32) -> bool {
         match self.pipeline.front() {
-            Some(Slot::Running(r)) => r.handover.hand_on(take),
+            Some(Slot::Running(r)) => r.handover.hand_on(take, r.entry.as_deref(), &self.deaths),
             _ => true,
         }
     }
@@ -409,6 +419,7 @@ impl SessionLoop {
             plans: self.plans.clone(),
             sticky: self.sticky.clone(),
             handover: handover.clone(),
+            deaths: self.deaths.clone(),
         };
         let task = rt::spawn(piece::speak(self.inner.clone(), job, tx));
         Running {
@@ -417,6 +428,7 @@ impl SessionLoop {
             offset,
             streaming: false,
             handover,
+            entry: None,
             audio_base: None,
         }
     }
