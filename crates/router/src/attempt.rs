@@ -9,6 +9,7 @@ use voxwire_core::{
     AudioFormat, ErrorKind, Phase, SpanTimes, SynthesisRequest, TextSpan, TtsError,
 };
 
+use crate::events::FailoverReason;
 use crate::member::Member;
 use crate::normalize::Normalizer;
 use crate::rt::{self, until, Instant};
@@ -25,7 +26,7 @@ pub(crate) enum PieceMsg {
         take: u32,
         entry: String,
         provider: String,
-        left: Option<(String, String)>,
+        left: Option<(String, FailoverReason)>,
         /// It won a hedge: it serves this piece in place of the entry asked first.
         hedge: bool,
     },
@@ -60,7 +61,7 @@ pub(crate) struct AttemptPlan<'a> {
     /// The piece's take this attempt is (its messages carry it).
     pub take: u32,
     /// The entry given up on for this piece, and why.
-    pub left: Option<(String, String)>,
+    pub left: Option<(String, FailoverReason)>,
     /// Audio of the piece already heard twice: dropped from this attempt's start.
     pub skip: Duration,
     /// The router's first-audio bound when the entry sets none (the deadline left).

@@ -74,22 +74,21 @@ impl Handover {
     /// counts as handed on from now on.
     pub fn hand_on(&self, take: u32, entry: Option<&str>, deaths: &Deaths) -> bool {
         let mut state = self.lock();
-        if take < state.retracted_below {
-            return false;
-        }
-        if !state.handed_on
-            && take == state.take
-            && !state.complete
-            && entry.is_some_and(|e| deaths.died_since(e, state.since))
-        {
-            state.retracted_below = take.saturating_add(1);
+        if state.find(take, entry, deaths) == Found::Retracted {
             return false;
         }
         state.handed_on = true;
         true
     }
 
+    /// How take `take`, served by `entry`, stands as the loop announces it
+    /// (retracting it as [`hand_on`](Handover::hand_on) would).
+    pub fn check(&self, take: u32, entry: &str, deaths: &Deaths) -> Found {
+        self.lock().find(take, Some(entry), deaths)
+    }
+
     /// Whether take `take` was retracted (its messages are skipped).
+    #[cfg(test)]
     pub fn retracted(&self, take: u32) -> bool {
         take < self.lock().retracted_below
     }
@@ -104,6 +103,38 @@ impl Handover {
         }
         state.retracted_below = state.retracted_below.max(take.saturating_add(1));
         true
+    }
+}
+
+/// How the loop finds a take as it announces it or hands its audio on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// Retracted: its messages are skipped.
+    Retracted,
+    /// Its entry died after the take began, but the take was complete
+    /// before: it is kept, whole.
+    Kept,
+    /// Neither: its entry did not die since it began.
+    Live,
+}
+
+impl State {
+    /// How take `take` stands; retracts it if nothing of the piece was
+    /// handed on, it is not complete, and `entry` died since it began.
+    fn find(&mut self, take: u32, entry: Option<&str>, deaths: &Deaths) -> Found {
+        if take < self.retracted_below {
+            return Found::Retracted;
+        }
+        if take == self.take && entry.is_some_and(|e| deaths.died_since(e, self.since)) {
+            if self.complete {
+                return Found::Kept;
+            }
+            if !self.handed_on {
+                self.retracted_below = take.saturating_add(1);
+                return Found::Retracted;
+            }
+        }
+        Found::Live
     }
 }
 
@@ -173,7 +204,8 @@ mod tests {
             "a died after the take began"
         );
         assert!(!held.complete(1), "the piece is spoken again elsewhere");
-        assert!(done.hand_on(1, Some("a"), &d), "complete before: kept");
+        assert_eq!(done.check(1, "a", &d), Found::Kept, "complete before: kept");
+        assert!(done.hand_on(1, Some("a"), &d));
         assert!(before.hand_on(1, Some("b"), &d), "another entry died");
         let later = Handover::default();
         later.begin(1, d.mark());

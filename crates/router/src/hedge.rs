@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use voxwire_core::{AudioFormat, SynthesisRequest};
 
 use crate::attempt::{self, AttemptPlan, AttemptResult, PieceMsg};
+use crate::events::FailoverReason;
 use crate::member::Member;
 use crate::rt::{self, Instant};
 
@@ -25,7 +26,7 @@ pub(crate) struct Racer<'a> {
     pub member: &'a Member,
     pub request: SynthesisRequest,
     /// The `left` its `Serving` message carries if it wins.
-    pub left: Option<(String, String)>,
+    pub left: Option<(String, FailoverReason)>,
     /// It is the hedge, started beside the primary.
     pub hedge: bool,
 }
@@ -76,7 +77,7 @@ pub(crate) enum RaceEnd {
 async fn run_into(
     member: &Member,
     request: SynthesisRequest,
-    left: Option<(String, String)>,
+    left: Option<(String, FailoverReason)>,
     target: AudioFormat,
     fallback_first_audio: Duration,
     hedge: bool,

@@ -24,7 +24,7 @@ use voxwire_core::{AudioFormat, ErrorKind, ErrorScope, Phase, TtsError};
 
 use crate::attempt::{self, AttemptPlan, AttemptResult, PieceMsg};
 use crate::balance::Sticky;
-use crate::events::{AttemptOutcome, AttemptRecord};
+use crate::events::{AttemptOutcome, AttemptRecord, FailoverKind, FailoverReason};
 use crate::handover::{Deaths, Handover};
 use crate::hedge::{self, LoserEnd, Race, RaceEnd, Racer};
 use crate::jitter;
@@ -153,8 +153,16 @@ impl Replayed {
 
 /// Why a hedge serves in place of the entry asked first. Ends in one
 /// lower-case word, the label the relay's failover metric takes.
-fn hedge_reason(delay: Duration) -> String {
-    format!("no audio from it within {} ms: hedged", delay.as_millis())
+fn hedge_reason(delay: Duration) -> FailoverReason {
+    FailoverReason::new(
+        FailoverKind::Hedged,
+        format!("no audio from it within {} ms: hedged", delay.as_millis()),
+    )
+}
+
+/// Why an entry that failed with `error` is left.
+fn failed(error: &TtsError) -> FailoverReason {
+    FailoverReason::new(FailoverKind::Failed(error.kind()), error.to_string())
 }
 
 /// Which racer of a hedge race carries the piece on.
@@ -177,12 +185,12 @@ async fn hedged(
     tx: &mpsc::Sender<PieceMsg>,
     (primary, secondary): (usize, usize),
     delay: Duration,
-    left: &Option<(String, String)>,
+    left: &Option<(String, FailoverReason)>,
     deadline: Instant,
     (reasons, failed_names): (&mut Vec<String>, &mut Vec<String>),
 ) -> (Done, Hedged) {
     let chars = job.text.chars().count();
-    let racer = |idx: usize, left: Option<(String, String)>, hedge: bool| {
+    let racer = |idx: usize, left: Option<(String, FailoverReason)>, hedge: bool| {
         let member = &inner.members[idx];
         let (request, unverified) = member.request(&job.template, &job.text, &job.plans[idx]);
         if unverified {
@@ -480,7 +488,10 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                             failed_names.push(member.name.clone());
                         }
                         only_request_scoped = false;
-                        left = Some((member.name.clone(), why.to_string()));
+                        left = Some((
+                            member.name.clone(),
+                            FailoverReason::new(FailoverKind::Down, why),
+                        ));
                         break;
                     }
                     Some(e) => e,
@@ -527,7 +538,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                 match error.scope() {
                     ErrorScope::Request => {
                         tracing::info!(entry = %member.name, %error, "this request fails over; health untouched");
-                        left = Some((member.name.clone(), error.to_string()));
+                        left = Some((member.name.clone(), failed(&error)));
                         break;
                     }
                     ErrorScope::Transient => {
@@ -554,7 +565,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                 }
                 job.deaths.record(&member.name);
                 inner.mark_down(idx, &error);
-                left = Some((member.name.clone(), error.to_string()));
+                left = Some((member.name.clone(), failed(&error)));
                 break;
             }
             if Instant::now() >= deadline {

@@ -37,8 +37,8 @@ use voxwire_core::{AudioChunk, AudioFormat, ErrorKind, SpanTimes, TextSpan, TtsE
 
 use crate::attempt::PieceMsg;
 use crate::balance::Sticky;
-use crate::events::RouterEvent;
-use crate::handover::{Deaths, Handover};
+use crate::events::{FailoverKind, FailoverReason, RouterEvent};
+use crate::handover::{Deaths, Found, Handover};
 use crate::member::{Plan, Template};
 use crate::piece::{self, PieceJob};
 use crate::rt::{self, Task};
@@ -111,6 +111,9 @@ pub(crate) struct SessionLoop {
     served_by_hedge: bool,
     /// The entries that died in this session.
     deaths: Arc<Deaths>,
+    /// Entries whose failure was reported as a `RouterEvent::Failover` and
+    /// that have not served a sentence begun since: not reported again.
+    reported: Vec<String>,
 }
 
 impl SessionLoop {
@@ -140,6 +143,7 @@ impl SessionLoop {
             announced: false,
             served_by_hedge: false,
             deaths: Arc::default(),
+            reported: Vec::new(),
         }
     }
 
@@ -261,17 +265,31 @@ impl SessionLoop {
             _ => 0,
         };
         match msg {
-            Some(PieceMsg::Serving { take, .. }) if self.retracted(take) => Flow::Continue,
             Some(PieceMsg::Serving {
-                take: _,
+                take,
                 entry,
                 provider,
                 left,
                 hedge,
             }) => {
-                if let Some(Slot::Running(r)) = self.pipeline.front_mut() {
-                    r.streaming = true;
-                    r.entry = Some(entry.clone());
+                let found = match self.pipeline.front_mut() {
+                    Some(Slot::Running(r)) => {
+                        let found = r.handover.check(take, &entry, &self.deaths);
+                        if found != Found::Retracted {
+                            r.streaming = true;
+                            r.entry = Some(entry.clone());
+                        }
+                        found
+                    }
+                    _ => Found::Live,
+                };
+                if found == Found::Retracted {
+                    return Flow::Continue;
+                }
+                let kept = found == Found::Kept;
+                if !kept {
+                    // It serves a sentence begun since it failed, if it did.
+                    self.reported.retain(|e| *e != entry);
                 }
                 let previous = self.serving.replace(entry.clone());
                 let after_hedge = std::mem::replace(&mut self.served_by_hedge, hedge);
@@ -280,13 +298,22 @@ impl SessionLoop {
                 let change = match (previous, left) {
                     (Some(from), left) if from != entry => {
                         let reason = match left {
+                            // Spoken whole before its entry failed.
+                            _ if kept => FailoverReason::new(
+                                FailoverKind::Kept,
+                                format!("{entry} had spoken this sentence whole before it failed: kept"),
+                            ),
                             Some((_, why)) => why,
                             // The last piece went to a hedge that won; this one
                             // is served by the entry asked first again.
-                            None if after_hedge => {
-                                format!("{entry} is asked first again after {from} won a hedge: preferred")
-                            }
-                            None => format!("{from} is not available"),
+                            None if after_hedge => FailoverReason::new(
+                                FailoverKind::Preferred,
+                                format!("{entry} is asked first again after {from} won a hedge: preferred"),
+                            ),
+                            None => FailoverReason::new(
+                                FailoverKind::Preferred,
+                                format!("{entry} is asked first again: preferred"),
+                            ),
                         };
                         Some((from, reason))
                     }
@@ -295,16 +322,26 @@ impl SessionLoop {
                 };
                 let changed = change.is_some();
                 if let Some((from, reason)) = change {
-                    tracing::info!(%from, to = %entry, %reason, "failover");
-                    let _ = self.inner.events.send(RouterEvent::Failover {
-                        from: from.clone(),
-                        to: entry.clone(),
-                        reason: reason.clone(),
-                    });
+                    tracing::info!(%from, to = %entry, %reason, kind = reason.label(), "serving entry changed");
+                    // Once per failure: not for a kept sentence, nor again
+                    // for the same failure after one.
+                    let failure =
+                        !matches!(reason.kind, FailoverKind::Kept | FailoverKind::Preferred);
+                    let again = failure && self.reported.contains(&from);
+                    if failure && !again {
+                        self.reported.push(from.clone());
+                    }
+                    if reason.kind != FailoverKind::Kept && !again {
+                        let _ = self.inner.events.send(RouterEvent::Failover {
+                            from: from.clone(),
+                            to: entry.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
                     let event = SessionEvent::ProviderChanged {
                         from,
                         to: entry.clone(),
-                        reason,
+                        reason: reason.message,
                     };
                     if self.driver.emit(event).await.is_err() {
                         return Flow::Stop;
@@ -360,14 +397,6 @@ impl SessionLoop {
                 TtsError::new(ErrorKind::Internal, "a piece's task ended without a result")
                     .with_provider("router"),
             ),
-        }
-    }
-
-    /// Whether take `take` of the piece at the front was retracted.
-    fn retracted(&self, take: u32) -> bool {
-        match self.pipeline.front() {
-            Some(Slot::Running(r)) => r.handover.retracted(take),
-            _ => false,
         }
     }
 

@@ -10,7 +10,7 @@ use voxwire_core::session::SessionEvent;
 use voxwire_core::{
     AudioFormat, ErrorKind, Secret, StreamConfig, SynthesisRequest, TtsError, TtsProvider,
 };
-use voxwire_router::{AttemptOutcome, Policy, Router, RouterEvent, RouterSettings};
+use voxwire_router::{AttemptOutcome, FailoverKind, Policy, Router, RouterEvent, RouterSettings};
 use voxwire_testkit::fake::{Behaviour, FakeProvider};
 use voxwire_testkit::mock_xai::{
     expected_audio, Fault, FaultPlan, MockConfig, MockXai, RequestKind, Stall,
@@ -558,7 +558,7 @@ async fn a_held_complete_sentence_is_kept() {
     let backup = FakeProvider::new("backup");
     let r = router_of(vec![primary.arc(), backup.arc()], RouterSettings::default());
     let mut events = r.subscribe();
-    let out = speak(&r, &[long, short, last].concat()).await.unwrap();
+    let (out, changes) = hear(&r, &[long, short, last].concat()).await;
     assert_eq!(
         backup.calls(),
         vec![long.to_string(), last.to_string()],
@@ -566,23 +566,60 @@ async fn a_held_complete_sentence_is_kept() {
     );
     let twice = repeats(&out, &[long, short, last]).expect("every sentence whole, in order");
     assert!(twice[0] > 0 && twice[1..] == [0, 0], "{twice:?}");
-    let changes: Vec<_> = failovers(&mut events)
+    // The listener is told of each change of voice, the kept sentence's too.
+    let voices: Vec<_> = changes
+        .iter()
+        .map(|(from, to, _)| (from.as_str(), to.as_str()))
+        .collect();
+    assert_eq!(
+        voices,
+        [
+            ("primary", "backup"),
+            ("backup", "primary"),
+            ("primary", "backup")
+        ],
+        "{changes:?}"
+    );
+    assert!(changes[1].2.ends_with(": kept"), "{changes:?}");
+    // The router reports one failover, with its kind.
+    let reported: Vec<_> = failovers(&mut events)
         .into_iter()
         .filter_map(|e| match e {
-            RouterEvent::Failover { from, to, .. } => Some((from, to)),
+            RouterEvent::Failover { from, to, reason } => Some((from, to, reason)),
             _ => None,
         })
         .collect();
-    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
-    assert_eq!(
-        changes,
-        [
-            pair("primary", "backup"),
-            pair("backup", "primary"),
-            pair("primary", "backup")
-        ],
-        "each change of voice is reported"
-    );
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    let (from, to, reason) = &reported[0];
+    assert_eq!((from.as_str(), to.as_str()), ("primary", "backup"));
+    assert_eq!(reason.kind, FailoverKind::Failed(ErrorKind::Unavailable));
+    assert_eq!(reason.label(), "unavailable");
+    assert!(reason.message.contains("connection reset"), "{reason:?}");
+}
+
+/// Speaks `text` in a session: the audio and each `ProviderChanged`.
+async fn hear(r: &Router, text: &str) -> (Vec<u8>, Vec<(String, String, String)>) {
+    let mut session = r
+        .stream(StreamConfig {
+            format: Some(pcm()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    session.push_text(text).await.unwrap();
+    session.finish().await.unwrap();
+    let (mut out, mut changes) = (Vec::new(), Vec::new());
+    while let Some(ev) = tokio::time::timeout(LIMIT, session.next_event())
+        .await
+        .unwrap()
+    {
+        match ev.unwrap() {
+            SessionEvent::Audio(chunk) => out.extend_from_slice(&chunk.data),
+            SessionEvent::ProviderChanged { from, to, reason } => changes.push((from, to, reason)),
+            _ => {}
+        }
+    }
+    (out, changes)
 }
 
 #[tokio::test]
