@@ -492,6 +492,11 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                             member.name.clone(),
                             FailoverReason::new(FailoverKind::Down, why),
                         ));
+                        // It did speak this one: the last resort if no
+                        // other entry can (a chain of one keeps it).
+                        if !queue.contains(&idx) {
+                            queue.push_back(idx);
+                        }
                         break;
                     }
                     Some(e) => e,

@@ -756,3 +756,38 @@ async fn a_held_sentence_of_an_entry_another_sentence_saw_die_is_spoken_again_wh
     assert_eq!(failed_over, three[1..].to_vec());
     assert!(out == audio_of(three), "each sentence heard once, whole");
 }
+
+#[tokio::test]
+async fn with_one_entry_a_held_sentence_it_spoke_whole_is_spoken_again_not_lost() {
+    let dies = TtsError::new(ErrorKind::Unavailable, "connection reset");
+    // As above, with no backup: sentence 2, dropped because the entry died
+    // on sentence 3, is asked of the same entry again; sentence 3 fails.
+    let only = FakeProvider::new("only").scripted(
+        vec![
+            Behaviour::Slow(Duration::from_millis(5)),
+            Behaviour::Slow(Duration::from_millis(20)),
+            Behaviour::FailAfter(1, dies),
+        ],
+        Behaviour::Speak,
+    );
+    let r = router_of(vec![only.arc()], RouterSettings::default());
+    let three = &SIX[..3];
+    let mut stream = r
+        .synthesize(SynthesisRequest::new(three.concat()).format(pcm()))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let error = loop {
+        match tokio::time::timeout(LIMIT, stream.next()).await.unwrap() {
+            Some(Ok(chunk)) => out.extend_from_slice(&chunk.data),
+            Some(Err(e)) => break e,
+            None => panic!("sentence 3 cannot be spoken"),
+        }
+    };
+    assert!(
+        error.to_string().contains("every provider failed"),
+        "{error}"
+    );
+    assert!(out == audio_of(&three[..2]), "sentences 1 and 2, once each");
+    assert_eq!(only.calls().iter().filter(|c| *c == SIX[1]).count(), 2);
+}
