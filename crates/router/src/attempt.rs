@@ -9,25 +9,30 @@ use voxwire_core::{
     AudioFormat, ErrorKind, Phase, SpanTimes, SynthesisRequest, TextSpan, TtsError,
 };
 
+use crate::events::FailoverReason;
 use crate::member::Member;
 use crate::normalize::Normalizer;
 use crate::rt::{self, until, Instant};
 
-/// What a piece's task tells the session loop.
+/// What a piece's task tells the session loop. `Serving` and `Audio` carry
+/// the piece's take (its attempt number across entries, see `handover`):
+/// the loop skips those of a retracted take.
 #[derive(Debug)]
 pub(crate) enum PieceMsg {
     /// The attempt's first audio is about to follow from entry `entry`
     /// (provider `provider`); `left` is the entry given up on for this piece
     /// and why (if one was).
     Serving {
+        take: u32,
         entry: String,
         provider: String,
-        left: Option<(String, String)>,
+        left: Option<(String, FailoverReason)>,
         /// It won a hedge: it serves this piece in place of the entry asked first.
         hedge: bool,
     },
     /// Audio in the target format; `span` is relative to the piece.
     Audio {
+        take: u32,
         data: Bytes,
         span: Option<TextSpan>,
         times: Option<SpanTimes>,
@@ -53,8 +58,10 @@ pub(crate) struct AttemptPlan<'a> {
     pub request: SynthesisRequest,
     pub target: AudioFormat,
     pub tx: &'a mpsc::Sender<PieceMsg>,
+    /// The piece's take this attempt is (its messages carry it).
+    pub take: u32,
     /// The entry given up on for this piece, and why.
-    pub left: Option<(String, String)>,
+    pub left: Option<(String, FailoverReason)>,
     /// Audio of the piece already heard twice: dropped from this attempt's start.
     pub skip: Duration,
     /// The router's first-audio bound when the entry sets none (the deadline left).
@@ -77,6 +84,7 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
         request,
         target,
         tx,
+        take,
         left,
         skip,
         fallback_first_audio,
@@ -173,6 +181,7 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
         if !data.is_empty() {
             if let Some(left) = left.take() {
                 let serving = PieceMsg::Serving {
+                    take,
                     entry: name.clone(),
                     provider: member.provider_id().to_string(),
                     left,
@@ -185,7 +194,12 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
             }
             bytes_out += data.len();
             if tx
-                .send(PieceMsg::Audio { data, span, times })
+                .send(PieceMsg::Audio {
+                    take,
+                    data,
+                    span,
+                    times,
+                })
                 .await
                 .is_err()
             {

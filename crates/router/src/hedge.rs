@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use voxwire_core::{AudioFormat, SynthesisRequest};
 
 use crate::attempt::{self, AttemptPlan, AttemptResult, PieceMsg};
+use crate::events::FailoverReason;
 use crate::member::Member;
 use crate::rt::{self, Instant};
 
@@ -25,7 +26,7 @@ pub(crate) struct Racer<'a> {
     pub member: &'a Member,
     pub request: SynthesisRequest,
     /// The `left` its `Serving` message carries if it wins.
-    pub left: Option<(String, String)>,
+    pub left: Option<(String, FailoverReason)>,
     /// It is the hedge, started beside the primary.
     pub hedge: bool,
 }
@@ -39,6 +40,9 @@ pub(crate) struct Race<'a> {
     pub fallback_first_audio: Duration,
     /// The primary's hedge delay.
     pub delay: Duration,
+    /// The piece's take both racers are (only the winner's messages reach
+    /// the piece's channel).
+    pub take: u32,
 }
 
 /// How the loser of a race ended.
@@ -73,11 +77,11 @@ pub(crate) enum RaceEnd {
 async fn run_into(
     member: &Member,
     request: SynthesisRequest,
-    left: Option<(String, String)>,
+    left: Option<(String, FailoverReason)>,
     target: AudioFormat,
     fallback_first_audio: Duration,
     hedge: bool,
-    tx: mpsc::Sender<PieceMsg>,
+    (tx, take): (mpsc::Sender<PieceMsg>, u32),
 ) -> AttemptResult {
     attempt::run(
         member,
@@ -85,6 +89,7 @@ async fn run_into(
             request,
             target,
             tx: &tx,
+            take,
             left,
             skip: Duration::ZERO,
             fallback_first_audio,
@@ -154,6 +159,7 @@ pub(crate) async fn race<'a>(primary: Racer<'a>, secondary: Racer<'a>, race: Rac
         tx,
         fallback_first_audio,
         delay,
+        take,
     } = race;
     let lane = |racer: Racer<'a>| {
         let (ltx, rx) = mpsc::channel(RACE_QUEUE);
@@ -165,7 +171,7 @@ pub(crate) async fn race<'a>(primary: Racer<'a>, secondary: Racer<'a>, race: Rac
             target,
             fallback_first_audio,
             racer.hedge,
-            ltx,
+            (ltx, take),
         );
         (Box::pin(fut), rx, started)
     };

@@ -59,6 +59,7 @@
 mod attempt;
 mod balance;
 pub mod events;
+mod handover;
 mod health;
 mod hedge;
 mod jitter;
@@ -81,7 +82,7 @@ use voxwire_core::{
     SynthesisRequest, TtsError, TtsProvider, Voice,
 };
 
-pub use events::{AttemptOutcome, AttemptRecord, RouterEvent};
+pub use events::{AttemptOutcome, AttemptRecord, FailoverKind, FailoverReason, RouterEvent};
 pub use member::EntryUsage;
 pub use piece::Replayed;
 pub use policy::{Policy, RouterSettings, DEFAULT_LOOKAHEAD, MAX_LOOKAHEAD};
@@ -481,7 +482,7 @@ impl Inner {
     /// first of them, with why (if the preferred one is down or degraded):
     /// healthy members first, then degraded ones; members down are left out
     /// unless all are down.
-    fn order(&self, sticky: &Sticky) -> (Vec<usize>, Option<(String, String)>) {
+    fn order(&self, sticky: &Sticky) -> (Vec<usize>, Option<(String, FailoverReason)>) {
         let preferred = self.preferred(sticky);
         let healthy = |&i: &usize| {
             let h = &self.members[i].health;
@@ -500,13 +501,16 @@ impl Inner {
             let first = &self.members[preferred[0]];
             let why = if first.health.is_up() {
                 // One lower-case word last: the relay's failover label.
-                "its first audio misses its service level: degraded".to_string()
+                FailoverReason::new(
+                    FailoverKind::Degraded,
+                    "its first audio misses its service level: degraded",
+                )
             } else {
                 let error = first
                     .health
                     .last_error()
                     .unwrap_or_else(|| "it failed earlier".into());
-                format!("it is down: {error}")
+                FailoverReason::new(FailoverKind::Down, format!("it is down: {error}"))
             };
             (first.name.clone(), why)
         });

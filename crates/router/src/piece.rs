@@ -7,6 +7,12 @@
 //! rate it cannot serve) fails over for this piece only and touches nothing.
 //! Entries whose capabilities say they cannot serve the piece are skipped
 //! before they are tried, with the reason in the attempt record.
+//!
+//! An attempt that dies after sending audio is dealt with in one of two ways
+//! (see `handover`): if none of the piece's audio has reached the caller
+//! yet (it was held behind the sentence being heard), its audio is dropped
+//! and the next entry speaks the piece whole, as if the attempt had never
+//! been; if some of it has, [`Progress`] bounds what is heard twice.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,7 +24,8 @@ use voxwire_core::{AudioFormat, ErrorKind, ErrorScope, Phase, TtsError};
 
 use crate::attempt::{self, AttemptPlan, AttemptResult, PieceMsg};
 use crate::balance::Sticky;
-use crate::events::{AttemptOutcome, AttemptRecord};
+use crate::events::{AttemptOutcome, AttemptRecord, FailoverKind, FailoverReason};
+use crate::handover::{Deaths, Handover};
 use crate::hedge::{self, LoserEnd, Race, RaceEnd, Racer};
 use crate::jitter;
 use crate::member::{Plan, Template};
@@ -39,6 +46,11 @@ pub(crate) struct PieceJob {
     pub plans: Arc<Vec<Plan>>,
     /// The member of each weighted group the session keeps.
     pub sticky: Arc<Sticky>,
+    /// What of the piece the session has handed on: a take that dies before
+    /// any of it was is retracted.
+    pub handover: Arc<Handover>,
+    /// The entries that died in the session.
+    pub deaths: Arc<Deaths>,
 }
 
 /// Why entry `idx` cannot serve the piece, if it cannot.
@@ -59,7 +71,8 @@ struct Done {
 
 /// Where a piece's audio stands after the attempts so far: the duplicate bound.
 ///
-/// The first attempt that dies mid-stream is replayed from the start by the
+/// Only attempts of which some audio reached the caller count here (one whose
+/// audio was all still held is retracted instead). The first attempt that dies mid-stream is replayed from the start by the
 /// next entry (its audio heard in part once more). From the second death on,
 /// the next attempt drops its audio up to where the dying one got, so however
 /// many failovers a piece takes, its audio is heard in part at most once more.
@@ -140,8 +153,16 @@ impl Replayed {
 
 /// Why a hedge serves in place of the entry asked first. Ends in one
 /// lower-case word, the label the relay's failover metric takes.
-fn hedge_reason(delay: Duration) -> String {
-    format!("no audio from it within {} ms: hedged", delay.as_millis())
+fn hedge_reason(delay: Duration) -> FailoverReason {
+    FailoverReason::new(
+        FailoverKind::Hedged,
+        format!("no audio from it within {} ms: hedged", delay.as_millis()),
+    )
+}
+
+/// Why an entry that failed with `error` is left.
+fn failed(error: &TtsError) -> FailoverReason {
+    FailoverReason::new(FailoverKind::Failed(error.kind()), error.to_string())
 }
 
 /// Which racer of a hedge race carries the piece on.
@@ -164,12 +185,12 @@ async fn hedged(
     tx: &mpsc::Sender<PieceMsg>,
     (primary, secondary): (usize, usize),
     delay: Duration,
-    left: &Option<(String, String)>,
+    left: &Option<(String, FailoverReason)>,
     deadline: Instant,
     (reasons, failed_names): (&mut Vec<String>, &mut Vec<String>),
 ) -> (Done, Hedged) {
     let chars = job.text.chars().count();
-    let racer = |idx: usize, left: Option<(String, String)>, hedge: bool| {
+    let racer = |idx: usize, left: Option<(String, FailoverReason)>, hedge: bool| {
         let member = &inner.members[idx];
         let (request, unverified) = member.request(&job.template, &job.text, &job.plans[idx]);
         if unverified {
@@ -196,6 +217,8 @@ async fn hedged(
             tx,
             fallback_first_audio: until(deadline).max(Duration::from_millis(1)),
             delay,
+            // A race is always the piece's first attempt.
+            take: 1,
         },
     )
     .instrument(tracing::info_span!("attempt", entry = %p_name, attempt = 1, hedge = %s_name))
@@ -321,6 +344,8 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
         let mut refused_kind: Option<ErrorKind> = None;
         let mut refusals_agree = true;
         let mut progress = Progress::default();
+        // The piece's attempts across entries, numbered from 1.
+        let mut take = 0u32;
         while let Some(mut idx) = queue.pop_front() {
             if let Some(reason) = why_not(&inner, &job, idx) {
                 let member = &inner.members[idx];
@@ -349,6 +374,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                 let delay = inner.members[idx].policy.hedge_after();
                 let partner = queue.iter().position(|&i| why_not(&inner, &job, i).is_none());
                 if let (Some(delay), Some(pos)) = (delay, partner) {
+                    job.handover.begin(1, job.deaths.mark());
                     let (done, winner) = hedged(
                         &inner,
                         &job,
@@ -388,6 +414,10 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
             let mut without_voice = false;
             loop {
                 attempt_no += 1;
+                take += 1;
+                if pre.is_none() {
+                    job.handover.begin(take, job.deaths.mark());
+                }
                 let (mut request, unverified) = member.request(&job.template, &job.text, &job.plans[idx]);
                 if unverified {
                     inner.list_voices_in_background(idx);
@@ -406,6 +436,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                                 request,
                                 target: job.target,
                                 tx: &tx,
+                                take,
                                 left: left.clone(),
                                 skip: progress.skip(),
                                 fallback_first_audio: until(deadline).max(Duration::from_millis(1)),
@@ -442,10 +473,31 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     elapsed,
                 });
                 let error = match result.error {
-                    None => {
+                    None if job.handover.complete(take) => {
                         inner.mark_up(idx, "it spoke a request");
                         let _ = tx.send(PieceMsg::Done).await;
                         return;
+                    }
+                    None => {
+                        // The session dropped this take: its entry died on
+                        // another sentence before any of this one was heard.
+                        let why = "it died while speaking another sentence; this one was not heard yet";
+                        tracing::info!(entry = %member.name, take, "{why}");
+                        reasons.push(format!("{} attempt {attempt_no}: {why}", member.name));
+                        if !failed_names.contains(&member.name) {
+                            failed_names.push(member.name.clone());
+                        }
+                        only_request_scoped = false;
+                        left = Some((
+                            member.name.clone(),
+                            FailoverReason::new(FailoverKind::Down, why),
+                        ));
+                        // It did speak this one: the last resort if no
+                        // other entry can (a chain of one keeps it).
+                        if !queue.contains(&idx) {
+                            queue.push_back(idx);
+                        }
+                        break;
                     }
                     Some(e) => e,
                 };
@@ -457,7 +509,12 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     return;
                 }
                 let died_mid_stream = result.first_audio.is_some();
-                if died_mid_stream {
+                // Audio of this take the session holds but has not handed on
+                // is dropped, and the next entry speaks the piece whole: it
+                // costs no replay. Otherwise the piece is the one being heard.
+                if died_mid_stream && job.handover.retract(take) {
+                    tracing::info!(entry = %member.name, take, "nothing of the piece was heard: its audio is dropped");
+                } else if died_mid_stream {
                     match Replayed::of(&error) {
                         Some(note) => progress.interrupted_after_replay(note.position),
                         None => progress.interrupted(result.reached),
@@ -486,7 +543,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                 match error.scope() {
                     ErrorScope::Request => {
                         tracing::info!(entry = %member.name, %error, "this request fails over; health untouched");
-                        left = Some((member.name.clone(), error.to_string()));
+                        left = Some((member.name.clone(), failed(&error)));
                         break;
                     }
                     ErrorScope::Transient => {
@@ -511,8 +568,9 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     }
                     _ => only_request_scoped = false,
                 }
+                job.deaths.record(&member.name);
                 inner.mark_down(idx, &error);
-                left = Some((member.name.clone(), error.to_string()));
+                left = Some((member.name.clone(), failed(&error)));
                 break;
             }
             if Instant::now() >= deadline {

@@ -9,6 +9,23 @@
 //! utterance rather than once per sentence. Audio is still forwarded strictly
 //! in order, so the loop always knows which sentences are finished. A cancel
 //! aborts every task at once.
+//!
+//! **Failover without repeats.** When an entry dies, every sentence it was
+//! speaking fails over inside its own task. Only the sentence being handed
+//! on at that moment has reached the caller; the others' partial audio is
+//! still held in their channels. Each attempt is a *take* of its piece and
+//! tags its messages with it; a take that dies before any of its piece's
+//! audio was handed on is retracted (`handover`), and the loop skips its
+//! messages when it reaches the piece, so that sentence is heard once, whole,
+//! from the replacement. The decision is made under one lock per piece: the
+//! loop either hands the take's audio on first (the piece is then the one
+//! being heard, and `piece::Progress` bounds its repeat to one partial replay)
+//! or finds it retracted and drops it. Since each stream finds out alone
+//! that its entry died, the loop also drops, itself, a held take whose
+//! entry another sentence saw die (`handover::Deaths`) instead of starting
+//! to hand it on. A piece whose audio was complete
+//! before its entry died is kept whole (the change of voice is reported).
+//! So per failover at most one sentence is heard partly twice.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,7 +37,8 @@ use voxwire_core::{AudioChunk, AudioFormat, ErrorKind, SpanTimes, TextSpan, TtsE
 
 use crate::attempt::PieceMsg;
 use crate::balance::Sticky;
-use crate::events::RouterEvent;
+use crate::events::{FailoverKind, FailoverReason, RouterEvent};
+use crate::handover::{Deaths, Found, Handover};
 use crate::member::{Plan, Template};
 use crate::piece::{self, PieceJob};
 use crate::rt::{self, Task};
@@ -58,6 +76,10 @@ struct Running {
     offset: usize,
     /// Its first audio has arrived.
     streaming: bool,
+    /// What of it has been handed on; which of its takes are retracted.
+    handover: Arc<Handover>,
+    /// The entry serving its latest take that was not skipped.
+    entry: Option<String>,
     /// How much audio the session had sent when this piece's audio began:
     /// the vendor's times, relative to the piece, are moved by it.
     audio_base: Option<Duration>,
@@ -87,6 +109,11 @@ pub(crate) struct SessionLoop {
     announced: bool,
     /// Whether the entry that served last won a hedge.
     served_by_hedge: bool,
+    /// The entries that died in this session.
+    deaths: Arc<Deaths>,
+    /// Entries whose failure was reported as a `RouterEvent::Failover` and
+    /// that have not served a sentence begun since: not reported again.
+    reported: Vec<String>,
 }
 
 impl SessionLoop {
@@ -115,6 +142,8 @@ impl SessionLoop {
             serving: None,
             announced: false,
             served_by_hedge: false,
+            deaths: Arc::default(),
+            reported: Vec::new(),
         }
     }
 
@@ -237,13 +266,30 @@ impl SessionLoop {
         };
         match msg {
             Some(PieceMsg::Serving {
+                take,
                 entry,
                 provider,
                 left,
                 hedge,
             }) => {
-                if let Some(Slot::Running(r)) = self.pipeline.front_mut() {
-                    r.streaming = true;
+                let found = match self.pipeline.front_mut() {
+                    Some(Slot::Running(r)) => {
+                        let found = r.handover.check(take, &entry, &self.deaths);
+                        if found != Found::Retracted {
+                            r.streaming = true;
+                            r.entry = Some(entry.clone());
+                        }
+                        found
+                    }
+                    _ => Found::Live,
+                };
+                if found == Found::Retracted {
+                    return Flow::Continue;
+                }
+                let kept = found == Found::Kept;
+                if !kept {
+                    // It serves a sentence begun since it failed, if it did.
+                    self.reported.retain(|e| *e != entry);
                 }
                 let previous = self.serving.replace(entry.clone());
                 let after_hedge = std::mem::replace(&mut self.served_by_hedge, hedge);
@@ -252,13 +298,22 @@ impl SessionLoop {
                 let change = match (previous, left) {
                     (Some(from), left) if from != entry => {
                         let reason = match left {
+                            // Spoken whole before its entry failed.
+                            _ if kept => FailoverReason::new(
+                                FailoverKind::Kept,
+                                format!("{entry} had spoken this sentence whole before it failed: kept"),
+                            ),
                             Some((_, why)) => why,
                             // The last piece went to a hedge that won; this one
                             // is served by the entry asked first again.
-                            None if after_hedge => {
-                                format!("{entry} is asked first again after {from} won a hedge: preferred")
-                            }
-                            None => format!("{from} is not available"),
+                            None if after_hedge => FailoverReason::new(
+                                FailoverKind::Preferred,
+                                format!("{entry} is asked first again after {from} won a hedge: preferred"),
+                            ),
+                            None => FailoverReason::new(
+                                FailoverKind::Preferred,
+                                format!("{entry} is asked first again: preferred"),
+                            ),
                         };
                         Some((from, reason))
                     }
@@ -267,16 +322,26 @@ impl SessionLoop {
                 };
                 let changed = change.is_some();
                 if let Some((from, reason)) = change {
-                    tracing::info!(%from, to = %entry, %reason, "failover");
-                    let _ = self.inner.events.send(RouterEvent::Failover {
-                        from: from.clone(),
-                        to: entry.clone(),
-                        reason: reason.clone(),
-                    });
+                    tracing::info!(%from, to = %entry, %reason, kind = reason.label(), "serving entry changed");
+                    // Once per failure: not for a kept sentence, nor again
+                    // for the same failure after one.
+                    let failure =
+                        !matches!(reason.kind, FailoverKind::Kept | FailoverKind::Preferred);
+                    let again = failure && self.reported.contains(&from);
+                    if failure && !again {
+                        self.reported.push(from.clone());
+                    }
+                    if reason.kind != FailoverKind::Kept && !again {
+                        let _ = self.inner.events.send(RouterEvent::Failover {
+                            from: from.clone(),
+                            to: entry.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
                     let event = SessionEvent::ProviderChanged {
                         from,
                         to: entry.clone(),
-                        reason,
+                        reason: reason.message,
                     };
                     if self.driver.emit(event).await.is_err() {
                         return Flow::Stop;
@@ -291,7 +356,13 @@ impl SessionLoop {
                 }
                 Flow::Continue
             }
-            Some(PieceMsg::Audio { data, span, times }) => {
+            Some(PieceMsg::Audio { take, .. }) if !self.hand_on(take) => Flow::Continue,
+            Some(PieceMsg::Audio {
+                take: _,
+                data,
+                span,
+                times,
+            }) => {
                 let sent = self.audio_sent;
                 let base = match self.pipeline.front_mut() {
                     Some(Slot::Running(r)) => *r.audio_base.get_or_insert(sent),
@@ -329,6 +400,16 @@ impl SessionLoop {
         }
     }
 
+    /// Whether audio of take `take` of the piece at the front is handed on
+    /// (if so, the piece counts as heard from now on; if not, it is dropped:
+    /// the take was retracted, or is now because its entry died elsewhere).
+    fn hand_on(&self, take: u32) -> bool {
+        match self.pipeline.front() {
+            Some(Slot::Running(r)) => r.handover.hand_on(take, r.entry.as_deref(), &self.deaths),
+            _ => true,
+        }
+    }
+
     /// Queues released sentences, cut further to what every provider accepts.
     fn enqueue(&mut self, released: Vec<String>) {
         for sentence in released {
@@ -355,6 +436,7 @@ impl SessionLoop {
 
     fn start(&mut self, text: String, offset: usize) -> Running {
         let (tx, rx) = mpsc::channel(PIECE_QUEUE);
+        let handover = Arc::new(Handover::default());
         let index = self.pieces;
         self.pieces += 1;
         let job = PieceJob {
@@ -365,6 +447,8 @@ impl SessionLoop {
             target: self.target,
             plans: self.plans.clone(),
             sticky: self.sticky.clone(),
+            handover: handover.clone(),
+            deaths: self.deaths.clone(),
         };
         let task = rt::spawn(piece::speak(self.inner.clone(), job, tx));
         Running {
@@ -372,6 +456,8 @@ impl SessionLoop {
             rx,
             offset,
             streaming: false,
+            handover,
+            entry: None,
             audio_base: None,
         }
     }

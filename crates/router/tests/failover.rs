@@ -10,12 +10,15 @@ use voxwire_core::session::SessionEvent;
 use voxwire_core::{
     AudioFormat, ErrorKind, Secret, StreamConfig, SynthesisRequest, TtsError, TtsProvider,
 };
-use voxwire_router::{AttemptOutcome, Policy, Router, RouterEvent, RouterSettings};
+use voxwire_router::{AttemptOutcome, FailoverKind, Policy, Router, RouterEvent, RouterSettings};
 use voxwire_testkit::fake::{Behaviour, FakeProvider};
 use voxwire_testkit::mock_xai::{
     expected_audio, Fault, FaultPlan, MockConfig, MockXai, RequestKind, Stall,
 };
 use voxwire_xai::{XaiProvider, XaiSettings};
+
+mod common;
+use common::{Dying, CHUNK};
 
 const KEY: &str = "xai-router-test-key";
 const LIMIT: Duration = Duration::from_secs(30);
@@ -424,4 +427,367 @@ async fn the_caller_gets_its_format_whoever_serves() {
     let expected = native * 3; // 8 kHz → 24 kHz, same sample width
     let diff = (out.len() as i64 - expected as i64).abs();
     assert!(diff <= 8, "{} vs {expected}", out.len());
+}
+
+// ---- failover without repeats: held audio of a failed attempt is dropped ----
+
+/// The dying entries' pause before each chunk: the router hands on each
+/// chunk of the sentence in front before the next one comes.
+const PACE: Duration = Duration::from_millis(3);
+
+const SIX: [&str; 6] = [
+    "The first sentence is here. ",
+    "Then comes a second one. ",
+    "A third follows it. ",
+    "The fourth is longer than most. ",
+    "Fifth in line. ",
+    "And the sixth ends it.",
+];
+
+/// What was heard, parsed back into `sentences`: for each, in order, the
+/// bytes of its cut-off starts heard before it was heard whole (each a
+/// whole number of chunks); `None` when a sentence is never heard whole
+/// there (something was lost or is out of order).
+fn repeats(out: &[u8], sentences: &[&str]) -> Option<Vec<usize>> {
+    let mut p = 0;
+    let mut per_sentence = Vec::new();
+    for sentence in sentences {
+        let whole = expected_audio(sentence, pcm());
+        let mut twice = 0;
+        while !out[p..].starts_with(&whole) {
+            let cut = (1..)
+                .map(|n| n * CHUNK)
+                .take_while(|&l| l < whole.len() && p + l <= out.len())
+                .filter(|&l| out[p..p + l] == whole[..l])
+                .find(|&l| out[p + l..].starts_with(&whole[..CHUNK]))?;
+            twice += cut;
+            p += cut;
+        }
+        p += whole.len();
+        per_sentence.push(twice);
+    }
+    (p == out.len()).then_some(per_sentence)
+}
+
+fn router_of(chain: Vec<Arc<dyn TtsProvider>>, settings: RouterSettings) -> Router {
+    Router::new(chain.into_iter().map(|p| (p, quick())).collect(), settings).unwrap()
+}
+
+async fn next(session: &mut voxwire_core::SynthesisSession) -> SessionEvent {
+    tokio::time::timeout(LIMIT, session.next_event())
+        .await
+        .expect("an event in time")
+        .expect("the session is open")
+        .expect("no error")
+}
+
+fn failovers(events: &mut tokio::sync::broadcast::Receiver<RouterEvent>) -> Vec<RouterEvent> {
+    std::iter::from_fn(|| events.try_recv().ok())
+        .filter(|e| matches!(e, RouterEvent::Failover { .. } | RouterEvent::Attempt(_)))
+        .collect()
+}
+
+#[tokio::test]
+async fn held_partial_audio_of_a_failed_attempt_is_never_heard() {
+    // The primary dies after 20 chunks over all its streams: sentence 1 is
+    // being heard, sentences 2-6 were requested ahead and have audio waiting.
+    let primary = Dying::new("primary", 20 * CHUNK, PACE);
+    let backup = FakeProvider::new("backup");
+    let r = router_of(vec![primary.arc(), backup.arc()], RouterSettings::default());
+    let mut events = r.subscribe();
+    let out = speak(&r, &SIX.concat()).await.unwrap();
+    // (A recovery probe may follow.)
+    assert_eq!(
+        primary.calls()[..6],
+        SIX.to_vec(),
+        "all six were requested ahead"
+    );
+    let mut failed_over = backup.calls();
+    failed_over.sort_by_key(|c| SIX.iter().position(|s| s == c));
+    assert_eq!(failed_over, SIX.to_vec(), "and all six failed over");
+    let events = failovers(&mut events);
+    let held: Vec<usize> = events
+        .iter()
+        .filter_map(|e| match e {
+            RouterEvent::Attempt(a) if a.entry == "primary" && a.piece > 0 => {
+                Some(a.audio_received.as_millis() as usize)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        held.iter().filter(|&&ms| ms > 0).count() >= 3,
+        "the primary sent audio of several later sentences before it died: {held:?}"
+    );
+    let twice = repeats(&out, &SIX).expect("every sentence heard whole, in order");
+    assert!(
+        twice[0] > 0,
+        "sentence 1 was being heard: it is replayed once"
+    );
+    assert_eq!(
+        twice[1..],
+        [0; 5],
+        "sentences 2-6 are heard exactly once, from the backup"
+    );
+    // The exact bytes: a cut-off start of sentence 1, then all six whole.
+    let mut expected = expected_audio(SIX[0], pcm())[..twice[0]].to_vec();
+    expected.extend(audio_of(&SIX));
+    assert!(out == expected);
+    let changes: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            RouterEvent::Failover { from, to, .. } => Some((from.as_str(), to.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [("primary", "backup")],
+        "one failover, reported once"
+    );
+}
+
+#[tokio::test]
+async fn a_held_complete_sentence_is_kept() {
+    let long = "This first sentence goes on for long enough to be cut into many chunks of audio. ";
+    let short = "Ok. ";
+    let last = "And the last sentence is long enough to still be going when the entry dies.";
+    // Sentence 2 (three chunks) is complete long before the primary dies,
+    // while sentence 1 is still being heard.
+    let primary = Dying::new("primary", 24 * CHUNK, PACE);
+    let backup = FakeProvider::new("backup");
+    let r = router_of(vec![primary.arc(), backup.arc()], RouterSettings::default());
+    let mut events = r.subscribe();
+    let (out, changes) = hear(&r, &[long, short, last].concat()).await;
+    assert_eq!(
+        backup.calls(),
+        vec![long.to_string(), last.to_string()],
+        "the complete sentence was not asked again"
+    );
+    let twice = repeats(&out, &[long, short, last]).expect("every sentence whole, in order");
+    assert!(twice[0] > 0 && twice[1..] == [0, 0], "{twice:?}");
+    // The listener is told of each change of voice, the kept sentence's too.
+    let voices: Vec<_> = changes
+        .iter()
+        .map(|(from, to, _)| (from.as_str(), to.as_str()))
+        .collect();
+    assert_eq!(
+        voices,
+        [
+            ("primary", "backup"),
+            ("backup", "primary"),
+            ("primary", "backup")
+        ],
+        "{changes:?}"
+    );
+    assert!(changes[1].2.ends_with(": kept"), "{changes:?}");
+    // The router reports one failover, with its kind.
+    let reported: Vec<_> = failovers(&mut events)
+        .into_iter()
+        .filter_map(|e| match e {
+            RouterEvent::Failover { from, to, reason } => Some((from, to, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    let (from, to, reason) = &reported[0];
+    assert_eq!((from.as_str(), to.as_str()), ("primary", "backup"));
+    assert_eq!(reason.kind, FailoverKind::Failed(ErrorKind::Unavailable));
+    assert_eq!(reason.label(), "unavailable");
+    assert!(reason.message.contains("connection reset"), "{reason:?}");
+}
+
+/// Speaks `text` in a session: the audio and each `ProviderChanged`.
+async fn hear(r: &Router, text: &str) -> (Vec<u8>, Vec<(String, String, String)>) {
+    let mut session = r
+        .stream(StreamConfig {
+            format: Some(pcm()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    session.push_text(text).await.unwrap();
+    session.finish().await.unwrap();
+    let (mut out, mut changes) = (Vec::new(), Vec::new());
+    while let Some(ev) = tokio::time::timeout(LIMIT, session.next_event())
+        .await
+        .unwrap()
+    {
+        match ev.unwrap() {
+            SessionEvent::Audio(chunk) => out.extend_from_slice(&chunk.data),
+            SessionEvent::ProviderChanged { from, to, reason } => changes.push((from, to, reason)),
+            _ => {}
+        }
+    }
+    (out, changes)
+}
+
+#[tokio::test]
+async fn two_failovers_in_one_utterance_repeat_at_most_two_sentences_once() {
+    let a = Dying::new("a", 16 * CHUNK, PACE);
+    let b = Dying::new("b", 40 * CHUNK, PACE);
+    let c = FakeProvider::new("c");
+    let r = router_of(vec![a.arc(), b.arc(), c.arc()], RouterSettings::default());
+    let out = speak(&r, &SIX.concat()).await.unwrap();
+    assert!(!r.is_available("a") && !r.is_available("b"), "both died");
+    assert!(!c.calls().is_empty());
+    let twice = repeats(&out, &SIX).expect("every sentence heard whole, in order");
+    let repeated = twice.iter().filter(|&&t| t > 0).count();
+    assert!(
+        (1..=2).contains(&repeated),
+        "at most one sentence per failover is heard partly twice: {twice:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_while_the_first_sentence_is_the_only_one_in_flight() {
+    let primary = Dying::new("primary", 2 * CHUNK, PACE);
+    let backup = FakeProvider::new("backup");
+    let r = router_of(
+        vec![primary.arc(), backup.arc()],
+        RouterSettings {
+            lookahead: 0,
+            ..RouterSettings::default()
+        },
+    );
+    let three = &SIX[..3];
+    let out = speak(&r, &three.concat()).await.unwrap();
+    assert_eq!(primary.calls()[0], SIX[0]);
+    assert!(
+        !primary.calls()[1..]
+            .iter()
+            .any(|c| three.contains(&c.as_str())),
+        "(a recovery probe may follow)"
+    );
+    assert_eq!(backup.calls(), three.to_vec());
+    // Two chunks heard from the primary, then the backup's whole sentence 1:
+    // the one replay the duplicate bound allows.
+    let mut expected = expected_audio(SIX[0], pcm())[..2 * CHUNK].to_vec();
+    expected.extend(audio_of(three));
+    assert!(
+        out == expected,
+        "{} bytes, {} expected",
+        out.len(),
+        expected.len()
+    );
+}
+
+#[tokio::test]
+async fn cancel_during_a_failover_hears_nothing_held_and_then_speaks_whole() {
+    let primary = Dying::new("primary", 20 * CHUNK, PACE);
+    let backup =
+        FakeProvider::new("backup").scripted(vec![], Behaviour::Slow(Duration::from_millis(5)));
+    let r = router_of(vec![primary.arc(), backup.arc()], RouterSettings::default());
+    let mut session = r
+        .stream(StreamConfig {
+            format: Some(pcm()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    session.push_text(&SIX.concat()).await.unwrap();
+    session.flush().await.unwrap();
+    // Up to the failover, then one chunk of the backup's audio.
+    loop {
+        if let SessionEvent::ProviderChanged { .. } = next(&mut session).await {
+            break;
+        }
+    }
+    loop {
+        if let SessionEvent::Audio(_) = next(&mut session).await {
+            break;
+        }
+    }
+    let generation = session.cancel();
+    loop {
+        match next(&mut session).await {
+            SessionEvent::Cleared { generation: g } => {
+                assert_eq!(g, generation);
+                break;
+            }
+            SessionEvent::Audio(_) => {} // sent before the cancel was read
+            other => panic!("{other:?}"),
+        }
+    }
+    let after = "Said after the cancel.";
+    session.push_text(after).await.unwrap();
+    let id = session.flush().await.unwrap();
+    let mut out = Vec::new();
+    loop {
+        match next(&mut session).await {
+            SessionEvent::Audio(chunk) => out.extend_from_slice(&chunk.data),
+            SessionEvent::UtteranceDone { id: done } => {
+                assert_eq!(done, id);
+                break;
+            }
+            SessionEvent::Serving { entry, .. } => assert_eq!(entry, "backup"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        out == expected_audio(after, pcm()),
+        "nothing of the cancelled sentences, the new one whole"
+    );
+    assert!(!r.is_available("primary"));
+}
+
+#[tokio::test]
+async fn a_held_sentence_of_an_entry_another_sentence_saw_die_is_spoken_again_whole() {
+    let dies = TtsError::new(ErrorKind::Unavailable, "connection reset");
+    // Sentence 1 streams whole; sentence 2 streams slowly, held behind it;
+    // sentence 3's stream dies at once. When sentence 1 ends, the primary is
+    // known dead: sentence 2's held audio is not started, but spoken again.
+    let primary = FakeProvider::new("primary").scripted(
+        vec![
+            Behaviour::Slow(Duration::from_millis(5)),
+            Behaviour::Slow(Duration::from_millis(20)),
+            Behaviour::FailAfter(1, dies),
+        ],
+        Behaviour::Speak,
+    );
+    let backup = FakeProvider::new("backup");
+    let r = router_of(vec![primary.arc(), backup.arc()], RouterSettings::default());
+    let three = &SIX[..3];
+    let out = speak(&r, &three.concat()).await.unwrap();
+    // (A recovery probe may follow.)
+    assert_eq!(primary.calls()[..3], three.to_vec());
+    let mut failed_over = backup.calls();
+    failed_over.sort_by_key(|c| SIX.iter().position(|s| s == c));
+    assert_eq!(failed_over, three[1..].to_vec());
+    assert!(out == audio_of(three), "each sentence heard once, whole");
+}
+
+#[tokio::test]
+async fn with_one_entry_a_held_sentence_it_spoke_whole_is_spoken_again_not_lost() {
+    let dies = TtsError::new(ErrorKind::Unavailable, "connection reset");
+    // As above, with no backup: sentence 2, dropped because the entry died
+    // on sentence 3, is asked of the same entry again; sentence 3 fails.
+    let only = FakeProvider::new("only").scripted(
+        vec![
+            Behaviour::Slow(Duration::from_millis(5)),
+            Behaviour::Slow(Duration::from_millis(20)),
+            Behaviour::FailAfter(1, dies),
+        ],
+        Behaviour::Speak,
+    );
+    let r = router_of(vec![only.arc()], RouterSettings::default());
+    let three = &SIX[..3];
+    let mut stream = r
+        .synthesize(SynthesisRequest::new(three.concat()).format(pcm()))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let error = loop {
+        match tokio::time::timeout(LIMIT, stream.next()).await.unwrap() {
+            Some(Ok(chunk)) => out.extend_from_slice(&chunk.data),
+            Some(Err(e)) => break e,
+            None => panic!("sentence 3 cannot be spoken"),
+        }
+    };
+    assert!(
+        error.to_string().contains("every provider failed"),
+        "{error}"
+    );
+    assert!(out == audio_of(&three[..2]), "sentences 1 and 2, once each");
+    assert_eq!(only.calls().iter().filter(|c| *c == SIX[1]).count(), 2);
 }

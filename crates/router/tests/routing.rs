@@ -16,7 +16,12 @@ use voxwire_router::{AttemptOutcome, Entry, Policy, Router, RouterEvent, RouterS
 use voxwire_testkit::fake::{Behaviour, FakeProvider};
 use voxwire_testkit::mock_xai::expected_audio;
 
+mod common;
+use common::Dying;
+
 const LIMIT: Duration = Duration::from_secs(20);
+/// The dying entries' pause before each chunk.
+const PACE: Duration = Duration::from_millis(3);
 
 fn pcm() -> AudioFormat {
     AudioFormat::pcm16_mono(24_000)
@@ -484,9 +489,10 @@ async fn once_an_entry_has_spoken_every_sentence_ahead_is_requested_at_once() {
 #[tokio::test]
 async fn however_many_failovers_a_sentence_is_heard_in_part_at_most_once_more() {
     let (text, audio, chunk) = long_sentence();
-    let mid = || TtsError::new(ErrorKind::Unavailable, "connection reset");
-    let a = FakeProvider::new("a").scripted(vec![], Behaviour::FailAfter(2, mid()));
-    let b = FakeProvider::new("b").scripted(vec![], Behaviour::FailAfter(4, mid()));
+    // Paced, so the router hands each chunk on before the entry dies: the
+    // sentence is being heard (audio held and never heard is dropped instead).
+    let a = Dying::new("a", 2 * chunk, PACE);
+    let b = Dying::new("b", 4 * chunk, PACE);
     let c = FakeProvider::new("c");
     let r = Router::new(
         vec![(a.arc(), quick()), (b.arc(), quick()), (c.arc(), quick())],
@@ -666,10 +672,10 @@ async fn a_recovery_probe_that_gets_no_audio_has_failed() {
 #[tokio::test]
 async fn the_duplicate_bound_holds_through_a_router_in_front_of_a_router() {
     let (text, audio, chunk) = long_sentence();
-    let mid = || TtsError::new(ErrorKind::Unavailable, "connection reset");
-    // The relay-style router: a dies after two chunks, b replays and dies after four.
-    let a = FakeProvider::new("a").scripted(vec![], Behaviour::FailAfter(2, mid()));
-    let b = FakeProvider::new("b").scripted(vec![], Behaviour::FailAfter(4, mid()));
+    // The relay-style router: a dies after two chunks, b replays and dies
+    // after four (paced, so each chunk is handed on before the entry dies).
+    let a = Dying::new("a", 2 * chunk, PACE);
+    let b = Dying::new("b", 4 * chunk, PACE);
     let relay = Router::new(
         vec![(a.arc(), quick()), (b.arc(), quick())],
         RouterSettings::default(),
