@@ -478,10 +478,16 @@ mod tests {
         .await;
         let outcome = result.unwrap();
         assert_eq!(outcome.provider, "b (fake)");
-        // a's one chunk before it died (not retried: it died mid-piece), then
-        // b's three chunks of 0.2 s: the piece is repeated once, nothing lost.
+        // b's three chunks of 0.2 s, nothing lost; before them a's one chunk
+        // if the router had handed it on before a died (the piece is then
+        // repeated once), none if a's failure came first (audio not yet
+        // handed on is dropped). Which comes first is a race here.
         let chunk = FAKE_FORMAT.bytes_per_frame() * 1600;
-        assert_eq!(bytes.len(), chunk + 3 * chunk, "{}", bytes.len());
+        assert!(
+            bytes.len() == 3 * chunk || bytes.len() == 4 * chunk,
+            "{}",
+            bytes.len()
+        );
     }
 
     #[tokio::test]

@@ -479,8 +479,14 @@ async fn a_token_minted_by_one_relay_is_accepted_by_another() {
 async fn an_error_after_a_replay_tells_the_client_how_far_the_audio_got() {
     let mid = || TtsError::new(ErrorKind::Unavailable, "connection reset");
     // a speaks the first utterance, then dies mid-sentence; b replays and dies.
-    let a = FakeProvider::new("a").scripted(vec![Behaviour::Speak], Behaviour::FailAfter(2, mid()));
-    let b = FakeProvider::new("b").scripted(vec![], Behaviour::FailAfter(4, mid()));
+    // Paced, so that the audio before each failure is handed on (audio the
+    // router has not handed on when its entry fails is dropped, not replayed).
+    let pace = Duration::from_millis(20);
+    let a = FakeProvider::new("a").scripted(
+        vec![Behaviour::Speak],
+        Behaviour::SlowFailAfter(pace, 2, mid()),
+    );
+    let b = FakeProvider::new("b").scripted(vec![], Behaviour::SlowFailAfter(pace, 4, mid()));
     let quick = Policy {
         max_retries: 0,
         backoff_base_ms: 5,

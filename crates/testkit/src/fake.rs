@@ -33,6 +33,10 @@ pub enum Behaviour {
     /// Wait this long before the first chunk, then speak at once: a
     /// provider with this first-audio latency.
     FirstAudioAfter(Duration),
+    /// Wait this long between chunks, send this many, then fail: a provider
+    /// dying mid-stream at its own pace (the router hands its audio on as it
+    /// comes, so the part before the failure reaches the caller).
+    SlowFailAfter(Duration, usize, TtsError),
 }
 
 #[derive(Debug)]
@@ -186,12 +190,16 @@ impl TtsProvider for FakeProvider {
             async move {
                 match behaviour {
                     Behaviour::Stall => std::future::pending::<()>().await,
-                    Behaviour::Slow(d) => tokio::time::sleep(d).await,
+                    Behaviour::Slow(d) | Behaviour::SlowFailAfter(d, ..) => {
+                        tokio::time::sleep(d).await
+                    }
                     Behaviour::FirstAudioAfter(d) if i == 0 => tokio::time::sleep(d).await,
                     _ => {}
                 }
                 match behaviour {
-                    Behaviour::FailAfter(n, e) if i >= n => Err(e.or_provider(id)),
+                    Behaviour::FailAfter(n, e) | Behaviour::SlowFailAfter(_, n, e) if i >= n => {
+                        Err(e.or_provider(id))
+                    }
                     _ => Ok(AudioChunk {
                         data,
                         format,
