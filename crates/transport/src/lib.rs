@@ -12,6 +12,9 @@
 //!   server-sent-events reader;
 //! - [`dialect`] and [`driver`]: [`WsProvider`], the generic streaming
 //!   provider that a per-vendor [`Dialect`] plugs into;
+//! - [`settings`] and [`network_settings!`]: the key, base URL, transport,
+//!   timeouts and pool every provider's settings carry, and their resolution
+//!   into endpoints;
 //! - [`chunker`], [`stream`], [`reach`], [`errors`]: the pieces those share.
 //!
 //! # Example
@@ -37,6 +40,7 @@ pub mod errors;
 pub mod http;
 pub mod pool;
 pub mod reach;
+pub mod settings;
 pub mod sse;
 pub mod stream;
 

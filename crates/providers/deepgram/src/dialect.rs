@@ -142,7 +142,7 @@ impl Dialect for DeepgramDialect {
         // Deepgram counts a flush when it arrives, later than it left here:
         // a tenth of the window (at least 100 ms) of margin keeps the
         // server's window from still holding the flush this one replaces.
-        let window = self.resolved.flush_window;
+        let window = self.settings.flush_window();
         let margin = (window / 10).max(std::time::Duration::from_millis(100));
         Some((self.settings.flush_limit.max(1), window + margin))
     }
