@@ -7,7 +7,8 @@
 //! - [`pool`]: idle connections with an age limit, checked for liveness
 //!   before reuse, rotation and pre-warming;
 //! - [`http`]: HTTP failure classification (status → kind, `Retry-After`,
-//!   vendor request ids, a bounded body excerpt, hints);
+//!   vendor request ids, a bounded body excerpt, hints) and
+//!   [`http::post_streamed`], the streamed REST call with its timeouts;
 //! - [`body`] and [`sse`]: a streamed-body reader with a carry byte and a
 //!   server-sent-events reader;
 //! - [`dialect`] and [`driver`]: [`WsProvider`], the generic streaming

@@ -42,6 +42,7 @@ use std::time::Duration;
 use voxwire_core::error::redact_url;
 use voxwire_core::{Result, Secret, TtsError};
 
+use crate::http::StreamedPost;
 use crate::DriverSettings;
 
 /// Which transport `synthesize` uses.
@@ -140,6 +141,19 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// A streamed REST call to `rest_url` with these limits (see [`post_streamed`](crate::http::post_streamed)).
+    pub fn streamed_post(&self, provider: &'static str, frame_bytes: usize) -> StreamedPost<'_> {
+        StreamedPost {
+            provider,
+            endpoint: &self.rest_url,
+            secret: &self.key,
+            connect_timeout: self.connect_timeout,
+            first_audio_timeout: self.first_audio_timeout,
+            inactivity_timeout: self.inactivity_timeout,
+            frame_bytes,
+        }
+    }
+
     /// The WebSocket driver's settings (each send waits up to the inactivity timeout).
     pub fn driver(&self) -> DriverSettings {
         DriverSettings {
