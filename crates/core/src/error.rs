@@ -339,6 +339,20 @@ impl TtsError {
         err
     }
 
+    /// The same error with another kind; every other field (phase, endpoint,
+    /// status, body, request id, hint, retry delay, source and any scope
+    /// override) is kept.
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.inner.kind = kind;
+        self
+    }
+
+    /// The same error with another message; every other field is kept.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.inner.message = message.into();
+        self
+    }
+
     /// Sets the provider id.
     pub fn with_provider(mut self, provider: impl Into<Cow<'static, str>>) -> Self {
         self.inner.provider = Some(provider.into());
@@ -705,6 +719,32 @@ mod tests {
             "bogus".parse::<ErrorKind>(),
             Err(UnknownErrorKind("bogus".into()))
         );
+    }
+
+    #[test]
+    fn kind_and_message_change_without_losing_the_rest() {
+        let e = TtsError::from_http(402, Phase::Connect, "https://h/x", b"no credits")
+            .with_provider("p")
+            .with_request_id("r-1")
+            .with_hint("top up");
+        let out = e
+            .clone()
+            .with_kind(ErrorKind::Auth)
+            .with_message(format!("{}: billing", e.message()));
+        assert_eq!(out.kind(), ErrorKind::Auth);
+        assert_eq!(out.scope(), ErrorScope::Provider);
+        assert_eq!(out.message(), format!("{}: billing", e.message()));
+        assert_eq!(out.status(), Some(402));
+        assert_eq!(out.phase(), Phase::Connect);
+        assert_eq!(out.provider(), Some("p"));
+        assert_eq!(out.endpoint(), e.endpoint());
+        assert_eq!(out.body(), e.body());
+        assert_eq!(out.request_id(), Some("r-1"));
+        assert_eq!(out.hint(), Some("top up"));
+        let scoped = e
+            .with_scope(ErrorScope::Request)
+            .with_kind(ErrorKind::NotFound);
+        assert_eq!(scoped.scope(), ErrorScope::Request);
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! The `voxwire doctor` steps every provider with a REST path and a
 //! streaming WebSocket takes, each checked on its own: the key is set, the
 //! host is reachable, a one-word REST synthesis, the upgrade, one utterance
-//! on that socket. The provider turns the results into its own diagnosis.
+//! on that socket. [`diagnose`] turns the results into what a person should
+//! fix, in the vendor's words ([`Advice`]).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use voxwire_core::diagnose::Check;
-use voxwire_core::{AudioStream, Result, TtsError};
+use voxwire_core::{AudioStream, ErrorKind, ErrorScope, Result, TtsError};
 
 use crate::dialect::{Dialect, Voicing};
 use crate::reach::reachable;
@@ -125,5 +126,143 @@ where
             started.elapsed(),
         ),
         Err(e) => Check::fail(REST, e, started.elapsed()),
+    }
+}
+
+/// The vendor's words in the diagnosis: its variables, endpoints and names.
+#[derive(Debug, Clone, Copy)]
+pub struct Advice<'a> {
+    /// The key's variable (`XAI_API_KEY`).
+    pub key_variable: &'a str,
+    /// The base URL's variable (`XAI_BASE_URL`).
+    pub base_variable: &'a str,
+    /// The REST endpoint.
+    pub rest_url: &'a str,
+    /// The WebSocket endpoint.
+    pub ws_url: &'a str,
+    /// How the WebSocket is named when only it refuses the key (`the WebSocket endpoint`).
+    pub websocket: &'a str,
+    /// What to check then, besides the base URL (`the endpoint path`).
+    pub websocket_refusal: &'a str,
+    /// What is missing when REST answers "not found" (`TTS endpoint`).
+    pub rest_name: &'a str,
+    /// What is missing when the upgrade answers "not found" (`TTS WebSocket`).
+    pub websocket_name: &'a str,
+}
+
+/// Turns the pattern of results into what a person should fix: an
+/// unreachable host; a key refused by one path or both; a missing endpoint
+/// (a provider-scoped "not found": an unknown voice is the request's);
+/// else each failure's own line, which says what broke and where.
+pub fn diagnose(checks: &[Check], advice: &Advice<'_>) -> Vec<String> {
+    let error = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(Check::error)
+    };
+    let kind = |name: &str| error(name).map(TtsError::kind);
+    let passed = |name: &str| checks.iter().any(|c| c.name == name && c.passed());
+    let missing = |name: &str| {
+        error(name)
+            .is_some_and(|e| e.kind() == ErrorKind::NotFound && e.scope() == ErrorScope::Provider)
+    };
+    let Advice {
+        key_variable: key,
+        base_variable: base,
+        rest_url,
+        ws_url,
+        ..
+    } = *advice;
+    if let Some(e) = error(REACHABLE) {
+        return vec![format!(
+            "cannot reach the API host: {e} — check the network and {base}"
+        )];
+    }
+    let mut out = Vec::new();
+    match (kind(REST), kind(UPGRADE)) {
+        (None, Some(ErrorKind::Auth)) if passed(REST) => out.push(format!(
+            "the key works for REST; {} {ws_url} refused it: check {base} and {}",
+            advice.websocket, advice.websocket_refusal
+        )),
+        (Some(ErrorKind::Auth), Some(ErrorKind::Auth)) => out.push(format!(
+            "the key was rejected by REST and by the WebSocket: check {key}"
+        )),
+        (Some(ErrorKind::Auth), None) => out.push(format!(
+            "the WebSocket accepts the key but REST at {rest_url} refuses it: check {base}"
+        )),
+        _ => {}
+    }
+    if missing(REST) {
+        out.push(format!(
+            "there is no {} at {rest_url}: check {base}",
+            advice.rest_name
+        ));
+    }
+    if missing(UPGRADE) {
+        out.push(format!(
+            "there is no {} at {ws_url}: check {base}",
+            advice.websocket_name
+        ));
+    }
+    if out.is_empty() {
+        out.extend(
+            checks
+                .iter()
+                .filter_map(Check::error)
+                .map(ToString::to_string),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADVICE: Advice<'static> = Advice {
+        key_variable: "ACME_API_KEY",
+        base_variable: "ACME_BASE_URL",
+        rest_url: "https://h/v1/tts",
+        ws_url: "wss://h/v1/tts",
+        websocket: "the WebSocket endpoint",
+        websocket_refusal: "the endpoint path",
+        rest_name: "TTS endpoint",
+        websocket_name: "TTS WebSocket",
+    };
+
+    fn checks(rest: Option<TtsError>, upgrade: Option<TtsError>) -> Vec<Check> {
+        let step = |name, e: Option<TtsError>| match e {
+            Some(e) => Check::fail(name, e, Duration::ZERO),
+            None => Check::pass(name, "", Duration::ZERO),
+        };
+        vec![
+            Check::pass(REACHABLE, "", Duration::ZERO),
+            step(REST, rest),
+            step(UPGRADE, upgrade),
+        ]
+    }
+
+    #[test]
+    fn refused_keys_and_missing_endpoints_are_named() {
+        let auth = || TtsError::new(ErrorKind::Auth, "forbidden").with_status(403);
+        assert_eq!(
+            diagnose(&checks(None, Some(auth())), &ADVICE),
+            vec!["the key works for REST; the WebSocket endpoint wss://h/v1/tts refused it: check ACME_BASE_URL and the endpoint path"]
+        );
+        assert_eq!(
+            diagnose(&checks(Some(auth()), Some(auth())), &ADVICE),
+            vec!["the key was rejected by REST and by the WebSocket: check ACME_API_KEY"]
+        );
+        let gone = TtsError::new(ErrorKind::NotFound, "not found").with_status(404);
+        assert_eq!(
+            diagnose(&checks(Some(gone), None), &ADVICE),
+            vec!["there is no TTS endpoint at https://h/v1/tts: check ACME_BASE_URL"]
+        );
+        let voice =
+            TtsError::new(ErrorKind::NotFound, "no such voice").with_scope(ErrorScope::Request);
+        let d = diagnose(&checks(Some(voice), None), &ADVICE);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].contains("no such voice"), "{d:?}");
     }
 }

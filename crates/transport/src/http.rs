@@ -171,6 +171,88 @@ pub async fn error_from_response(
     .scrub(secret)
 }
 
+/// What a streamed REST call is made with: names for its errors, the key to
+/// scrub, its limits and the frame size its body is cut to.
+#[derive(Debug, Clone)]
+pub struct StreamedPost<'a> {
+    /// The provider id errors carry.
+    pub provider: &'static str,
+    /// The endpoint errors name (without a query: it may carry options).
+    pub endpoint: &'a str,
+    /// Scrubbed from every error.
+    pub secret: &'a Secret,
+    /// Longest wait for the connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for the answer once connected, then for its first audio.
+    pub first_audio_timeout: Duration,
+    /// Longest wait between body pieces (and to read an error answer's excerpt).
+    pub inactivity_timeout: Duration,
+    /// The body is read in whole frames of this many bytes.
+    pub frame_bytes: usize,
+}
+
+/// Sends `request` (a POST whose answer streams audio) and returns its body
+/// reader. The answer is awaited for the connect timeout plus the first-audio
+/// timeout, the first audio byte again for the first-audio timeout. A refused
+/// call is classified with `hint` (status, `Retry-After`, the vendor's request
+/// id, a body excerpt); a failed one never quotes the URL (its query may carry
+/// options), only the endpoint. `secret` is scrubbed from every error.
+pub async fn post_streamed(
+    request: reqwest::RequestBuilder,
+    call: &StreamedPost<'_>,
+    hint: impl Fn(u16) -> Option<String>,
+) -> Result<crate::body::BodyReader, TtsError> {
+    let limit = call.connect_timeout + call.first_audio_timeout;
+    let response = match tokio::time::timeout(limit, request.send()).await {
+        Err(_) => {
+            return Err(crate::errors::timeout(
+                call.provider,
+                call.endpoint,
+                Phase::Upgrade,
+                "no HTTP answer",
+                limit,
+            ))
+        }
+        Ok(Err(e)) if e.is_timeout() => {
+            return Err(crate::errors::timeout(
+                call.provider,
+                call.endpoint,
+                Phase::Connect,
+                "no connection",
+                call.connect_timeout,
+            ))
+        }
+        Ok(Err(e)) => {
+            return Err(
+                crate::errors::connect_error(call.provider, call.endpoint, e.without_url())
+                    .scrub(call.secret),
+            )
+        }
+        Ok(Ok(response)) => response,
+    };
+    if !response.status().is_success() {
+        return Err(error_from_response(
+            call.provider,
+            response,
+            Phase::Upgrade,
+            call.endpoint,
+            call.inactivity_timeout,
+            call.secret,
+            hint,
+        )
+        .await);
+    }
+    Ok(crate::body::BodyReader::new(
+        response,
+        call.frame_bytes,
+        call.first_audio_timeout,
+        call.inactivity_timeout,
+        call.provider,
+        call.endpoint,
+        call.secret.clone(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +312,71 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Auth);
         assert_eq!(e.hint(), Some("vendor hint"));
         assert_eq!(e.provider(), Some("toy"));
+    }
+
+    /// One HTTP/1.1 answer to the first request on a local port.
+    async fn answer_once(answer: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 8192];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket.write_all(answer.as_bytes()).await;
+        });
+        format!("http://127.0.0.1:{port}/v1/speak")
+    }
+
+    fn call<'a>(endpoint: &'a str, secret: &'a Secret) -> StreamedPost<'a> {
+        StreamedPost {
+            provider: "acme",
+            endpoint,
+            secret,
+            connect_timeout: Duration::from_secs(2),
+            first_audio_timeout: Duration::from_secs(2),
+            inactivity_timeout: Duration::from_secs(2),
+            frame_bytes: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_post_keeps_request_id_and_body_and_scrubs_the_key() {
+        let endpoint = answer_once(
+            "HTTP/1.1 429 Too Many Requests\r\nx-request-id: req-7\r\nretry-after: 3\r\ncontent-length: 22\r\nconnection: close\r\n\r\nslow down, key sk-XYZ!",
+        )
+        .await;
+        let secret = Secret::new("sk-XYZ");
+        let client = reqwest::Client::new();
+        let request = client.post(format!("{endpoint}?model=m")).body("{}");
+        let err = post_streamed(request, &call(&endpoint, &secret), default_hint)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), ErrorKind::RateLimited);
+        assert_eq!(err.request_id(), Some("req-7"));
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
+        assert!(err.body().unwrap().contains("slow down"));
+        assert!(!err.to_string().contains("sk-XYZ"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_post_names_the_endpoint_not_the_url() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let endpoint = format!("http://127.0.0.1:{port}/v1/speak");
+        let secret = Secret::new("sk-abc");
+        let client = reqwest::Client::new();
+        let request = client
+            .post(format!("{endpoint}?model=secretish"))
+            .body("{}");
+        let err = post_streamed(request, &call(&endpoint, &secret), default_hint)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(err.endpoint(), Some(endpoint.as_str()));
+        assert!(!err.to_string().contains("secretish"), "{err}");
     }
 }

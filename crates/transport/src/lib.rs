@@ -7,11 +7,15 @@
 //! - [`pool`]: idle connections with an age limit, checked for liveness
 //!   before reuse, rotation and pre-warming;
 //! - [`http`]: HTTP failure classification (status → kind, `Retry-After`,
-//!   vendor request ids, a bounded body excerpt, hints);
+//!   vendor request ids, a bounded body excerpt, hints) and
+//!   [`http::post_streamed`], the streamed REST call with its timeouts;
 //! - [`body`] and [`sse`]: a streamed-body reader with a carry byte and a
 //!   server-sent-events reader;
 //! - [`dialect`] and [`driver`]: [`WsProvider`], the generic streaming
 //!   provider that a per-vendor [`Dialect`] plugs into;
+//! - [`settings`] and [`network_settings!`]: the key, base URL, transport,
+//!   timeouts and pool every provider's settings carry, and their resolution
+//!   into endpoints;
 //! - [`chunker`], [`stream`], [`reach`], [`errors`]: the pieces those share.
 //!
 //! # Example
@@ -37,6 +41,7 @@ pub mod errors;
 pub mod http;
 pub mod pool;
 pub mod reach;
+pub mod settings;
 pub mod sse;
 pub mod stream;
 

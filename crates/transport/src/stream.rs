@@ -8,6 +8,9 @@ use std::future::Future;
 use tokio::sync::mpsc;
 use voxwire_core::{AudioChunk, AudioStream, Result};
 
+use crate::body::BodyReader;
+use crate::chunker::Chunker;
+
 /// Chunks the producing task may run ahead of the consumer.
 pub const AHEAD: usize = 8;
 
@@ -59,4 +62,27 @@ where
     Box::pin(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }))
+}
+
+/// The stream of a streamed body: its frames through `chunker`, then what the
+/// chunker holds back (`endpoint` names the body in its errors); the first
+/// error ends it.
+pub fn stream_body(mut reader: BodyReader, mut chunker: Chunker, endpoint: String) -> AudioStream {
+    spawn_stream(move |out| async move {
+        loop {
+            match reader.next().await {
+                Ok(Some(bytes)) => {
+                    if !out.forward(chunker.push(bytes)).await {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    out.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+        out.forward(chunker.finish(&endpoint)).await;
+    })
 }

@@ -71,36 +71,6 @@ pub(crate) fn hint(status: u16) -> Option<String> {
     Some(h.to_string())
 }
 
-/// `e` with another kind (and scope), every other field kept.
-fn rekind(e: &TtsError, kind: ErrorKind, scope: Option<ErrorScope>, message: &str) -> TtsError {
-    let mut out = TtsError::new(kind, message.to_string()).with_phase(e.phase());
-    if let Some(p) = e.provider() {
-        out = out.with_provider(p.to_string());
-    }
-    if let Some(x) = e.endpoint() {
-        out = out.with_endpoint(x);
-    }
-    if let Some(s) = e.status() {
-        out = out.with_status(s);
-    }
-    if let Some(id) = e.request_id() {
-        out = out.with_request_id(id.to_string());
-    }
-    if let Some(b) = e.body() {
-        out = out.with_body(b.as_bytes());
-    }
-    if let Some(h) = e.hint() {
-        out = out.with_hint(h.to_string());
-    }
-    if let Some(r) = e.retry_after() {
-        out = out.with_retry_after(r);
-    }
-    match scope {
-        Some(s) => out.with_scope(s),
-        None => out,
-    }
-}
-
 /// The failure table's HTTP rows: an unknown model is `NotFound` for this
 /// request, refused fields and over-long text belong to the request, 402 is
 /// an `Auth`-like billing failure.
@@ -112,11 +82,13 @@ pub(crate) fn scoped(e: TtsError) -> TtsError {
                 || body.contains("model") && body.contains("not found") =>
         {
             let m = format!("{}: unknown model (voice)", e.message());
-            rekind(&e, ErrorKind::NotFound, Some(ErrorScope::Request), &m)
+            e.with_kind(ErrorKind::NotFound)
+                .with_message(m)
+                .with_scope(ErrorScope::Request)
         }
         (_, Some(402)) => {
             let m = format!("{}: billing (out of credits)", e.message());
-            rekind(&e, ErrorKind::Auth, None, &m)
+            e.with_kind(ErrorKind::Auth).with_message(m)
         }
         (ErrorKind::InvalidRequest, _) => e.with_scope(ErrorScope::Request),
         _ => e,
@@ -170,7 +142,7 @@ impl Dialect for DeepgramDialect {
         // Deepgram counts a flush when it arrives, later than it left here:
         // a tenth of the window (at least 100 ms) of margin keeps the
         // server's window from still holding the flush this one replaces.
-        let window = self.resolved.flush_window;
+        let window = self.settings.flush_window();
         let margin = (window / 10).max(std::time::Duration::from_millis(100));
         Some((self.settings.flush_limit.max(1), window + margin))
     }

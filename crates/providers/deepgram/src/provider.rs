@@ -10,7 +10,7 @@ use voxwire_core::{
     ProviderFactory, Result, Secret, SynthesisRequest, TtsError, TtsProvider, Voice,
 };
 use voxwire_transport::chunker::Chunker;
-use voxwire_transport::{DriverSettings, Frame, Voicing, WsProvider};
+use voxwire_transport::{Frame, Voicing, WsProvider};
 
 use crate::dialect::{scoped, DeepgramDialect};
 use crate::protocol::{self, ServerMessage};
@@ -53,16 +53,7 @@ impl DeepgramProvider {
     /// Builds the provider; fails with a `Config` error without a key or with a bad URL or rate.
     pub fn new(settings: DeepgramSettings) -> Result<Self> {
         let resolved = Arc::new(settings.resolve().map_err(|e| e.or_provider(PROVIDER_ID))?);
-        let driver = DriverSettings {
-            connect_timeout: resolved.connect_timeout,
-            first_audio_timeout: resolved.first_audio_timeout,
-            inactivity_timeout: resolved.inactivity_timeout,
-            send_timeout: resolved.inactivity_timeout,
-            max_connection_age: resolved.max_age,
-            pool_size: settings.pool_size,
-            liveness_timeout: resolved.liveness_timeout,
-            ..DriverSettings::new(resolved.key.clone())
-        };
+        let driver = resolved.driver();
         let dialect = DeepgramDialect {
             settings: settings.clone(),
             resolved: resolved.clone(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use voxwire_core::{Result, Secret, TtsError};
+use voxwire_transport::settings;
 
 /// OpenAI's documented base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -163,39 +164,23 @@ pub fn is_openai_base(base: &str) -> bool {
 impl OpenAiSettings {
     /// Fills `api_key` from the variable `api_key_env` names and `base_url` from `OPENAI_BASE_URL`, when unset.
     pub fn with_env(mut self, env: impl Fn(&str) -> Option<String>) -> Self {
-        if self.api_key.as_ref().is_none_or(Secret::is_empty) {
-            let var = self.api_key_env.trim();
-            let var = if var.is_empty() {
-                DEFAULT_KEY_VARIABLE
-            } else {
-                var
-            };
-            self.api_key = env(var).filter(|k| !k.trim().is_empty()).map(Secret::new);
-        }
-        if self.base_url.is_none() {
-            self.base_url = env("OPENAI_BASE_URL").filter(|u| !u.trim().is_empty());
-        }
+        let var = self.api_key_env.trim();
+        let var = if var.is_empty() {
+            DEFAULT_KEY_VARIABLE
+        } else {
+            var
+        };
+        self.api_key = settings::key_from_env(self.api_key.take(), var, &env);
+        self.base_url = settings::base_from_env(self.base_url.take(), "OPENAI_BASE_URL", &env);
         self
     }
 
     pub(crate) fn resolve(&self) -> Result<Resolved> {
-        let base = self
-            .base_url
-            .clone()
-            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
-        let base = base.trim().trim_end_matches('/').to_string();
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(TtsError::config(format!(
-                "base_url `{}` must start with https:// or http://",
-                voxwire_core::error::redact_url(&base)
-            ))
-            .with_hint("set base_url (or OPENAI_BASE_URL) to e.g. https://api.openai.com/v1"));
-        }
-        if base.contains('?') || base.contains('#') {
-            return Err(TtsError::config(
-                "base_url must not carry a query or fragment",
-            ));
-        }
+        let base = settings::resolve_base(
+            self.base_url.as_deref(),
+            DEFAULT_BASE_URL,
+            "set base_url (or OPENAI_BASE_URL) to e.g. https://api.openai.com/v1",
+        )?;
         let is_openai = is_openai_base(&base);
         let key = self.api_key.clone().filter(|k| !k.is_empty());
         if key.is_none() && is_openai {

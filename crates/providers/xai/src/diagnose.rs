@@ -1,9 +1,10 @@
 //! `voxwire doctor` for xAI: each step checked on its own, then a diagnosis.
 
 use voxwire_core::diagnose::{Check, Report};
-use voxwire_core::{ErrorKind, SynthesisRequest, TtsError, TtsProvider};
-use voxwire_transport::doctor::SocketDoctor;
+use voxwire_core::{SynthesisRequest, TtsProvider};
+use voxwire_transport::doctor::{self, Advice, SocketDoctor};
 
+use crate::settings::VENDOR;
 use crate::XaiProvider;
 
 pub use voxwire_transport::doctor::{CREDENTIALS, REACHABLE, REST, UPGRADE, UTTERANCE};
@@ -11,8 +12,9 @@ pub use voxwire_transport::doctor::{CREDENTIALS, REACHABLE, REST, UPGRADE, UTTER
 impl XaiProvider {
     pub(crate) async fn report(&self) -> Report {
         let r = &self.inner.resolved;
+        let credentials = format!("API key set ({} or api_key)", VENDOR.key_variable);
         let doctor = SocketDoctor {
-            credentials: "API key set (XAI_API_KEY or api_key)",
+            credentials: &credentials,
             rest_url: &r.rest_url,
             connect_timeout: r.connect_timeout,
             ws: &self.inner.ws,
@@ -33,63 +35,25 @@ impl XaiProvider {
 
 /// Turns the pattern of results into what a person should fix.
 fn diagnose(checks: &[Check], rest_url: &str, ws_url: &str) -> Vec<String> {
-    let kind = |name: &str| {
-        checks
-            .iter()
-            .find(|c| c.name == name)
-            .and_then(Check::error)
-            .map(TtsError::kind)
-    };
-    let passed = |name: &str| checks.iter().any(|c| c.name == name && c.passed());
-    let mut out = Vec::new();
-    if let Some(e) = checks
-        .iter()
-        .find(|c| c.name == REACHABLE)
-        .and_then(Check::error)
-    {
-        out.push(format!(
-            "cannot reach the API host: {e} — check the network and XAI_BASE_URL"
-        ));
-        return out;
-    }
-    let (rest, upgrade) = (kind(REST), kind(UPGRADE));
-    match (rest, upgrade) {
-        (None, Some(ErrorKind::Auth)) if passed(REST) => out.push(format!(
-            "the key works for REST; the WebSocket endpoint {ws_url} refused it: check XAI_BASE_URL and the endpoint path"
-        )),
-        (Some(ErrorKind::Auth), Some(ErrorKind::Auth)) => out.push(
-            "the key was rejected by REST and by the WebSocket: check XAI_API_KEY".to_string(),
-        ),
-        (Some(ErrorKind::Auth), None) => out.push(format!(
-            "the WebSocket accepts the key but REST at {rest_url} refuses it: check XAI_BASE_URL"
-        )),
-        _ => {}
-    }
-    if rest == Some(ErrorKind::NotFound) {
-        out.push(format!(
-            "there is no TTS endpoint at {rest_url}: check XAI_BASE_URL"
-        ));
-    }
-    if upgrade == Some(ErrorKind::NotFound) {
-        out.push(format!(
-            "there is no TTS WebSocket at {ws_url}: check XAI_BASE_URL"
-        ));
-    }
-    if out.is_empty() {
-        // Anything else: each failure's own line says what broke and where.
-        out.extend(
-            checks
-                .iter()
-                .filter_map(Check::error)
-                .map(ToString::to_string),
-        );
-    }
-    out
+    doctor::diagnose(
+        checks,
+        &Advice {
+            key_variable: VENDOR.key_variable,
+            base_variable: VENDOR.base_variable,
+            rest_url,
+            ws_url,
+            websocket: "the WebSocket endpoint",
+            websocket_refusal: "the endpoint path",
+            rest_name: "TTS endpoint",
+            websocket_name: "TTS WebSocket",
+        },
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use voxwire_core::{ErrorKind, TtsError};
 
     #[test]
     fn rest_fine_websocket_forbidden_is_named() {

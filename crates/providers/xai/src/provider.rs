@@ -9,7 +9,7 @@ use voxwire_core::{
     Result, Secret, SynthesisRequest, TtsProvider, Voice,
 };
 use voxwire_transport::chunker::Chunker;
-use voxwire_transport::{DriverSettings, Voicing, WsProvider};
+use voxwire_transport::{Voicing, WsProvider};
 
 use crate::dialect::XaiDialect;
 use crate::protocol::{self, OutputFormat, RestRequest, SAMPLE_RATES};
@@ -53,16 +53,7 @@ impl XaiProvider {
     /// Builds the provider; fails with a `Config` error without a key or with a bad URL.
     pub fn new(settings: XaiSettings) -> Result<Self> {
         let resolved = Arc::new(settings.resolve().map_err(|e| e.or_provider(PROVIDER_ID))?);
-        let driver = DriverSettings {
-            connect_timeout: resolved.connect_timeout,
-            first_audio_timeout: resolved.first_audio_timeout,
-            inactivity_timeout: resolved.inactivity_timeout,
-            send_timeout: resolved.inactivity_timeout,
-            max_connection_age: resolved.max_age,
-            pool_size: settings.pool_size,
-            liveness_timeout: resolved.liveness_timeout,
-            ..DriverSettings::new(resolved.key.clone())
-        };
+        let driver = resolved.driver();
         let dialect = XaiDialect {
             settings: settings.clone(),
             resolved: resolved.clone(),

@@ -417,31 +417,18 @@ impl<D: Dialect> Inner<D> {
     }
 }
 
-/// The error for an open refused during a back-off.
+/// The error for an open refused during a back-off: the failure that
+/// started it, with the time left.
 fn backing_off(error: &TtsError, left: Duration) -> TtsError {
-    let mut e = error.clone();
-    e = TtsError::new(
-        e.kind(),
-        format!(
-            "{} (not dialled again: backing off {} ms more)",
-            e.message(),
-            left.as_millis()
-        ),
-    )
-    .with_retry_after(left)
-    .with_phase(e.phase())
-    .with_scope(error.scope());
-    if let Some(p) = error.provider() {
-        e = e.with_provider(p.to_string());
-    }
-    if let Some(endpoint) = error.endpoint() {
-        e = e.with_endpoint(endpoint);
-    }
-    if let Some(status) = error.status() {
-        e = e.with_status(status);
-    }
-    if let Some(hint) = error.hint() {
-        e = e.with_hint(hint.to_string());
-    }
-    e
+    let message = format!(
+        "{} (not dialled again: backing off {} ms more)",
+        error.message(),
+        left.as_millis()
+    );
+    let scope = error.scope();
+    error
+        .clone()
+        .with_message(message)
+        .with_retry_after(left)
+        .with_scope(scope)
 }
