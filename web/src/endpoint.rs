@@ -17,6 +17,7 @@ use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use voxwire_core::audio::SampleAligner;
 use voxwire_core::session::{self, SessionEvent, StreamConfig, SynthesisSession};
+use voxwire_core::{FailoverKind, FailoverReason};
 use voxwire_core::{
     AudioChunk, AudioFormat, AudioStream, Capabilities, Encoding, ErrorKind, Phase, Result,
     SynthesisRequest, TextSpan, TtsError, TtsProvider, Voice,
@@ -60,11 +61,18 @@ pub(crate) fn notice_event(text: &str) -> Option<SessionEvent> {
             provider: field("provider")?,
             entry: field("entry").or_else(|| field("provider"))?,
         }),
-        "voxwire.provider_changed" => Some(SessionEvent::ProviderChanged {
-            from: field("from")?,
-            to: field("to")?,
-            reason: field("reason").unwrap_or_default(),
-        }),
+        "voxwire.provider_changed" => {
+            // The relay sends the kind's label; an unknown one (a newer
+            // relay's) reads as the endpoint's entry having failed.
+            let label = field("reason").unwrap_or_default();
+            let kind = FailoverKind::from_label(&label)
+                .unwrap_or(FailoverKind::Failed(ErrorKind::Unavailable));
+            Some(SessionEvent::ProviderChanged {
+                from: field("from")?,
+                to: field("to")?,
+                reason: FailoverReason::new(kind, label),
+            })
+        }
         _ => None,
     }
 }
@@ -676,12 +684,12 @@ mod tests {
         );
         assert_eq!(
             notice_event(
-                r#"{"type":"voxwire.provider_changed","from":"xai","to":"espeak","reason":"cut off"}"#
+                r#"{"type":"voxwire.provider_changed","from":"xai","to":"espeak","reason":"timeout"}"#
             ),
             Some(SessionEvent::ProviderChanged {
                 from: "xai".into(),
                 to: "espeak".into(),
-                reason: "cut off".into()
+                reason: FailoverReason::new(FailoverKind::Failed(ErrorKind::Timeout), "timeout")
             })
         );
         assert_eq!(notice_event(r#"{"type":"voxwire.provider"}"#), None);

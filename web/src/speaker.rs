@@ -183,19 +183,20 @@ fn relay_notices(handlers: &Handlers) -> Notices {
     })
 }
 
-/// `{ from, to, reason, endpoint, scope }`: `scope` is `"relay"` when a relay
+/// `{ from, to, kind, reason, endpoint, scope }` (`kind` the failover kind's label: `auth`, `timeout`, `down`, `kept`, …): `scope` is `"relay"` when a relay
 /// changed its upstream provider, `"endpoint"` when this page changed endpoints.
 fn failover_detail(
     from: String,
     to: String,
-    reason: String,
+    reason: voxwire_core::FailoverReason,
     endpoint: &str,
     scope: &str,
 ) -> Object {
     let detail = Object::new();
     set(&detail, "from", &from.into());
     set(&detail, "to", &to.into());
-    set(&detail, "reason", &reason.into());
+    set(&detail, "kind", &reason.label().into());
+    set(&detail, "reason", &reason.message.into());
     set(&detail, "endpoint", &endpoint.into());
     set(&detail, "scope", &scope.into());
     detail

@@ -31,6 +31,7 @@ pub mod audio;
 pub mod config;
 pub mod diagnose;
 pub mod error;
+pub mod failover;
 pub mod language;
 pub mod provider;
 pub mod registry;
@@ -42,6 +43,7 @@ pub mod voice;
 
 pub use audio::{AudioChunk, AudioFormat, Encoding, SpanTimes, TextSpan};
 pub use config::{Config, ProviderConfig};
+pub use failover::{FailoverKind, FailoverReason};
 pub use error::{ErrorKind, ErrorScope, Phase, Result, TtsError, UnknownErrorKind};
 pub use provider::{
     AudioStream, Capabilities, Extensions, SynthesisRequest, TtsProvider, WantTimestamps,

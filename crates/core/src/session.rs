@@ -91,8 +91,8 @@ pub enum SessionEvent {
         from: String,
         /// The provider that serves from here on.
         to: String,
-        /// Why (the error that made the router leave `from`).
-        reason: String,
+        /// Why: a kind to match on and a line for people.
+        reason: crate::failover::FailoverReason,
     },
 }
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+pub use voxwire_core::failover::{FailoverKind, FailoverReason};
 use voxwire_core::ErrorKind;
 
 /// How one attempt ended.
@@ -22,74 +23,6 @@ pub enum AttemptOutcome {
         /// Why it cannot serve it.
         reason: String,
     },
-}
-
-/// Why the serving entry changed: a kind a program can match on, and a
-/// line for people ([`Display`](std::fmt::Display) gives the line, the same
-/// text the session's `ProviderChanged` event carries).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FailoverReason {
-    /// What happened.
-    pub kind: FailoverKind,
-    /// One line saying why.
-    pub message: String,
-}
-
-impl FailoverReason {
-    /// A reason of `kind` with `message`.
-    pub fn new(kind: FailoverKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
-    }
-
-    /// A short lower-case label for the kind, for metrics and logs.
-    pub fn label(&self) -> &'static str {
-        self.kind.label()
-    }
-}
-
-impl std::fmt::Display for FailoverReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-/// What made the serving entry change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FailoverKind {
-    /// The entry failed on a sentence with an error of this kind.
-    Failed(ErrorKind),
-    /// The entry was passed over: it is down after an earlier failure.
-    Down,
-    /// The entry was passed over: its first audio misses its service level.
-    Degraded,
-    /// The entry gave no audio within its hedge delay, and the entry started
-    /// beside it gave audio first.
-    Hedged,
-    /// The entry asked first serves again (it is back, or the last sentence
-    /// went to a hedge that won).
-    Preferred,
-    /// A sentence the entry had spoken whole before it failed is played as
-    /// it was: the voice changes back for that sentence. Not a failover (no
-    /// [`RouterEvent::Failover`] is sent for it).
-    Kept,
-}
-
-impl FailoverKind {
-    /// A short lower-case label: the error kind's for [`Failed`](Self::Failed).
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Failed(kind) => kind.as_str(),
-            Self::Down => "down",
-            Self::Degraded => "degraded",
-            Self::Hedged => "hedged",
-            Self::Preferred => "preferred",
-            Self::Kept => "kept",
-        }
-    }
 }
 
 /// One try of one chain entry on one piece of text.

@@ -341,7 +341,7 @@ impl SessionLoop {
                     let event = SessionEvent::ProviderChanged {
                         from,
                         to: entry.clone(),
-                        reason: reason.message,
+                        reason,
                     };
                     if self.driver.emit(event).await.is_err() {
                         return Flow::Stop;

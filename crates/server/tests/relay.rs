@@ -203,7 +203,7 @@ async fn with_the_upstream_refusing_clients_still_hear_audio_and_no_error() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("voxwire_failovers_total{entry=\"xai\",reason=\"http_403\"} 1"),
+        metrics.contains("voxwire_failovers_total{entry=\"xai\",reason=\"auth\"} 1"),
         "{metrics}"
     );
 }

@@ -94,7 +94,7 @@ pub enum Output {
         from: String,
         /// The entry that serves from here on.
         to: String,
-        /// A short label of why (`http_403`, `timeout`, …), never the upstream text.
+        /// The failover kind's label (`auth`, `timeout`, `down`, `kept`, …), never the upstream text.
         reason: String,
     },
     /// The last output: close with this code.
@@ -541,14 +541,19 @@ impl Engine {
                 }
             }
             SessionEvent::ProviderChanged { from, to, reason } => {
-                let label = reason_label(&reason);
-                self.state.metrics.failover(&from, &label);
-                tracing::info!(%from, %to, %reason, principal = %self.spec.principal, "relay session failed over");
+                // The kind's label only: bounded for metrics, and no upstream
+                // text reaches a client. A voice changing back (a sentence
+                // kept, the preferred entry again) is not a failover.
+                let label = reason.label();
+                if reason.kind.is_failover() {
+                    self.state.metrics.failover(&from, label);
+                }
+                tracing::info!(%from, %to, %reason, kind = label, principal = %self.spec.principal, "relay session: serving entry changed");
                 self.entry.clone_from(&to);
                 self.emit(Output::ProviderChanged {
                     from,
                     to,
-                    reason: label,
+                    reason: label.to_string(),
                 });
             }
             _ => {} // events newer than this engine: nothing to send
@@ -591,23 +596,4 @@ async fn submit(input: &mut SessionInput, text: &str, limit: Duration) -> Result
         Ok(Ok(_)) => Ok(()),
         _ => Err(()),
     }
-}
-
-/// A short, bounded label for a failover reason (metric cardinality stays low,
-/// and no upstream text reaches a client): `http_403` for HTTP statuses, else
-/// the error kind (`timeout`, `protocol`, …).
-pub(crate) fn reason_label(reason: &str) -> String {
-    if let Some(rest) = reason.split("HTTP ").nth(1) {
-        let status: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        if !status.is_empty() {
-            return format!("http_{status}");
-        }
-    }
-    reason
-        .split(" error at ")
-        .next()
-        .and_then(|head| head.rsplit(' ').next())
-        .filter(|kind| kind.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !kind.is_empty())
-        .unwrap_or("other")
-        .to_string()
 }
