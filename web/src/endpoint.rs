@@ -17,11 +17,11 @@ use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use voxwire_core::audio::SampleAligner;
 use voxwire_core::session::{self, SessionEvent, StreamConfig, SynthesisSession};
-use voxwire_core::{FailoverKind, FailoverReason};
 use voxwire_core::{
     AudioChunk, AudioFormat, AudioStream, Capabilities, Encoding, ErrorKind, Phase, Result,
     SynthesisRequest, TextSpan, TtsError, TtsProvider, Voice,
 };
+use voxwire_core::{FailoverKind, FailoverReason};
 use voxwire_router::rt::timeout;
 use voxwire_xai::protocol::{
     error_frame_kind, parse_server_message, ClientMessage, Incoming, ServerMessage, MAX_TEXT_CHARS,

@@ -94,7 +94,6 @@ impl FailoverKind {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,8 +43,8 @@ pub mod voice;
 
 pub use audio::{AudioChunk, AudioFormat, Encoding, SpanTimes, TextSpan};
 pub use config::{Config, ProviderConfig};
-pub use failover::{FailoverKind, FailoverReason};
 pub use error::{ErrorKind, ErrorScope, Phase, Result, TtsError, UnknownErrorKind};
+pub use failover::{FailoverKind, FailoverReason};
 pub use provider::{
     AudioStream, Capabilities, Extensions, SynthesisRequest, TtsProvider, WantTimestamps,
 };

@@ -380,7 +380,11 @@ async fn sessions_report_the_provider_change() {
         (changes[0].0.as_str(), changes[0].1.as_str()),
         ("primary", "fallback")
     );
-    assert!(changes[0].2.contains("garbage"), "{:?}", changes[0].2);
+    assert!(
+        changes[0].2.message.contains("garbage"),
+        "{:?}",
+        changes[0].2
+    );
 }
 
 #[tokio::test]
@@ -580,7 +584,12 @@ async fn a_held_complete_sentence_is_kept() {
         ],
         "{changes:?}"
     );
-    assert!(changes[1].2.ends_with(": kept"), "{changes:?}");
+    assert_eq!(
+        changes[1].2.kind,
+        voxwire_core::FailoverKind::Kept,
+        "{changes:?}"
+    );
+    assert!(changes[1].2.message.ends_with(": kept"), "{changes:?}");
     // The router reports one failover, with its kind.
     let reported: Vec<_> = failovers(&mut events)
         .into_iter()
@@ -598,7 +607,10 @@ async fn a_held_complete_sentence_is_kept() {
 }
 
 /// Speaks `text` in a session: the audio and each `ProviderChanged`.
-async fn hear(r: &Router, text: &str) -> (Vec<u8>, Vec<(String, String, String)>) {
+async fn hear(
+    r: &Router,
+    text: &str,
+) -> (Vec<u8>, Vec<(String, String, voxwire_core::FailoverReason)>) {
     let mut session = r
         .stream(StreamConfig {
             format: Some(pcm()),
