@@ -287,7 +287,9 @@ async fn speak_counting(options: JsValue, text: &str) -> (f64, Vec<JsValue>) {
 /// The first endpoint dies in the middle of the first sentence (its upstream
 /// closes after 0.1 s of audio): the router fails over to the second endpoint,
 /// which speaks from the cut sentence on. Every sentence is heard, and nothing
-/// is repeated beyond the part of the cut sentence the first endpoint sent.
+/// is repeated beyond the part of the cut sentence the first endpoint sent:
+/// that part is heard again only if the router had handed it on before the
+/// endpoint failed (audio not yet handed on is dropped), so 0 to 4800 bytes.
 #[wasm_bindgen_test]
 async fn a_mid_utterance_failure_resumes_on_the_next_endpoint_at_the_cut_sentence() {
     let text = "The first sentence is here. The second one follows. And a third one ends it.";
@@ -312,8 +314,8 @@ async fn a_mid_utterance_failure_resumes_on_the_next_endpoint_at_the_cut_sentenc
     assert!(!reason.is_empty());
     let repeated = bytes - reference;
     assert!(
-        repeated > 0.0 && repeated <= 4800.0,
-        "the cut part of sentence one is heard again, nothing else: {bytes} bytes vs {reference} ({reason})"
+        (0.0..=4800.0).contains(&repeated),
+        "nothing lost, at most the cut part of sentence one heard again: {bytes} bytes vs {reference} ({reason})"
     );
 }
 
