@@ -39,6 +39,7 @@ pub mod doctor;
 pub mod driver;
 pub mod errors;
 pub mod http;
+pub mod network;
 pub mod pool;
 pub mod reach;
 pub mod settings;
@@ -48,4 +49,10 @@ pub mod stream;
 pub use connect::{connect, http_client, ConnectOptions, UpgradeRequest, WsConn};
 pub use dialect::{Decoded, Dialect, Frame, Multiplex, Outgoing, Timing, Voicing};
 pub use driver::{DriverSettings, WsProvider};
+pub use network::NetworkCore;
+
+#[doc(hidden)]
+/// voxwire-core, for [`register_network_provider!`]'s expansion.
+pub use voxwire_core as __core;
+
 pub use pool::Pool;

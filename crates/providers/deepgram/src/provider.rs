@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use voxwire_core::session::{StreamConfig, SynthesisSession};
 use voxwire_core::{
-    language, AudioFormat, AudioStream, Capabilities, Encoding, Extensions, ProviderConfig,
-    ProviderFactory, Result, Secret, SynthesisRequest, TtsError, TtsProvider, Voice,
+    language, AudioFormat, AudioStream, Capabilities, Encoding, Extensions, Result,
+    SynthesisRequest, TtsError, TtsProvider, Voice,
 };
 use voxwire_transport::chunker::Chunker;
-use voxwire_transport::{Frame, Voicing, WsProvider};
+use voxwire_transport::{Frame, NetworkCore, Voicing};
 
 use crate::dialect::{scoped, DeepgramDialect};
 use crate::protocol::{self, ServerMessage};
-use crate::settings::{DeepgramSettings, Resolved, Transport};
+use crate::settings::{DeepgramSettings, Transport};
 use crate::{rest, PROVIDER_ID};
 
 /// The format asked of Deepgram for a wanted output: the same when Deepgram
@@ -34,48 +34,41 @@ pub struct DeepgramProvider {
     pub(crate) inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) settings: DeepgramSettings,
-    pub(crate) resolved: Arc<Resolved>,
-    pub(crate) ws: WsProvider<DeepgramDialect>,
-}
+/// The parts every network provider holds.
+pub(crate) type Inner = NetworkCore<DeepgramSettings, DeepgramDialect>;
 
 impl std::fmt::Debug for DeepgramProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeepgramProvider")
-            .field("endpoint", &self.inner.resolved.ws_url)
-            .field("key", &self.inner.resolved.key)
-            .finish()
+        self.inner.debug("DeepgramProvider", f)
     }
 }
 
 impl DeepgramProvider {
     /// Builds the provider; fails with a `Config` error without a key or with a bad URL or rate.
     pub fn new(settings: DeepgramSettings) -> Result<Self> {
-        let resolved = Arc::new(settings.resolve().map_err(|e| e.or_provider(PROVIDER_ID))?);
-        let driver = resolved.driver();
-        let dialect = DeepgramDialect {
-            settings: settings.clone(),
-            resolved: resolved.clone(),
-        };
-        let ws = WsProvider::new(dialect, driver)?;
+        let inner = NetworkCore::new(
+            PROVIDER_ID,
+            settings,
+            DeepgramSettings::resolve,
+            |settings, resolved| DeepgramDialect {
+                settings: settings.clone(),
+                resolved: resolved.clone(),
+            },
+            (),
+        )?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                settings,
-                resolved,
-                ws,
-            }),
+            inner: Arc::new(inner),
         })
     }
 
     /// The REST endpoint (`{base}/v1/speak`).
     pub fn rest_url(&self) -> &str {
-        &self.inner.resolved.rest_url
+        self.inner.rest_url()
     }
 
     /// The WebSocket endpoint (`{base}/v1/speak` with ws/wss).
     pub fn websocket_url(&self) -> &str {
-        &self.inner.resolved.ws_url
+        self.inner.websocket_url()
     }
 
     /// Idle pooled connections (for tests and diagnostics).
@@ -297,25 +290,12 @@ fn display_name(model: &str) -> String {
     format!("{cap}{suffix}")
 }
 
-fn build(config: &ProviderConfig) -> Result<Arc<dyn TtsProvider>> {
-    let settings: DeepgramSettings = config.settings()?;
-    let settings = settings.with_env(|k| std::env::var(k).ok());
-    Ok(Arc::new(DeepgramProvider::new(settings)?))
-}
-
-/// Deepgram joins the default chain, after xAI and ahead of the offline voices, when a key is set.
-fn default_priority() -> Option<i32> {
-    std::env::var("DEEPGRAM_API_KEY")
-        .ok()
-        .filter(|k| !Secret::new(k.clone()).is_empty())
-        .map(|_| 110)
-}
-
-voxwire_core::inventory::submit! {
-    ProviderFactory {
-        id: PROVIDER_ID,
-        describe: "Deepgram Aura text-to-speech (speak WebSocket and streamed REST); needs DEEPGRAM_API_KEY",
-        default_priority,
-        build,
-    }
+// Deepgram joins the default chain, after xAI and ahead of the offline voices, when a key is set.
+voxwire_transport::register_network_provider! {
+    id: PROVIDER_ID,
+    describe: "Deepgram Aura text-to-speech (speak WebSocket and streamed REST); needs DEEPGRAM_API_KEY",
+    settings: DeepgramSettings,
+    provider: DeepgramProvider,
+    key_var: "DEEPGRAM_API_KEY",
+    priority: 110,
 }

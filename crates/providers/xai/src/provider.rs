@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use voxwire_core::session::{StreamConfig, SynthesisSession};
 use voxwire_core::{
-    AudioFormat, AudioStream, Capabilities, Encoding, Extensions, ProviderConfig, ProviderFactory,
-    Result, Secret, SynthesisRequest, TtsProvider, Voice,
+    AudioFormat, AudioStream, Capabilities, Encoding, Extensions, Result, SynthesisRequest,
+    TtsProvider, Voice,
 };
 use voxwire_transport::chunker::Chunker;
-use voxwire_transport::{Voicing, WsProvider};
+use voxwire_transport::{NetworkCore, Voicing};
 
 use crate::dialect::XaiDialect;
 use crate::protocol::{self, OutputFormat, RestRequest, SAMPLE_RATES};
-use crate::settings::{Resolved, Transport, XaiSettings};
+use crate::settings::{Transport, XaiSettings};
 use crate::voices::VoiceCache;
 use crate::{rest, PROVIDER_ID};
 
@@ -33,50 +33,41 @@ pub struct XaiProvider {
     pub(crate) inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) settings: XaiSettings,
-    pub(crate) resolved: Arc<Resolved>,
-    pub(crate) ws: WsProvider<XaiDialect>,
-    voices: VoiceCache,
-}
+/// The parts every network provider holds, with the voice cache.
+pub(crate) type Inner = NetworkCore<XaiSettings, XaiDialect, VoiceCache>;
 
 impl std::fmt::Debug for XaiProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("XaiProvider")
-            .field("endpoint", &self.inner.resolved.ws_url)
-            .field("key", &self.inner.resolved.key)
-            .finish()
+        self.inner.debug("XaiProvider", f)
     }
 }
 
 impl XaiProvider {
     /// Builds the provider; fails with a `Config` error without a key or with a bad URL.
     pub fn new(settings: XaiSettings) -> Result<Self> {
-        let resolved = Arc::new(settings.resolve().map_err(|e| e.or_provider(PROVIDER_ID))?);
-        let driver = resolved.driver();
-        let dialect = XaiDialect {
-            settings: settings.clone(),
-            resolved: resolved.clone(),
-        };
-        let ws = WsProvider::new(dialect, driver)?;
+        let inner = NetworkCore::new(
+            PROVIDER_ID,
+            settings,
+            XaiSettings::resolve,
+            |settings, resolved| XaiDialect {
+                settings: settings.clone(),
+                resolved: resolved.clone(),
+            },
+            VoiceCache::default(),
+        )?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                settings,
-                resolved,
-                ws,
-                voices: VoiceCache::default(),
-            }),
+            inner: Arc::new(inner),
         })
     }
 
     /// The REST endpoint (`{base}/tts`).
     pub fn rest_url(&self) -> &str {
-        &self.inner.resolved.rest_url
+        self.inner.rest_url()
     }
 
     /// The WebSocket endpoint (`{base}/tts` with ws/wss).
     pub fn websocket_url(&self) -> &str {
-        &self.inner.resolved.ws_url
+        self.inner.websocket_url()
     }
 
     /// Opens a WebSocket for the default settings now, so the next request skips the handshake.
@@ -189,7 +180,7 @@ impl TtsProvider for XaiProvider {
 
     async fn voices(&self) -> Result<Vec<Voice>> {
         self.inner
-            .voices
+            .state
             .get(self.inner.ws.http(), &self.inner.resolved)
             .await
     }
@@ -230,25 +221,12 @@ impl TtsProvider for XaiProvider {
     }
 }
 
-fn build(config: &ProviderConfig) -> Result<Arc<dyn TtsProvider>> {
-    let settings: XaiSettings = config.settings()?;
-    let settings = settings.with_env(|k| std::env::var(k).ok());
-    Ok(Arc::new(XaiProvider::new(settings)?))
-}
-
-/// xAI joins the default chain, ahead of the offline voice, when a key is set.
-fn default_priority() -> Option<i32> {
-    std::env::var("XAI_API_KEY")
-        .ok()
-        .filter(|k| !Secret::new(k.clone()).is_empty())
-        .map(|_| 100)
-}
-
-voxwire_core::inventory::submit! {
-    ProviderFactory {
-        id: PROVIDER_ID,
-        describe: "xAI text-to-speech (REST and streaming WebSocket); needs XAI_API_KEY",
-        default_priority,
-        build,
-    }
+// xAI joins the default chain, ahead of the offline voice, when a key is set.
+voxwire_transport::register_network_provider! {
+    id: PROVIDER_ID,
+    describe: "xAI text-to-speech (REST and streaming WebSocket); needs XAI_API_KEY",
+    settings: XaiSettings,
+    provider: XaiProvider,
+    key_var: "XAI_API_KEY",
+    priority: 100,
 }
