@@ -230,18 +230,7 @@ async fn an_utterance_growing_past_the_bound_ends_with_one_error_after_what_was_
     // Its text.done was swallowed, and the next utterance starts clean.
     send_words(&mut ws, "Next one.").await;
     done(&mut ws).await;
-    let frames = read_until(&mut ws, |f| {
-        matches!(f["type"].as_str(), Some("audio.done" | "error"))
-    })
-    .await;
-    assert_eq!(frames.last().unwrap()["type"], "audio.done", "{frames:?}");
-    assert_eq!(audio_of(&frames), expected_audio("Next one.", pcm()));
-    let extra = tokio::time::timeout(
-        Duration::from_millis(300),
-        futures::StreamExt::next(&mut ws),
-    )
-    .await;
-    assert!(extra.is_err(), "{extra:?}");
+    spoken_cleanly_then_quiet(&mut ws, "Next one.").await;
 }
 
 #[tokio::test]
@@ -265,28 +254,12 @@ async fn a_failure_mid_utterance_ends_it_with_one_error_and_the_next_starts_clea
     )
     .await;
     done(&mut ws).await;
-    let frames = read_until(&mut ws, |f| f["type"] == "error").await;
-    let ends: Vec<_> = frames
-        .iter()
-        .filter_map(|f| f["type"].as_str())
-        .filter(|t| matches!(*t, "audio.done" | "error"))
-        .collect();
-    assert_eq!(ends, ["error"]);
+    let frames = read_ends(&mut ws, 1).await;
+    assert_eq!(ends(&frames), ["error"]);
     assert_eq!(audio_of(&frames), expected_audio("One is spoken. ", pcm()));
     send_words(&mut ws, "A fresh start.").await;
     done(&mut ws).await;
-    let frames = read_until(&mut ws, |f| {
-        matches!(f["type"].as_str(), Some("audio.done" | "error"))
-    })
-    .await;
-    assert_eq!(frames.last().unwrap()["type"], "audio.done", "{frames:?}");
-    assert_eq!(audio_of(&frames), expected_audio("A fresh start.", pcm()));
-    let extra = tokio::time::timeout(
-        Duration::from_millis(300),
-        futures::StreamExt::next(&mut ws),
-    )
-    .await;
-    assert!(extra.is_err(), "no second end: {extra:?}");
+    spoken_cleanly_then_quiet(&mut ws, "A fresh start.").await;
 }
 
 #[tokio::test]

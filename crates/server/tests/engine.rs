@@ -26,14 +26,6 @@ async fn metrics_until(addr: std::net::SocketAddr, check: impl Fn(&str) -> bool)
     }
 }
 
-fn ends(frames: &[serde_json::Value]) -> Vec<String> {
-    frames
-        .iter()
-        .filter(|f| matches!(f["type"].as_str(), Some("audio.done" | "error")))
-        .map(|f| f["type"].as_str().unwrap().to_string())
-        .collect()
-}
-
 // Point 1: a client that stops reading is closed; its place and upstream are released.
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_and_released() {

@@ -12,28 +12,6 @@ use futures::StreamExt;
 use voxwire_testkit::fake::{Behaviour, FakeProvider};
 use voxwire_testkit::mock_xai::expected_audio;
 
-fn ends(frames: &[serde_json::Value]) -> Vec<String> {
-    frames
-        .iter()
-        .filter_map(|f| f["type"].as_str())
-        .filter(|t| matches!(*t, "audio.done" | "error"))
-        .map(str::to_string)
-        .collect()
-}
-
-async fn read_ends(ws: &mut Ws, n: usize) -> Vec<serde_json::Value> {
-    let mut frames = Vec::new();
-    while ends(&frames).len() < n {
-        frames.extend(
-            read_until(ws, |f| {
-                matches!(f["type"].as_str(), Some("audio.done" | "error"))
-            })
-            .await,
-        );
-    }
-    frames
-}
-
 /// A Pipecat-style agent: one utterance per sentence, each sent after the
 /// last one's audio, on one backend session with the default settings.
 #[tokio::test]

@@ -347,3 +347,40 @@ pub async fn mint(addr: std::net::SocketAddr, origin: &str, sub: Option<&str>) -
         .unwrap();
     reply["value"].as_str().unwrap().to_string()
 }
+
+/// The ends (`audio.done`, `error`) among `frames`, in order.
+pub fn ends(frames: &[serde_json::Value]) -> Vec<String> {
+    frames
+        .iter()
+        .filter_map(|f| f["type"].as_str())
+        .filter(|t| matches!(*t, "audio.done" | "error"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Reads frames until `n` ends have come.
+pub async fn read_ends(ws: &mut Ws, n: usize) -> Vec<serde_json::Value> {
+    let mut frames = Vec::new();
+    while ends(&frames).len() < n {
+        frames.extend(
+            read_until(ws, |f| {
+                matches!(f["type"].as_str(), Some("audio.done" | "error"))
+            })
+            .await,
+        );
+    }
+    frames
+}
+
+/// The utterance `text` (already sent) ends with `audio.done` and exactly its
+/// audio, and nothing more arrives for 300 ms (no second end).
+pub async fn spoken_cleanly_then_quiet(ws: &mut Ws, text: &str) {
+    let frames = read_ends(ws, 1).await;
+    assert_eq!(ends(&frames), ["audio.done"], "{frames:?}");
+    assert_eq!(
+        audio_of(&frames),
+        voxwire_testkit::mock_xai::expected_audio(text, pcm())
+    );
+    let extra = tokio::time::timeout(Duration::from_millis(300), ws.next()).await;
+    assert!(extra.is_err(), "nothing more: {extra:?}");
+}
