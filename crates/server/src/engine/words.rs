@@ -20,7 +20,8 @@
 //!   with a letter or digit, none with whitespace at its edges;
 //! - until then (the **ambiguous start**) deltas are held, not spoken; at the
 //!   utterance's end, two or more held deltas are taken as words and one is
-//!   kept as it is. Once an utterance of the session has been read as word
+//!   kept as it is; [`MAX_HELD`] deltas without a decision are taken as words
+//!   too, so the hold stays small. Once an utterance of the session has been read as word
 //!   tokens, the next ones start as word tokens (no delta held: a LiveKit
 //!   session pays the wait once); a delta with whitespace at an edge still
 //!   turns an utterance self-spaced.
@@ -38,6 +39,12 @@
 /// Word-like deltas in a row, with no whitespace in any, that mark a
 /// session's deltas as word tokens.
 pub(crate) const WORDS_AFTER: usize = 3;
+
+/// The most deltas held at the ambiguous start: past it (deltas that start
+/// with neither a letter nor a digit and carry no whitespace, such as lone
+/// punctuation or symbols) they are taken as word tokens, so the hold (whose
+/// text the utterance bound does not count yet) stays small.
+pub(crate) const MAX_HELD: usize = 8;
 
 /// How a session's deltas are spaced, as learnt from the deltas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +65,7 @@ pub(crate) struct WordJoiner {
     /// What the session's last decided utterance was.
     learnt: Spacing,
     /// Deltas of the utterance being written held while `spacing` is unknown
-    /// (at most [`WORDS_AFTER`] + 1 word-like or not, each bounded by the
-    /// relay's message size).
+    /// (at most [`MAX_HELD`], each bounded by the relay's message size).
     held: Vec<String>,
     /// The last character handed on in this utterance.
     last: Option<char>,
@@ -111,7 +117,7 @@ impl WordJoiner {
                     .iter()
                     .filter(|d| d.chars().next().is_some_and(char::is_alphanumeric))
                     .count();
-                if after_clause_end || word_like >= WORDS_AFTER {
+                if after_clause_end || word_like >= WORDS_AFTER || self.held.len() >= MAX_HELD {
                     self.decide(Spacing::Words);
                     let held = std::mem::take(&mut self.held);
                     let refs: Vec<&str> = held.iter().map(String::as_str).collect();
@@ -350,6 +356,16 @@ mod tests {
         assert_eq!(text, "¿Qué tal?");
         let (text, _) = join(&["你好", "世界", "。", "こんにちは", "Tokyo", "tower"]);
         assert_eq!(text, "你好世界。こんにちは Tokyo tower");
+    }
+
+    #[test]
+    fn the_ambiguous_start_holds_a_bounded_number_of_deltas() {
+        let mut j = WordJoiner::new();
+        for _ in 0..MAX_HELD - 1 {
+            assert_eq!(j.push("!"), "");
+        }
+        assert_eq!(j.push("!"), "!".repeat(MAX_HELD), "released at the bound");
+        assert_eq!(j.spacing(), Spacing::Words);
     }
 
     #[test]
