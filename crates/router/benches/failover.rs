@@ -8,17 +8,12 @@
 //! partly twice. Prints a table; run with
 //! `cargo bench -p voxwire-router --bench failover`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt;
-use voxwire_core::{
-    AudioChunk, AudioFormat, AudioStream, Capabilities, Encoding, ErrorKind, StreamConfig,
-    SynthesisRequest, SynthesisSession, TtsError, TtsProvider, Voice,
-};
+use voxwire_core::{AudioFormat, SynthesisRequest, TtsProvider};
 use voxwire_router::{Policy, Router, RouterEvent, RouterSettings};
+use voxwire_testkit::dying::{Death, Dying, CHUNK};
 use voxwire_testkit::fake::FakeProvider;
 use voxwire_testkit::mock_xai::expected_audio;
 
@@ -30,98 +25,12 @@ const SENTENCES: [&str; 6] = [
     "Fifth in line. ",
     "And the sixth ends it.",
 ];
-/// The primary's chunk size and the pause before each chunk.
-const CHUNK: usize = 4096;
+/// The pause before each of the primary's chunks.
 const PACE: Duration = Duration::from_millis(4);
 const ROUNDS: usize = 3;
 
 fn pcm() -> AudioFormat {
     AudioFormat::pcm16_mono(24_000)
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Death {
-    /// Every stream ends with an error.
-    Error,
-    /// Every stream goes silent.
-    Stall,
-}
-
-/// A primary whose streams all die once `budget` bytes of audio were sent
-/// over all of them (and which refuses every request after that).
-struct Dying {
-    budget: usize,
-    death: Death,
-    sent: Arc<AtomicUsize>,
-}
-
-#[voxwire_core::async_trait]
-impl TtsProvider for Dying {
-    fn id(&self) -> &str {
-        "primary"
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            streaming_input: false,
-            encodings: vec![Encoding::PcmS16le],
-            sample_rates: vec![24_000],
-            native_format: pcm(),
-            languages: vec![],
-            max_text_chars: 10_000,
-            timestamps: false,
-            speed_range: None,
-        }
-    }
-    async fn voices(&self) -> voxwire_core::Result<Vec<Voice>> {
-        Ok(vec![])
-    }
-    async fn synthesize(&self, request: SynthesisRequest) -> voxwire_core::Result<AudioStream> {
-        if self.sent.load(Ordering::SeqCst) >= self.budget {
-            return Err(TtsError::new(ErrorKind::Unavailable, "it is gone"));
-        }
-        let audio = Bytes::from(expected_audio(&request.text, pcm()));
-        let chunks: Vec<Bytes> = (0..audio.len())
-            .step_by(CHUNK)
-            .map(|i| audio.slice(i..(i + CHUNK).min(audio.len())))
-            .collect();
-        let (sent, budget, death) = (self.sent.clone(), self.budget, self.death);
-        let stream =
-            futures::stream::iter(chunks.into_iter().enumerate()).then(move |(i, data)| {
-                let sent = sent.clone();
-                async move {
-                    tokio::time::sleep(PACE).await;
-                    let before = sent.fetch_add(data.len(), Ordering::SeqCst);
-                    if before + data.len() > budget {
-                        sent.fetch_max(budget, Ordering::SeqCst);
-                        match death {
-                            Death::Error => {
-                                return Err(TtsError::new(
-                                    ErrorKind::Unavailable,
-                                    "connection reset",
-                                ))
-                            }
-                            Death::Stall => std::future::pending::<()>().await,
-                        }
-                    }
-                    Ok(AudioChunk {
-                        data,
-                        format: pcm(),
-                        sequence: i as u64,
-                        span: None,
-                        times: None,
-                    })
-                }
-            });
-        let mut failed = false;
-        Ok(Box::pin(stream.take_while(move |item| {
-            let go = !failed;
-            failed |= item.is_err();
-            futures::future::ready(go)
-        })))
-    }
-    async fn stream(&self, _: StreamConfig) -> voxwire_core::Result<SynthesisSession> {
-        Err(TtsError::new(ErrorKind::Unsupported, "not used"))
-    }
 }
 
 /// What was heard, parsed back into the sentences.
@@ -178,11 +87,7 @@ fn parse(out: &[u8]) -> Heard {
 }
 
 async fn run(budget: usize, death: Death) -> (Heard, usize) {
-    let primary = Dying {
-        budget,
-        death,
-        sent: Arc::default(),
-    };
+    let primary = Dying::new("primary", budget, PACE).dying_by(death);
     let policy = Policy {
         max_retries: 0,
         inactivity_timeout_ms: 150,
@@ -191,7 +96,7 @@ async fn run(budget: usize, death: Death) -> (Heard, usize) {
     };
     let router = Router::new(
         vec![
-            (Arc::new(primary) as Arc<dyn TtsProvider>, policy.clone()),
+            (primary.arc(), policy.clone()),
             (FakeProvider::new("backup").arc(), policy),
         ],
         RouterSettings::default(),

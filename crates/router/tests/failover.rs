@@ -17,8 +17,7 @@ use voxwire_testkit::mock_xai::{
 };
 use voxwire_xai::{XaiProvider, XaiSettings};
 
-mod common;
-use common::{Dying, CHUNK};
+use voxwire_testkit::dying::{Dying, CHUNK};
 
 const KEY: &str = "xai-router-test-key";
 const LIMIT: Duration = Duration::from_secs(30);

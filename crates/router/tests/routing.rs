@@ -16,8 +16,7 @@ use voxwire_router::{AttemptOutcome, Entry, Policy, Router, RouterEvent, RouterS
 use voxwire_testkit::fake::{Behaviour, FakeProvider};
 use voxwire_testkit::mock_xai::expected_audio;
 
-mod common;
-use common::Dying;
+use voxwire_testkit::dying::Dying;
 
 const LIMIT: Duration = Duration::from_secs(20);
 /// The dying entries' pause before each chunk.

@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod assert;
+pub mod dying;
 pub mod fake;
 pub mod kit;
 pub mod mock_deepgram;

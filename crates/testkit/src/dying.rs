@@ -1,6 +1,5 @@
-//! A provider that dies: shared by the failover and routing tests.
-
-#![allow(dead_code)] // each test crate uses part of it
+//! A provider whose streams all die at one moment: a whole entry failing
+//! whichever sentences it is speaking, for failover tests and benches.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,44 +8,61 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use voxwire_core::{
-    AudioChunk, AudioFormat, AudioStream, Capabilities, Encoding, ErrorKind, StreamConfig,
+    AudioChunk, AudioFormat, AudioStream, Capabilities, Encoding, ErrorKind, Result, StreamConfig,
     SynthesisRequest, SynthesisSession, TtsError, TtsProvider, Voice,
 };
-use voxwire_testkit::mock_xai::expected_audio;
 
-/// Its chunk size, as the testkit's fake's.
+use crate::mock_xai::expected_audio;
+
+/// Its chunk size, as the fake provider's.
 pub const CHUNK: usize = 4096;
 
-/// Speaks like the testkit's fake (its audio is `expected_audio`, 24 kHz PCM,
-/// 4096-byte chunks), one chunk every `pace`, until it has sent `budget`
-/// bytes over all its streams: then every stream still open ends with an
-/// error (after one more `pace`, so the router has handed on what came
-/// before), and every later request is refused. A whole entry dying at one
-/// moment, whichever sentences it is speaking.
-#[derive(Clone)]
+/// How a [`Dying`] provider's streams end once its budget is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Death {
+    /// Every open stream ends with an `Unavailable` error.
+    Error,
+    /// Every open stream goes silent (a stall the inactivity timeout catches).
+    Stall,
+}
+
+/// Speaks like the fake provider (its audio is `expected_audio`, 24 kHz PCM,
+/// [`CHUNK`]-byte chunks), one chunk every `pace`, until it has sent `budget`
+/// bytes over all its streams: then every stream still open dies (after one
+/// more `pace`, so the router has handed on what came before), and every
+/// later request is refused.
+#[derive(Debug, Clone)]
 pub struct Dying {
     id: &'static str,
     budget: usize,
     pace: Duration,
+    death: Death,
     sent: Arc<AtomicUsize>,
     calls: Arc<Mutex<Vec<String>>>,
 }
 
 impl Dying {
-    /// Dies after `budget` bytes, sending a chunk every `pace`.
+    /// Dies with an error after `budget` bytes, sending a chunk every `pace`.
     pub fn new(id: &'static str, budget: usize, pace: Duration) -> Self {
         Self {
             id,
             budget,
             pace,
+            death: Death::Error,
             sent: Arc::default(),
             calls: Arc::default(),
         }
     }
 
+    /// Dies this way instead.
+    pub fn dying_by(mut self, death: Death) -> Self {
+        self.death = death;
+        self
+    }
+
     /// Every text it was asked to speak.
     pub fn calls(&self) -> Vec<String> {
-        self.calls.lock().unwrap().clone()
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// As an `Arc<dyn TtsProvider>`.
@@ -64,6 +80,7 @@ impl TtsProvider for Dying {
     fn id(&self) -> &str {
         self.id
     }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             streaming_input: false,
@@ -76,11 +93,16 @@ impl TtsProvider for Dying {
             speed_range: None,
         }
     }
-    async fn voices(&self) -> voxwire_core::Result<Vec<Voice>> {
+
+    async fn voices(&self) -> Result<Vec<Voice>> {
         Ok(vec![])
     }
-    async fn synthesize(&self, request: SynthesisRequest) -> voxwire_core::Result<AudioStream> {
-        self.calls.lock().unwrap().push(request.text.clone());
+
+    async fn synthesize(&self, request: SynthesisRequest) -> Result<AudioStream> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(request.text.clone());
         if self.sent.load(Ordering::SeqCst) >= self.budget {
             return Err(TtsError::new(ErrorKind::Unavailable, "it is gone").with_provider(self.id));
         }
@@ -89,7 +111,13 @@ impl TtsProvider for Dying {
             .step_by(CHUNK)
             .map(|i| audio.slice(i..(i + CHUNK).min(audio.len())))
             .collect();
-        let (sent, budget, pace, id) = (self.sent.clone(), self.budget, self.pace, self.id);
+        let (sent, budget, pace, death, id) = (
+            self.sent.clone(),
+            self.budget,
+            self.pace,
+            self.death,
+            self.id,
+        );
         let stream =
             futures::stream::iter(chunks.into_iter().enumerate()).then(move |(i, data)| {
                 let sent = sent.clone();
@@ -98,6 +126,9 @@ impl TtsProvider for Dying {
                     let before = sent.fetch_add(data.len(), Ordering::SeqCst);
                     if before + data.len() > budget {
                         sent.fetch_max(budget, Ordering::SeqCst);
+                        if death == Death::Stall {
+                            std::future::pending::<()>().await;
+                        }
                         return Err(TtsError::new(ErrorKind::Unavailable, "connection reset")
                             .with_provider(id));
                     }
@@ -110,6 +141,7 @@ impl TtsProvider for Dying {
                     })
                 }
             });
+        // Stop after the first error, as providers do.
         let mut failed = false;
         Ok(Box::pin(stream.take_while(move |item| {
             let go = !failed;
@@ -117,7 +149,8 @@ impl TtsProvider for Dying {
             futures::future::ready(go)
         })))
     }
-    async fn stream(&self, _: StreamConfig) -> voxwire_core::Result<SynthesisSession> {
+
+    async fn stream(&self, _: StreamConfig) -> Result<SynthesisSession> {
         Err(TtsError::new(ErrorKind::Unsupported, "not used"))
     }
 }
