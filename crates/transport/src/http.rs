@@ -2,7 +2,7 @@
 //! WebSocket upgrade) becomes a `TtsError` with its kind from the status,
 //! `Retry-After`, the vendor's request id, a bounded body excerpt and a hint.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue};
 use voxwire_core::{Phase, Secret, TtsError};
@@ -87,6 +87,15 @@ pub fn sensitive(provider: &'static str, value: &Secret) -> Result<HeaderValue, 
     Ok(value)
 }
 
+/// `Authorization: <scheme> <key>` (`Bearer`, `Token`, …), marked sensitive.
+pub fn authorization(
+    provider: &'static str,
+    scheme: &str,
+    key: &Secret,
+) -> Result<HeaderValue, TtsError> {
+    sensitive(provider, &Secret::new(format!("{scheme} {}", key.expose())))
+}
+
 /// A header's value as text.
 pub fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -154,20 +163,34 @@ pub async fn error_from_response(
     secret: &Secret,
     hint: impl Fn(u16) -> Option<String>,
 ) -> TtsError {
+    refusal(response, phase, endpoint, read_time, secret, |failure| {
+        classify(provider, failure, hint)
+    })
+    .await
+}
+
+/// Reads at most [`ERROR_BODY_LIMIT`] bytes of an error answer (within
+/// `read_time`) and hands the [`HttpFailure`] to `classify`, a vendor's own
+/// classification (usually [`classify`] refined with `TtsError::with_kind`
+/// or `with_message`); `secret` is scrubbed from what it returns.
+pub async fn refusal(
+    response: reqwest::Response,
+    phase: Phase,
+    endpoint: &str,
+    read_time: Duration,
+    secret: &Secret,
+    classify: impl FnOnce(&HttpFailure<'_>) -> TtsError,
+) -> TtsError {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = read_excerpt(response, ERROR_BODY_LIMIT, read_time).await;
-    classify(
-        provider,
-        &HttpFailure {
-            status,
-            phase,
-            endpoint,
-            headers: &headers,
-            body: &body,
-        },
-        hint,
-    )
+    classify(&HttpFailure {
+        status,
+        phase,
+        endpoint,
+        headers: &headers,
+        body: &body,
+    })
     .scrub(secret)
 }
 
@@ -202,6 +225,29 @@ pub async fn post_streamed(
     call: &StreamedPost<'_>,
     hint: impl Fn(u16) -> Option<String>,
 ) -> Result<crate::body::BodyReader, TtsError> {
+    let (response, _) = send_streamed(request, call, |failure| {
+        classify(call.provider, failure, hint)
+    })
+    .await?;
+    Ok(call.body_reader(response, call.first_audio_timeout))
+}
+
+/// The lower half of [`post_streamed`], for a vendor that reads the answer
+/// itself (by its `Content-Type`, say) or classifies refusals its own way:
+/// sends `request`, awaits the answer for the connect timeout plus the
+/// first-audio timeout, and returns it when its status is a success, with
+/// the instant just before sending (to count a deadline from).
+///
+/// A refusal's excerpt is read within the inactivity timeout and handed to
+/// `classify` as an [`HttpFailure`] (phase `Upgrade`, the endpoint without
+/// its query); a failure to connect or answer names the endpoint, never the
+/// URL. `secret` is scrubbed from every error.
+pub async fn send_streamed(
+    request: reqwest::RequestBuilder,
+    call: &StreamedPost<'_>,
+    classify: impl FnOnce(&HttpFailure<'_>) -> TtsError,
+) -> Result<(reqwest::Response, Instant), TtsError> {
+    let started = Instant::now();
     let limit = call.connect_timeout + call.first_audio_timeout;
     let response = match tokio::time::timeout(limit, request.send()).await {
         Err(_) => {
@@ -231,26 +277,38 @@ pub async fn post_streamed(
         Ok(Ok(response)) => response,
     };
     if !response.status().is_success() {
-        return Err(error_from_response(
-            call.provider,
+        return Err(refusal(
             response,
             Phase::Upgrade,
             call.endpoint,
             call.inactivity_timeout,
             call.secret,
-            hint,
+            classify,
         )
         .await);
     }
-    Ok(crate::body::BodyReader::new(
-        response,
-        call.frame_bytes,
-        call.first_audio_timeout,
-        call.inactivity_timeout,
-        call.provider,
-        call.endpoint,
-        call.secret.clone(),
-    ))
+    Ok((response, started))
+}
+
+impl StreamedPost<'_> {
+    /// A reader of `response`'s body in whole frames: the first piece due
+    /// within `first_audio` (at least a millisecond), each later one within
+    /// the inactivity timeout; its errors name the endpoint, the key scrubbed.
+    pub fn body_reader(
+        &self,
+        response: reqwest::Response,
+        first_audio: Duration,
+    ) -> crate::body::BodyReader {
+        crate::body::BodyReader::new(
+            response,
+            self.frame_bytes,
+            first_audio.max(Duration::from_millis(1)),
+            self.inactivity_timeout,
+            self.provider,
+            self.endpoint,
+            self.secret.clone(),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -358,6 +416,50 @@ mod tests {
         assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
         assert!(err.body().unwrap().contains("slow down"));
         assert!(!err.to_string().contains("sk-XYZ"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_vendor_refines_a_refusal_and_reads_a_success_itself() {
+        let endpoint = answer_once(
+            "HTTP/1.1 429 Too Many Requests\r\nx-request-id: req-9\r\ncontent-length: 27\r\nconnection: close\r\n\r\n{\"code\":\"quota\",\"k\":\"sk-Q\"}",
+        )
+        .await;
+        let secret = Secret::new("sk-Q");
+        let client = reqwest::Client::new();
+        let err = send_streamed(client.post(&endpoint), &call(&endpoint, &secret), |f| {
+            let base = classify("acme", f, |_| None);
+            match String::from_utf8_lossy(f.body).contains("quota") {
+                true => base
+                    .with_kind(ErrorKind::Auth)
+                    .with_message(format!("quota used up (key {})", secret.expose())),
+                false => base,
+            }
+        })
+        .await
+        .err()
+        .unwrap();
+        assert_eq!((err.kind(), err.status()), (ErrorKind::Auth, Some(429)));
+        assert_eq!(err.request_id(), Some("req-9"));
+        assert!(err.body().unwrap().contains("quota"));
+        assert!(!format!("{err:?}").contains("sk-Q"), "{err:?}");
+
+        let endpoint = answer_once(
+            "HTTP/1.1 200 OK\r\ncontent-type: audio/pcm\r\ncontent-length: 4\r\nconnection: close\r\n\r\nabcd",
+        )
+        .await;
+        let post = call(&endpoint, &secret);
+        let (response, started) = send_streamed(client.post(&endpoint), &post, |f| {
+            classify("acme", f, |_| None)
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            header(response.headers(), "content-type").as_deref(),
+            Some("audio/pcm")
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let mut reader = post.body_reader(response, Duration::ZERO);
+        assert_eq!(&reader.next().await.unwrap().unwrap()[..], b"abcd");
     }
 
     #[tokio::test]

@@ -25,10 +25,7 @@ pub(crate) async fn synthesize(
 ) -> Result<AudioStream> {
     query.push(("container", "none".to_string()));
     let url = DeepgramDialect::url(&r.rest_url, &query)?;
-    let auth = http::sensitive(
-        PROVIDER_ID,
-        &voxwire_core::Secret::new(format!("Token {}", r.key.expose())),
-    )?;
+    let auth = http::authorization(PROVIDER_ID, "Token", &r.key)?;
     let request = client
         .post(&url)
         .header("authorization", auth)

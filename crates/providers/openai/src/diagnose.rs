@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::Deserialize;
 use voxwire_core::diagnose::{Check, Report};
-use voxwire_core::{Phase, SynthesisRequest, TtsError, TtsProvider};
+use voxwire_core::{SynthesisRequest, TtsError, TtsProvider};
 use voxwire_transport::reach::reachable;
 use voxwire_transport::{errors, http};
 
@@ -144,34 +144,18 @@ impl OpenAiProvider {
     pub async fn models(&self) -> voxwire_core::Result<Option<Vec<String>>> {
         let r = &self.inner.resolved;
         let url = r.models_url.as_str();
-        let mut call = self.inner.http.get(url);
-        if let Some(key) = &r.key {
-            let auth = http::sensitive(
-                PROVIDER_ID,
-                &voxwire_core::Secret::new(format!("Bearer {}", key.expose())),
-            )?;
-            call = call.header("authorization", auth);
-        }
+        let request = r.authorized(self.inner.http.get(url))?;
+        let cx = self.context();
+        let response = match http::send_streamed(request, &r.call(url), |failure| {
+            crate::errors::classify(failure, cx)
+        })
+        .await
+        {
+            Ok((response, _)) => response,
+            Err(e) if e.status() == Some(404) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let limit = r.connect_timeout + r.first_audio_timeout;
-        let response = tokio::time::timeout(limit, call.send())
-            .await
-            .map_err(|_| {
-                errors::timeout(PROVIDER_ID, url, Phase::Upgrade, "no HTTP answer", limit)
-            })?
-            .map_err(|e| errors::connect_error(PROVIDER_ID, url, e).scrub(&r.secret()))?;
-        if response.status().as_u16() == 404 {
-            return Ok(None);
-        }
-        if !response.status().is_success() {
-            return Err(crate::errors::refused(
-                response,
-                url,
-                r.inactivity_timeout,
-                &r.secret(),
-                self.context(),
-            )
-            .await);
-        }
         let body = http::read_excerpt(response, MAX_MODELS_BODY, limit).await;
         let list: ModelList = serde_json::from_slice(&body).map_err(|e| {
             errors::protocol(PROVIDER_ID, url, format!("the model list is not JSON: {e}"))

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use voxwire_core::{ErrorKind, ErrorScope, Phase, Secret, TtsError};
+use voxwire_core::{ErrorKind, ErrorScope, Phase, TtsError};
 use voxwire_transport::http::{self, HttpFailure};
 
 use crate::wire::{self, ErrorBody};
@@ -17,63 +17,26 @@ pub(crate) struct Context<'a> {
     pub key_env: &'a str,
 }
 
-/// Reads a bounded excerpt of a refused answer and classifies it.
-pub(crate) async fn refused(
-    response: reqwest::Response,
-    url: &str,
-    read_time: Duration,
-    secret: &Secret,
-    cx: Context<'_>,
-) -> TtsError {
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = http::read_excerpt(response, http::ERROR_BODY_LIMIT, read_time).await;
-    classify(status, &headers, &body, url, cx).scrub(secret)
-}
-
-/// Status, headers and body → the error the router acts on.
-pub(crate) fn classify(
-    status: u16,
-    headers: &HeaderMap,
-    body: &[u8],
-    url: &str,
-    cx: Context<'_>,
-) -> TtsError {
-    let failure = HttpFailure {
-        status,
-        phase: Phase::Upgrade,
-        endpoint: url,
-        headers,
-        body,
-    };
-    let text = String::from_utf8_lossy(body);
+/// A refusal (its status, headers and body excerpt) as the error the router
+/// acts on: the shared classification, refined where OpenAI says more (an
+/// exhausted quota, `retry-after-ms`, a voice or the fields refused).
+pub(crate) fn classify(failure: &HttpFailure<'_>, cx: Context<'_>) -> TtsError {
+    let text = String::from_utf8_lossy(failure.body);
     let parsed = ErrorBody::parse(&text);
-    let base = http::classify(PROVIDER_ID, &failure, |s| hint(s, &parsed, url, cx));
-    match status {
+    let base = http::classify(PROVIDER_ID, failure, |s| {
+        hint(s, &parsed, failure.endpoint, cx)
+    });
+    match failure.status {
         429 if parsed.is_quota() || (parsed == ErrorBody::default() && text.contains("quota")) => {
-            let what = parsed
-                .message
-                .clone()
-                .unwrap_or_else(|| "insufficient_quota".into());
-            let mut e = TtsError::new(
-                ErrorKind::Auth,
-                format!("the quota is exhausted (billing): {what}"),
-            )
-            .with_provider(PROVIDER_ID)
-            .with_status(429)
-            .with_phase(Phase::Upgrade)
-            .with_endpoint(url)
-            .with_scope(ErrorScope::Provider)
-            .with_body(body)
-            .with_hint(
-                "the account's quota or billing limit is used up: add credit, raise the limit, or use another key; retrying will not help",
-            );
-            if let Some(id) = base.request_id() {
-                e = e.with_request_id(id.to_string());
-            }
-            e
+            let what = parsed.message.as_deref().unwrap_or("insufficient_quota");
+            base.with_kind(ErrorKind::Auth)
+                .with_message(format!("the quota is exhausted (billing): {what}"))
+                .with_scope(ErrorScope::Provider)
+                .with_hint(
+                    "the account's quota or billing limit is used up: add credit, raise the limit, or use another key; retrying will not help",
+                )
         }
-        429 => match (base.retry_after(), retry_after_ms(headers)) {
+        429 => match (base.retry_after(), retry_after_ms(failure.headers)) {
             (None, Some(after)) => base.with_retry_after(after),
             _ => base,
         },
@@ -163,6 +126,26 @@ mod tests {
         model: "tts-1",
         key_env: "OPENAI_API_KEY",
     };
+
+    /// The classification of one refusal of `url`.
+    fn classify(
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        url: &str,
+        cx: Context<'_>,
+    ) -> TtsError {
+        super::classify(
+            &HttpFailure {
+                status,
+                phase: Phase::Upgrade,
+                endpoint: url,
+                headers,
+                body,
+            },
+            cx,
+        )
+    }
 
     #[test]
     fn the_failure_table() {

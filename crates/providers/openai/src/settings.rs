@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use voxwire_core::{Result, Secret, TtsError};
+use voxwire_transport::http::{self, StreamedPost};
 use voxwire_transport::settings;
+
+use crate::PROVIDER_ID;
 
 /// OpenAI's documented base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -139,6 +142,8 @@ impl Default for OpenAiSettings {
 #[derive(Debug, Clone)]
 pub(crate) struct Resolved {
     pub key: Option<Secret>,
+    /// The key, or an empty secret when none is set: what errors are scrubbed of.
+    pub secret: Secret,
     pub base: String,
     pub speech_url: String,
     pub models_url: String,
@@ -149,9 +154,28 @@ pub(crate) struct Resolved {
 }
 
 impl Resolved {
-    /// The key, or an empty secret (for scrubbing) when none is set.
-    pub fn secret(&self) -> Secret {
-        self.key.clone().unwrap_or_else(|| Secret::new(""))
+    /// A streamed call to `endpoint` (`speech_url` or `models_url`) with these limits.
+    pub fn call<'a>(&'a self, endpoint: &'a str) -> StreamedPost<'a> {
+        StreamedPost {
+            provider: PROVIDER_ID,
+            endpoint,
+            secret: &self.secret,
+            connect_timeout: self.connect_timeout,
+            first_audio_timeout: self.first_audio_timeout,
+            inactivity_timeout: self.inactivity_timeout,
+            frame_bytes: 1,
+        }
+    }
+
+    /// `request` with `Authorization: Bearer <key>` when there is a key.
+    pub fn authorized(&self, request: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder> {
+        Ok(match &self.key {
+            Some(key) => request.header(
+                "authorization",
+                http::authorization(PROVIDER_ID, "Bearer", key)?,
+            ),
+            None => request,
+        })
     }
 }
 
@@ -199,6 +223,7 @@ impl OpenAiSettings {
             )));
         }
         Ok(Resolved {
+            secret: key.clone().unwrap_or_else(|| Secret::new("")),
             key,
             speech_url: format!("{base}/audio/speech"),
             models_url: format!("{base}/models"),

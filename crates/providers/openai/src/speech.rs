@@ -5,12 +5,12 @@
 //! drops the connection, which aborts the request in flight.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use voxwire_core::audio::wav::WavStreamParser;
-use voxwire_core::{AudioChunk, AudioFormat, AudioStream, Phase, Result, Secret, TtsError};
+use voxwire_core::{AudioChunk, AudioFormat, AudioStream, Result, TtsError};
 use voxwire_transport::body::BodyReader;
 use voxwire_transport::chunker::Chunker;
 use voxwire_transport::sse::SseReader;
@@ -68,52 +68,20 @@ impl BodyKind {
     }
 }
 
-/// Sends the request and waits for the answer's headers (within the first-audio deadline).
+/// Sends the request and waits for the answer's headers (the shared streamed
+/// call's limits), a refusal classified by the failure table; the instant
+/// returned is just before sending.
 pub(crate) async fn open(
     client: &reqwest::Client,
     r: &Resolved,
     cx: Context<'_>,
     body: &SpeechRequest,
 ) -> Result<(reqwest::Response, Instant)> {
-    let url = r.speech_url.as_str();
-    let started = Instant::now();
-    let mut call = client.post(url).json(body);
-    if let Some(key) = &r.key {
-        let auth = http::sensitive(
-            PROVIDER_ID,
-            &Secret::new(format!("Bearer {}", key.expose())),
-        )?;
-        call = call.header("authorization", auth);
-    }
-    let secret = r.secret();
-    let response = tokio::time::timeout(r.first_audio_timeout, call.send())
-        .await
-        .map_err(|_| {
-            errors::timeout(
-                PROVIDER_ID,
-                url,
-                Phase::Upgrade,
-                "no HTTP answer",
-                r.first_audio_timeout,
-            )
-        })?
-        .map_err(|e| {
-            if e.is_timeout() || e.is_connect() && e.to_string().contains("timed out") {
-                errors::timeout(
-                    PROVIDER_ID,
-                    url,
-                    Phase::Connect,
-                    "no connection",
-                    r.connect_timeout,
-                )
-            } else {
-                errors::connect_error(PROVIDER_ID, url, e).scrub(&secret)
-            }
-        })?;
-    if !response.status().is_success() {
-        return Err(crate::errors::refused(response, url, r.inactivity_timeout, &secret, cx).await);
-    }
-    Ok((response, started))
+    let request = r.authorized(client.post(&r.speech_url))?.json(body);
+    http::send_streamed(request, &r.call(&r.speech_url), |failure| {
+        crate::errors::classify(failure, cx)
+    })
+    .await
 }
 
 /// What is needed to read one answer.
@@ -142,19 +110,9 @@ pub(crate) fn read(
         },
         other => Decoder::audio(other, &url, content_type.as_deref())?,
     };
-    let remaining = r
-        .first_audio_timeout
-        .saturating_sub(started.elapsed())
-        .max(Duration::from_millis(1));
-    let reader = BodyReader::new(
-        response,
-        1,
-        remaining,
-        r.inactivity_timeout,
-        PROVIDER_ID,
-        &url,
-        r.secret(),
-    );
+    // From sending to the first audio byte (the reader waits at least a millisecond).
+    let remaining = r.first_audio_timeout.saturating_sub(started.elapsed());
+    let reader = r.call(&url).body_reader(response, remaining);
     let state = Reading {
         reader,
         decoder,

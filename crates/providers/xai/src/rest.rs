@@ -30,10 +30,7 @@ pub(crate) async fn synthesize(
 
 /// `Authorization: Bearer <key>`, marked sensitive.
 pub(crate) fn bearer(r: &Resolved) -> Result<reqwest::header::HeaderValue> {
-    http::sensitive(
-        PROVIDER_ID,
-        &voxwire_core::Secret::new(format!("Bearer {}", r.key.expose())),
-    )
+    http::authorization(PROVIDER_ID, "Bearer", &r.key)
 }
 
 /// A refused REST call (synthesis or voices) as a classified, scoped, scrubbed error.
