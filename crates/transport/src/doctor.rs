@@ -8,12 +8,12 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use voxwire_core::diagnose::Check;
+use voxwire_core::diagnose::{Check, Report};
 use voxwire_core::{AudioStream, ErrorKind, ErrorScope, Result, TtsError};
 
 use crate::dialect::{Dialect, Voicing};
 use crate::reach::reachable;
-use crate::WsProvider;
+use crate::{NetworkCore, WsProvider};
 
 /// What the checks speak: one word keeps them cheap.
 pub const PROBE_TEXT: &str = "Hi.";
@@ -33,9 +33,13 @@ pub const UTTERANCE: &str = "websocket utterance";
 /// One provider's doctor: where it talks and how.
 pub struct SocketDoctor<'a, D: Dialect> {
     /// How the key was found, for the credentials line (`API key set (XAI_API_KEY or api_key)`).
-    pub credentials: &'a str,
+    pub credentials: String,
     /// The REST endpoint (its host is the one checked for reachability).
     pub rest_url: &'a str,
+    /// The WebSocket endpoint, for the diagnosis.
+    pub ws_url: &'a str,
+    /// The vendor's words in the diagnosis.
+    pub advice: &'a Advice,
     /// The bound of the reachability check.
     pub connect_timeout: Duration,
     /// The streaming driver (the upgrade and the utterance).
@@ -46,7 +50,44 @@ pub struct SocketDoctor<'a, D: Dialect> {
     pub upgrade_error: fn(TtsError) -> TtsError,
 }
 
-impl<D: Dialect> SocketDoctor<'_, D> {
+impl<'a, D: Dialect> SocketDoctor<'a, D> {
+    /// The doctor of `core`'s endpoints and driver, in `advice`'s words;
+    /// `voicing` is what the upgrade and the utterance ask for, `upgrade_error`
+    /// the vendor's reading of a refused upgrade.
+    pub fn new<S, E>(
+        core: &'a NetworkCore<S, D, E>,
+        advice: &'a Advice,
+        voicing: Voicing,
+        upgrade_error: fn(TtsError) -> TtsError,
+    ) -> Self {
+        Self {
+            credentials: format!("API key set ({} or api_key)", advice.key_variable),
+            rest_url: &core.resolved.rest_url,
+            ws_url: &core.resolved.ws_url,
+            advice,
+            connect_timeout: core.resolved.connect_timeout,
+            ws: &core.ws,
+            voicing,
+            upgrade_error,
+        }
+    }
+
+    /// The whole report: every step ([`checks`](Self::checks)), then the
+    /// [`diagnose`] rules in the vendor's words; `provider` names it.
+    pub async fn report<F, Fut>(&self, provider: String, rest: F) -> Report
+    where
+        F: FnOnce(&'static str) -> Fut,
+        Fut: Future<Output = Result<AudioStream>>,
+    {
+        let checks = self.checks(rest).await;
+        let diagnosis = diagnose(&checks, self.advice, self.rest_url, self.ws_url);
+        Report {
+            provider,
+            checks,
+            diagnosis,
+        }
+    }
+
     /// Runs every step; `rest` starts the one-word REST synthesis. Steps after
     /// an unreachable host, or after a failed upgrade, are skipped with the reason.
     pub async fn checks<F, Fut>(&self, rest: F) -> Vec<Check>
@@ -55,7 +96,11 @@ impl<D: Dialect> SocketDoctor<'_, D> {
         Fut: Future<Output = Result<AudioStream>>,
     {
         let provider = self.ws.dialect().provider();
-        let mut checks = vec![Check::pass(CREDENTIALS, self.credentials, Duration::ZERO)];
+        let mut checks = vec![Check::pass(
+            CREDENTIALS,
+            self.credentials.as_str(),
+            Duration::ZERO,
+        )];
         let reach = reachable(provider, REACHABLE, self.rest_url, self.connect_timeout).await;
         let reached = reach.passed();
         checks.push(reach);
@@ -129,32 +174,41 @@ where
     }
 }
 
-/// The vendor's words in the diagnosis: its variables, endpoints and names.
+/// The vendor's words in the diagnosis: its variables and names, and its own
+/// rule when it has one. A provider states these as a constant.
 #[derive(Debug, Clone, Copy)]
-pub struct Advice<'a> {
+pub struct Advice {
     /// The key's variable (`XAI_API_KEY`).
-    pub key_variable: &'a str,
+    pub key_variable: &'static str,
     /// The base URL's variable (`XAI_BASE_URL`).
-    pub base_variable: &'a str,
-    /// The REST endpoint.
-    pub rest_url: &'a str,
-    /// The WebSocket endpoint.
-    pub ws_url: &'a str,
+    pub base_variable: &'static str,
     /// How the WebSocket is named when only it refuses the key (`the WebSocket endpoint`).
-    pub websocket: &'a str,
+    pub websocket: &'static str,
     /// What to check then, besides the base URL (`the endpoint path`).
-    pub websocket_refusal: &'a str,
+    pub websocket_refusal: &'static str,
     /// What is missing when REST answers "not found" (`TTS endpoint`).
-    pub rest_name: &'a str,
+    pub rest_name: &'static str,
     /// What is missing when the upgrade answers "not found" (`TTS WebSocket`).
-    pub websocket_name: &'a str,
+    pub websocket_name: &'static str,
+    /// The vendor's own rule, tried first: a line it gives is the whole
+    /// diagnosis ([`no_rule`] when there is none).
+    pub first: fn(&[Check]) -> Option<String>,
 }
 
-/// Turns the pattern of results into what a person should fix: an
-/// unreachable host; a key refused by one path or both; a missing endpoint
-/// (a provider-scoped "not found": an unknown voice is the request's);
-/// else each failure's own line, which says what broke and where.
-pub fn diagnose(checks: &[Check], advice: &Advice<'_>) -> Vec<String> {
+/// No rule of the vendor's own: [`Advice::first`] for most vendors.
+pub fn no_rule(_: &[Check]) -> Option<String> {
+    None
+}
+
+/// Turns the pattern of results into what a person should fix: the vendor's
+/// own rule first; an unreachable host; a key refused by one path or both; a
+/// missing endpoint at `rest_url` or `ws_url` (a provider-scoped "not found":
+/// an unknown voice is the request's); else each failure's own line, which
+/// says what broke and where.
+pub fn diagnose(checks: &[Check], advice: &Advice, rest_url: &str, ws_url: &str) -> Vec<String> {
+    if let Some(line) = (advice.first)(checks) {
+        return vec![line];
+    }
     let error = |name: &str| {
         checks
             .iter()
@@ -167,13 +221,7 @@ pub fn diagnose(checks: &[Check], advice: &Advice<'_>) -> Vec<String> {
         error(name)
             .is_some_and(|e| e.kind() == ErrorKind::NotFound && e.scope() == ErrorScope::Provider)
     };
-    let Advice {
-        key_variable: key,
-        base_variable: base,
-        rest_url,
-        ws_url,
-        ..
-    } = *advice;
+    let (key, base) = (advice.key_variable, advice.base_variable);
     if let Some(e) = error(REACHABLE) {
         return vec![format!(
             "cannot reach the API host: {e} — check the network and {base}"
@@ -220,16 +268,20 @@ pub fn diagnose(checks: &[Check], advice: &Advice<'_>) -> Vec<String> {
 mod tests {
     use super::*;
 
-    const ADVICE: Advice<'static> = Advice {
+    const ADVICE: Advice = Advice {
         key_variable: "ACME_API_KEY",
         base_variable: "ACME_BASE_URL",
-        rest_url: "https://h/v1/tts",
-        ws_url: "wss://h/v1/tts",
         websocket: "the WebSocket endpoint",
         websocket_refusal: "the endpoint path",
         rest_name: "TTS endpoint",
         websocket_name: "TTS WebSocket",
+        first: no_rule,
     };
+
+    /// The diagnosis at the toy's endpoints.
+    fn diagnose(checks: &[Check], advice: &Advice) -> Vec<String> {
+        super::diagnose(checks, advice, "https://h/v1/tts", "wss://h/v1/tts")
+    }
 
     fn checks(rest: Option<TtsError>, upgrade: Option<TtsError>) -> Vec<Check> {
         let step = |name, e: Option<TtsError>| match e {

@@ -2,7 +2,7 @@
 
 use voxwire_core::diagnose::{Check, Report};
 use voxwire_core::{SynthesisRequest, TtsProvider};
-use voxwire_transport::doctor::{self, Advice, SocketDoctor};
+use voxwire_transport::doctor::{Advice, SocketDoctor};
 
 use crate::settings::VENDOR;
 use crate::DeepgramProvider;
@@ -11,57 +11,46 @@ pub use voxwire_transport::doctor::{CREDENTIALS, REACHABLE, REST, UPGRADE, UTTER
 
 impl DeepgramProvider {
     pub(crate) async fn report(&self) -> Report {
-        let r = &self.inner.resolved;
-        let credentials = format!("API key set ({} or api_key)", VENDOR.key_variable);
-        let doctor = SocketDoctor {
-            credentials: &credentials,
-            rest_url: &r.rest_url,
-            connect_timeout: r.connect_timeout,
-            ws: &self.inner.ws,
-            voicing: self.voicing(None, None, None, Default::default()),
-            upgrade_error: crate::dialect::scoped,
-        };
-        let checks = doctor
-            .checks(|text| self.synthesize_rest(SynthesisRequest::new(text)))
-            .await;
-        let diagnosis = diagnose(&checks, &r.rest_url, &r.ws_url);
-        Report {
-            provider: self.describe(),
-            checks,
-            diagnosis,
-        }
+        let voicing = self.voicing(None, None, None, Default::default());
+        SocketDoctor::new(&self.inner, &ADVICE, voicing, crate::dialect::scoped)
+            .report(self.describe(), |text| {
+                self.synthesize_rest(SynthesisRequest::new(text))
+            })
+            .await
     }
 }
 
-/// Turns the pattern of results into what a person should fix.
-fn diagnose(checks: &[Check], rest_url: &str, ws_url: &str) -> Vec<String> {
-    let out_of_credits = checks
+/// The diagnosis in deepgram's words.
+const ADVICE: Advice = Advice {
+    key_variable: VENDOR.key_variable,
+    base_variable: VENDOR.base_variable,
+    websocket: "the WebSocket",
+    websocket_refusal: "the key's permissions",
+    rest_name: "/v1/speak",
+    websocket_name: "speak WebSocket",
+    first: out_of_credits,
+};
+
+/// A 402 at REST or at the upgrade: the project is out of credits, whatever else failed.
+fn out_of_credits(checks: &[Check]) -> Option<String> {
+    checks
         .iter()
         .filter(|c| c.name == REST || c.name == UPGRADE)
         .filter_map(Check::error)
-        .any(|e| e.status() == Some(402));
-    if out_of_credits {
-        return vec!["the Deepgram project is out of credits: top up billing".to_string()];
-    }
-    doctor::diagnose(
-        checks,
-        &Advice {
-            key_variable: VENDOR.key_variable,
-            base_variable: VENDOR.base_variable,
-            rest_url,
-            ws_url,
-            websocket: "the WebSocket",
-            websocket_refusal: "the key's permissions",
-            rest_name: "/v1/speak",
-            websocket_name: "speak WebSocket",
-        },
-    )
+        .any(|e| e.status() == Some(402))
+        .then(|| "the Deepgram project is out of credits: top up billing".to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use voxwire_core::diagnose::Check;
     use voxwire_core::{ErrorKind, TtsError};
+
+    /// The diagnosis at these endpoints.
+    fn diagnose(checks: &[Check], rest_url: &str, ws_url: &str) -> Vec<String> {
+        voxwire_transport::doctor::diagnose(checks, &ADVICE, rest_url, ws_url)
+    }
 
     #[test]
     fn rest_fine_websocket_refused_is_named() {

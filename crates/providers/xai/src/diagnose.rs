@@ -1,6 +1,6 @@
 //! `voxwire doctor` for xAI: each step checked on its own, then a diagnosis.
 
-use voxwire_core::diagnose::{Check, Report};
+use voxwire_core::diagnose::Report;
 use voxwire_core::{SynthesisRequest, TtsProvider};
 use voxwire_transport::doctor::{self, Advice, SocketDoctor};
 
@@ -11,49 +11,36 @@ pub use voxwire_transport::doctor::{CREDENTIALS, REACHABLE, REST, UPGRADE, UTTER
 
 impl XaiProvider {
     pub(crate) async fn report(&self) -> Report {
-        let r = &self.inner.resolved;
-        let credentials = format!("API key set ({} or api_key)", VENDOR.key_variable);
-        let doctor = SocketDoctor {
-            credentials: &credentials,
-            rest_url: &r.rest_url,
-            connect_timeout: r.connect_timeout,
-            ws: &self.inner.ws,
-            voicing: self.voicing(None, None, None, None, Default::default()),
-            upgrade_error: std::convert::identity,
-        };
-        let checks = doctor
-            .checks(|text| self.synthesize_rest(SynthesisRequest::new(text)))
-            .await;
-        let diagnosis = diagnose(&checks, &r.rest_url, &r.ws_url);
-        Report {
-            provider: self.describe(),
-            checks,
-            diagnosis,
-        }
+        let voicing = self.voicing(None, None, None, None, Default::default());
+        SocketDoctor::new(&self.inner, &ADVICE, voicing, std::convert::identity)
+            .report(self.describe(), |text| {
+                self.synthesize_rest(SynthesisRequest::new(text))
+            })
+            .await
     }
 }
 
-/// Turns the pattern of results into what a person should fix.
-fn diagnose(checks: &[Check], rest_url: &str, ws_url: &str) -> Vec<String> {
-    doctor::diagnose(
-        checks,
-        &Advice {
-            key_variable: VENDOR.key_variable,
-            base_variable: VENDOR.base_variable,
-            rest_url,
-            ws_url,
-            websocket: "the WebSocket endpoint",
-            websocket_refusal: "the endpoint path",
-            rest_name: "TTS endpoint",
-            websocket_name: "TTS WebSocket",
-        },
-    )
-}
+/// The diagnosis in xai's words.
+const ADVICE: Advice = Advice {
+    key_variable: VENDOR.key_variable,
+    base_variable: VENDOR.base_variable,
+    websocket: "the WebSocket endpoint",
+    websocket_refusal: "the endpoint path",
+    rest_name: "TTS endpoint",
+    websocket_name: "TTS WebSocket",
+    first: doctor::no_rule,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use voxwire_core::diagnose::Check;
     use voxwire_core::{ErrorKind, TtsError};
+
+    /// The diagnosis at these endpoints.
+    fn diagnose(checks: &[Check], rest_url: &str, ws_url: &str) -> Vec<String> {
+        doctor::diagnose(checks, &ADVICE, rest_url, ws_url)
+    }
 
     #[test]
     fn rest_fine_websocket_forbidden_is_named() {
