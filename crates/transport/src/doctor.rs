@@ -13,6 +13,7 @@ use voxwire_core::{AudioStream, ErrorKind, ErrorScope, Result, TtsError};
 
 use crate::dialect::{Dialect, Voicing};
 use crate::reach::reachable;
+use crate::settings::Vendor;
 use crate::{NetworkCore, WsProvider};
 
 /// What the checks speak: one word keeps them cheap.
@@ -193,6 +194,23 @@ pub struct Advice {
     /// The vendor's own rule, tried first: a line it gives is the whole
     /// diagnosis ([`no_rule`] when there is none).
     pub first: fn(&[Check]) -> Option<String>,
+}
+
+impl Advice {
+    /// `vendor`'s variables in the plain words (`the WebSocket endpoint`,
+    /// `the endpoint path`, `TTS endpoint`, `TTS WebSocket`) and no rule of
+    /// its own; a vendor with other words overrides them.
+    pub const fn of(vendor: &Vendor) -> Self {
+        Self {
+            key_variable: vendor.key_variable,
+            base_variable: vendor.base_variable,
+            websocket: "the WebSocket endpoint",
+            websocket_refusal: "the endpoint path",
+            rest_name: "TTS endpoint",
+            websocket_name: "TTS WebSocket",
+            first: no_rule,
+        }
+    }
 }
 
 /// No rule of the vendor's own: [`Advice::first`] for most vendors.

@@ -22,13 +22,12 @@ impl DeepgramProvider {
 
 /// The diagnosis in deepgram's words.
 const ADVICE: Advice = Advice {
-    key_variable: VENDOR.key_variable,
-    base_variable: VENDOR.base_variable,
     websocket: "the WebSocket",
     websocket_refusal: "the key's permissions",
     rest_name: "/v1/speak",
     websocket_name: "speak WebSocket",
     first: out_of_credits,
+    ..Advice::of(&VENDOR)
 };
 
 /// A 402 at REST or at the upgrade: the project is out of credits, whatever else failed.

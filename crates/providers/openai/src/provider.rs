@@ -9,8 +9,8 @@ use futures::StreamExt;
 use voxwire_core::segment::IncrementalSegmenter;
 use voxwire_core::session::{self, DriverInput, SessionDriver, SessionEvent, StreamConfig};
 use voxwire_core::{
-    AudioFormat, AudioStream, Capabilities, Encoding, ErrorKind, ErrorScope, ProviderConfig,
-    ProviderFactory, Result, Secret, SynthesisRequest, TtsError, TtsProvider, Voice,
+    AudioFormat, AudioStream, Capabilities, Encoding, ErrorKind, ErrorScope, Result,
+    SynthesisRequest, TtsError, TtsProvider, Voice,
 };
 
 use crate::errors::Context;
@@ -342,25 +342,12 @@ fn flush(segmenter: &mut IncrementalSegmenter, queue: &mut VecDeque<Queued>) {
     }
 }
 
-fn build(config: &ProviderConfig) -> Result<Arc<dyn TtsProvider>> {
-    let settings: OpenAiSettings = config.settings()?;
-    let settings = settings.with_env(|k| std::env::var(k).ok());
-    Ok(Arc::new(OpenAiProvider::new(settings)?))
-}
-
-/// After xAI (100) and ahead of the offline voices (900, 1000), when `OPENAI_API_KEY` is set.
-fn default_priority() -> Option<i32> {
-    std::env::var(crate::settings::DEFAULT_KEY_VARIABLE)
-        .ok()
-        .filter(|k| !Secret::new(k.clone()).is_empty())
-        .map(|_| 200)
-}
-
-voxwire_core::inventory::submit! {
-    ProviderFactory {
-        id: PROVIDER_ID,
-        describe: "OpenAI-compatible speech (POST /audio/speech: OpenAI, or any server speaking its API); needs OPENAI_API_KEY for OpenAI",
-        default_priority,
-        build,
-    }
+// After xAI (100) and ahead of the offline voices (900, 1000), when `OPENAI_API_KEY` is set.
+voxwire_transport::register_network_provider! {
+    id: PROVIDER_ID,
+    describe: "OpenAI-compatible speech (POST /audio/speech: OpenAI, or any server speaking its API); needs OPENAI_API_KEY for OpenAI",
+    settings: OpenAiSettings,
+    provider: OpenAiProvider,
+    key_var: crate::settings::DEFAULT_KEY_VARIABLE,
+    priority: 200,
 }

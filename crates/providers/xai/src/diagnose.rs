@@ -2,7 +2,7 @@
 
 use voxwire_core::diagnose::Report;
 use voxwire_core::{SynthesisRequest, TtsProvider};
-use voxwire_transport::doctor::{self, Advice, SocketDoctor};
+use voxwire_transport::doctor::{Advice, SocketDoctor};
 
 use crate::settings::VENDOR;
 use crate::XaiProvider;
@@ -20,16 +20,8 @@ impl XaiProvider {
     }
 }
 
-/// The diagnosis in xai's words.
-const ADVICE: Advice = Advice {
-    key_variable: VENDOR.key_variable,
-    base_variable: VENDOR.base_variable,
-    websocket: "the WebSocket endpoint",
-    websocket_refusal: "the endpoint path",
-    rest_name: "TTS endpoint",
-    websocket_name: "TTS WebSocket",
-    first: doctor::no_rule,
-};
+/// The diagnosis in the plain words, with xAI's variables.
+const ADVICE: Advice = Advice::of(&VENDOR);
 
 #[cfg(test)]
 mod tests {
@@ -39,7 +31,7 @@ mod tests {
 
     /// The diagnosis at these endpoints.
     fn diagnose(checks: &[Check], rest_url: &str, ws_url: &str) -> Vec<String> {
-        doctor::diagnose(checks, &ADVICE, rest_url, ws_url)
+        voxwire_transport::doctor::diagnose(checks, &ADVICE, rest_url, ws_url)
     }
 
     #[test]
