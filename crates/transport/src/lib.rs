@@ -8,7 +8,11 @@
 //!   before reuse, rotation and pre-warming;
 //! - [`http`]: HTTP failure classification (status → kind, `Retry-After`,
 //!   vendor request ids, a bounded body excerpt, hints) and
-//!   [`http::post_streamed`], the streamed REST call with its timeouts;
+//!   [`http::post_streamed`], the streamed REST call with its timeouts
+//!   (and [`http::send_streamed`], its lower half, for a vendor that reads
+//!   the answer or classifies refusals itself);
+//! - [`doctor`]: `voxwire doctor`'s steps and diagnosis rules, in a vendor's
+//!   words ([`doctor::Advice`]);
 //! - [`body`] and [`sse`]: a streamed-body reader with a carry byte and a
 //!   server-sent-events reader;
 //! - [`dialect`] and [`driver`]: [`WsProvider`], the generic streaming
