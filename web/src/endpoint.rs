@@ -559,6 +559,7 @@ impl Utterance {
                         sequence: self.sequence,
                         span: self.span.take(),
                         times: None,
+                        words: Vec::new(),
                     };
                     self.sequence += 1;
                     Some(Poll::Ready(Some(Ok(chunk))))

@@ -53,6 +53,7 @@ fn tone_chunk(sequence: u64, text_len: usize) -> AudioChunk {
         sequence,
         span: Some(TextSpan { start: 0, end }),
         times: None,
+        words: Vec::new(),
     }
 }
 

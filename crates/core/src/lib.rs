@@ -41,7 +41,7 @@ pub mod session;
 pub mod text;
 pub mod voice;
 
-pub use audio::{AudioChunk, AudioFormat, Encoding, SpanTimes, TextSpan};
+pub use audio::{AudioChunk, AudioFormat, Encoding, SpanTimes, TextSpan, WordTime};
 pub use config::{Config, ProviderConfig};
 pub use error::{ErrorKind, ErrorScope, Phase, Result, TtsError, UnknownErrorKind};
 pub use failover::{FailoverKind, FailoverReason};

@@ -574,6 +574,7 @@ mod tests {
             sequence: 0,
             span: None,
             times: None,
+            words: Vec::new(),
         }
     }
 

@@ -69,6 +69,7 @@ impl TtsProvider for Slow {
                     sequence: i,
                     span: None,
                     times: None,
+                    words: Vec::new(),
                 })
             },
         )))

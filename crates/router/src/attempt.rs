@@ -6,12 +6,13 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use voxwire_core::{
-    AudioFormat, ErrorKind, Phase, SpanTimes, SynthesisRequest, TextSpan, TtsError,
+    AudioFormat, ErrorKind, Phase, SpanTimes, SynthesisRequest, TextSpan, TtsError, WordTime,
 };
 
 use crate::events::FailoverReason;
 use crate::member::Member;
 use crate::normalize::Normalizer;
+use crate::resume::{bytes_for, Audio, Release, Seeker};
 use crate::rt::{self, until, Instant};
 
 /// What a piece's task tells the session loop. `Serving` and `Audio` carry
@@ -29,13 +30,17 @@ pub(crate) enum PieceMsg {
         left: Option<(String, FailoverReason)>,
         /// It won a hedge: it serves this piece in place of the entry asked first.
         hedge: bool,
+        /// Audio dropped from the take's start (heard already): its times
+        /// are this much ahead of what is handed on.
+        head: Duration,
     },
-    /// Audio in the target format; `span` is relative to the piece.
+    /// Audio in the target format; `span` and `words` are relative to the piece.
     Audio {
         take: u32,
         data: Bytes,
         span: Option<TextSpan>,
         times: Option<SpanTimes>,
+        words: Vec<WordTime>,
     },
     /// The piece is spoken.
     Done,
@@ -49,8 +54,11 @@ pub(crate) struct AttemptResult {
     pub first_audio: Option<Duration>,
     /// Audio forwarded to the caller in this attempt.
     pub audio: Duration,
-    /// How far into the piece this attempt's audio got (skipped audio included).
+    /// How far into the piece this attempt's audio got: what it handed on
+    /// and what it dropped from its start, not what it still held.
     pub reached: Duration,
+    /// The words the entry timed, in its own timeline (empty: it reports none).
+    pub words: Vec<WordTime>,
 }
 
 /// What one attempt needs besides the entry.
@@ -64,17 +72,13 @@ pub(crate) struct AttemptPlan<'a> {
     pub left: Option<(String, FailoverReason)>,
     /// Audio of the piece already heard twice: dropped from this attempt's start.
     pub skip: Duration,
+    /// Resume at the first word starting at or after this byte of the text,
+    /// by the entry's word times (see `resume`).
+    pub resume: Option<usize>,
     /// The router's first-audio bound when the entry sets none (the deadline left).
     pub fallback_first_audio: Duration,
     /// The attempt is a hedge started beside a slow one.
     pub hedge: bool,
-}
-
-/// Bytes of `format` that last `d` (whole frames).
-fn bytes_for(format: AudioFormat, d: Duration) -> usize {
-    let frame = format.bytes_per_frame().max(1);
-    let frames = (d.as_secs_f64() * f64::from(format.sample_rate)).round() as usize;
-    frames * frame
 }
 
 /// Runs one attempt, forwarding audio as it arrives. `left` goes with the
@@ -87,15 +91,18 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
         take,
         left,
         skip,
+        resume,
         fallback_first_audio,
         hedge,
     } = plan;
     let started = Instant::now();
+    let mut seeker = resume.and_then(|at| Seeker::new(&request.text, at, target));
     let mut result = AttemptResult {
         error: None,
         first_audio: None,
         audio: Duration::ZERO,
         reached: Duration::ZERO,
+        words: Vec::new(),
     };
     let name = member.name.clone();
     let first_limit = member.policy.first_audio_timeout(fallback_first_audio);
@@ -123,15 +130,16 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
     let mut normalizer = Normalizer::new(target);
     let mut left = Some(left);
     let mut to_skip = bytes_for(target, skip);
-    let mut bytes_in = 0usize;
-    let mut ended = false;
+    // Bytes dropped from the attempt's start, and handed on after them.
+    let mut head_bytes = 0usize;
     let mut bytes_out = 0usize;
+    let mut ended = false;
     loop {
         let next = match result.first_audio {
             None => rt::timeout(until(first_deadline), stream.next()).await,
             Some(_) => rt::timeout(member.policy.inactivity_timeout(), stream.next()).await,
         };
-        let (data, span, times) = match next {
+        let audio = match next {
             Err(_) => {
                 result.error = Some(match result.first_audio {
                     None => timeout_error("no first audio", first_limit),
@@ -145,7 +153,12 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
             Ok(None) => {
                 ended = true;
                 match normalizer.finish() {
-                    Ok(tail) => (tail, None, None),
+                    Ok(data) => Audio {
+                        data,
+                        span: None,
+                        times: None,
+                        words: Vec::new(),
+                    },
                     Err(e) => {
                         result.error = Some(e.or_provider(name.clone()));
                         break;
@@ -156,14 +169,23 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
                 result.error = Some(e.or_provider(name.clone()));
                 break;
             }
-            Ok(Some(Ok(chunk))) => {
-                if chunk.data.is_empty() {
+            Ok(Some(Ok(mut chunk))) => {
+                if chunk.data.is_empty() && chunk.words.is_empty() {
                     continue;
                 }
-                result.first_audio.get_or_insert_with(|| started.elapsed());
+                if !chunk.data.is_empty() {
+                    result.first_audio.get_or_insert_with(|| started.elapsed());
+                }
                 let (span, times) = (chunk.span, chunk.times);
+                let words = std::mem::take(&mut chunk.words);
+                result.words.extend(words.iter().copied());
                 match normalizer.push(chunk) {
-                    Ok(data) => (data, span, times),
+                    Ok(data) => Audio {
+                        data,
+                        span,
+                        times,
+                        words,
+                    },
                     Err(e) => {
                         result.error = Some(e.or_provider(name.clone()));
                         break;
@@ -171,14 +193,45 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
                 }
             }
         };
-        bytes_in += data.len();
-        let mut data = data;
-        if to_skip > 0 {
-            let dropped = to_skip.min(data.len());
-            to_skip -= dropped;
-            data = data.slice(dropped..);
-        }
-        if !data.is_empty() {
+        // Resuming at a word: held until the word is timed.
+        let ready = match seeker.as_mut() {
+            None => vec![audio],
+            Some(seek) => {
+                let release = if ended {
+                    seek.push(audio, &result.words);
+                    seek.end()
+                } else {
+                    seek.push(audio, &result.words)
+                };
+                match release {
+                    Release::Hold => continue,
+                    Release::Send {
+                        dropped,
+                        rest,
+                        audio,
+                    } => {
+                        seeker = None;
+                        head_bytes += dropped;
+                        to_skip = rest;
+                        audio
+                    }
+                }
+            }
+        };
+        let mut cancelled = false;
+        for mut audio in ready {
+            if to_skip > 0 {
+                let dropped = to_skip.min(audio.data.len());
+                to_skip -= dropped;
+                head_bytes += dropped;
+                audio.data = audio.data.slice(dropped..);
+            }
+            if audio.data.is_empty() {
+                continue;
+            }
+            // Words begun in the audio dropped were heard from the take before.
+            let head = target.duration_of(head_bytes);
+            audio.words.retain(|w| w.start >= head);
             if let Some(left) = left.take() {
                 let serving = PieceMsg::Serving {
                     take,
@@ -186,34 +239,37 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
                     provider: member.provider_id().to_string(),
                     left,
                     hedge,
+                    head,
                 };
                 if tx.send(serving).await.is_err() {
-                    result.error = Some(TtsError::cancelled());
+                    cancelled = true;
                     break;
                 }
             }
-            bytes_out += data.len();
-            if tx
-                .send(PieceMsg::Audio {
-                    take,
-                    data,
-                    span,
-                    times,
-                })
-                .await
-                .is_err()
-            {
-                result.error = Some(TtsError::cancelled());
+            bytes_out += audio.data.len();
+            let message = PieceMsg::Audio {
+                take,
+                data: audio.data,
+                span: audio.span,
+                times: audio.times,
+                words: audio.words,
+            };
+            if tx.send(message).await.is_err() {
+                cancelled = true;
                 break;
             }
+        }
+        if cancelled {
+            result.error = Some(TtsError::cancelled());
+            break;
         }
         if ended {
             break;
         }
     }
     result.audio = target.duration_of(bytes_out);
-    result.reached = target.duration_of(bytes_in);
-    if result.error.is_none() && bytes_in == 0 {
+    result.reached = target.duration_of(head_bytes + bytes_out);
+    if result.error.is_none() && result.first_audio.is_none() {
         result.error = Some(
             TtsError::new(ErrorKind::NoAudio, "the stream ended without audio")
                 .with_provider(name)

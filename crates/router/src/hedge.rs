@@ -92,6 +92,7 @@ async fn run_into(
             take,
             left,
             skip: Duration::ZERO,
+            resume: None,
             fallback_first_audio,
             hedge,
         },
@@ -275,6 +276,7 @@ pub(crate) async fn race<'a>(primary: Racer<'a>, secondary: Racer<'a>, race: Rac
             first_audio: None,
             audio: Duration::ZERO,
             reached: Duration::ZERO,
+            words: Vec::new(),
         },
     };
     let elapsed = started.elapsed();

@@ -67,6 +67,7 @@ mod member;
 pub mod normalize;
 mod piece;
 pub mod policy;
+mod resume;
 pub mod rt;
 pub use voxwire_core::segment;
 mod session;
@@ -221,9 +222,10 @@ impl Router {
             .unwrap_or(usize::MAX)
             .max(1);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let can_fail_over = chain.len() > 1;
         let mut members: Vec<Member> = chain
             .into_iter()
-            .map(|e| Member::new(e.name, e.provider, e.policy))
+            .map(|e| Member::new(e.name, e.provider, e.policy, can_fail_over))
             .collect();
         let mut names: Vec<&str> = Vec::new();
         let mut groups = Vec::new();

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use voxwire_core::audio::FormatConverter;
-use voxwire_core::{language, AudioFormat, SynthesisRequest, TtsProvider};
+use voxwire_core::{language, AudioFormat, SynthesisRequest, TtsProvider, WantTimestamps};
 
 use crate::health::Health;
 use crate::policy::Policy;
@@ -124,11 +124,22 @@ pub(crate) struct Member {
     pub group: Option<usize>,
     /// What it was sent and sent back.
     pub usage: Usage,
+    /// It reports word times and is asked for them: a sentence failed over
+    /// to it resumes at the word (see `resume`).
+    pub asks_times: bool,
     voices: Mutex<VoiceCache>,
 }
 
 impl Member {
-    pub fn new(name: String, provider: Arc<dyn TtsProvider>, policy: Policy) -> Self {
+    /// An entry; one that reports times is asked for them when the chain
+    /// `can_fail_over` (has another entry).
+    pub fn new(
+        name: String,
+        provider: Arc<dyn TtsProvider>,
+        policy: Policy,
+        can_fail_over: bool,
+    ) -> Self {
+        let asks_times = can_fail_over && provider.capabilities().timestamps;
         Self {
             name,
             provider,
@@ -137,6 +148,7 @@ impl Member {
             probe: Mutex::new(None),
             group: None,
             usage: Usage::default(),
+            asks_times,
             voices: Mutex::new(VoiceCache::default()),
         }
     }
@@ -207,6 +219,9 @@ impl Member {
         request.language = template.language.clone();
         request.speed = template.speed;
         request.extensions = template.extensions.clone();
+        if self.asks_times {
+            request.extensions.insert(WantTimestamps(true));
+        }
         if let Plan::Ask(format) = plan {
             request.format = Some(*format);
         }

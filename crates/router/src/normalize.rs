@@ -73,6 +73,7 @@ mod tests {
             sequence: 0,
             span: None,
             times: None,
+            words: Vec::new(),
         }
     }
 

@@ -29,6 +29,7 @@ use crate::handover::{Deaths, Handover};
 use crate::hedge::{self, LoserEnd, Race, RaceEnd, Racer};
 use crate::jitter;
 use crate::member::{Plan, Template};
+use crate::resume;
 use crate::rt::{self, until, Instant};
 use crate::Inner;
 
@@ -81,6 +82,9 @@ pub(crate) struct Progress {
     interruptions: u32,
     skip: Duration,
     furthest: Duration,
+    /// The byte of the text the listener has heard whole up to, by the word
+    /// times of a take that died (see `resume`).
+    resume: Option<usize>,
 }
 
 impl Progress {
@@ -111,6 +115,17 @@ impl Progress {
     /// (one death alone leaves the router in front its own replay).
     pub fn replay_spent(&self) -> bool {
         self.interruptions >= 2
+    }
+
+    /// A take that reported word times died with the text heard whole up to
+    /// byte `at`.
+    pub fn heard_to(&mut self, at: usize) {
+        self.resume = Some(self.resume.map_or(at, |r| r.max(at)));
+    }
+
+    /// Where an entry that reports word times resumes the piece, if known.
+    pub fn resume(&self) -> Option<usize> {
+        self.resume
     }
 
     /// The furthest any attempt's audio got into the piece.
@@ -426,6 +441,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     request.voice = None;
                 }
                 let started = Instant::now();
+                let resume_at = progress.resume().filter(|_| member.asks_times);
                 let (result, elapsed, hedge) = match pre.take() {
                     Some(done) => (done.result, done.elapsed, done.hedge),
                     None => {
@@ -438,7 +454,8 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                                 tx: &tx,
                                 take,
                                 left: left.clone(),
-                                skip: progress.skip(),
+                                skip: if resume_at.is_some() { Duration::ZERO } else { progress.skip() },
+                                resume: resume_at,
                                 fallback_first_audio: until(deadline).max(Duration::from_millis(1)),
                                 hedge: false,
                             },
@@ -515,6 +532,9 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                 if died_mid_stream && job.handover.retract(take) {
                     tracing::info!(entry = %member.name, take, "nothing of the piece was heard: its audio is dropped");
                 } else if died_mid_stream {
+                    if let Some(at) = resume::resume_point(&job.text, &result.words, result.reached) {
+                        progress.heard_to(at);
+                    }
                     match Replayed::of(&error) {
                         Some(note) => progress.interrupted_after_replay(note.position),
                         None => progress.interrupted(result.reached),
@@ -572,6 +592,11 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                 inner.mark_down(idx, &error);
                 left = Some((member.name.clone(), failed(&error)));
                 break;
+            }
+            if progress.resume().is_some_and(|at| resume::heard_whole(&job.text, at)) {
+                tracing::info!("every word of the piece was heard before its entry failed");
+                let _ = tx.send(PieceMsg::Done).await;
+                return;
             }
             if Instant::now() >= deadline {
                 reasons.push(format!(

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use voxwire_core::session::{DriverInput, SessionDriver, SessionEvent};
-use voxwire_core::{AudioChunk, AudioFormat, ErrorKind, SpanTimes, TextSpan, TtsError};
+use voxwire_core::{AudioChunk, AudioFormat, ErrorKind, SpanTimes, TextSpan, TtsError, WordTime};
 
 use crate::attempt::PieceMsg;
 use crate::balance::Sticky;
@@ -80,8 +80,9 @@ struct Running {
     handover: Arc<Handover>,
     /// The entry serving its latest take that was not skipped.
     entry: Option<String>,
-    /// How much audio the session had sent when this piece's audio began:
-    /// the vendor's times, relative to the piece, are moved by it.
+    /// Where, in the session's audio, the timeline of the take being handed
+    /// on starts (its first audio handed on, less what it dropped from its
+    /// start): the vendor's times, relative to the take, are moved by it.
     audio_base: Option<Duration>,
 }
 
@@ -271,13 +272,18 @@ impl SessionLoop {
                 provider,
                 left,
                 hedge,
+                head,
             }) => {
+                let sent = self.audio_sent;
                 let found = match self.pipeline.front_mut() {
                     Some(Slot::Running(r)) => {
                         let found = r.handover.check(take, &entry, &self.deaths);
                         if found != Found::Retracted {
                             r.streaming = true;
                             r.entry = Some(entry.clone());
+                            // The take's times count from its own start,
+                            // `head` before its first audio handed on.
+                            r.audio_base = Some(sent.saturating_sub(head));
                         }
                         found
                     }
@@ -362,6 +368,7 @@ impl SessionLoop {
                 data,
                 span,
                 times,
+                words,
             }) => {
                 let sent = self.audio_sent;
                 let base = match self.pipeline.front_mut() {
@@ -380,6 +387,17 @@ impl SessionLoop {
                         start: t.start + base,
                         end: t.end + base,
                     }),
+                    words: words
+                        .into_iter()
+                        .map(|w| WordTime {
+                            span: TextSpan {
+                                start: w.span.start + offset,
+                                end: w.span.end + offset,
+                            },
+                            start: w.start + base,
+                            end: w.end + base,
+                        })
+                        .collect(),
                 };
                 self.sequence += 1;
                 self.audio_sent += chunk.duration();

@@ -802,3 +802,114 @@ async fn with_one_entry_a_held_sentence_it_spoke_whole_is_spoken_again_not_lost(
     assert!(out == audio_of(&three[..2]), "sentences 1 and 2, once each");
     assert_eq!(only.calls().iter().filter(|c| *c == SIX[1]).count(), 2);
 }
+
+/// A router of `chain` with no sentence requested ahead (one stream at a time).
+fn one_at_a_time(chain: Vec<Arc<dyn TtsProvider>>) -> Router {
+    router_of(
+        chain,
+        RouterSettings {
+            lookahead: 0,
+            ..RouterSettings::default()
+        },
+    )
+}
+
+// "The first sentence is here. ": 60 ms a character (2,880 bytes), so
+// "first" ends at 0.54 s (25,920 bytes) and "sentence" at 1.08 s.
+const FIRST_ENDS: usize = 25_920;
+
+#[tokio::test]
+async fn with_word_times_a_failover_resumes_at_the_word_being_heard() {
+    // The primary dies after 7 chunks (28,672 bytes: "The first" and part of
+    // the pause after it). The backup reports word times: its audio is
+    // dropped up to the end of "first", so only that part of the pause is
+    // heard twice, and "sentence" follows.
+    let primary = Dying::new("primary", 7 * CHUNK, PACE).with_word_times();
+    let backup = Dying::new("backup", usize::MAX, PACE).with_word_times();
+    let r = one_at_a_time(vec![primary.arc(), backup.arc()]);
+    let three = &SIX[..3];
+    let out = speak(&r, &three.concat()).await.unwrap();
+    assert_eq!(backup.calls(), three.to_vec(), "the backup spoke it whole");
+    let first = expected_audio(SIX[0], pcm());
+    let mut expected = first[..7 * CHUNK].to_vec();
+    expected.extend_from_slice(&first[FIRST_ENDS..]);
+    expected.extend(audio_of(&three[1..]));
+    heard_exactly(&out, &expected);
+}
+
+/// `out` is `expected`, byte for byte.
+fn heard_exactly(out: &[u8], expected: &[u8]) {
+    assert!(
+        out == expected,
+        "{} bytes, {} expected",
+        out.len(),
+        expected.len()
+    );
+}
+
+#[tokio::test]
+async fn with_word_times_two_failovers_each_repeat_less_than_a_word() {
+    // a dies inside the pause after "first"; b resumes there and dies inside
+    // "sentence" (at 1.024 s); c resumes at the end of "first" again.
+    let a = Dying::new("a", 7 * CHUNK, PACE).with_word_times();
+    let b = Dying::new("b", 12 * CHUNK, PACE).with_word_times();
+    let c = Dying::new("c", usize::MAX, PACE).with_word_times();
+    let r = one_at_a_time(vec![a.arc(), b.arc(), c.arc()]);
+    let out = speak(&r, &SIX[..2].concat()).await.unwrap();
+    let first = expected_audio(SIX[0], pcm());
+    let mut expected = first[..7 * CHUNK].to_vec();
+    expected.extend_from_slice(&first[FIRST_ENDS..12 * CHUNK]);
+    expected.extend_from_slice(&first[FIRST_ENDS..]);
+    expected.extend(audio_of(&SIX[1..2]));
+    heard_exactly(&out, &expected);
+}
+
+#[tokio::test]
+async fn word_times_in_a_session_follow_the_audio_across_a_failover() {
+    // Every word the session reports is where its audio is: the audio at
+    // the word's start time is its first character's.
+    let primary = Dying::new("primary", 7 * CHUNK, PACE).with_word_times();
+    let backup = Dying::new("backup", usize::MAX, PACE).with_word_times();
+    let r = one_at_a_time(vec![primary.arc(), backup.arc()]);
+    let text = SIX[..2].concat();
+    let mut session = r
+        .stream(StreamConfig {
+            format: Some(pcm()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    session.push_text(&text).await.unwrap();
+    session.finish().await.unwrap();
+    let (mut out, mut words) = (Vec::new(), Vec::new());
+    while let Some(ev) = tokio::time::timeout(LIMIT, session.next_event())
+        .await
+        .unwrap()
+    {
+        if let SessionEvent::Audio(chunk) = ev.unwrap() {
+            out.extend_from_slice(&chunk.data);
+            words.extend(chunk.words);
+        }
+    }
+    let spoken: Vec<&str> = words
+        .iter()
+        .map(|w| &text[w.span.start..w.span.end])
+        .collect();
+    assert_eq!(
+        spoken,
+        ["The", "first", "sentence", "is", "here.", "Then", "comes", "a", "second", "one."],
+        "each word once, in order: the dead take's unheard words are not reported"
+    );
+    for w in &words {
+        let at = pcm().bytes_per_frame()
+            * (w.start.as_secs_f64() * f64::from(pcm().sample_rate)).round() as usize;
+        let ch = text[w.span.start..].chars().next().unwrap();
+        let tone = expected_audio(&ch.to_string(), pcm());
+        assert!(
+            out[at..].starts_with(&tone),
+            "{:?} at {:?} is not where its audio is",
+            &text[w.span.start..w.span.end],
+            w.start
+        );
+    }
+}

@@ -122,6 +122,7 @@ impl TtsProvider for Voicer {
                         sequence: i as u64,
                         span: None,
                         times: None,
+                        words: Vec::new(),
                     })
                 }
             }),

@@ -9,10 +9,10 @@ use bytes::Bytes;
 use futures::StreamExt;
 use voxwire_core::{
     AudioChunk, AudioFormat, AudioStream, Capabilities, Encoding, ErrorKind, Result, StreamConfig,
-    SynthesisRequest, SynthesisSession, TtsError, TtsProvider, Voice,
+    SynthesisRequest, SynthesisSession, TtsError, TtsProvider, Voice, WordTime,
 };
 
-use crate::mock_xai::expected_audio;
+use crate::mock_xai::{expected_audio, expected_words};
 
 /// Its chunk size, as the fake provider's.
 pub const CHUNK: usize = 4096;
@@ -37,6 +37,7 @@ pub struct Dying {
     budget: usize,
     pace: Duration,
     death: Death,
+    word_times: bool,
     sent: Arc<AtomicUsize>,
     calls: Arc<Mutex<Vec<String>>>,
 }
@@ -49,6 +50,7 @@ impl Dying {
             budget,
             pace,
             death: Death::Error,
+            word_times: false,
             sent: Arc::default(),
             calls: Arc::default(),
         }
@@ -57,6 +59,13 @@ impl Dying {
     /// Dies this way instead.
     pub fn dying_by(mut self, death: Death) -> Self {
         self.death = death;
+        self
+    }
+
+    /// Reports word times, as xAI does: each chunk carries the words whose
+    /// audio ends within it (`expected_words`), the last chunk any left.
+    pub fn with_word_times(mut self) -> Self {
+        self.word_times = true;
         self
     }
 
@@ -89,7 +98,7 @@ impl TtsProvider for Dying {
             native_format: pcm(),
             languages: vec!["en".into()],
             max_text_chars: 10_000,
-            timestamps: false,
+            timestamps: self.word_times,
             speed_range: None,
         }
     }
@@ -107,9 +116,27 @@ impl TtsProvider for Dying {
             return Err(TtsError::new(ErrorKind::Unavailable, "it is gone").with_provider(self.id));
         }
         let audio = Bytes::from(expected_audio(&request.text, pcm()));
-        let chunks: Vec<Bytes> = (0..audio.len())
-            .step_by(CHUNK)
-            .map(|i| audio.slice(i..(i + CHUNK).min(audio.len())))
+        let mut words = if self.word_times {
+            expected_words(&request.text)
+        } else {
+            Vec::new()
+        };
+        let format = pcm();
+        let starts: Vec<usize> = (0..audio.len()).step_by(CHUNK).collect();
+        let last = starts.len().saturating_sub(1);
+        let chunks: Vec<(Bytes, Vec<WordTime>)> = starts
+            .into_iter()
+            .enumerate()
+            .map(|(n, i)| {
+                let end = (i + CHUNK).min(audio.len());
+                let until = format.duration_of(end);
+                let done = if n == last {
+                    words.len()
+                } else {
+                    words.iter().take_while(|w| w.end <= until).count()
+                };
+                (audio.slice(i..end), words.drain(..done).collect())
+            })
             .collect();
         let (sent, budget, pace, death, id) = (
             self.sent.clone(),
@@ -118,8 +145,8 @@ impl TtsProvider for Dying {
             self.death,
             self.id,
         );
-        let stream =
-            futures::stream::iter(chunks.into_iter().enumerate()).then(move |(i, data)| {
+        let stream = futures::stream::iter(chunks.into_iter().enumerate()).then(
+            move |(i, (data, words))| {
                 let sent = sent.clone();
                 async move {
                     tokio::time::sleep(pace).await;
@@ -138,9 +165,11 @@ impl TtsProvider for Dying {
                         sequence: i as u64,
                         span: None,
                         times: None,
+                        words,
                     })
                 }
-            });
+            },
+        );
         // Stop after the first error, as providers do.
         let mut failed = false;
         Ok(Box::pin(stream.take_while(move |item| {

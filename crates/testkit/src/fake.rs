@@ -206,6 +206,7 @@ impl TtsProvider for FakeProvider {
                         sequence: i as u64,
                         span: None,
                         times: None,
+                        words: Vec::new(),
                     }),
                 }
             }

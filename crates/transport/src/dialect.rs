@@ -59,12 +59,20 @@ pub enum Frame {
     },
 }
 
-/// The vendor's own times for the audio of one message: `chars` more
-/// characters of the utterance text are spoken from `start` to `end`
-/// (from the start of the utterance).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The vendor's own times for the audio of one message: the next characters
+/// of the utterance text, each with when it is spoken (from the start of the
+/// utterance), in text order.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Timing {
-    /// Characters of the text covered by this message.
+    /// One mark per character (or per grapheme the vendor reports as one).
+    pub marks: Vec<CharMark>,
+}
+
+/// When `chars` characters of the text (one, unless the vendor reports a
+/// grapheme of several as one) are spoken.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CharMark {
+    /// How many characters of the text this mark covers.
     pub chars: usize,
     /// When the first of them starts.
     pub start: Duration,

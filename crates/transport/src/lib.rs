@@ -51,7 +51,7 @@ pub mod sse;
 pub mod stream;
 
 pub use connect::{connect, http_client, ConnectOptions, UpgradeRequest, WsConn};
-pub use dialect::{Decoded, Dialect, Frame, Multiplex, Outgoing, Timing, Voicing};
+pub use dialect::{CharMark, Decoded, Dialect, Frame, Multiplex, Outgoing, Timing, Voicing};
 pub use driver::{DriverSettings, WsProvider};
 pub use network::NetworkCore;
 

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{AudioChunk, AudioFormat, FormatConverter, SpanTimes, TextSpan};
+use super::{AudioChunk, AudioFormat, FormatConverter, SpanTimes, TextSpan, WordTime};
 use crate::error::Result;
 
 /// What every provider does with the bytes it receives: convert them to the
@@ -15,6 +15,7 @@ pub struct ChunkAssembler {
     bytes_in: usize,
     pending_span: Option<TextSpan>,
     pending_times: Option<SpanTimes>,
+    pending_words: Vec<WordTime>,
 }
 
 impl ChunkAssembler {
@@ -26,6 +27,7 @@ impl ChunkAssembler {
             bytes_in: 0,
             pending_span: None,
             pending_times: None,
+            pending_words: Vec::new(),
         })
     }
 
@@ -61,6 +63,11 @@ impl ChunkAssembler {
         });
     }
 
+    /// Notes words whose times are now known; the next chunk carries them.
+    pub fn annotate_words(&mut self, words: impl IntoIterator<Item = WordTime>) {
+        self.pending_words.extend(words);
+    }
+
     /// Adds received bytes; returns a chunk once whole frames are ready.
     pub fn push(&mut self, data: Bytes) -> Result<Option<AudioChunk>> {
         self.bytes_in += data.len();
@@ -94,6 +101,7 @@ impl ChunkAssembler {
             sequence: self.sequence,
             span: self.pending_span.take(),
             times: self.pending_times.take(),
+            words: std::mem::take(&mut self.pending_words),
         };
         self.sequence += 1;
         Some(chunk)

@@ -179,6 +179,20 @@ pub struct SpanTimes {
     pub end: Duration,
 }
 
+/// One word of the request text and when the vendor says it is spoken: the
+/// word's byte range and the start of its first character and the end of its
+/// last, from the start of the utterance. A word is a run of characters
+/// between whitespace (its punctuation included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WordTime {
+    /// The word's bytes in the request text.
+    pub span: TextSpan,
+    /// When its first character starts.
+    pub start: Duration,
+    /// When its last character ends.
+    pub end: Duration,
+}
+
 /// A piece of audio as a provider produced it: always whole frames of `format`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioChunk {
@@ -192,6 +206,10 @@ pub struct AudioChunk {
     pub span: Option<TextSpan>,
     /// When the vendor says `span` is spoken, when it reports times.
     pub times: Option<SpanTimes>,
+    /// The words whose times became known with this chunk (their audio may
+    /// lie partly in earlier or later chunks: the times say where), in text
+    /// order; empty when the vendor reports no times.
+    pub words: Vec<WordTime>,
 }
 
 impl AudioChunk {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use voxwire_core::{ErrorKind, ErrorScope, Phase, Result, TtsError};
 use voxwire_transport::dialect::CancelPlan;
 use voxwire_transport::{
-    errors, Decoded, Dialect, Frame, Outgoing, Timing, UpgradeRequest, Voicing,
+    errors, CharMark, Decoded, Dialect, Frame, Outgoing, Timing, UpgradeRequest, Voicing,
 };
 
 use crate::protocol::{
@@ -98,6 +98,30 @@ pub(crate) fn error_frame(endpoint: &str, text: &str) -> TtsError {
     } else {
         e
     }
+}
+
+/// xAI's per-character times as marks; a character without times gets the
+/// end of the one before it.
+fn timing(stamps: &protocol::AudioTimestamps) -> Timing {
+    let mut last = Duration::ZERO;
+    let marks = stamps
+        .graph_chars
+        .iter()
+        .enumerate()
+        .map(|(i, chars)| {
+            let (start, end) = match stamps.graph_times.get(i) {
+                Some([start, end]) => (seconds(*start), seconds(*end)),
+                None => (last, last),
+            };
+            last = end;
+            CharMark {
+                chars: chars.chars().count(),
+                start,
+                end: end.max(start),
+            }
+        })
+        .collect();
+    Timing { marks }
 }
 
 fn seconds(s: f64) -> Duration {
@@ -194,13 +218,7 @@ impl Dialect for XaiDialect {
                         })?,
                     None => Vec::new(),
                 };
-                let timing = audio_timestamps
-                    .filter(|t| !t.graph_chars.is_empty())
-                    .map(|t| Timing {
-                        chars: t.graph_chars.len(),
-                        start: seconds(t.graph_times.first().map_or(0.0, |p| p[0])),
-                        end: seconds(t.graph_times.last().map_or(0.0, |p| p[1])),
-                    });
+                let timing = audio_timestamps.map(|t| timing(&t));
                 Decoded::Audio {
                     context: None,
                     data: Bytes::from(data),

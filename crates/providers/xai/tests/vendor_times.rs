@@ -1,13 +1,14 @@
 //! Timestamps carry xAI's own `graph_times`, not times spread evenly over a
 //! chunk: a tiny xAI-speaking server on loopback sends deliberately
-//! non-uniform per-character times, and the chunks come out with them.
+//! non-uniform per-character times, and the chunks come out with them, and
+//! with the words they complete.
 
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-use voxwire_core::{AudioFormat, SpanTimes, SynthesisRequest, TextSpan, TtsProvider};
+use voxwire_core::{AudioFormat, SpanTimes, SynthesisRequest, TextSpan, TtsProvider, WordTime};
 use voxwire_xai::{WithTimestamps, XaiProvider, XaiSettings};
 
 // tungstenite's callback signature fixes the error type.
@@ -55,12 +56,14 @@ async fn chunks_carry_the_vendors_non_uniform_times() {
     request.extensions.insert(WithTimestamps(true));
     let mut stream = p.synthesize(request).await.unwrap();
     let mut got = Vec::new();
+    let mut words = Vec::new();
     while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), stream.next())
         .await
         .unwrap()
     {
         let chunk = chunk.unwrap();
         got.push((chunk.span, chunk.times));
+        words.push(chunk.words);
     }
     let ms = Duration::from_millis;
     assert_eq!(
@@ -81,6 +84,18 @@ async fn chunks_carry_the_vendors_non_uniform_times() {
                 })
             ),
         ]
+    );
+    assert_eq!(
+        words,
+        vec![
+            vec![],
+            vec![WordTime {
+                span: TextSpan { start: 0, end: 3 },
+                start: ms(0),
+                end: ms(1250)
+            }]
+        ],
+        "the word is complete with its last character"
     );
     let query = server.await.unwrap();
     assert!(

@@ -200,6 +200,31 @@ pub fn expected_timestamps(text: &str, sample_rate: u32) -> Vec<CharTime> {
         .collect()
 }
 
+/// The words of `text` (runs of non-whitespace) with the times of their
+/// audio (at any rate): what a provider that reports word times gives for
+/// [`expected_audio`].
+pub fn expected_words(text: &str) -> Vec<voxwire_core::WordTime> {
+    let per_char = std::time::Duration::from_millis(u64::from(MS_PER_CHAR));
+    let mut words = Vec::new();
+    let mut current: Option<voxwire_core::WordTime> = None;
+    for (i, (at, ch)) in text.char_indices().enumerate() {
+        let (start, end) = (per_char * i as u32, per_char * (i as u32 + 1));
+        if ch.is_whitespace() {
+            words.extend(current.take());
+            continue;
+        }
+        let word = current.get_or_insert(voxwire_core::WordTime {
+            span: voxwire_core::TextSpan { start: at, end: at },
+            start,
+            end,
+        });
+        word.span.end = at + ch.len_utf8();
+        word.end = end;
+    }
+    words.extend(current);
+    words
+}
+
 /// The body of a REST response (and the concatenated deltas of one WebSocket
 /// utterance) for `text` in `codec` at `sample_rate`; mp3 at the default bit rate.
 pub fn expected_body(text: &str, codec: MockCodec, sample_rate: u32) -> Vec<u8> {

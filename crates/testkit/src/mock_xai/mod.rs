@@ -46,9 +46,9 @@ use crate::kit::{Kit, Mock, MockDialect};
 pub use crate::kit::audio::{
     char_frequency, char_samples, expected_audio, expected_audio_len, expected_audio_per_sentence,
     expected_body, expected_body_with_bit_rate, expected_mp3, expected_samples,
-    expected_timestamps, samples_per_char, wav_header, CharTime, MockCodec, AMPLITUDE,
-    DEFAULT_BIT_RATE, DEFAULT_SAMPLE_RATE, FADE_MS, MP3_BIT_RATES, MS_PER_CHAR, SAMPLE_RATES,
-    WAV_HEADER_LEN,
+    expected_timestamps, expected_words, samples_per_char, wav_header, CharTime, MockCodec,
+    AMPLITUDE, DEFAULT_BIT_RATE, DEFAULT_SAMPLE_RATE, FADE_MS, MP3_BIT_RATES, MS_PER_CHAR,
+    SAMPLE_RATES, WAV_HEADER_LEN,
 };
 pub use crate::kit::record::{RecordedRequest, RequestKind, MASK, MAX_RECORDED_MESSAGES};
 pub use config::{
