@@ -9,6 +9,7 @@
 //! provider by alias and registers it:
 //!
 //! ```ignore
+//! #[derive(Clone)]
 //! pub struct Acme;
 //!
 //! impl NetworkVendor for Acme {
@@ -124,8 +125,9 @@ pub type Core<V> = NetworkCore<
     <V as NetworkVendor>::State,
 >;
 
-/// What a vendor states for [`NetworkProvider`] to speak through it.
-pub trait NetworkVendor: Sized + Send + Sync + 'static {
+/// What a vendor states for [`NetworkProvider`] to speak through it,
+/// implemented on a marker type (`Clone`, so that its provider is).
+pub trait NetworkVendor: Clone + Send + Sync + 'static {
     /// Its variables, path and default limits (the settings' vendor).
     const VENDOR: Vendor;
     /// What it offers.
@@ -144,7 +146,7 @@ pub trait NetworkVendor: Sized + Send + Sync + 'static {
     type State: Default + Send + Sync + 'static;
 
     /// The dialect for these settings and endpoints.
-    fn dialect(settings: &Self::Settings, resolved: &Arc<Resolved>) -> Self::Dialect;
+    fn dialect(settings: Self::Settings, resolved: Arc<Resolved>) -> Self::Dialect;
 
     /// The format spoken when the caller asks for none.
     fn native(settings: &Self::Settings) -> AudioFormat;
@@ -207,16 +209,9 @@ pub trait NetworkVendor: Sized + Send + Sync + 'static {
 }
 
 /// The provider of vendor `V`: a handle on its [`Core`].
+#[derive(Clone)]
 pub struct NetworkProvider<V: NetworkVendor> {
     core: Arc<Core<V>>,
-}
-
-impl<V: NetworkVendor> Clone for NetworkProvider<V> {
-    fn clone(&self) -> Self {
-        Self {
-            core: self.core.clone(),
-        }
-    }
 }
 
 impl<V: NetworkVendor> std::fmt::Debug for NetworkProvider<V> {
@@ -233,7 +228,7 @@ impl<V: NetworkVendor> NetworkProvider<V> {
             V::VENDOR.id,
             settings,
             V::resolve,
-            V::dialect,
+            |s, r| V::dialect(s.clone(), r.clone()),
             V::State::default(),
         )?;
         Ok(Self {
@@ -297,25 +292,39 @@ impl<V: NetworkVendor> NetworkProvider<V> {
         }
     }
 
-    /// The voicing of a request or session, refined by the vendor ([`NetworkVendor::choose`]).
-    pub fn voicing(&self, config: StreamConfig) -> Result<Voicing> {
+    /// The voicing of a request or session (its voice, language, speed,
+    /// format and extensions), refined by the vendor ([`NetworkVendor::choose`]).
+    pub fn voicing(
+        &self,
+        voice: Option<String>,
+        language: Option<String>,
+        speed: Option<f32>,
+        format: Option<AudioFormat>,
+        extensions: Extensions,
+    ) -> Result<Voicing> {
+        let wire = V::TABLE.wire(self.target(format));
         let mut voicing = Voicing {
-            voice: config.voice,
-            language: config.language,
-            speed: config.speed,
-            wire: V::TABLE.wire(self.target(config.format)),
-            extensions: config.extensions,
+            voice,
+            language,
+            speed,
+            wire,
+            extensions,
         };
         V::choose(self, &mut voicing)?;
         Ok(voicing)
     }
 
+    /// A request's text, the format it is spoken in, and its voicing.
+    fn parts(&self, r: SynthesisRequest) -> Result<(String, AudioFormat, Voicing)> {
+        let target = self.target(r.format);
+        let voicing = self.voicing(r.voice, r.language, r.speed, r.format, r.extensions)?;
+        Ok((r.text, target, voicing))
+    }
+
     /// Speaks `request` with one streamed REST call.
     pub async fn synthesize_rest(&self, request: SynthesisRequest) -> Result<AudioStream> {
         request.validate(V::TABLE.max_rest_chars)?;
-        let (text, config) = split(request);
-        let target = self.target(config.format);
-        let voicing = self.voicing(config)?;
+        let (text, target, voicing) = self.parts(request)?;
         let mut chunker = Chunker::new(V::VENDOR.id, voicing.wire, target, 0)?;
         chunker.set_text(&text);
         let r = &self.core.resolved;
@@ -330,9 +339,7 @@ impl<V: NetworkVendor> NetworkProvider<V> {
     /// Speaks `request` as one utterance over the pooled socket.
     pub async fn synthesize_ws(&self, request: SynthesisRequest) -> Result<AudioStream> {
         request.validate(V::TABLE.max_text_chars)?;
-        let (text, config) = split(request);
-        let target = self.target(config.format);
-        let voicing = self.voicing(config)?;
+        let (text, target, voicing) = self.parts(request)?;
         let ws = &self.core.ws;
         ws.synthesize(text, voicing, target)
             .await
@@ -365,18 +372,6 @@ impl<V: NetworkVendor> NetworkProvider<V> {
         .await?;
         Ok(http::read_excerpt(response, limit, r.connect_timeout + r.first_audio_timeout).await)
     }
-}
-
-/// A request's text, and the rest of it as a session's settings.
-fn split(request: SynthesisRequest) -> (String, StreamConfig) {
-    let config = StreamConfig {
-        voice: request.voice,
-        language: request.language,
-        format: request.format,
-        speed: request.speed,
-        extensions: request.extensions,
-    };
-    (request.text, config)
 }
 
 #[voxwire_core::async_trait]
@@ -430,7 +425,8 @@ impl<V: NetworkVendor> TtsProvider for NetworkProvider<V> {
             f.validate()?;
         }
         let target = self.target(config.format);
-        let voicing = self.voicing(config)?;
+        let c = config;
+        let voicing = self.voicing(c.voice, c.language, c.speed, c.format, c.extensions)?;
         self.core
             .ws
             .stream(voicing, target)

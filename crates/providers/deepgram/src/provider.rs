@@ -21,7 +21,7 @@ use crate::PROVIDER_ID;
 pub type DeepgramProvider = NetworkProvider<Deepgram>;
 
 /// Deepgram, as the generic network provider sees it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Deepgram;
 
 impl NetworkVendor for Deepgram {
@@ -55,11 +55,8 @@ impl NetworkVendor for Deepgram {
     type Dialect = DeepgramDialect;
     type State = ();
 
-    fn dialect(settings: &DeepgramSettings, resolved: &Arc<Resolved>) -> DeepgramDialect {
-        DeepgramDialect {
-            settings: settings.clone(),
-            resolved: resolved.clone(),
-        }
+    fn dialect(settings: DeepgramSettings, resolved: Arc<Resolved>) -> DeepgramDialect {
+        DeepgramDialect { settings, resolved }
     }
 
     fn native(s: &DeepgramSettings) -> AudioFormat {

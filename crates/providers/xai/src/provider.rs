@@ -17,7 +17,7 @@ use crate::voices::VoiceCache;
 pub type XaiProvider = NetworkProvider<Xai>;
 
 /// xAI, as the generic network provider sees it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Xai;
 
 const RATES: &[u32] = &protocol::SAMPLE_RATES;
@@ -46,11 +46,8 @@ impl NetworkVendor for Xai {
     type Dialect = XaiDialect;
     type State = VoiceCache;
 
-    fn dialect(settings: &XaiSettings, resolved: &Arc<Resolved>) -> XaiDialect {
-        XaiDialect {
-            settings: settings.clone(),
-            resolved: resolved.clone(),
-        }
+    fn dialect(settings: XaiSettings, resolved: Arc<Resolved>) -> XaiDialect {
+        XaiDialect { settings, resolved }
     }
 
     fn native(s: &XaiSettings) -> AudioFormat {
