@@ -21,9 +21,9 @@
 //!     type Settings = AcmeSettings;           // from `network_settings!`
 //!     type Dialect = AcmeDialect;             // or `NoSocket` for REST only
 //!     type State = ();
-//!     fn dialect(s: &AcmeSettings, r: &Arc<Resolved>) -> AcmeDialect { … }
-//!     fn native(s: &AcmeSettings) -> AudioFormat { … }
-//!     fn rest(p: &NetworkProvider<Self>, v: &Voicing, text: &str) -> Result<RequestBuilder> { … }
+//!     fn dialect(s: AcmeSettings, r: Arc<Resolved>) -> AcmeDialect { AcmeDialect { s, r } }
+//!     fn native(s: &AcmeSettings) -> AudioFormat { todo!() }
+//!     fn rest(p: &NetworkProvider<Self>, v: &Voicing, text: &str) -> Result<RequestBuilder> { todo!() }
 //! }
 //!
 //! pub type AcmeProvider = NetworkProvider<Acme>;
