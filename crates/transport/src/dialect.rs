@@ -249,6 +249,13 @@ pub trait Dialect: Send + Sync + 'static {
         None
     }
 
+    /// Whether the server greets a new socket with a message (Deepgram's
+    /// `Metadata`): a pre-warmed socket reads it before it is pooled, so the
+    /// pool's liveness check finds it clean.
+    fn greets(&self) -> bool {
+        false
+    }
+
     /// A message to send when a session's socket has been quiet this long, if the vendor needs one.
     fn keep_alive(&self) -> Option<(Duration, Outgoing)> {
         None

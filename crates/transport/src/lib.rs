@@ -17,6 +17,9 @@
 //!   server-sent-events reader;
 //! - [`dialect`] and [`driver`]: [`WsProvider`], the generic streaming
 //!   provider that a per-vendor [`Dialect`] plugs into;
+//! - [`provider`]: [`NetworkProvider`], the whole provider written once for
+//!   any vendor that states its [`NetworkVendor`] (settings, dialect, REST
+//!   request, capabilities [`Table`], voices, error rules);
 //! - [`settings`] and [`network_settings!`]: the key, base URL, transport,
 //!   timeouts and pool every provider's settings carry, and their resolution
 //!   into endpoints;
@@ -45,6 +48,7 @@ pub mod errors;
 pub mod http;
 pub mod network;
 pub mod pool;
+pub mod provider;
 pub mod reach;
 pub mod settings;
 pub mod sse;
@@ -54,6 +58,7 @@ pub use connect::{connect, http_client, ConnectOptions, UpgradeRequest, WsConn};
 pub use dialect::{CharMark, Decoded, Dialect, Frame, Multiplex, Outgoing, Timing, Voicing};
 pub use driver::{DriverSettings, WsProvider};
 pub use network::NetworkCore;
+pub use provider::{NetworkProvider, NetworkVendor, NoSocket, Table};
 
 #[doc(hidden)]
 /// voxwire-core, for [`register_network_provider!`]'s expansion.

@@ -69,7 +69,10 @@ impl<S, D: Dialect, E> NetworkCore<S, D, E> {
 /// Registers a network provider with the plug-in registry: its factory reads
 /// its settings from a `[[chain]]` entry, fills them from the environment
 /// (`with_env`) and builds it with `new`; it joins the default chain at
-/// `priority` when its key variable is set and not blank.
+/// `priority` when its key variable is set and not blank. A vendor on the
+/// generic provider ([`crate::provider`]) names only itself
+/// (`vendor: Xai, describe: …, priority: 100`): the id, settings, provider
+/// and key variable follow from its [`NetworkVendor`](crate::NetworkVendor).
 ///
 /// ```ignore
 /// voxwire_transport::register_network_provider! {
@@ -83,6 +86,20 @@ impl<S, D: Dialect, E> NetworkCore<S, D, E> {
 /// ```
 #[macro_export]
 macro_rules! register_network_provider {
+    (
+        vendor: $vendor:ty,
+        describe: $describe:expr,
+        priority: $priority:expr $(,)?
+    ) => {
+        $crate::register_network_provider! {
+            id: <$vendor as $crate::NetworkVendor>::VENDOR.id,
+            describe: $describe,
+            settings: <$vendor as $crate::NetworkVendor>::Settings,
+            provider: $crate::NetworkProvider<$vendor>,
+            key_var: <$vendor as $crate::NetworkVendor>::VENDOR.key_variable,
+            priority: $priority,
+        }
+    };
     (
         id: $id:expr,
         describe: $describe:expr,

@@ -169,6 +169,13 @@ impl Resolved {
     }
 }
 
+/// What the generic provider ([`crate::provider`]) reads of a vendor's
+/// settings; [`network_settings!`](crate::network_settings) implements it.
+pub trait Shared: Clone + Send + Sync + 'static {
+    /// The shared fields, to resolve against the vendor.
+    fn network(&self) -> NetworkSettings;
+}
+
 /// A key from `variable` when `key` is unset or empty (trimmed; blank counts as unset).
 pub fn key_from_env(
     key: Option<Secret>,
@@ -360,6 +367,12 @@ macro_rules! network_settings {
 
             /// The shared fields, to resolve against the vendor.
             pub fn network(&self) -> $crate::settings::NetworkSettings {
+                <Self as $crate::settings::Shared>::network(self)
+            }
+        }
+
+        impl $crate::settings::Shared for $name {
+            fn network(&self) -> $crate::settings::NetworkSettings {
                 $crate::settings::NetworkSettings {
                     api_key: self.api_key.clone(),
                     base_url: self.base_url.clone(),

@@ -9,8 +9,9 @@ use voxwire_transport::dialect::CancelPlan;
 use voxwire_transport::{errors, Decoded, Dialect, Frame, Outgoing, UpgradeRequest, Voicing};
 
 use crate::protocol::{self, ServerMessage};
-use crate::settings::{DeepgramSettings, Resolved};
+use crate::settings::DeepgramSettings;
 use crate::PROVIDER_ID;
+use voxwire_transport::settings::Resolved;
 
 /// The Deepgram dialect: settings plus resolved endpoints.
 #[derive(Debug)]
@@ -132,6 +133,11 @@ impl Dialect for DeepgramDialect {
             messages: vec![Outgoing::Text(protocol::CLEAR.to_string())],
             acknowledged: true,
         }
+    }
+
+    /// Deepgram greets with `Metadata`; a pre-warmed socket reads it first.
+    fn greets(&self) -> bool {
+        true
     }
 
     fn goodbye(&self) -> Option<Outgoing> {

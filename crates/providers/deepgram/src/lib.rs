@@ -1,7 +1,9 @@
 //! The Deepgram Aura text-to-speech provider, registered as `deepgram`.
 //!
-//! - `stream` drives the `/v1/speak` WebSocket (`voxwire-transport`'s
-//!   [`WsProvider`](voxwire_transport::WsProvider) in the [`DeepgramDialect`]):
+//! - [`DeepgramProvider`] is `voxwire-transport`'s generic
+//!   [`NetworkProvider`](voxwire_transport::NetworkProvider) for [`Deepgram`];
+//!   this crate holds the dialect, settings, protocol, voices and error rules.
+//! - `stream` drives the `/v1/speak` WebSocket in the [`DeepgramDialect`]:
 //!   `Speak` carries text (split at 2000 characters per message), `Flush`
 //!   ends an utterance and `Flushed` is its done, `Clear` is barge-in (binary
 //!   frames until `Cleared` are dropped), `Close` goes out before a pooled
@@ -48,11 +50,10 @@ pub mod diagnose;
 pub mod dialect;
 pub mod protocol;
 mod provider;
-mod rest;
 mod settings;
 
 pub use dialect::DeepgramDialect;
-pub use provider::DeepgramProvider;
+pub use provider::{Deepgram, DeepgramProvider};
 pub use settings::{DeepgramSettings, Transport, DEFAULT_BASE_URL, DEFAULT_MODEL};
 
 /// The provider id.

@@ -21,8 +21,6 @@ pub const MAX_SOCKET_SECS: u64 = 3600;
 pub const LINEAR16_RATES: [u32; 5] = [8_000, 16_000, 24_000, 32_000, 48_000];
 /// Sample rates `mulaw` and `alaw` are offered at.
 pub const G711_RATES: [u32; 2] = [8_000, 16_000];
-/// Every rate of any encoding.
-pub const SAMPLE_RATES: [u32; 5] = LINEAR16_RATES;
 
 /// The Aura models (voices) Deepgram documents, each ending in its language.
 pub const MODELS: &[&str] = &[
@@ -148,14 +146,6 @@ pub fn encoding_name(e: Encoding) -> &'static str {
         Encoding::PcmS16le => "linear16",
         Encoding::Mulaw => "mulaw",
         Encoding::Alaw => "alaw",
-    }
-}
-
-/// The rates Deepgram offers `e` at.
-pub fn rates_for(e: Encoding) -> &'static [u32] {
-    match e {
-        Encoding::PcmS16le => &LINEAR16_RATES,
-        Encoding::Mulaw | Encoding::Alaw => &G711_RATES,
     }
 }
 

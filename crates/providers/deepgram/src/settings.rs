@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use voxwire_core::{Encoding, Result, TtsError};
+use voxwire_core::Encoding;
 use voxwire_transport::settings::{Limits, Vendor};
 
 use crate::protocol;
 
-pub(crate) use voxwire_transport::settings::Resolved;
 pub use voxwire_transport::settings::Transport;
 
 /// The documented base URL (REST at `{base}/v1/speak`, the WebSocket at the same path with `wss://`).
@@ -63,25 +62,6 @@ voxwire_transport::network_settings! {
 }
 
 impl DeepgramSettings {
-    pub(crate) fn resolve(&self) -> Result<Resolved> {
-        let resolved = self.network().resolve(&VENDOR)?;
-        if !protocol::rates_for(self.encoding).contains(&self.sample_rate) {
-            return Err(TtsError::config(format!(
-                "sample_rate {} is not one Deepgram offers for {} ({:?})",
-                self.sample_rate,
-                protocol::encoding_name(self.encoding),
-                protocol::rates_for(self.encoding)
-            )));
-        }
-        if self.max_speak_chars == 0 || self.max_speak_chars > protocol::MAX_SPEAK_CHARS {
-            return Err(TtsError::config(format!(
-                "max_speak_chars must be 1 to {}",
-                protocol::MAX_SPEAK_CHARS
-            )));
-        }
-        Ok(resolved)
-    }
-
     /// The flush window (at least 1 ms).
     pub(crate) fn flush_window(&self) -> Duration {
         Duration::from_millis(self.flush_window_ms.max(1))
@@ -91,7 +71,9 @@ impl DeepgramSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Deepgram;
     use voxwire_core::Secret;
+    use voxwire_transport::NetworkVendor;
 
     #[test]
     fn endpoints_follow_the_base_url() {
@@ -99,19 +81,22 @@ mod tests {
             "DEEPGRAM_API_KEY" => Some("dg-k".into()),
             _ => None,
         });
-        let r = s.resolve().unwrap();
+        let r = Deepgram::resolve(&s).unwrap();
         assert_eq!(r.rest_url, "https://api.deepgram.com/v1/speak");
         assert_eq!(r.ws_url, "wss://api.deepgram.com/v1/speak");
         let local = DeepgramSettings {
             base_url: Some("http://127.0.0.1:9/".into()),
             ..s
         };
-        assert_eq!(local.resolve().unwrap().ws_url, "ws://127.0.0.1:9/v1/speak");
+        assert_eq!(
+            Deepgram::resolve(&local).unwrap().ws_url,
+            "ws://127.0.0.1:9/v1/speak"
+        );
     }
 
     #[test]
     fn missing_key_bad_urls_and_rates_are_config_errors() {
-        let err = DeepgramSettings::default().resolve().unwrap_err();
+        let err = Deepgram::resolve(&DeepgramSettings::default()).unwrap_err();
         assert_eq!(err.kind(), voxwire_core::ErrorKind::Config);
         assert!(err.to_string().contains("DEEPGRAM_API_KEY"));
         let keyed = DeepgramSettings {
@@ -122,18 +107,18 @@ mod tests {
             base_url: Some("ftp://x".into()),
             ..keyed.clone()
         };
-        assert!(bad.resolve().is_err());
+        assert!(Deepgram::resolve(&bad).is_err());
         let rate = DeepgramSettings {
             sample_rate: 44_100,
             ..keyed.clone()
         };
-        assert!(rate.resolve().is_err());
+        assert!(Deepgram::resolve(&rate).is_err());
         let mulaw24 = DeepgramSettings {
             encoding: Encoding::Mulaw,
             sample_rate: 24_000,
             ..keyed
         };
-        assert!(mulaw24.resolve().is_err());
+        assert!(Deepgram::resolve(&mulaw24).is_err());
     }
 
     #[test]
@@ -156,7 +141,7 @@ mod tests {
             max_connection_age_s: 99_999,
             ..s
         };
-        let r = keyed.resolve().unwrap();
+        let r = Deepgram::resolve(&keyed).unwrap();
         assert_eq!(r.max_age.as_secs(), protocol::MAX_SOCKET_SECS - 60);
     }
 }

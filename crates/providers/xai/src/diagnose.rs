@@ -1,37 +1,19 @@
-//! `voxwire doctor` for xAI: each step checked on its own, then a diagnosis.
-
-use voxwire_core::diagnose::Report;
-use voxwire_core::{SynthesisRequest, TtsProvider};
-use voxwire_transport::doctor::{Advice, SocketDoctor};
-
-use crate::settings::VENDOR;
-use crate::XaiProvider;
+//! `voxwire doctor` for xAI: the generic provider's steps
+//! ([`voxwire_transport::doctor`]) in the plain words with xAI's variables.
 
 pub use voxwire_transport::doctor::{CREDENTIALS, REACHABLE, REST, UPGRADE, UTTERANCE};
-
-impl XaiProvider {
-    pub(crate) async fn report(&self) -> Report {
-        let voicing = self.voicing(None, None, None, None, Default::default());
-        SocketDoctor::new(&self.inner, &ADVICE, voicing, std::convert::identity)
-            .report(self.describe(), |text| {
-                self.synthesize_rest(SynthesisRequest::new(text))
-            })
-            .await
-    }
-}
-
-/// The diagnosis in the plain words, with xAI's variables.
-const ADVICE: Advice = Advice::of(&VENDOR);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Xai;
     use voxwire_core::diagnose::Check;
     use voxwire_core::{ErrorKind, TtsError};
+    use voxwire_transport::NetworkVendor;
 
     /// The diagnosis at these endpoints.
     fn diagnose(checks: &[Check], rest_url: &str, ws_url: &str) -> Vec<String> {
-        voxwire_transport::doctor::diagnose(checks, &ADVICE, rest_url, ws_url)
+        voxwire_transport::doctor::diagnose(checks, &Xai::ADVICE, rest_url, ws_url)
     }
 
     #[test]

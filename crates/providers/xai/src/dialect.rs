@@ -16,8 +16,9 @@ use voxwire_transport::{
 use crate::protocol::{
     self, parse_server_message, ClientMessage, Incoming, ServerMessage, StreamQuery,
 };
-use crate::settings::{Resolved, XaiSettings};
+use crate::settings::XaiSettings;
 use crate::PROVIDER_ID;
+use voxwire_transport::settings::Resolved;
 
 /// Per-request switch for `audio_timestamps`: core's vendor-neutral
 /// [`voxwire_core::WantTimestamps`] (the relay sets it from its client's

@@ -3,9 +3,10 @@
 //! - `synthesize` speaks a whole text over the streaming WebSocket (default;
 //!   pooled connections, lowest first-audio latency) or `POST {base}/tts`
 //!   (`transport = "rest"`), yielding sample-aligned chunks as bytes arrive.
-//! - Both run on `voxwire-transport`'s [`WsProvider`](voxwire_transport::WsProvider)
-//!   in the xAI [`dialect`]; this crate holds the dialect, settings,
-//!   protocol types, voices and diagnosis.
+//! - [`XaiProvider`] is `voxwire-transport`'s generic
+//!   [`NetworkProvider`](voxwire_transport::NetworkProvider) for [`Xai`]: this
+//!   crate holds the xAI [`dialect`], settings, protocol types, REST body,
+//!   voices and error rules.
 //! - `voices()` asks `GET {base}/tts/voices` (cached ten minutes).
 //! - `stream` drives the WebSocket with incremental text (`text.delta`),
 //!   flushes (`text.done`) and barge-in (`text.clear`).
@@ -57,8 +58,6 @@ pub mod protocol;
 #[cfg(feature = "client")]
 mod provider;
 #[cfg(feature = "client")]
-mod rest;
-#[cfg(feature = "client")]
 mod settings;
 #[cfg(feature = "client")]
 mod voices;
@@ -66,7 +65,7 @@ mod voices;
 #[cfg(feature = "client")]
 pub use dialect::{WithTimestamps, XaiDialect};
 #[cfg(feature = "client")]
-pub use provider::XaiProvider;
+pub use provider::{Xai, XaiProvider};
 #[cfg(feature = "client")]
 pub use settings::{Transport, XaiSettings, DEFAULT_BASE_URL};
 

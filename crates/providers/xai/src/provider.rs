@@ -1,232 +1,93 @@
-//! The xAI provider itself: synthesis over the pooled WebSocket (the
-//! transport's driver in the xAI dialect) or REST, sessions, voices, registration.
+//! xAI on the generic network provider: what it offers, its REST body, its
+//! voices, its error rules, and its registration.
 
 use std::sync::Arc;
 
-use voxwire_core::session::{StreamConfig, SynthesisSession};
-use voxwire_core::{
-    AudioFormat, AudioStream, Capabilities, Encoding, Extensions, Result, SynthesisRequest,
-    TtsProvider, Voice,
-};
-use voxwire_transport::chunker::Chunker;
-use voxwire_transport::{NetworkCore, Voicing};
+use voxwire_core::{AudioFormat, Encoding, Result, Voice};
+use voxwire_transport::doctor::Advice;
+use voxwire_transport::settings::{Resolved, Vendor};
+use voxwire_transport::{NetworkProvider, NetworkVendor, Table, Voicing};
 
 use crate::dialect::XaiDialect;
-use crate::protocol::{self, OutputFormat, RestRequest, SAMPLE_RATES};
-use crate::settings::{Transport, XaiSettings};
+use crate::protocol::{self, OutputFormat, RestRequest};
+use crate::settings::{XaiSettings, VENDOR};
 use crate::voices::VoiceCache;
-use crate::{rest, PROVIDER_ID};
 
-/// The format asked of xAI for a wanted output: the same when xAI offers it,
-/// else 24 kHz PCM, converted locally.
-pub(crate) fn wire_format(target: AudioFormat) -> AudioFormat {
-    if target.channels == 1 && SAMPLE_RATES.contains(&target.sample_rate) {
-        target
-    } else {
-        AudioFormat::mono(Encoding::PcmS16le, 24_000)
-    }
-}
+/// The xAI provider: the generic network provider in xAI's terms.
+pub type XaiProvider = NetworkProvider<Xai>;
 
-/// The xAI provider.
-#[derive(Clone)]
-pub struct XaiProvider {
-    pub(crate) inner: Arc<Inner>,
-}
+/// xAI, as the generic network provider sees it.
+#[derive(Debug, Clone)]
+pub struct Xai;
 
-/// The parts every network provider holds, with the voice cache.
-pub(crate) type Inner = NetworkCore<XaiSettings, XaiDialect, VoiceCache>;
+const RATES: &[u32] = &protocol::SAMPLE_RATES;
 
-impl std::fmt::Debug for XaiProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.debug("XaiProvider", f)
-    }
-}
+impl NetworkVendor for Xai {
+    const VENDOR: Vendor = VENDOR;
+    const TABLE: Table = Table {
+        socket: true,
+        formats: &[
+            (Encoding::PcmS16le, RATES),
+            (Encoding::Mulaw, RATES),
+            (Encoding::Alaw, RATES),
+        ],
+        fallback: AudioFormat::mono(Encoding::PcmS16le, 24_000),
+        languages: &protocol::LANGUAGES,
+        max_text_chars: protocol::MAX_TEXT_CHARS,
+        max_rest_chars: protocol::MAX_TEXT_CHARS,
+        speed_range: Some(protocol::SPEED_RANGE),
+        timestamps: true,
+        streaming_input: true,
+    };
+    const ADVICE: Advice = Advice::of(&VENDOR);
+    const NAME: &'static str = "XaiProvider";
+    const AUTH_SCHEME: &'static str = "Bearer";
+    type Settings = XaiSettings;
+    type Dialect = XaiDialect;
+    type State = VoiceCache;
 
-impl XaiProvider {
-    /// Builds the provider; fails with a `Config` error without a key or with a bad URL.
-    pub fn new(settings: XaiSettings) -> Result<Self> {
-        let inner = NetworkCore::new(
-            PROVIDER_ID,
-            settings,
-            XaiSettings::resolve,
-            |settings, resolved| XaiDialect {
-                settings: settings.clone(),
-                resolved: resolved.clone(),
-            },
-            VoiceCache::default(),
-        )?;
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+    fn dialect(settings: XaiSettings, resolved: Arc<Resolved>) -> XaiDialect {
+        XaiDialect { settings, resolved }
     }
 
-    /// The REST endpoint (`{base}/tts`).
-    pub fn rest_url(&self) -> &str {
-        self.inner.rest_url()
+    fn native(s: &XaiSettings) -> AudioFormat {
+        AudioFormat::mono(s.codec, s.sample_rate)
     }
 
-    /// The WebSocket endpoint (`{base}/tts` with ws/wss).
-    pub fn websocket_url(&self) -> &str {
-        self.inner.websocket_url()
-    }
-
-    /// Opens a WebSocket for the default settings now, so the next request skips the handshake.
-    pub async fn prewarm(&self) -> Result<()> {
-        self.inner
-            .ws
-            .prewarm(&self.voicing(None, None, None, None, Extensions::default()))
-            .await
-    }
-
-    /// Idle pooled connections (for tests and diagnostics).
-    pub fn idle_connections(&self) -> usize {
-        self.inner.ws.idle_connections()
-    }
-
-    pub(crate) fn target(&self, requested: Option<AudioFormat>) -> AudioFormat {
-        requested.unwrap_or(AudioFormat::mono(
-            self.inner.settings.codec,
-            self.inner.settings.sample_rate,
-        ))
-    }
-
-    pub(crate) fn voicing(
-        &self,
-        voice: Option<&str>,
-        language: Option<&str>,
-        speed: Option<f32>,
-        format: Option<AudioFormat>,
-        extensions: Extensions,
-    ) -> Voicing {
-        Voicing {
-            voice: voice.map(str::to_string),
-            language: language.map(str::to_string),
-            speed,
-            wire: wire_format(self.target(format)),
-            extensions,
-        }
-    }
-
-    pub(crate) async fn synthesize_rest(&self, request: SynthesisRequest) -> Result<AudioStream> {
-        let target = self.target(request.format);
-        let wire = wire_format(target);
-        let s = &self.inner.settings;
+    fn rest(p: &XaiProvider, v: &Voicing, text: &str) -> Result<reqwest::RequestBuilder> {
+        let s = p.settings();
         let body = RestRequest {
-            voice_id: request.voice.clone().unwrap_or_else(|| s.voice.clone()),
-            language: request
-                .language
-                .clone()
-                .unwrap_or_else(|| s.language.clone()),
+            voice_id: v.voice.clone().unwrap_or_else(|| s.voice.clone()),
+            language: v.language.clone().unwrap_or_else(|| s.language.clone()),
             output_format: OutputFormat {
-                codec: protocol::codec_name(wire.encoding).to_string(),
-                sample_rate: Some(wire.sample_rate),
+                codec: protocol::codec_name(v.wire.encoding).to_string(),
+                sample_rate: Some(v.wire.sample_rate),
                 bit_rate: None,
             },
-            speed: request.speed.or(s.speed),
+            speed: v.speed.or(s.speed),
             optimize_streaming_latency: s.optimize_streaming_latency,
             text_normalization: s.text_normalization,
-            text: request.text,
+            text: text.to_string(),
         };
-        let chunker = Chunker::new(PROVIDER_ID, wire, target, 0)?;
-        rest::synthesize(
-            self.inner.ws.http(),
-            &self.inner.resolved,
-            body,
-            chunker,
-            wire.bytes_per_frame(),
-        )
-        .await
+        Ok(p.core().ws.http().post(p.rest_url()).json(&body))
     }
 
-    async fn synthesize_ws(&self, request: SynthesisRequest) -> Result<AudioStream> {
-        let target = self.target(request.format);
-        let voicing = self.voicing(
-            request.voice.as_deref(),
-            request.language.as_deref(),
-            request.speed,
-            request.format,
-            request.extensions,
-        );
-        self.inner
-            .ws
-            .synthesize(request.text, voicing, target)
-            .await
-            .map_err(crate::dialect::scoped)
-    }
-}
-
-#[voxwire_core::async_trait]
-impl TtsProvider for XaiProvider {
-    fn id(&self) -> &str {
-        PROVIDER_ID
+    async fn voices(p: &XaiProvider) -> Result<Vec<Voice>> {
+        p.core().state.get(p).await
     }
 
-    fn describe(&self) -> String {
-        format!("{PROVIDER_ID} ({})", self.inner.resolved.ws_url)
+    fn hint(status: u16, websocket: bool) -> Option<String> {
+        crate::dialect::hint(status, websocket)
     }
 
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            streaming_input: true,
-            encodings: vec![Encoding::PcmS16le, Encoding::Mulaw, Encoding::Alaw],
-            sample_rates: protocol::SAMPLE_RATES.to_vec(),
-            native_format: self.target(None),
-            languages: protocol::LANGUAGES.iter().map(|l| l.to_string()).collect(),
-            max_text_chars: protocol::MAX_TEXT_CHARS,
-            timestamps: true,
-            speed_range: Some(protocol::SPEED_RANGE),
-        }
-    }
-
-    async fn voices(&self) -> Result<Vec<Voice>> {
-        self.inner
-            .state
-            .get(self.inner.ws.http(), &self.inner.resolved)
-            .await
-    }
-
-    async fn synthesize(&self, request: SynthesisRequest) -> Result<AudioStream> {
-        request.validate(protocol::MAX_TEXT_CHARS)?;
-        match self.inner.settings.transport {
-            Transport::Websocket => self.synthesize_ws(request).await,
-            Transport::Rest => self.synthesize_rest(request).await,
-        }
-    }
-
-    async fn prewarm(&self) -> Result<bool> {
-        XaiProvider::prewarm(self).await.map(|()| true)
-    }
-
-    async fn diagnose(&self) -> voxwire_core::diagnose::Report {
-        self.report().await
-    }
-
-    async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession> {
-        if let Some(f) = &config.format {
-            f.validate()?;
-        }
-        let target = self.target(config.format);
-        let voicing = self.voicing(
-            config.voice.as_deref(),
-            config.language.as_deref(),
-            config.speed,
-            config.format,
-            config.extensions,
-        );
-        self.inner
-            .ws
-            .stream(voicing, target)
-            .await
-            .map_err(crate::dialect::scoped)
+    fn scoped(e: voxwire_core::TtsError) -> voxwire_core::TtsError {
+        crate::dialect::scoped(e)
     }
 }
 
 // xAI joins the default chain, ahead of the offline voice, when a key is set.
 voxwire_transport::register_network_provider! {
-    id: PROVIDER_ID,
+    vendor: Xai,
     describe: "xAI text-to-speech (REST and streaming WebSocket); needs XAI_API_KEY",
-    settings: XaiSettings,
-    provider: XaiProvider,
-    key_var: "XAI_API_KEY",
     priority: 100,
 }

@@ -1,10 +1,9 @@
 //! The `xai` provider's settings and endpoints: its own fields on the
 //! shared network settings ([`voxwire_transport::settings`]).
 
-use voxwire_core::{Encoding, Result, TtsError};
+use voxwire_core::Encoding;
 use voxwire_transport::settings::{Limits, Vendor};
 
-pub(crate) use voxwire_transport::settings::Resolved;
 pub use voxwire_transport::settings::Transport;
 
 /// The documented base URL.
@@ -46,24 +45,12 @@ voxwire_transport::network_settings! {
     }
 }
 
-impl XaiSettings {
-    pub(crate) fn resolve(&self) -> Result<Resolved> {
-        let resolved = self.network().resolve(&VENDOR)?;
-        if !crate::protocol::SAMPLE_RATES.contains(&self.sample_rate) {
-            return Err(TtsError::config(format!(
-                "sample_rate {} is not one xAI offers ({:?})",
-                self.sample_rate,
-                crate::protocol::SAMPLE_RATES
-            )));
-        }
-        Ok(resolved)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Xai;
     use voxwire_core::Secret;
+    use voxwire_transport::NetworkVendor;
 
     #[test]
     fn endpoints_follow_the_base_url() {
@@ -71,19 +58,22 @@ mod tests {
             "XAI_API_KEY" => Some("xai-k".into()),
             _ => None,
         });
-        let r = s.resolve().unwrap();
+        let r = Xai::resolve(&s).unwrap();
         assert_eq!(r.rest_url, "https://api.x.ai/v1/tts");
         assert_eq!(r.ws_url, "wss://api.x.ai/v1/tts");
         let local = XaiSettings {
             base_url: Some("http://127.0.0.1:9/v1/".into()),
             ..s
         };
-        assert_eq!(local.resolve().unwrap().ws_url, "ws://127.0.0.1:9/v1/tts");
+        assert_eq!(
+            Xai::resolve(&local).unwrap().ws_url,
+            "ws://127.0.0.1:9/v1/tts"
+        );
     }
 
     #[test]
     fn missing_key_and_bad_urls_are_config_errors() {
-        let err = XaiSettings::default().resolve().unwrap_err();
+        let err = Xai::resolve(&XaiSettings::default()).unwrap_err();
         assert_eq!(err.kind(), voxwire_core::ErrorKind::Config);
         assert!(err.to_string().contains("XAI_API_KEY"));
         let bad = XaiSettings {
@@ -91,7 +81,7 @@ mod tests {
             base_url: Some("ftp://x".into()),
             ..XaiSettings::default()
         };
-        assert!(bad.resolve().is_err());
+        assert!(Xai::resolve(&bad).is_err());
     }
 
     #[test]

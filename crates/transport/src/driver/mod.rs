@@ -19,7 +19,7 @@ use voxwire_core::session::{self as core_session, SynthesisSession};
 use voxwire_core::{AudioFormat, AudioStream, Result, Secret};
 
 use crate::connect::{self, ConnectOptions, WsConn, MAX_MESSAGE_BYTES};
-use crate::dialect::{Dialect, Voicing};
+use crate::dialect::{Dialect, Frame, Voicing};
 use crate::pool::Pool;
 
 pub use utterance::read_decoded;
@@ -151,7 +151,14 @@ impl<D: Dialect> WsProvider<D> {
         if self.inner.shares_sockets() {
             return self.inner.prewarm_shared(voicing).await;
         }
-        let conn = self.open(voicing).await?;
+        let mut conn = self.open(voicing).await?;
+        let dialect = &self.inner.dialect;
+        if dialect.greets() {
+            let limit = self.inner.settings.first_audio_timeout;
+            if let Frame::Close { code, reason } = conn.recv(limit, "no greeting").await? {
+                return Err(dialect.close_error(conn.endpoint(), code, &reason));
+            }
+        }
         self.inner.pool.keep(conn).await;
         Ok(())
     }
