@@ -10,6 +10,7 @@ use voxwire_core::{
 };
 
 use crate::events::FailoverReason;
+use crate::handover::{Deaths, Handover};
 use crate::member::Member;
 use crate::normalize::Normalizer;
 use crate::resume::{bytes_for, Audio, Release, Seeker};
@@ -59,6 +60,8 @@ pub(crate) struct AttemptResult {
     pub reached: Duration,
     /// The words the entry timed, in its own timeline (empty: it reports none).
     pub words: Vec<WordTime>,
+    /// The take was dropped before it ended (see `Handover::dropped`).
+    pub abandoned: bool,
 }
 
 /// What one attempt needs besides the entry.
@@ -79,6 +82,10 @@ pub(crate) struct AttemptPlan<'a> {
     pub fallback_first_audio: Duration,
     /// The attempt is a hedge started beside a slow one.
     pub hedge: bool,
+    /// The piece's handover and the session's deaths: the attempt is
+    /// abandoned once its take is dropped (`Handover::dropped`). `None` in a
+    /// hedge race, whose takes are not retracted.
+    pub watch: Option<(&'a Handover, &'a Deaths)>,
 }
 
 /// Runs one attempt, forwarding audio as it arrives. `left` goes with the
@@ -94,6 +101,7 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
         resume,
         fallback_first_audio,
         hedge,
+        watch,
     } = plan;
     let started = Instant::now();
     let mut seeker = resume.and_then(|at| Seeker::new(&request.text, at, target));
@@ -103,6 +111,7 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
         audio: Duration::ZERO,
         reached: Duration::ZERO,
         words: Vec::new(),
+        abandoned: false,
     };
     let name = member.name.clone();
     let first_limit = member.policy.first_audio_timeout(fallback_first_audio);
@@ -135,9 +144,20 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
     let mut bytes_out = 0usize;
     let mut ended = false;
     loop {
-        let next = match result.first_audio {
-            None => rt::timeout(until(first_deadline), stream.next()).await,
-            Some(_) => rt::timeout(member.policy.inactivity_timeout(), stream.next()).await,
+        let wait = match result.first_audio {
+            None => until(first_deadline),
+            Some(_) => member.policy.inactivity_timeout(),
+        };
+        let next = match watch {
+            None => rt::timeout(wait, stream.next()).await,
+            Some((handover, deaths)) => tokio::select! {
+                biased;
+                () = handover.dropped(take, &name, deaths) => {
+                    result.abandoned = true;
+                    break;
+                }
+                next = rt::timeout(wait, stream.next()) => next,
+            },
         };
         let audio = match next {
             Err(_) => {
@@ -269,7 +289,7 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
     }
     result.audio = target.duration_of(bytes_out);
     result.reached = target.duration_of(head_bytes + bytes_out);
-    if result.error.is_none() && result.first_audio.is_none() {
+    if result.error.is_none() && result.first_audio.is_none() && !result.abandoned {
         result.error = Some(
             TtsError::new(ErrorKind::NoAudio, "the stream ended without audio")
                 .with_provider(name)

@@ -25,9 +25,17 @@
 
 use std::sync::Mutex;
 
+use tokio::sync::Notify;
+
 /// One piece's handover state (see the module docs).
 #[derive(Debug, Default)]
-pub(crate) struct Handover(Mutex<State>);
+pub(crate) struct Handover {
+    state: Mutex<State>,
+    /// Woken when the loop retracts a take: the piece's task stops waiting
+    /// on that take's stream (a stalled one would hold the sentence for its
+    /// whole inactivity timeout) and fails over at once.
+    retracted: Notify,
+}
 
 #[derive(Debug, Default)]
 struct State {
@@ -44,7 +52,36 @@ struct State {
 
 impl Handover {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Resolves once take `take`, served by `entry`, is dropped: the loop retracted it, or `entry` died on
+    /// another sentence while nothing of this one was handed on yet (it is
+    /// then retracted here). The piece's task stops waiting on the take's
+    /// stream (held audio would be dropped anyway, and a stalled stream
+    /// would hold the sentence for its whole timeout) and fails over at once.
+    pub async fn dropped(&self, take: u32, entry: &str, deaths: &Deaths) {
+        loop {
+            let retracted = self.retracted.notified();
+            let died = deaths.died.notified();
+            tokio::pin!(retracted, died);
+            retracted.as_mut().enable();
+            died.as_mut().enable();
+            let (retracted_below, since) = {
+                let state = self.lock();
+                (state.retracted_below, state.since)
+            };
+            if take < retracted_below {
+                return;
+            }
+            if deaths.died_since(entry, since) && self.retract(take) {
+                return;
+            }
+            tokio::select! {
+                () = retracted => {}
+                () = died => {}
+            }
+        }
     }
 
     /// The piece's task starts take `take`, `deaths` being at mark `since`.
@@ -75,6 +112,8 @@ impl Handover {
     pub fn hand_on(&self, take: u32, entry: Option<&str>, deaths: &Deaths) -> bool {
         let mut state = self.lock();
         if state.find(take, entry, deaths) == Found::Retracted {
+            drop(state);
+            self.retracted.notify_waiters();
             return false;
         }
         state.handed_on = true;
@@ -84,7 +123,11 @@ impl Handover {
     /// How take `take`, served by `entry`, stands as the loop announces it
     /// (retracting it as [`hand_on`](Handover::hand_on) would).
     pub fn check(&self, take: u32, entry: &str, deaths: &Deaths) -> Found {
-        self.lock().find(take, Some(entry), deaths)
+        let found = self.lock().find(take, Some(entry), deaths);
+        if found == Found::Retracted {
+            self.retracted.notify_waiters();
+        }
+        found
     }
 
     /// Whether take `take` was retracted (its messages are skipped).
@@ -140,12 +183,16 @@ impl State {
 
 /// The entries that died in one session, in order (see the module docs).
 #[derive(Debug, Default)]
-pub(crate) struct Deaths(Mutex<Vec<String>>);
+pub(crate) struct Deaths {
+    entries: Mutex<Vec<String>>,
+    /// Woken at each death.
+    died: Notify,
+}
 
 impl Deaths {
     /// The mark to compare a later [`died_since`](Deaths::died_since) with.
     pub fn mark(&self) -> usize {
-        self.0
+        self.entries
             .lock()
             .map(|d| d.len())
             .unwrap_or_else(|p| p.into_inner().len())
@@ -153,13 +200,16 @@ impl Deaths {
 
     /// Entry `entry` died (a sentence's stream on it failed and it was left).
     pub fn record(&self, entry: &str) {
-        let mut deaths = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        deaths.push(entry.to_string());
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(entry.to_string());
+        self.died.notify_waiters();
     }
 
     /// Whether `entry` died after mark `since`.
     pub fn died_since(&self, entry: &str, since: usize) -> bool {
-        let deaths = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let deaths = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         deaths
             .get(since..)
             .is_some_and(|d| d.iter().any(|e| e == entry))

@@ -95,6 +95,7 @@ async fn run_into(
             resume: None,
             fallback_first_audio,
             hedge,
+            watch: None,
         },
     )
     .await
@@ -277,6 +278,7 @@ pub(crate) async fn race<'a>(primary: Racer<'a>, secondary: Racer<'a>, race: Rac
             audio: Duration::ZERO,
             reached: Duration::ZERO,
             words: Vec::new(),
+            abandoned: false,
         },
     };
     let elapsed = started.elapsed();

@@ -166,6 +166,9 @@ impl Replayed {
     }
 }
 
+/// Why a take of an entry that died on another sentence is dropped.
+const DIED_ELSEWHERE: &str = "it died while speaking another sentence; this one was not heard yet";
+
 /// Why a hedge serves in place of the entry asked first. Ends in one
 /// lower-case word, the label the relay's failover metric takes.
 fn hedge_reason(delay: Duration) -> FailoverReason {
@@ -458,6 +461,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                                 resume: resume_at,
                                 fallback_first_audio: until(deadline).max(Duration::from_millis(1)),
                                 hedge: false,
+                                watch: Some((&job.handover, &job.deaths)),
                             },
                         )
                         .instrument(attempt_span)
@@ -475,6 +479,10 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     attempt: attempt_no,
                     piece: job.index,
                     outcome: match &result.error {
+                        None if result.abandoned => AttemptOutcome::Failed {
+                            kind: ErrorKind::Cancelled,
+                            message: DIED_ELSEWHERE.to_string(),
+                        },
                         None => AttemptOutcome::Spoke,
                         Some(e) => AttemptOutcome::Failed {
                             kind: e.kind(),
@@ -490,7 +498,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     elapsed,
                 });
                 let error = match result.error {
-                    None if job.handover.complete(take) => {
+                    None if !result.abandoned && job.handover.complete(take) => {
                         inner.mark_up(idx, "it spoke a request");
                         let _ = tx.send(PieceMsg::Done).await;
                         return;
@@ -498,7 +506,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     None => {
                         // The session dropped this take: its entry died on
                         // another sentence before any of this one was heard.
-                        let why = "it died while speaking another sentence; this one was not heard yet";
+                        let why = DIED_ELSEWHERE;
                         tracing::info!(entry = %member.name, take, "{why}");
                         reasons.push(format!("{} attempt {attempt_no}: {why}", member.name));
                         if !failed_names.contains(&member.name) {

@@ -913,3 +913,46 @@ async fn word_times_in_a_session_follow_the_audio_across_a_failover() {
         );
     }
 }
+
+#[tokio::test]
+async fn held_sentences_of_an_entry_that_died_fail_over_at_once_not_after_their_timeout() {
+    // Sentence 1 dies mid-stream; sentences 2 and 3, requested ahead on the
+    // same entry, get no audio at all (a stalled socket). They fail over as
+    // soon as sentence 1's stream saw the entry die, not after their own
+    // 5 s first-audio timeout.
+    let unavailable = TtsError::new(ErrorKind::Unavailable, "connection reset");
+    let primary = FakeProvider::new("primary").scripted(
+        vec![
+            Behaviour::SlowFailAfter(Duration::from_millis(20), 3, unavailable),
+            Behaviour::Stall,
+            Behaviour::Stall,
+        ],
+        Behaviour::Speak,
+    );
+    let backup = FakeProvider::new("backup");
+    let slow_to_give_up = Policy {
+        max_retries: 0,
+        first_audio_timeout_ms: Some(5_000),
+        inactivity_timeout_ms: 5_000,
+        ..Policy::default()
+    };
+    let r = router(vec![
+        (primary.arc(), slow_to_give_up.clone()),
+        (backup.arc(), slow_to_give_up),
+    ]);
+    let three = &SIX[..3];
+    let started = Instant::now();
+    let out = speak(&r, &three.concat()).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(
+        primary.calls()[..3],
+        three.to_vec(),
+        "all three asked ahead"
+    );
+    let twice = repeats(&out, three).expect("every sentence heard whole, in order");
+    assert_eq!(twice[1..], [0, 0], "2 and 3 heard once, from the backup");
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?}: the held sentences waited for their own timeout"
+    );
+}
