@@ -40,7 +40,8 @@ pub struct AttemptRecord {
     pub outcome: AttemptOutcome,
     /// From the start of the attempt to its first audio, if any arrived.
     pub first_audio: Option<Duration>,
-    /// Audio received in this attempt.
+    /// Audio of this attempt handed on to the caller (zero for a take whose
+    /// audio was dropped unheard, see `audio_received`).
     pub audio: Duration,
     /// Characters of text in the piece.
     pub chars: usize,

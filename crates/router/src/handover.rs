@@ -131,7 +131,6 @@ impl Handover {
     }
 
     /// Whether take `take` was retracted (its messages are skipped).
-    #[cfg(test)]
     pub fn retracted(&self, take: u32) -> bool {
         take < self.lock().retracted_below
     }

@@ -473,6 +473,17 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     inner.first_audio_latency(idx, latency);
                     inner.served(idx, &job.sticky);
                 }
+                let died_mid_stream = result.first_audio.is_some();
+                let failing_over = result
+                    .error
+                    .as_ref()
+                    .is_some_and(|e| e.kind() != ErrorKind::Cancelled && e.may_fail_over());
+                // Audio of this take the session holds but has not handed on
+                // is dropped (the loop retracted the take, or it is retracted
+                // now because it died before any of the piece was heard), and
+                // the next entry speaks the piece whole: it costs no replay.
+                let dropped = job.handover.retracted(take)
+                    || (failing_over && died_mid_stream && job.handover.retract(take));
                 inner.report_attempt(idx, AttemptRecord {
                     entry: member.name.clone(),
                     provider: member.provider_id().to_string(),
@@ -490,7 +501,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                         },
                     },
                     first_audio: result.first_audio,
-                    audio: result.audio,
+                    audio: if dropped { Duration::ZERO } else { result.audio },
                     chars,
                     chars_sent: chars,
                     audio_received: result.reached,
@@ -533,11 +544,8 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                     let _ = tx.send(PieceMsg::Failed(error)).await;
                     return;
                 }
-                let died_mid_stream = result.first_audio.is_some();
-                // Audio of this take the session holds but has not handed on
-                // is dropped, and the next entry speaks the piece whole: it
-                // costs no replay. Otherwise the piece is the one being heard.
-                if died_mid_stream && job.handover.retract(take) {
+                // Otherwise the piece is the one being heard.
+                if dropped {
                     tracing::info!(entry = %member.name, take, "nothing of the piece was heard: its audio is dropped");
                 } else if died_mid_stream {
                     if let Some(at) = resume::resume_point(&job.text, &result.words, result.reached) {

@@ -522,6 +522,19 @@ async fn held_partial_audio_of_a_failed_attempt_is_never_heard() {
         held.iter().filter(|&&ms| ms > 0).count() >= 3,
         "the primary sent audio of several later sentences before it died: {held:?}"
     );
+    let dropped_but_counted: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            RouterEvent::Attempt(a) if a.entry == "primary" && a.piece > 0 => {
+                Some(a.audio).filter(|d| !d.is_zero())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        dropped_but_counted.is_empty(),
+        "their audio was dropped unheard, so no audio counts as handed on: {dropped_but_counted:?}"
+    );
     let twice = repeats(&out, &SIX).expect("every sentence heard whole, in order");
     assert!(
         twice[0] > 0,
