@@ -51,6 +51,7 @@ pub mod pool;
 pub mod provider;
 pub mod reach;
 pub mod settings;
+pub mod sentences;
 pub mod sse;
 pub mod stream;
 

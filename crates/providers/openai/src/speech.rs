@@ -16,9 +16,9 @@ use voxwire_transport::chunker::Chunker;
 use voxwire_transport::sse::SseReader;
 use voxwire_transport::{errors, http};
 
-use crate::errors::Context;
-use crate::settings::Resolved;
-use crate::wire::{ErrorBody, SpeechRequest, SseFrame};
+use voxwire_transport::settings::Resolved;
+
+use crate::wire::{ErrorBody, SseFrame};
 use crate::PROVIDER_ID;
 
 /// How an answer's body is laid out, from its `Content-Type`.
@@ -68,22 +68,6 @@ impl BodyKind {
     }
 }
 
-/// Sends the request and waits for the answer's headers (the shared streamed
-/// call's limits), a refusal classified by the failure table; the instant
-/// returned is just before sending.
-pub(crate) async fn open(
-    client: &reqwest::Client,
-    r: &Resolved,
-    cx: Context<'_>,
-    body: &SpeechRequest,
-) -> Result<(reqwest::Response, Instant)> {
-    let request = r.authorized(client.post(&r.speech_url))?.json(body);
-    http::send_streamed(request, &r.call(&r.speech_url), |failure| {
-        crate::errors::classify(failure, cx)
-    })
-    .await
-}
-
 /// What is needed to read one answer.
 pub(crate) struct ReadSpec {
     pub kind: BodyKind,
@@ -99,7 +83,7 @@ pub(crate) fn read(
     r: &Resolved,
     spec: ReadSpec,
 ) -> Result<AudioStream> {
-    let url = r.speech_url.clone();
+    let url = r.rest_url.clone();
     let content_type = http::header(response.headers(), "content-type");
     let decoder = match spec.kind {
         BodyKind::Sse => Decoder::Sse {
@@ -112,7 +96,9 @@ pub(crate) fn read(
     };
     // From sending to the first audio byte (the reader waits at least a millisecond).
     let remaining = r.first_audio_timeout.saturating_sub(started.elapsed());
-    let reader = r.call(&url).body_reader(response, remaining);
+    let reader = r
+        .streamed_post(PROVIDER_ID, 1)
+        .body_reader(response, remaining);
     let state = Reading {
         reader,
         decoder,
