@@ -50,8 +50,8 @@ pub mod network;
 pub mod pool;
 pub mod provider;
 pub mod reach;
-pub mod settings;
 pub mod sentences;
+pub mod settings;
 pub mod sse;
 pub mod stream;
 

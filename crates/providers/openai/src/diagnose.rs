@@ -42,7 +42,7 @@ struct ModelEntry {
 pub(crate) async fn report(p: &OpenAiProvider) -> Report {
     let s = p.settings();
     let r = &p.core().resolved;
-    let base = p.rest_url().strip_suffix("/audio/speech").unwrap_or_default();
+    let base = p.base();
     let mut diagnosis = Vec::new();
     let kind = match p.is_openai() {
         true => "OpenAI".to_string(),
@@ -108,14 +108,18 @@ async fn models_check(p: &OpenAiProvider, diagnosis: &mut Vec<String>) -> Check 
                 ));
             }
             let is = if listed { "is listed" } else { "is NOT listed" };
-            let detail = format!("{} models ({}); {model} {is}", models.len(), preview(&models));
+            let detail = format!(
+                "{} models ({}); {model} {is}",
+                models.len(),
+                preview(&models)
+            );
             Check::pass(MODELS, detail, started.elapsed())
         }
         Ok(None) => Check::pass(
             MODELS,
             format!(
-                "the server lists no models (GET {} answered 404)",
-                p.models_url()
+                "the server lists no models (GET {}/models answered 404)",
+                p.base()
             ),
             started.elapsed(),
         ),
@@ -130,14 +134,18 @@ async fn models_check(p: &OpenAiProvider, diagnosis: &mut Vec<String>) -> Check 
 
 /// `GET {base}/models`: the ids, or `None` when the server has no such endpoint.
 pub async fn models(p: &OpenAiProvider) -> voxwire_core::Result<Option<Vec<String>>> {
-    let url = p.models_url();
+    let url = format!("{}/models", p.base());
     let body = match p.get(&url, MAX_MODELS_BODY).await {
         Ok(body) => body,
         Err(e) if e.status() == Some(404) => return Ok(None),
         Err(e) => return Err(e),
     };
     let list: ModelList = serde_json::from_slice(&body).map_err(|e| {
-        errors::protocol(PROVIDER_ID, &url, format!("the model list is not JSON: {e}"))
+        errors::protocol(
+            PROVIDER_ID,
+            &url,
+            format!("the model list is not JSON: {e}"),
+        )
     })?;
     Ok(Some(list.data.into_iter().map(|m| m.id).collect()))
 }

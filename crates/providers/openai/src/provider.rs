@@ -14,9 +14,8 @@ use voxwire_transport::provider::Answer;
 use voxwire_transport::settings::{Resolved, Vendor};
 use voxwire_transport::{NetworkProvider, NetworkVendor, NoSocket, Table, Voicing};
 
-use crate::errors::Context;
 use crate::settings::{is_openai_base, OpenAiSettings, StreamFormat, OPENAI_PCM_RATE, VENDOR};
-use crate::speech::{self, BodyKind, ReadSpec};
+use crate::speech;
 use crate::wire::{self, SpeechRequest, VoiceParam, MAX_INPUT_CHARS};
 use crate::PROVIDER_ID;
 
@@ -35,35 +34,20 @@ pub struct OpenAi;
 
 /// What an [`OpenAiProvider`] tells beyond the generic provider.
 pub trait OpenAiApi {
+    /// The base URL (`{base}/audio/speech` is spoken to).
+    fn base(&self) -> &str;
     /// Whether the base is OpenAI's own (its model and voice rules are checked locally).
     fn is_openai(&self) -> bool;
-    /// The model every request asks for.
-    fn model(&self) -> &str;
-    /// `{base}/models`.
-    fn models_url(&self) -> String;
 }
 
 impl OpenAiApi for OpenAiProvider {
+    fn base(&self) -> &str {
+        let url = self.rest_url();
+        url.strip_suffix(VENDOR.path).unwrap_or(url)
+    }
+
     fn is_openai(&self) -> bool {
-        is_openai_base(self.rest_url())
-    }
-
-    fn model(&self) -> &str {
-        &self.settings().model
-    }
-
-    fn models_url(&self) -> String {
-        let base = self.rest_url().strip_suffix(VENDOR.path);
-        format!("{}/models", base.unwrap_or_default())
-    }
-}
-
-/// What the failure table needs to know about the entry.
-fn context(p: &OpenAiProvider) -> Context<'_> {
-    let s = p.settings();
-    Context {
-        model: &s.model,
-        key_env: &s.api_key_env,
+        is_openai_base(self.base())
     }
 }
 
@@ -146,22 +130,8 @@ impl NetworkVendor for OpenAi {
     /// The body is read by the answer's `Content-Type`, never by what was asked.
     fn answer(p: &OpenAiProvider, a: Answer) -> Result<AudioStream> {
         let s = p.settings();
-        let format = s.response_format.to_ascii_lowercase();
-        let content_type = voxwire_transport::http::header(a.response.headers(), "content-type");
-        let kind = BodyKind::from_content_type(content_type.as_deref(), &format, s.sample_rate);
-        tracing::debug!(
-            provider = PROVIDER_ID,
-            content_type = content_type.as_deref().unwrap_or(""),
-            ?kind,
-            "speech answer"
-        );
-        let spec = ReadSpec {
-            kind,
-            asked: BodyKind::asked(&format, s.sample_rate),
-            target: a.requested,
-            text: a.text,
-        };
-        speech::read(a.response, a.started, &p.core().resolved, spec)
+        let asked = s.response_format.to_ascii_lowercase();
+        speech::read(a, &p.core().resolved, &asked, s.sample_rate)
     }
 
     async fn voices(p: &OpenAiProvider) -> Result<Vec<Voice>> {
@@ -187,7 +157,7 @@ impl NetworkVendor for OpenAi {
     }
 
     fn refused(p: &OpenAiProvider, failure: &HttpFailure<'_>) -> TtsError {
-        crate::errors::classify(failure, context(p))
+        crate::errors::classify(failure, p.settings())
     }
 
     async fn diagnose(p: &OpenAiProvider) -> Report {

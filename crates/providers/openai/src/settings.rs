@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 use voxwire_core::{Result, Secret, TtsError};
-use voxwire_transport::settings::{self, Limits, NetworkSettings, Resolved, Shared, Transport, Vendor};
+use voxwire_transport::settings::{
+    self, Limits, NetworkSettings, Resolved, Shared, Transport, Vendor,
+};
 
 /// OpenAI's documented base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
