@@ -263,8 +263,11 @@ pub fn diagnose(checks: &[Check], advice: &Advice, rest_url: &str, ws_url: &str)
         (Some(ErrorKind::Auth), Some(ErrorKind::Auth)) => out.push(format!(
             "the key was rejected by REST and by the WebSocket: check {key}"
         )),
-        (Some(ErrorKind::Auth), None) => out.push(format!(
+        (Some(ErrorKind::Auth), None) if passed(UPGRADE) => out.push(format!(
             "the WebSocket accepts the key but REST at {rest_url} refuses it: check {base}"
+        )),
+        (Some(ErrorKind::Auth), None) => out.push(format!(
+            "REST at {rest_url} refused the key: check {key} (and {base})"
         )),
         _ => {}
     }
