@@ -49,6 +49,9 @@ pub struct SocketDoctor<'a, D: Dialect> {
     pub voicing: Voicing,
     /// The vendor's reading of a refused upgrade, where it differs from the driver's.
     pub upgrade_error: fn(TtsError) -> TtsError,
+    /// Whether there is a socket to check (`false`: REST only, the upgrade
+    /// and the utterance are not tried).
+    pub socket: bool,
 }
 
 impl<'a, D: Dialect> SocketDoctor<'a, D> {
@@ -70,6 +73,7 @@ impl<'a, D: Dialect> SocketDoctor<'a, D> {
             ws: &core.ws,
             voicing,
             upgrade_error,
+            socket: true,
         }
     }
 
@@ -106,12 +110,16 @@ impl<'a, D: Dialect> SocketDoctor<'a, D> {
         let reached = reach.passed();
         checks.push(reach);
         if !reached {
-            for name in [REST, UPGRADE, UTTERANCE] {
+            let rest_only = if self.socket { 3 } else { 1 };
+            for name in [REST, UPGRADE, UTTERANCE].into_iter().take(rest_only) {
                 checks.push(Check::skipped(name, "the host is not reachable"));
             }
             return checks;
         }
-        checks.push(rest_check(rest).await);
+        checks.push(probe(REST, rest).await);
+        if !self.socket {
+            return checks;
+        }
         let started = Instant::now();
         match self.ws.open(&self.voicing).await {
             Ok(mut conn) => {
@@ -148,8 +156,9 @@ impl<'a, D: Dialect> SocketDoctor<'a, D> {
     }
 }
 
-/// The REST step: the whole probe read, its first audio timed.
-async fn rest_check<F, Fut>(rest: F) -> Check
+/// A synthesis step named `name`: the whole probe (`rest` speaking
+/// [`PROBE_TEXT`]) read, its first audio timed.
+pub async fn probe<F, Fut>(name: &'static str, rest: F) -> Check
 where
     F: FnOnce(&'static str) -> Fut,
     Fut: Future<Output = Result<AudioStream>>,
@@ -167,11 +176,11 @@ where
     .await;
     match result {
         Ok(first) => Check::pass(
-            REST,
+            name,
             format!("first audio after {} ms", first.as_millis()),
             started.elapsed(),
         ),
-        Err(e) => Check::fail(REST, e, started.elapsed()),
+        Err(e) => Check::fail(name, e, started.elapsed()),
     }
 }
 
@@ -254,8 +263,11 @@ pub fn diagnose(checks: &[Check], advice: &Advice, rest_url: &str, ws_url: &str)
         (Some(ErrorKind::Auth), Some(ErrorKind::Auth)) => out.push(format!(
             "the key was rejected by REST and by the WebSocket: check {key}"
         )),
-        (Some(ErrorKind::Auth), None) => out.push(format!(
+        (Some(ErrorKind::Auth), None) if passed(UPGRADE) => out.push(format!(
             "the WebSocket accepts the key but REST at {rest_url} refuses it: check {base}"
+        )),
+        (Some(ErrorKind::Auth), None) => out.push(format!(
+            "REST at {rest_url} refused the key: check {key} (and {base})"
         )),
         _ => {}
     }

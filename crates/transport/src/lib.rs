@@ -50,6 +50,7 @@ pub mod network;
 pub mod pool;
 pub mod provider;
 pub mod reach;
+pub mod sentences;
 pub mod settings;
 pub mod sse;
 pub mod stream;

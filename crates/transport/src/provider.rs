@@ -37,6 +37,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use voxwire_core::diagnose::Report;
 use voxwire_core::session::{StreamConfig, SynthesisSession};
@@ -48,6 +49,7 @@ use voxwire_core::{
 use crate::chunker::Chunker;
 use crate::dialect::{CancelPlan, Decoded, Dialect, Frame, Outgoing, Voicing};
 use crate::doctor::{Advice, SocketDoctor};
+use crate::http::HttpFailure;
 use crate::settings::{Resolved, Shared, Transport, Vendor};
 use crate::stream::stream_body;
 use crate::{http, NetworkCore, UpgradeRequest};
@@ -103,6 +105,7 @@ impl Table {
             .flat_map(|(_, r)| r.iter())
             .copied()
             .collect();
+        rates.push(native.sample_rate);
         rates.sort_unstable();
         rates.dedup();
         Capabilities {
@@ -116,6 +119,22 @@ impl Table {
             speed_range: self.speed_range,
         }
     }
+}
+
+/// A REST answer accepted (a success status), for the vendor to read
+/// ([`NetworkVendor::answer`]).
+#[derive(Debug)]
+pub struct Answer {
+    /// The answer, its body unread.
+    pub response: reqwest::Response,
+    /// Just before the request was sent (the first-audio deadline counts from it).
+    pub started: Instant,
+    /// What was asked of the vendor.
+    pub voicing: Voicing,
+    /// The format the caller asked for (`None`: the provider's choice).
+    pub requested: Option<AudioFormat>,
+    /// The text spoken (chunks carry spans of it).
+    pub text: String,
 }
 
 /// The parts of a vendor's provider, held once in an `Arc`.
@@ -205,6 +224,34 @@ pub trait NetworkVendor: Clone + Send + Sync + 'static {
     /// health, kinds its statuses mean. Applied to every error it returns.
     fn scoped(e: TtsError) -> TtsError {
         e
+    }
+
+    /// A refused REST call (or voice list) as an error, before
+    /// [`scoped`](Self::scoped): by default the shared classification with
+    /// the vendor's [`hint`](Self::hint); a vendor that reads its error
+    /// bodies refines it here.
+    fn refused(_p: &NetworkProvider<Self>, failure: &HttpFailure<'_>) -> TtsError {
+        crate::http::classify(Self::VENDOR.id, failure, |s| Self::hint(s, false))
+    }
+
+    /// The audio of an accepted REST answer: by default its body is raw
+    /// audio in the voicing's wire format, cut into chunks as it arrives. A
+    /// vendor whose answers vary (by `Content-Type`, say) reads them here.
+    fn answer(p: &NetworkProvider<Self>, answer: Answer) -> Result<AudioStream> {
+        let target = p.target(answer.requested);
+        let wire = answer.voicing.wire;
+        let mut chunker = Chunker::new(Self::VENDOR.id, wire, target, 0)?;
+        chunker.set_text(&answer.text);
+        let r = &p.core.resolved;
+        let call = r.streamed_post(Self::VENDOR.id, wire.bytes_per_frame());
+        let reader = call.body_reader(answer.response, r.first_audio_timeout);
+        Ok(stream_body(reader, chunker, r.rest_url.clone()))
+    }
+
+    /// `voxwire doctor`: by default the shared steps
+    /// ([`NetworkProvider::doctor`]); a vendor with checks of its own writes them here.
+    fn diagnose(p: &NetworkProvider<Self>) -> impl Future<Output = Report> + Send {
+        p.doctor()
     }
 }
 
@@ -324,16 +371,33 @@ impl<V: NetworkVendor> NetworkProvider<V> {
     /// Speaks `request` with one streamed REST call.
     pub async fn synthesize_rest(&self, request: SynthesisRequest) -> Result<AudioStream> {
         request.validate(V::TABLE.max_rest_chars)?;
-        let (text, target, voicing) = self.parts(request)?;
-        let mut chunker = Chunker::new(V::VENDOR.id, voicing.wire, target, 0)?;
-        chunker.set_text(&text);
-        let r = &self.core.resolved;
-        let post = V::rest(self, &voicing, &text)?.header("authorization", self.authorization()?);
-        let call = r.streamed_post(V::VENDOR.id, voicing.wire.bytes_per_frame());
-        let reader = http::post_streamed(post, &call, |s| V::hint(s, false))
+        let requested = request.format;
+        let (text, _, voicing) = self.parts(request)?;
+        let post = self.authorize(V::rest(self, &voicing, &text)?)?;
+        let call = self.core.resolved.streamed_post(V::VENDOR.id, 1);
+        let (response, started) = http::send_streamed(post, &call, |f| V::refused(self, f))
             .await
             .map_err(V::scoped)?;
-        Ok(stream_body(reader, chunker, r.rest_url.clone()))
+        let answer = Answer {
+            response,
+            started,
+            voicing,
+            requested,
+            text,
+        };
+        V::answer(self, answer).map_err(V::scoped)
+    }
+
+    /// The shared doctor's report: the key, the host, a one-word REST
+    /// synthesis, then (with a socket) the upgrade and one utterance.
+    pub async fn doctor(&self) -> Report {
+        let mut doctor = SocketDoctor::new(&self.core, &V::ADVICE, self.defaults(), V::scoped);
+        doctor.socket = V::TABLE.socket;
+        doctor
+            .report(self.describe(), |text| {
+                self.synthesize_rest(SynthesisRequest::new(text))
+            })
+            .await
     }
 
     /// Speaks `request` as one utterance over the pooled socket.
@@ -351,25 +415,29 @@ impl<V: NetworkVendor> NetworkProvider<V> {
         http::authorization(V::VENDOR.id, V::AUTH_SCHEME, &self.core.resolved.key)
     }
 
+    /// `request` with the [`authorization`](Self::authorization) header, or
+    /// as it is when there is no key (a vendor whose
+    /// [`resolve`](NetworkVendor::resolve) allows none, e.g. a local server).
+    pub fn authorize(&self, request: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder> {
+        if self.core.resolved.key.is_empty() {
+            return Ok(request);
+        }
+        Ok(request.header("authorization", self.authorization()?))
+    }
+
     /// An authorized `GET url` (a voice or model list): at most `limit`
     /// bytes of its body, within the connect plus first-audio timeouts; a
     /// refusal classified by the vendor's hints and rules.
     pub async fn get(&self, url: &str, limit: usize) -> Result<Vec<u8>> {
         let r = &self.core.resolved;
-        let request = self
-            .core
-            .ws
-            .http()
-            .get(url)
-            .header("authorization", self.authorization()?);
+        let request = self.authorize(self.core.ws.http().get(url))?;
         let call = crate::http::StreamedPost {
             endpoint: url,
             ..r.streamed_post(V::VENDOR.id, 1)
         };
-        let (response, _) = http::send_streamed(request, &call, |failure| {
-            V::scoped(http::classify(V::VENDOR.id, failure, |s| V::hint(s, false)))
-        })
-        .await?;
+        let (response, _) = http::send_streamed(request, &call, |f| V::refused(self, f))
+            .await
+            .map_err(V::scoped)?;
         Ok(http::read_excerpt(response, limit, r.connect_timeout + r.first_audio_timeout).await)
     }
 }
@@ -409,18 +477,22 @@ impl<V: NetworkVendor> TtsProvider for NetworkProvider<V> {
     }
 
     async fn prewarm(&self) -> Result<bool> {
+        if !V::TABLE.socket {
+            return Ok(false);
+        }
         NetworkProvider::prewarm(self).await.map(|()| true)
     }
 
     async fn diagnose(&self) -> Report {
-        SocketDoctor::new(&self.core, &V::ADVICE, self.defaults(), V::scoped)
-            .report(self.describe(), |text| {
-                self.synthesize_rest(SynthesisRequest::new(text))
-            })
-            .await
+        V::diagnose(self).await
     }
 
+    /// Over the socket; a vendor without one ([`NoSocket`]) speaks each
+    /// sentence with its own REST call ([`sentences`](crate::sentences)).
     async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession> {
+        if !V::TABLE.socket {
+            return crate::sentences::session(self.clone(), config);
+        }
         if let Some(f) = &config.format {
             f.validate()?;
         }

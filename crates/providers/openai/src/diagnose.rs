@@ -3,17 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde::Deserialize;
 use voxwire_core::diagnose::{Check, Report};
-use voxwire_core::{SynthesisRequest, TtsError, TtsProvider};
+use voxwire_core::error::redact_url;
+use voxwire_core::{SynthesisRequest, TtsProvider};
+use voxwire_transport::doctor::probe;
+use voxwire_transport::errors;
 use voxwire_transport::reach::reachable;
-use voxwire_transport::{errors, http};
 
-use crate::{wire, OpenAiProvider, PROVIDER_ID};
+use crate::{wire, OpenAiApi, OpenAiProvider, PROVIDER_ID};
 
-/// What the probe speaks: one word keeps it cheap.
-const PROBE_TEXT: &str = "Hi.";
 /// The largest models answer read.
 const MAX_MODELS_BODY: usize = 1024 * 1024;
 
@@ -39,163 +38,116 @@ struct ModelEntry {
     id: String,
 }
 
-impl OpenAiProvider {
-    pub(crate) async fn report(&self) -> Report {
-        let r = &self.inner.resolved;
-        let s = &self.inner.settings;
-        let mut diagnosis = Vec::new();
-        let kind = if r.is_openai {
-            "OpenAI".to_string()
-        } else {
-            format!(
-                "an OpenAI-compatible server at {}",
-                voxwire_core::error::redact_url(&r.base)
-            )
-        };
-        let mut checks = vec![Check::pass(
-            SERVER,
-            format!("{kind}; model {}, voice {}", s.model, s.voice),
-            Duration::ZERO,
-        )];
-        checks.push(Check::pass(
-            CREDENTIALS,
-            match &r.key {
-                Some(_) => format!("API key set ({} or api_key)", s.api_key_env),
-                None => format!("no key ({} unset): none is sent", s.api_key_env),
-            },
-            Duration::ZERO,
+/// The doctor's report: the server, the key, the host, the models, one synthesis.
+pub(crate) async fn report(p: &OpenAiProvider) -> Report {
+    let s = p.settings();
+    let r = &p.core().resolved;
+    let base = p.base();
+    let mut diagnosis = Vec::new();
+    let kind = match p.is_openai() {
+        true => "OpenAI".to_string(),
+        false => format!("an OpenAI-compatible server at {}", redact_url(base)),
+    };
+    let server = format!("{kind}; model {}, voice {}", s.model, s.voice);
+    let key = match r.key.is_empty() {
+        false => format!("API key set ({} or api_key)", s.api_key_env),
+        true => format!("no key ({} unset): none is sent", s.api_key_env),
+    };
+    let mut checks = vec![
+        Check::pass(SERVER, server, Duration::ZERO),
+        Check::pass(CREDENTIALS, key, Duration::ZERO),
+    ];
+    if p.is_openai() && wire::DEPRECATED_MODELS.contains(&s.model.as_str()) {
+        diagnosis.push(format!(
+            "model {} is deprecated: OpenAI shuts its Speech-API models down on {}; plan to point base_url at a compatible server",
+            s.model,
+            wire::SHUTDOWN_DATE
         ));
-        if r.is_openai && wire::DEPRECATED_MODELS.contains(&s.model.as_str()) {
-            diagnosis.push(format!(
-                "model {} is deprecated: OpenAI shuts its Speech-API models down on {}; plan to point base_url at a compatible server",
-                s.model,
-                wire::SHUTDOWN_DATE
-            ));
-        }
-        let reach = reachable(PROVIDER_ID, REACHABLE, &r.base, r.connect_timeout).await;
-        if let Some(e) = reach.error() {
-            diagnosis.push(format!(
-                "cannot reach {}: {e} — check the network and base_url",
-                voxwire_core::error::redact_url(&r.base)
-            ));
-            checks.push(reach);
-            for name in [MODELS, SPEECH] {
-                checks.push(Check::skipped(name, "the host is not reachable"));
-            }
-            return self.finish(checks, diagnosis);
-        }
+    }
+    let reach = reachable(PROVIDER_ID, REACHABLE, base, r.connect_timeout).await;
+    if let Some(e) = reach.error() {
+        diagnosis.push(format!(
+            "cannot reach {}: {e} — check the network and base_url",
+            redact_url(base)
+        ));
         checks.push(reach);
-        checks.push(self.models_check(&mut diagnosis).await);
-        checks.push(self.speech_check(&mut diagnosis).await);
-        self.finish(checks, diagnosis)
-    }
-
-    fn finish(&self, checks: Vec<Check>, diagnosis: Vec<String>) -> Report {
-        Report {
-            provider: self.describe(),
-            checks,
-            diagnosis,
+        for name in [MODELS, SPEECH] {
+            checks.push(Check::skipped(name, "the host is not reachable"));
         }
-    }
-
-    async fn models_check(&self, diagnosis: &mut Vec<String>) -> Check {
-        let started = Instant::now();
-        let r = &self.inner.resolved;
-        let model = &self.inner.settings.model;
-        match self.models().await {
-            Ok(Some(models)) => {
-                let listed = models.iter().any(|m| m == model);
-                if !listed {
-                    diagnosis.push(format!(
-                        "model {model} is not among the {} models the server lists ({}): check `model`",
-                        models.len(),
-                        preview(&models)
-                    ));
-                }
-                Check::pass(
-                    MODELS,
-                    format!(
-                        "{} models ({}); {model} {}",
-                        models.len(),
-                        preview(&models),
-                        if listed { "is listed" } else { "is NOT listed" }
-                    ),
-                    started.elapsed(),
-                )
-            }
-            Ok(None) => Check::pass(
-                MODELS,
-                format!(
-                    "the server lists no models (GET {} answered 404)",
-                    r.models_url
-                ),
-                started.elapsed(),
-            ),
-            Err(e) => {
-                if let Some(h) = e.hint() {
-                    diagnosis.push(format!("listing models failed: {h}"));
-                }
-                Check::fail(MODELS, e, started.elapsed())
-            }
+    } else {
+        checks.push(reach);
+        checks.push(models_check(p, &mut diagnosis).await);
+        let speech = probe(SPEECH, |text| p.synthesize(SynthesisRequest::new(text))).await;
+        if let Some(e) = speech.error() {
+            diagnosis.push(format!(
+                "speech failed at {}: {}",
+                redact_url(p.rest_url()),
+                e.hint().unwrap_or(e.message())
+            ));
         }
+        checks.push(speech);
     }
-
-    /// `GET {base}/models`: the ids, or `None` when the server has no such endpoint.
-    pub async fn models(&self) -> voxwire_core::Result<Option<Vec<String>>> {
-        let r = &self.inner.resolved;
-        let url = r.models_url.as_str();
-        let request = r.authorized(self.inner.http.get(url))?;
-        let cx = self.context();
-        let response = match http::send_streamed(request, &r.call(url), |failure| {
-            crate::errors::classify(failure, cx)
-        })
-        .await
-        {
-            Ok((response, _)) => response,
-            Err(e) if e.status() == Some(404) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let limit = r.connect_timeout + r.first_audio_timeout;
-        let body = http::read_excerpt(response, MAX_MODELS_BODY, limit).await;
-        let list: ModelList = serde_json::from_slice(&body).map_err(|e| {
-            errors::protocol(PROVIDER_ID, url, format!("the model list is not JSON: {e}"))
-        })?;
-        Ok(Some(list.data.into_iter().map(|m| m.id).collect()))
+    Report {
+        provider: p.describe(),
+        checks,
+        diagnosis,
     }
+}
 
-    async fn speech_check(&self, diagnosis: &mut Vec<String>) -> Check {
-        let started = Instant::now();
-        let result = async {
-            let mut stream = self.synthesize(SynthesisRequest::new(PROBE_TEXT)).await?;
-            let mut first = None;
-            let mut bytes = 0usize;
-            while let Some(chunk) = stream.next().await {
-                bytes += chunk?.data.len();
-                first.get_or_insert_with(|| started.elapsed());
-            }
-            Ok::<_, TtsError>((first.unwrap_or_default(), bytes))
-        }
-        .await;
-        match result {
-            Ok((first, bytes)) => Check::pass(
-                SPEECH,
-                format!(
-                    "first audio after {} ms, {bytes} bytes of audio (voice {})",
-                    first.as_millis(),
-                    self.inner.settings.voice
-                ),
-                started.elapsed(),
-            ),
-            Err(e) => {
+async fn models_check(p: &OpenAiProvider, diagnosis: &mut Vec<String>) -> Check {
+    let started = Instant::now();
+    let model = &p.settings().model;
+    match models(p).await {
+        Ok(Some(models)) => {
+            let listed = models.iter().any(|m| m == model);
+            if !listed {
                 diagnosis.push(format!(
-                    "speech failed at {}: {}",
-                    voxwire_core::error::redact_url(&self.inner.resolved.speech_url),
-                    e.hint().unwrap_or(e.message())
+                    "model {model} is not among the {} models the server lists ({}): check `model`",
+                    models.len(),
+                    preview(&models)
                 ));
-                Check::fail(SPEECH, e, started.elapsed())
             }
+            let is = if listed { "is listed" } else { "is NOT listed" };
+            let detail = format!(
+                "{} models ({}); {model} {is}",
+                models.len(),
+                preview(&models)
+            );
+            Check::pass(MODELS, detail, started.elapsed())
+        }
+        Ok(None) => Check::pass(
+            MODELS,
+            format!(
+                "the server lists no models (GET {}/models answered 404)",
+                p.base()
+            ),
+            started.elapsed(),
+        ),
+        Err(e) => {
+            if let Some(h) = e.hint() {
+                diagnosis.push(format!("listing models failed: {h}"));
+            }
+            Check::fail(MODELS, e, started.elapsed())
         }
     }
+}
+
+/// `GET {base}/models`: the ids, or `None` when the server has no such endpoint.
+pub async fn models(p: &OpenAiProvider) -> voxwire_core::Result<Option<Vec<String>>> {
+    let url = format!("{}/models", p.base());
+    let body = match p.get(&url, MAX_MODELS_BODY).await {
+        Ok(body) => body,
+        Err(e) if e.status() == Some(404) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let list: ModelList = serde_json::from_slice(&body).map_err(|e| {
+        errors::protocol(
+            PROVIDER_ID,
+            &url,
+            format!("the model list is not JSON: {e}"),
+        )
+    })?;
+    Ok(Some(list.data.into_iter().map(|m| m.id).collect()))
 }
 
 /// The first few ids, for one line.

@@ -8,19 +8,13 @@ use voxwire_core::{ErrorKind, ErrorScope, Phase, TtsError};
 use voxwire_transport::http::{self, HttpFailure};
 
 use crate::wire::{self, ErrorBody};
+use crate::OpenAiSettings;
 use crate::PROVIDER_ID;
-
-/// What the classification needs to know about the entry.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Context<'a> {
-    pub model: &'a str,
-    pub key_env: &'a str,
-}
 
 /// A refusal (its status, headers and body excerpt) as the error the router
 /// acts on: the shared classification, refined where OpenAI says more (an
 /// exhausted quota, `retry-after-ms`, a voice or the fields refused).
-pub(crate) fn classify(failure: &HttpFailure<'_>, cx: Context<'_>) -> TtsError {
+pub(crate) fn classify(failure: &HttpFailure<'_>, cx: &OpenAiSettings) -> TtsError {
     let text = String::from_utf8_lossy(failure.body);
     let parsed = ErrorBody::parse(&text);
     let base = http::classify(PROVIDER_ID, failure, |s| {
@@ -55,12 +49,12 @@ fn retry_after_ms(headers: &HeaderMap) -> Option<Duration> {
         .then(|| Duration::from_secs_f64((ms / 1000.0).min(http::MAX_RETRY_AFTER.as_secs_f64())))
 }
 
-fn hint(status: u16, body: &ErrorBody, url: &str, cx: Context<'_>) -> Option<String> {
-    let deprecated = wire::DEPRECATED_MODELS.contains(&cx.model);
+fn hint(status: u16, body: &ErrorBody, url: &str, cx: &OpenAiSettings) -> Option<String> {
+    let deprecated = wire::DEPRECATED_MODELS.contains(&cx.model.as_str());
     let h = match status {
         401 | 403 => format!(
             "the key was rejected: check {} (and base_url: {})",
-            cx.key_env,
+            cx.api_key_env,
             voxwire_core::error::redact_url(url)
         ),
         404 if body.is_model_not_found() && deprecated => format!(
@@ -122,19 +116,12 @@ pub(crate) fn event_error(url: &str, kind: &str, raw: &str, parsed: &ErrorBody) 
 mod tests {
     use super::*;
 
-    const CX: Context<'static> = Context {
-        model: "tts-1",
-        key_env: "OPENAI_API_KEY",
-    };
-
     /// The classification of one refusal of `url`.
-    fn classify(
-        status: u16,
-        headers: &HeaderMap,
-        body: &[u8],
-        url: &str,
-        cx: Context<'_>,
-    ) -> TtsError {
+    fn classify(status: u16, headers: &HeaderMap, body: &[u8], url: &str) -> TtsError {
+        let cx = OpenAiSettings {
+            model: "tts-1".into(),
+            ..OpenAiSettings::default()
+        };
         super::classify(
             &HttpFailure {
                 status,
@@ -143,7 +130,7 @@ mod tests {
                 headers,
                 body,
             },
-            cx,
+            &cx,
         )
     }
 
@@ -151,14 +138,13 @@ mod tests {
     fn the_failure_table() {
         let h = HeaderMap::new();
         let url = "https://api.openai.com/v1/audio/speech";
-        let e = classify(401, &h, b"{}", url, CX);
+        let e = classify(401, &h, b"{}", url);
         assert_eq!(e.kind(), ErrorKind::Auth);
         let e = classify(
             404,
             &h,
             br#"{"error":{"message":"Invalid URL (POST /v1/audio/speec)","type":"invalid_request_error","param":null,"code":null}}"#,
             url,
-            CX,
         );
         assert_eq!(
             (e.kind(), e.scope()),
@@ -170,7 +156,6 @@ mod tests {
             &h,
             br#"{"error":{"message":"The model `tts-1` does not exist","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#,
             url,
-            CX,
         );
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert!(e.hint().unwrap_or_default().contains(wire::SHUTDOWN_DATE));
@@ -179,18 +164,17 @@ mod tests {
             &h,
             br#"{"error":{"message":"Voice voice_x not found","type":"invalid_request_error"}}"#,
             url,
-            CX,
         );
         assert_eq!(
             (e.kind(), e.scope()),
             (ErrorKind::NotFound, ErrorScope::Request)
         );
-        let e = classify(400, &h, br#"{"error":{"message":"bad voice"}}"#, url, CX);
+        let e = classify(400, &h, br#"{"error":{"message":"bad voice"}}"#, url);
         assert_eq!(
             (e.kind(), e.scope()),
             (ErrorKind::InvalidRequest, ErrorScope::Request)
         );
-        let e = classify(422, &h, b"{}", url, CX);
+        let e = classify(422, &h, b"{}", url);
         assert_eq!(e.scope(), ErrorScope::Request);
         let mut h429 = HeaderMap::new();
         h429.insert("retry-after-ms", "1500".parse().unwrap());
@@ -199,18 +183,17 @@ mod tests {
             &h429,
             br#"{"error":{"message":"Rate limit reached","code":"rate_limit_exceeded"}}"#,
             url,
-            CX,
         );
         assert_eq!(e.kind(), ErrorKind::RateLimited);
         assert_eq!(e.retry_after(), Some(Duration::from_millis(1500)));
-        let e = classify(429, &h, br#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}}"#, url, CX);
+        let e = classify(429, &h, br#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}}"#, url);
         assert_eq!(
             (e.kind(), e.scope()),
             (ErrorKind::Auth, ErrorScope::Provider)
         );
         assert!(e.to_string().contains("quota"));
         assert!(!e.is_retryable());
-        let e = classify(503, &h, b"overloaded", url, CX);
+        let e = classify(503, &h, b"overloaded", url);
         assert_eq!(e.kind(), ErrorKind::Unavailable);
     }
 }

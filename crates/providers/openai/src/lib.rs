@@ -22,6 +22,12 @@
 //!   against any other base every voice string passes through. `voice_…`
 //!   (or `id:…`) is a custom voice, sent as `{"id": …}`.
 //!
+//! [`OpenAiProvider`] is `voxwire-transport`'s generic
+//! [`NetworkProvider`](voxwire_transport::NetworkProvider) for [`OpenAi`], with
+//! no socket ([`NoSocket`](voxwire_transport::NoSocket)): this crate holds the
+//! wire types, the settings, the voices and models, the body readers and the
+//! error rules.
+//!
 //! Settings: [`OpenAiSettings`].
 //!
 //! # Example
@@ -59,7 +65,7 @@ mod settings;
 pub mod speech;
 pub mod wire;
 
-pub use provider::{Instructions, OpenAiProvider};
+pub use provider::{Instructions, OpenAi, OpenAiApi, OpenAiProvider};
 pub use settings::{
     is_openai_base, OpenAiSettings, StreamFormat, DEFAULT_BASE_URL, DEFAULT_KEY_VARIABLE,
     DEFAULT_MODEL, DEFAULT_VOICE, OPENAI_PCM_RATE,

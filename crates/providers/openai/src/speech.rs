@@ -1,24 +1,22 @@
 //! One `POST {base}/audio/speech`: the answer's body parsed by its
 //! `Content-Type` (never by what was asked) and yielded as it arrives.
 //!
-//! The stream owns the HTTP response and no task: dropping it (a cancel)
-//! drops the connection, which aborts the request in flight.
-
-use std::collections::VecDeque;
-use std::time::Instant;
+//! The stream's task owns the HTTP response and watches the stream: dropping
+//! it (a cancel) drops the connection at once, aborting the request in flight.
 
 use base64::Engine as _;
 use bytes::Bytes;
 use voxwire_core::audio::wav::WavStreamParser;
-use voxwire_core::{AudioChunk, AudioFormat, AudioStream, Result, TtsError};
-use voxwire_transport::body::BodyReader;
+use voxwire_core::{AudioFormat, AudioStream, Result, TtsError};
 use voxwire_transport::chunker::Chunker;
 use voxwire_transport::sse::SseReader;
+use voxwire_transport::stream::spawn_stream;
 use voxwire_transport::{errors, http};
 
-use crate::errors::Context;
-use crate::settings::Resolved;
-use crate::wire::{ErrorBody, SpeechRequest, SseFrame};
+use voxwire_transport::provider::Answer;
+use voxwire_transport::settings::Resolved;
+
+use crate::wire::{ErrorBody, SseFrame};
 use crate::PROVIDER_ID;
 
 /// How an answer's body is laid out, from its `Content-Type`.
@@ -68,65 +66,85 @@ impl BodyKind {
     }
 }
 
-/// Sends the request and waits for the answer's headers (the shared streamed
-/// call's limits), a refusal classified by the failure table; the instant
-/// returned is just before sending.
-pub(crate) async fn open(
-    client: &reqwest::Client,
-    r: &Resolved,
-    cx: Context<'_>,
-    body: &SpeechRequest,
-) -> Result<(reqwest::Response, Instant)> {
-    let request = r.authorized(client.post(&r.speech_url))?.json(body);
-    http::send_streamed(request, &r.call(&r.speech_url), |failure| {
-        crate::errors::classify(failure, cx)
-    })
-    .await
-}
-
-/// What is needed to read one answer.
-pub(crate) struct ReadSpec {
-    pub kind: BodyKind,
-    pub asked: BodyKind,
-    pub target: Option<AudioFormat>,
-    pub text: String,
-}
-
-/// The answer's body as an audio stream (no task: dropping it drops the connection).
-pub(crate) fn read(
-    response: reqwest::Response,
-    started: Instant,
-    r: &Resolved,
-    spec: ReadSpec,
-) -> Result<AudioStream> {
-    let url = r.speech_url.clone();
-    let content_type = http::header(response.headers(), "content-type");
-    let decoder = match spec.kind {
+/// The answer's body as an audio stream, read by its `Content-Type` (`asked`,
+/// the `response_format` sent, decides only without one); dropping the
+/// stream drops the connection.
+pub(crate) fn read(a: Answer, r: &Resolved, asked: &str, pcm_rate: u32) -> Result<AudioStream> {
+    let url = r.rest_url.clone();
+    let content_type = http::header(a.response.headers(), "content-type");
+    let kind = BodyKind::from_content_type(content_type.as_deref(), asked, pcm_rate);
+    let ct = content_type.as_deref().unwrap_or("");
+    tracing::debug!(
+        provider = PROVIDER_ID,
+        content_type = ct,
+        ?kind,
+        "speech answer"
+    );
+    let mut decoder = match kind {
         BodyKind::Sse => Decoder::Sse {
             reader: SseReader::new(),
-            inner: Box::new(Decoder::audio(spec.asked, &url, content_type.as_deref())?),
+            inner: Box::new(Decoder::audio(BodyKind::asked(asked, pcm_rate), &url, ct)?),
             done: false,
             recognised: 0,
         },
-        other => Decoder::audio(other, &url, content_type.as_deref())?,
+        other => Decoder::audio(other, &url, ct)?,
     };
     // From sending to the first audio byte (the reader waits at least a millisecond).
-    let remaining = r.first_audio_timeout.saturating_sub(started.elapsed());
-    let reader = r.call(&url).body_reader(response, remaining);
-    let state = Reading {
-        reader,
-        decoder,
-        chunker: None,
-        target: spec.target,
-        url,
-        text: spec.text,
-        pending: VecDeque::new(),
-        finished: false,
-    };
-    Ok(Box::pin(futures::stream::unfold(
-        state,
-        |mut st| async move { st.next().await.map(|item| (item, st)) },
-    )))
+    let remaining = r.first_audio_timeout.saturating_sub(a.started.elapsed());
+    let mut reader = r
+        .streamed_post(PROVIDER_ID, 1)
+        .body_reader(a.response, remaining);
+    let (target, text) = (a.requested, a.text);
+    let mut chunker: Option<Chunker> = None;
+    Ok(spawn_stream(move |out| async move {
+        loop {
+            let next = tokio::select! {
+                next = reader.next() => next,
+                () = out.closed() => return, // a cancel: the connection drops now
+            };
+            let mut pieces = Vec::new();
+            let (step, last) = match next {
+                Ok(Some(bytes)) => (decoder.push(bytes, &url, &mut pieces), false),
+                Ok(None) => (decoder.finish(&url, &mut pieces), true),
+                Err(e) => (Err(e), true),
+            };
+            let mut chunks = Vec::new();
+            let step = step.and_then(|()| {
+                for (format, bytes) in pieces {
+                    if chunker.is_none() {
+                        let to = target.unwrap_or(format);
+                        let mut c = Chunker::new(PROVIDER_ID, format, to, 0)?;
+                        c.set_text(&text);
+                        chunker = Some(c);
+                    }
+                    chunks.extend(
+                        chunker
+                            .as_mut()
+                            .map(|c| c.push(bytes))
+                            .transpose()?
+                            .flatten(),
+                    );
+                }
+                match (&mut chunker, last) {
+                    (_, false) => Ok(()),
+                    (None, true) => Err(errors::no_audio(PROVIDER_ID, &url)),
+                    (Some(c), true) => c.finish(&url).map(|end| chunks.extend(end)),
+                }
+            });
+            if let Err(e) = step {
+                out.send(Err(e)).await;
+                return;
+            }
+            for chunk in chunks {
+                if !out.send(Ok(chunk)).await {
+                    return;
+                }
+            }
+            if last {
+                return;
+            }
+        }
+    }))
 }
 
 /// The parser for one body layout.
@@ -147,7 +165,7 @@ enum Decoder {
 type Piece = (AudioFormat, Bytes);
 
 impl Decoder {
-    fn audio(kind: BodyKind, url: &str, content_type: Option<&str>) -> Result<Self> {
+    fn audio(kind: BodyKind, url: &str, content_type: &str) -> Result<Self> {
         match kind {
             BodyKind::Pcm(rate) => Ok(Self::Pcm(rate)),
             BodyKind::Wav => Ok(Self::Wav(WavStreamParser::new())),
@@ -158,7 +176,7 @@ impl Decoder {
                 url,
                 "audio/mpeg (built without the `mp3` feature)",
             )),
-            BodyKind::Other | BodyKind::Sse => Err(unsupported(url, content_type.unwrap_or("?"))),
+            BodyKind::Other | BodyKind::Sse => Err(unsupported(url, content_type)),
         }
     }
 
@@ -199,17 +217,12 @@ impl Decoder {
     /// The end of the body: what an unfinished layout means.
     fn finish(&mut self, url: &str, out: &mut Vec<Piece>) -> Result<()> {
         match self {
-            Self::Pcm(_) => Ok(()),
-            Self::Wav(parser) => {
-                if parser.format().is_none() {
-                    return Err(errors::protocol(
-                        PROVIDER_ID,
-                        url,
-                        "the body ended inside the WAV header",
-                    ));
-                }
-                Ok(())
-            }
+            Self::Wav(parser) if parser.format().is_none() => Err(errors::protocol(
+                PROVIDER_ID,
+                url,
+                "the body ended inside the WAV header",
+            )),
+            Self::Pcm(_) | Self::Wav(_) => Ok(()),
             #[cfg(feature = "mp3")]
             Self::Mp3(decoder) => decoder.finish(out),
             Self::Sse {
@@ -226,21 +239,19 @@ impl Decoder {
                         sse_event(&event.data, inner, done, recognised, url, out)?;
                     }
                 }
-                if *done {
-                    return inner.finish(url, out);
-                }
-                if *recognised == 0 {
-                    return Err(errors::protocol(
+                match (*done, *recognised) {
+                    (true, _) => inner.finish(url, out),
+                    (false, 0) => Err(errors::protocol(
                         PROVIDER_ID,
                         url,
                         "the answer is text/event-stream but holds no speech events",
-                    ));
+                    )),
+                    _ => Err(errors::closed_mid_stream(
+                        PROVIDER_ID,
+                        url,
+                        "the event stream ended without speech.audio.done",
+                    )),
                 }
-                Err(errors::closed_mid_stream(
-                    PROVIDER_ID,
-                    url,
-                    "the event stream ended without speech.audio.done",
-                ))
             }
         }
     }
@@ -269,10 +280,6 @@ fn sse_event(
     })?;
     if frame.kind.ends_with("error") || (frame.kind.is_empty() && frame.error.is_some()) {
         let parsed = match &frame.error {
-            Some(serde_json::Value::String(s)) => ErrorBody {
-                message: Some(s.clone()),
-                ..ErrorBody::default()
-            },
             Some(v) => ErrorBody::parse(&serde_json::json!({ "error": v }).to_string()),
             None => ErrorBody {
                 message: frame.message.clone(),
@@ -314,76 +321,6 @@ fn unsupported(url: &str, what: &str) -> TtsError {
         format!("the server answered {what}, which voxwire does not decode"),
     )
     .with_hint("set response_format = \"pcm\" (or wav, mp3) in the openai chain entry")
-}
-
-/// Where one answer's reading is.
-struct Reading {
-    reader: BodyReader,
-    decoder: Decoder,
-    chunker: Option<Chunker>,
-    target: Option<AudioFormat>,
-    url: String,
-    text: String,
-    pending: VecDeque<AudioChunk>,
-    finished: bool,
-}
-
-impl Reading {
-    async fn next(&mut self) -> Option<Result<AudioChunk>> {
-        loop {
-            if let Some(chunk) = self.pending.pop_front() {
-                return Some(Ok(chunk));
-            }
-            if self.finished {
-                return None;
-            }
-            let mut pieces = Vec::new();
-            let step = match self.reader.next().await {
-                Ok(Some(bytes)) => self.decoder.push(bytes, &self.url, &mut pieces),
-                Ok(None) => {
-                    self.finished = true;
-                    self.decoder.finish(&self.url, &mut pieces)
-                }
-                Err(e) => Err(e),
-            };
-            let step = step.and_then(|()| self.assemble(pieces));
-            let step = step.and_then(|()| if self.finished { self.end() } else { Ok(()) });
-            if let Err(e) = step {
-                self.finished = true;
-                self.pending.clear();
-                return Some(Err(e));
-            }
-        }
-    }
-
-    fn assemble(&mut self, pieces: Vec<Piece>) -> Result<()> {
-        for (format, bytes) in pieces {
-            if self.chunker.is_none() {
-                let target = self.target.unwrap_or(format);
-                let mut chunker = Chunker::new(PROVIDER_ID, format, target, 0)?;
-                chunker.set_text(&self.text);
-                self.chunker = Some(chunker);
-            }
-            if let Some(chunker) = &mut self.chunker {
-                if let Some(chunk) = chunker.push(bytes)? {
-                    self.pending.push_back(chunk);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn end(&mut self) -> Result<()> {
-        match &mut self.chunker {
-            None => Err(errors::no_audio(PROVIDER_ID, &self.url)),
-            Some(chunker) => {
-                if let Some(chunk) = chunker.finish(&self.url)? {
-                    self.pending.push_back(chunk);
-                }
-                Ok(())
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use voxwire_core::session::{SessionEvent, StreamConfig};
 use voxwire_core::{
     AudioFormat, ErrorKind, ErrorScope, Phase, Secret, SynthesisRequest, TtsError, TtsProvider,
 };
-use voxwire_openai::{Instructions, OpenAiProvider, OpenAiSettings, StreamFormat};
+use voxwire_openai::{Instructions, OpenAiApi, OpenAiProvider, OpenAiSettings, StreamFormat};
 use voxwire_testkit::kit::audio::{expected_audio, samples_per_char};
 use voxwire_testkit::kit::{Fault, Stall};
 use voxwire_testkit::mock_openai::{
