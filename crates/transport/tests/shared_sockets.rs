@@ -140,13 +140,24 @@ fn provider(
         ..DriverSettings::new(Secret::new(KEY))
     };
     tweak(&mut settings);
-    let dialect = Mux {
+    faulty_provider(s, max_contexts, settings, |_| {})
+}
+
+/// A provider whose dialect `fault` changes (a bug, a slow hook, its idle).
+fn faulty_provider(
+    s: &Setup,
+    max_contexts: usize,
+    settings: DriverSettings,
+    fault: impl FnOnce(&mut Mux),
+) -> WsProvider<Mux> {
+    let mut dialect = Mux {
         url: s.mock.ws_url("/mux"),
         max_contexts,
         idle: Duration::from_secs(30),
         panic_on: None,
         slow_text: None,
     };
+    fault(&mut dialect);
     WsProvider::new(dialect, settings).unwrap()
 }
 
@@ -155,14 +166,7 @@ fn panicking_provider(s: &Setup, bug: &'static str) -> WsProvider<Mux> {
         first_audio_timeout: Duration::from_secs(5),
         ..DriverSettings::new(Secret::new(KEY))
     };
-    let dialect = Mux {
-        url: s.mock.ws_url("/mux"),
-        max_contexts: 5,
-        idle: Duration::from_secs(30),
-        panic_on: Some(bug),
-        slow_text: None,
-    };
-    WsProvider::new(dialect, settings).unwrap()
+    faulty_provider(s, 5, settings, |d| d.panic_on = Some(bug))
 }
 
 fn voicing() -> Voicing {
@@ -194,17 +198,7 @@ fn text_of(i: usize) -> String {
 async fn ten_concurrent_utterances_share_two_sockets_of_five_contexts_every_byte_right() {
     let s = serve(MuxEcho::default()).await;
     let p = provider(&s, 5, |_| {});
-    let runs = (0..10).map(|i| {
-        let p = p.clone();
-        async move { (i, say(&p, &text_of(i)).await) }
-    });
-    for (i, got) in futures::future::join_all(runs).await {
-        assert_eq!(
-            got.unwrap(),
-            mux_audio(&text_of(i), 16_000),
-            "utterance {i}"
-        );
-    }
+    all_at_once(&p, 10).await;
     assert_eq!(
         s.mock.kit().upgrades(),
         2,
@@ -221,17 +215,7 @@ async fn ten_concurrent_utterances_share_two_sockets_of_five_contexts_every_byte
 async fn a_sixth_utterance_waits_for_a_slot_instead_of_overflowing_the_socket() {
     let s = serve(MuxEcho::default()).await;
     let p = provider(&s, 5, |d| d.max_shared_sockets = 1);
-    let runs = (0..8).map(|i| {
-        let p = p.clone();
-        async move { (i, say(&p, &text_of(i)).await) }
-    });
-    for (i, got) in futures::future::join_all(runs).await {
-        assert_eq!(
-            got.unwrap(),
-            mux_audio(&text_of(i), 16_000),
-            "utterance {i}"
-        );
-    }
+    all_at_once(&p, 8).await;
     assert_eq!(s.mock.kit().upgrades(), 1);
     assert!(s.config.peak_contexts.load(Ordering::SeqCst) <= 5);
 }
@@ -597,14 +581,10 @@ async fn a_slot_reserved_as_its_socket_idles_out_is_served_not_failed() {
         first_audio_timeout: Duration::from_secs(5),
         ..DriverSettings::new(Secret::new(KEY))
     };
-    let dialect = Mux {
-        url: s.mock.ws_url("/mux"),
-        max_contexts: 5,
-        idle: Duration::from_millis(100),
-        panic_on: None,
-        slow_text: Some(("slow", Duration::from_millis(300))),
-    };
-    let p = WsProvider::new(dialect, settings).unwrap();
+    let p = faulty_provider(&s, 5, settings, |d| {
+        d.idle = Duration::from_millis(100);
+        d.slow_text = Some(("slow", Duration::from_millis(300)));
+    });
     say(&p, "warm").await.unwrap();
     // Reserved at once, then its text takes 300 ms to write: the socket's
     // 100 ms idle passes between the reservation and the open.
