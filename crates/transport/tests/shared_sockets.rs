@@ -1,8 +1,12 @@
 //! Shared sockets: a dialect that multiplexes by context id gets many
 //! utterances on few sockets, never over the vendor's context limit, with
 //! per-context errors, socket-wide errors failing everyone at once, cancel,
-//! the idle close survived, and a rate-limited upgrade backed off. The
-//! server is the kit's multiplexing toy (`voxwire_testkit::kit::mux_echo`).
+//! the idle close survived, and a rate-limited upgrade backed off; and the
+//! group's soundness (issue 35, step 1): callers dropped mid-open leak
+//! nothing, a release never overtakes its open, a panicking dialect kills
+//! its socket only, dropping the provider closes its sockets, shutdown is
+//! final, and a slot reserved as its socket retires is served. The server
+//! is the kit's multiplexing toy (`voxwire_testkit::kit::mux_echo`).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -25,6 +29,10 @@ struct Mux {
     url: String,
     max_contexts: usize,
     idle: Duration,
+    /// Decoding a frame that contains this panics (a dialect's bug).
+    panic_on: Option<&'static str>,
+    /// Writing a text that contains `.0` blocks its thread for `.1` (a slow hook).
+    slow_text: Option<(&'static str, Duration)>,
 }
 
 impl Dialect for Mux {
@@ -59,6 +67,9 @@ impl Dialect for Mux {
     }
 
     fn text(&self, _: &Voicing, ctx: &str, text: &str) -> Outgoing {
+        if let Some((_, pause)) = self.slow_text.filter(|(slow, _)| text.contains(slow)) {
+            std::thread::sleep(pause);
+        }
         Outgoing::Text(format!("say:{ctx}:{text}"))
     }
 
@@ -77,6 +88,9 @@ impl Dialect for Mux {
         let Frame::Text(t) = frame else {
             return Err(errors::protocol("mux", endpoint, "a binary frame"));
         };
+        if let Some(bug) = self.panic_on.filter(|bug| t.contains(bug)) {
+            panic!("the mux dialect's bug: {bug}");
+        }
         let (verb, rest) = t.split_once(':').unwrap_or((&t, ""));
         let (ctx, rest) = rest.split_once(':').unwrap_or((rest, ""));
         let context = (!ctx.is_empty()).then(|| ctx.to_string());
@@ -126,12 +140,33 @@ fn provider(
         ..DriverSettings::new(Secret::new(KEY))
     };
     tweak(&mut settings);
-    let dialect = Mux {
+    faulty_provider(s, max_contexts, settings, |_| {})
+}
+
+/// A provider whose dialect `fault` changes (a bug, a slow hook, its idle).
+fn faulty_provider(
+    s: &Setup,
+    max_contexts: usize,
+    settings: DriverSettings,
+    fault: impl FnOnce(&mut Mux),
+) -> WsProvider<Mux> {
+    let mut dialect = Mux {
         url: s.mock.ws_url("/mux"),
         max_contexts,
         idle: Duration::from_secs(30),
+        panic_on: None,
+        slow_text: None,
     };
+    fault(&mut dialect);
     WsProvider::new(dialect, settings).unwrap()
+}
+
+fn panicking_provider(s: &Setup, bug: &'static str) -> WsProvider<Mux> {
+    let settings = DriverSettings {
+        first_audio_timeout: Duration::from_secs(5),
+        ..DriverSettings::new(Secret::new(KEY))
+    };
+    faulty_provider(s, 5, settings, |d| d.panic_on = Some(bug))
 }
 
 fn voicing() -> Voicing {
@@ -163,17 +198,7 @@ fn text_of(i: usize) -> String {
 async fn ten_concurrent_utterances_share_two_sockets_of_five_contexts_every_byte_right() {
     let s = serve(MuxEcho::default()).await;
     let p = provider(&s, 5, |_| {});
-    let runs = (0..10).map(|i| {
-        let p = p.clone();
-        async move { (i, say(&p, &text_of(i)).await) }
-    });
-    for (i, got) in futures::future::join_all(runs).await {
-        assert_eq!(
-            got.unwrap(),
-            mux_audio(&text_of(i), 16_000),
-            "utterance {i}"
-        );
-    }
+    all_at_once(&p, 10).await;
     assert_eq!(
         s.mock.kit().upgrades(),
         2,
@@ -190,17 +215,7 @@ async fn ten_concurrent_utterances_share_two_sockets_of_five_contexts_every_byte
 async fn a_sixth_utterance_waits_for_a_slot_instead_of_overflowing_the_socket() {
     let s = serve(MuxEcho::default()).await;
     let p = provider(&s, 5, |d| d.max_shared_sockets = 1);
-    let runs = (0..8).map(|i| {
-        let p = p.clone();
-        async move { (i, say(&p, &text_of(i)).await) }
-    });
-    for (i, got) in futures::future::join_all(runs).await {
-        assert_eq!(
-            got.unwrap(),
-            mux_audio(&text_of(i), 16_000),
-            "utterance {i}"
-        );
-    }
+    all_at_once(&p, 8).await;
     assert_eq!(s.mock.kit().upgrades(), 1);
     assert!(s.config.peak_contexts.load(Ordering::SeqCst) <= 5);
 }
@@ -417,4 +432,173 @@ async fn a_rate_limited_upgrade_backs_off_instead_of_dialling_again() {
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(say(&p, "three").await.unwrap(), mux_audio("three", 16_000));
+}
+
+/// Speaks `n` texts at once; each must come back exact.
+async fn all_at_once(p: &WsProvider<Mux>, n: usize) {
+    let runs = (0..n).map(|i| async move { (i, say(p, &text_of(i)).await) });
+    for (i, got) in futures::future::join_all(runs).await {
+        assert_eq!(
+            got.unwrap(),
+            mux_audio(&text_of(i), 16_000),
+            "utterance {i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn callers_dropped_while_their_socket_opens_leak_no_count() {
+    let s = serve(MuxEcho::default()).await;
+    s.mock
+        .kit()
+        .set_fault(vec![Fault::SlowUpgrade(Duration::from_secs(3))]);
+    let p = provider(&s, 5, |d| {
+        d.max_shared_sockets = 1;
+        d.connect_timeout = Duration::from_secs(2);
+    });
+    // One caller dials, the other waits for that socket: both give up mid-open
+    // (the router's first-audio timeout, a lost hedge).
+    let (a, b) = tokio::join!(
+        tokio::time::timeout(Duration::from_millis(300), say(&p, "one")),
+        tokio::time::timeout(Duration::from_millis(300), say(&p, "two")),
+    );
+    assert!(a.is_err() && b.is_err(), "both were still opening");
+    // Nothing is left opening or awaited: the next utterance dials at once,
+    // and five run at once on the group's one socket.
+    let started = Instant::now();
+    assert_eq!(say(&p, "three").await.unwrap(), mux_audio("three", 16_000));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    all_at_once(&p, 5).await;
+    assert_eq!(p.shared_connections(), 1);
+}
+
+#[tokio::test]
+async fn a_caller_dropped_as_its_context_opens_leaves_no_utterance_holding_a_slot() {
+    let s = serve(MuxEcho {
+        char_delay: Duration::from_millis(20),
+        ..MuxEcho::default()
+    })
+    .await;
+    let p = provider(&s, 2, |d| {
+        d.max_shared_sockets = 1;
+        d.connect_timeout = Duration::from_secs(1);
+    });
+    say(&p, "warm").await.unwrap();
+    {
+        // The open is queued, then the caller is dropped before the socket's
+        // task ran (one thread): its release is queued after the open.
+        let mut hung = Box::pin(say(&p, "hang on to the slot"));
+        assert!(futures::poll!(hung.as_mut()).is_pending());
+    }
+    // The vendor was told to stop it: both slots serve at once (each takes
+    // about 1.7 s, longer than a slot is waited for).
+    let long = |i| format!("{} and a tail that makes it long enough.", text_of(i));
+    let (one, two) = (long(1), long(2));
+    let (a, b) = tokio::join!(say(&p, &one), say(&p, &two));
+    assert_eq!(a.unwrap(), mux_audio(&one, 16_000));
+    assert_eq!(b.unwrap(), mux_audio(&two, 16_000));
+    assert_eq!(s.mock.kit().upgrades(), 1);
+}
+
+#[tokio::test]
+async fn a_dialect_that_panics_kills_its_socket_and_not_the_next_utterance() {
+    let s = serve(MuxEcho::default()).await;
+    let p = panicking_provider(&s, "dialect bug");
+    let e = say(&p, "fail:dialect bug").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert_eq!(
+        say(&p, "after the panic").await.unwrap(),
+        mux_audio("after the panic", 16_000)
+    );
+    assert_eq!(s.mock.kit().upgrades(), 2, "the dead socket was not picked");
+}
+
+#[tokio::test]
+async fn dropping_the_provider_closes_its_idle_shared_sockets() {
+    let s = serve(MuxEcho::default()).await;
+    let p = provider(&s, 5, |_| {});
+    all_at_once(&p, 7).await;
+    assert!(s.config.wait_open_sockets(2, Duration::from_secs(2)).await);
+    drop(p);
+    assert!(
+        s.config.wait_open_sockets(0, Duration::from_secs(3)).await,
+        "closed with the provider, not after the group's 30 s idle"
+    );
+}
+
+#[tokio::test]
+async fn a_socket_mid_dial_at_shutdown_never_joins_and_nothing_dials_after() {
+    let s = serve(MuxEcho::default()).await;
+    s.mock
+        .kit()
+        .set_fault(vec![Fault::SlowUpgrade(Duration::from_millis(600))]);
+    let p = provider(&s, 5, |_| {});
+    let shutdown = async {
+        // Sequencing only: the dial takes 600 ms.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        p.shutdown().await;
+    };
+    let (dialled, ()) = tokio::join!(say(&p, "dialled before the shutdown"), shutdown);
+    let e = dialled.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.message().contains("shut down"), "{e}");
+    assert_eq!(p.shared_connections(), 0);
+    assert!(s.config.wait_open_sockets(0, Duration::from_secs(2)).await);
+    let e = say(&p, "after the shutdown").await.unwrap_err();
+    assert!(e.message().contains("shut down"), "{e}");
+    assert_eq!(s.mock.kit().requests().len(), 1, "no dial after shutdown");
+}
+
+#[tokio::test]
+async fn an_utterance_cut_by_shutdown_is_not_resent_on_a_new_socket() {
+    let s = serve(MuxEcho::default()).await;
+    let p = provider(&s, 5, |_| {});
+    say(&p, "warm").await.unwrap();
+    let started = Instant::now();
+    let shutdown = async {
+        // Sequencing only: the open reaches the socket well before.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        p.shutdown().await;
+    };
+    let (cut, ()) = tokio::join!(say(&p, "hang until the shutdown"), shutdown);
+    assert!(cut.is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(s.mock.kit().upgrades(), 1, "not resent after the shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_reserved_as_its_socket_idles_out_is_served_not_failed() {
+    let s = serve(MuxEcho::default()).await;
+    let settings = DriverSettings {
+        first_audio_timeout: Duration::from_secs(5),
+        ..DriverSettings::new(Secret::new(KEY))
+    };
+    let p = faulty_provider(&s, 5, settings, |d| {
+        d.idle = Duration::from_millis(100);
+        d.slow_text = Some(("slow", Duration::from_millis(300)));
+    });
+    say(&p, "warm").await.unwrap();
+    // Reserved at once, then its text takes 300 ms to write: the socket's
+    // 100 ms idle passes between the reservation and the open.
+    assert_eq!(say(&p, "slow").await.unwrap(), mux_audio("slow", 16_000));
+    assert_eq!(s.mock.kit().upgrades(), 1, "served on the reserved socket");
+}
+
+#[tokio::test]
+async fn a_slot_reserved_as_its_socket_retires_is_served_not_failed() {
+    let s = serve(MuxEcho::default()).await;
+    let p = provider(&s, 5, |d| d.max_connection_age = Duration::from_millis(300));
+    say(&p, "young").await.unwrap();
+    // Setup only: the socket passes its age while its task sleeps.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(say(&p, "old").await.unwrap(), mux_audio("old", 16_000));
+    all_at_once(&p, 3).await;
 }

@@ -102,6 +102,10 @@ pub enum Fault {
     SlowDrip(Duration),
     /// Close the WebSocket (code 1001) once it is this old, even mid-utterance.
     ConnectionDeadline(Duration),
+    /// Answer the WebSocket upgrade only after this pause (bounded by
+    /// shutdown): a slow dial, for a caller dropped or a shutdown mid-dial.
+    /// Applied by the dialects that speak it (the multiplexing toy).
+    SlowUpgrade(Duration),
     /// Per-utterance faults for a WebSocket connection: utterance `i` gets entry `i`,
     /// later utterances behave. A REST call uses the first entry.
     Utterances(Vec<Fault>),
@@ -301,6 +305,8 @@ pub struct Effects {
     pub reject_ws: Option<Rejection>,
     /// Close the connection this long after it opened.
     pub deadline: Option<Duration>,
+    /// Answer the upgrade only after this pause.
+    pub upgrade_delay: Option<Duration>,
     /// Per-utterance faults of a connection, by index (else `utterance` for all).
     pub utterances: Option<Vec<Fault>>,
     /// What happens to every utterance when `utterances` is unset.
@@ -367,6 +373,7 @@ impl Effects {
             Fault::ConnectionDeadline(d) => {
                 self.deadline = Some(self.deadline.map_or(*d, |old| old.min(*d)));
             }
+            Fault::SlowUpgrade(d) => self.upgrade_delay = Some(*d),
             Fault::Utterances(list) => self.utterances = Some(list.clone()),
             Fault::All(list) => {
                 for f in list {

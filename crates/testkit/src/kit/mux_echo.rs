@@ -19,7 +19,11 @@
 //! is closed 1000 "connection idle timeout"; with
 //! [`MuxEcho::close_second_context`] a socket is closed so as its second
 //! context opens (an idle close racing a request). The kit's fault plan applies
-//! per upgrade (rejections, e.g. a 429 connection cap).
+//! per upgrade: rejections (e.g. a 429 connection cap) and
+//! [`Fault::SlowUpgrade`](super::Fault::SlowUpgrade) (a dial that takes its
+//! time, for a caller dropped or a shutdown mid-dial).
+//! [`MuxEcho::wait_open_sockets`] waits, within a limit, until a given
+//! number of sockets is open (how a test sees a client close its sockets).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,7 +38,7 @@ use axum::routing::get;
 use axum::Router;
 use base64::Engine as _;
 use futures::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use voxwire_core::AudioFormat;
 
 use super::audio::expected_audio;
@@ -57,6 +61,27 @@ pub struct MuxEcho {
     pub peak_contexts: Arc<AtomicUsize>,
     /// Sockets open now.
     pub open_sockets: Arc<AtomicUsize>,
+    /// Told each time a socket opens or ends (see [`MuxEcho::wait_open_sockets`]).
+    pub sockets_changed: Arc<Notify>,
+}
+
+impl MuxEcho {
+    /// Waits until exactly `n` sockets are open, within `limit`; `false` if
+    /// they were not by then.
+    pub async fn wait_open_sockets(&self, n: usize, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let changed = self.sockets_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.open_sockets.load(Ordering::SeqCst) == n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.open_sockets.load(Ordering::SeqCst) == n;
+            }
+        }
+    }
 }
 
 impl Default for MuxEcho {
@@ -68,6 +93,7 @@ impl Default for MuxEcho {
             close_second_context: false,
             peak_contexts: Arc::new(AtomicUsize::new(0)),
             open_sockets: Arc::new(AtomicUsize::new(0)),
+            sockets_changed: Arc::new(Notify::new()),
         }
     }
 }
@@ -114,6 +140,12 @@ async fn upgrade(
         .is_some_and(|v| v.as_bytes() == kit.api_key().as_bytes());
     let (index, fault) = kit.take_fault();
     let effects = Effects::of(&fault);
+    if let Some(delay) = effects.upgrade_delay {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = kit.stopped() => {}
+        }
+    }
     let response = if !authorized {
         (StatusCode::UNAUTHORIZED, "bad key").into_response()
     } else if let Some(r) = effects.reject.as_ref().or(effects.reject_ws.as_ref()) {
@@ -124,11 +156,13 @@ async fn upgrade(
         let shared = Arc::clone(&shared);
         ws.on_upgrade(move |socket| async move {
             shared.config.open_sockets.fetch_add(1, Ordering::SeqCst);
+            shared.config.sockets_changed.notify_waiters();
             tokio::select! {
                 () = serve(socket, &shared.config, rate) => {}
                 () = shared.kit.stopped() => {}
             }
             shared.config.open_sockets.fetch_sub(1, Ordering::SeqCst);
+            shared.config.sockets_changed.notify_waiters();
         })
     };
     let status = response.status().as_u16();

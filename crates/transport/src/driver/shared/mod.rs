@@ -20,14 +20,25 @@
 //!   vendor's idle close racing the request);
 //! - a refused upgrade with `RateLimited` (the vendor's connection cap) backs
 //!   the group off: until it passes, new sockets fail at once with that
-//!   error instead of dialling again.
+//!   error instead of dialling again;
+//! - a caller dropped at any point of its open (waiting for a slot, dialling,
+//!   waiting for a socket another caller dials) gives back what it counted
+//!   or reserved; one dropped after its open was queued has the context
+//!   cancelled on the wire (its release follows its open on one channel);
+//! - each socket's task is owned by its handles (the group's and each
+//!   slot's): dropping the provider ends them; a socket whose task ended in
+//!   any way (a panic included) is never picked again, and an open it never
+//!   took is sent again on another socket, once;
+//! - after [`shutdown`](crate::WsProvider::shutdown) nothing is dialled:
+//!   new utterances fail with `Unavailable`, and a socket dialled across the
+//!   shutdown is closed, not added.
 
 mod session;
 mod socket;
 mod speak;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,7 +47,7 @@ use tokio::time::Instant;
 use voxwire_core::{ErrorKind, Phase, Result, TtsError};
 
 pub(crate) use session::run as run_session;
-use socket::{Command, RouteRx, Routed, SocketHandle};
+use socket::{Command, ReleasePermit, RouteRx, Routed, SocketHandle};
 pub(crate) use speak::synthesize;
 
 use crate::dialect::{Decoded, Dialect, Outgoing, Voicing};
@@ -65,6 +76,67 @@ struct Group {
 pub(crate) struct Shared {
     groups: Mutex<HashMap<String, Group>>,
     changed: Arc<Notify>,
+    /// Shut down: nothing is dialled any more.
+    shut: AtomicBool,
+    /// Sockets closing since the shutdown, kept (owned) until their task ends.
+    closing: Mutex<Vec<Arc<SocketHandle>>>,
+}
+
+/// What a caller counted in its group while it waits on a socket being opened.
+#[derive(Clone, Copy)]
+enum Counted {
+    /// `opening`: it dials.
+    Opening,
+    /// `awaiting_open`: it waits for a socket another caller dials.
+    AwaitingOpen,
+}
+
+/// A count a caller holds in its group, given back however the caller ends
+/// (dropped mid-open included).
+struct Pending<'a> {
+    shared: &'a Shared,
+    key: &'a str,
+    counted: Option<Counted>,
+}
+
+impl<'a> Pending<'a> {
+    /// Counts `counted` in `group` (the lock held).
+    fn new(shared: &'a Shared, key: &'a str, group: &mut Group, counted: Counted) -> Self {
+        match counted {
+            Counted::Opening => group.opening += 1,
+            Counted::AwaitingOpen => group.awaiting_open += 1,
+        }
+        Self {
+            shared,
+            key,
+            counted: Some(counted),
+        }
+    }
+
+    /// Gives the count back in `group` (the lock held).
+    fn settle(mut self, group: &mut Group) {
+        if let Some(counted) = self.counted.take() {
+            uncount(group, counted);
+        }
+    }
+}
+
+fn uncount(group: &mut Group, counted: Counted) {
+    match counted {
+        Counted::Opening => group.opening = group.opening.saturating_sub(1),
+        Counted::AwaitingOpen => group.awaiting_open = group.awaiting_open.saturating_sub(1),
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Some(counted) = self.counted.take() {
+            if let Some(group) = self.shared.lock().get_mut(self.key) {
+                uncount(group, counted);
+            }
+            self.shared.changed.notify_waiters();
+        }
+    }
 }
 
 impl Shared {
@@ -72,7 +144,13 @@ impl Shared {
         Self {
             groups: Mutex::new(HashMap::new()),
             changed: Arc::new(Notify::new()),
+            shut: AtomicBool::new(false),
+            closing: Mutex::new(Vec::new()),
         }
+    }
+
+    fn is_shut(&self) -> bool {
+        self.shut.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
@@ -91,24 +169,61 @@ impl Shared {
             .sum()
     }
 
-    /// Closes every shared socket (live contexts end with an error).
+    /// Closes every shared socket (live contexts end with an error); from
+    /// now on nothing is dialled.
     pub fn shutdown(&self) {
+        self.shut.store(true, Ordering::Release);
+        let mut closed = Vec::new();
         for group in self.lock().values_mut() {
             for socket in group.sockets.drain(..) {
                 socket.close();
+                closed.push(socket);
             }
         }
+        let mut closing = self.closing.lock().unwrap_or_else(|p| p.into_inner());
+        closing.retain(|s| !s.is_dead());
+        closing.extend(closed);
+        drop(closing);
+        self.changed.notify_waiters();
     }
+}
+
+/// The error for an utterance after shutdown.
+fn shut_down(provider: &'static str) -> TtsError {
+    TtsError::new(
+        ErrorKind::Unavailable,
+        "the provider was shut down: its shared connections are closed and none is opened",
+    )
+    .with_provider(provider)
+    .with_phase(Phase::Connect)
+}
+
+/// How an attempt to open a context failed.
+enum Taken {
+    /// For good (the caller gets it).
+    Failed(TtsError),
+    /// The socket ended before it took the open: nothing was sent.
+    Untaken(TtsError),
 }
 
 /// A slot reserved on a shared socket, not yet opened.
 struct Reserved {
     socket: Arc<SocketHandle>,
+    /// Still ours to give back (not yet handed to the socket's task).
+    held: bool,
+}
+
+impl Reserved {
+    fn new(socket: Arc<SocketHandle>) -> Self {
+        Self { socket, held: true }
+    }
 }
 
 impl Drop for Reserved {
     fn drop(&mut self) {
-        self.socket.unreserve();
+        if self.held {
+            self.socket.unreserve();
+        }
     }
 }
 
@@ -125,12 +240,18 @@ pub(crate) struct Slot {
     closed: bool,
     provider: &'static str,
     send_timeout: Duration,
+    /// The permit its release goes out on (after its open, on the same channel).
+    release: Option<ReleasePermit>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.socket
-            .release(std::mem::take(&mut self.context), self.ended);
+        if let Some(permit) = self.release.take() {
+            permit.send(Command::Release {
+                context: std::mem::take(&mut self.context),
+                ended: self.ended,
+            });
+        }
     }
 }
 
@@ -228,10 +349,44 @@ impl<D: Dialect> Inner<D> {
     pub(crate) async fn open_context(
         self: &Arc<Self>,
         voicing: &Voicing,
-        then: impl FnOnce(&str) -> Vec<Outgoing>,
+        then: impl Fn(&str) -> Vec<Outgoing>,
         fresh: bool,
     ) -> Result<Slot> {
-        let reserved = self.reserve(voicing, fresh).await?;
+        // An open the socket never took (its task ended first) goes to another, once.
+        let mut tries = 2;
+        loop {
+            tries -= 1;
+            match self.try_open_context(voicing, &then, fresh).await {
+                Ok(slot) => return Ok(slot),
+                Err(Taken::Failed(e)) => return Err(e),
+                Err(Taken::Untaken(e)) if tries == 0 || self.shared.is_shut() => return Err(e),
+                Err(Taken::Untaken(e)) => {
+                    tracing::debug!(error = %e, "a shared socket ended before it took an open: sent to another");
+                }
+            }
+        }
+    }
+
+    /// One attempt of [`Inner::open_context`]: `Err(Untaken)` when the
+    /// socket ended before it took the open (worth another socket).
+    async fn try_open_context(
+        self: &Arc<Self>,
+        voicing: &Voicing,
+        then: &impl Fn(&str) -> Vec<Outgoing>,
+        fresh: bool,
+    ) -> std::result::Result<Slot, Taken> {
+        let reserved = self.reserve(voicing, fresh).await.map_err(Taken::Failed)?;
+        let provider = self.dialect.provider();
+        let limit = self.settings.send_timeout;
+        let socket = reserved.socket.clone();
+        let untaken = |e: TtsError| {
+            if socket.is_dead() {
+                Taken::Untaken(e.with_provider(provider))
+            } else {
+                Taken::Failed(e.with_provider(provider))
+            }
+        };
+        let release = socket.release_permit(limit).await.map_err(untaken)?;
         let context = self.next_context();
         let then = then(&context);
         let (route, rx) = mpsc::unbounded_channel();
@@ -245,15 +400,11 @@ impl<D: Dialect> Inner<D> {
             backlog: backlog.clone(),
             done,
         };
-        let provider = self.dialect.provider();
-        let limit = self.settings.send_timeout;
-        let socket = reserved.socket.clone();
-        socket
-            .command(command, limit)
-            .await
-            .map_err(|e| e.with_provider(provider))?;
+        socket.command(command, limit).await.map_err(untaken)?;
         // From here the socket task owns the slot (a release frees it).
-        std::mem::forget(reserved);
+        let mut reserved = reserved;
+        reserved.held = false;
+        drop(reserved);
         let mut slot = Slot {
             socket,
             context,
@@ -263,18 +414,23 @@ impl<D: Dialect> Inner<D> {
             closed: false,
             provider,
             send_timeout: limit,
+            release: Some(release),
         };
         let first = match tokio::time::timeout(limit * 2, opened).await {
-            Ok(Ok(result)) => result?,
-            Ok(Err(_)) => return Err(slot.socket.gone().with_provider(provider)),
+            Ok(Ok(result)) => result.map_err(Taken::Failed)?,
+            Ok(Err(_)) => {
+                // The task ended before it took the open: nothing was sent.
+                slot.ended = true;
+                return Err(Taken::Untaken(slot.socket.gone().with_provider(provider)));
+            }
             Err(_) => {
-                return Err(errors::timeout(
+                return Err(Taken::Failed(errors::timeout(
                     provider,
                     slot.socket.endpoint(),
                     Phase::Send,
                     "could not open a context on the shared connection",
                     limit * 2,
-                ))
+                )))
             }
         };
         slot.reused = !first;
@@ -290,18 +446,22 @@ impl<D: Dialect> Inner<D> {
         let wait = self.settings.connect_timeout;
         let deadline = Instant::now() + wait;
         let provider = self.dialect.provider();
+        let shared = &self.shared;
         loop {
-            let notified = self.shared.changed.notified();
+            let notified = shared.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            enum Step {
+            enum Step<'a> {
                 Use(Reserved),
-                Open,
-                AwaitOpen,
+                Open(Pending<'a>),
+                AwaitOpen(Pending<'a>),
                 Wait,
             }
             let step = {
-                let mut groups = self.shared.lock();
+                if shared.is_shut() {
+                    return Err(shut_down(provider));
+                }
+                let mut groups = shared.lock();
                 let group = groups.entry(key.clone()).or_default();
                 group.sockets.retain(|s| !s.is_dead());
                 let reuse = (!fresh)
@@ -316,36 +476,31 @@ impl<D: Dialect> Inner<D> {
                     })
                     .flatten();
                 if let Some(socket) = reuse {
-                    Step::Use(Reserved { socket })
+                    Step::Use(Reserved::new(socket))
                 } else if let Some((until, error)) = &group.backoff {
                     if Instant::now() < *until {
                         let left = until.saturating_duration_since(Instant::now());
                         return Err(backing_off(error, left));
                     }
                     group.backoff = None;
-                    group.opening += 1;
-                    Step::Open
+                    Step::Open(Pending::new(shared, &key, group, Counted::Opening))
                 } else if !fresh
                     && group.awaiting_open + group.opening < group.opening * max_contexts
                 {
                     // A socket being opened will have room: wait for it rather than dial another.
-                    group.awaiting_open += 1;
-                    Step::AwaitOpen
+                    Step::AwaitOpen(Pending::new(shared, &key, group, Counted::AwaitingOpen))
                 } else if fresh || group.sockets.len() + group.opening < max_sockets {
-                    group.opening += 1;
-                    Step::Open
+                    Step::Open(Pending::new(shared, &key, group, Counted::Opening))
                 } else {
                     Step::Wait
                 }
             };
             match step {
                 Step::Use(reserved) => return Ok(reserved),
-                Step::Open => return self.open_shared(&key, voicing).await,
-                Step::AwaitOpen => {
+                Step::Open(pending) => return self.open_shared(pending, voicing).await,
+                Step::AwaitOpen(pending) => {
                     let woke = tokio::time::timeout_at(deadline, notified).await;
-                    if let Some(group) = self.shared.lock().get_mut(&key) {
-                        group.awaiting_open = group.awaiting_open.saturating_sub(1);
-                    }
+                    drop(pending);
                     if woke.is_err() {
                         return Err(errors::timeout(
                             provider,
@@ -377,42 +532,57 @@ impl<D: Dialect> Inner<D> {
     /// Opens a socket into `voicing`'s group now (its slot is given back at once).
     pub(crate) async fn prewarm_shared(self: &Arc<Self>, voicing: &Voicing) -> Result<()> {
         let key = self.dialect.socket_key(voicing)?;
-        self.shared.lock().entry(key.clone()).or_default().opening += 1;
-        self.open_shared(&key, voicing).await.map(drop)
+        if self.shared.is_shut() {
+            return Err(shut_down(self.dialect.provider()));
+        }
+        let pending = {
+            let mut groups = self.shared.lock();
+            let group = groups.entry(key.clone()).or_default();
+            Pending::new(&self.shared, &key, group, Counted::Opening)
+        };
+        self.open_shared(pending, voicing).await.map(drop)
     }
 
-    /// Opens a socket for the group `key` and reserves its first slot.
-    async fn open_shared(self: &Arc<Self>, key: &str, voicing: &Voicing) -> Result<Reserved> {
+    /// Opens a socket for the group `pending` counts in and reserves its
+    /// first slot; dropped mid-dial, it gives the count back.
+    async fn open_shared(
+        self: &Arc<Self>,
+        pending: Pending<'_>,
+        voicing: &Voicing,
+    ) -> Result<Reserved> {
         let opened = self.open(voicing).await;
-        let mut groups = self.shared.lock();
-        let group = groups.entry(key.to_string()).or_default();
-        group.opening = group.opening.saturating_sub(1);
-        let result = match opened {
-            Ok(conn) => {
-                group.refusals = 0;
-                let socket = socket::spawn(self.clone(), conn, self.shared.changed.clone());
-                let reserved = socket.try_reserve(self.dialect.max_contexts());
-                group.sockets.push(socket.clone());
-                if reserved {
-                    Ok(Reserved { socket })
-                } else {
-                    Err(socket.gone().with_provider(self.dialect.provider()))
+        let provider = self.dialect.provider();
+        let (result, late) = {
+            let mut groups = self.shared.lock();
+            let group = groups.entry(pending.key.to_string()).or_default();
+            pending.settle(group);
+            match opened {
+                // Dialled across a shutdown: closed below, never added.
+                Ok(conn) if self.shared.is_shut() => (Err(shut_down(provider)), Some(conn)),
+                Ok(conn) => {
+                    group.refusals = 0;
+                    // Spawned with its first slot reserved, for this caller.
+                    let socket = socket::spawn(self, conn, self.shared.changed.clone());
+                    group.sockets.push(socket.clone());
+                    (Ok(Reserved::new(socket)), None)
                 }
-            }
-            Err(e) => {
-                if e.kind() == ErrorKind::RateLimited {
-                    group.refusals = group.refusals.saturating_add(1);
-                    let doubled = FIRST_BACKOFF
-                        .saturating_mul(1 << group.refusals.saturating_sub(1).min(5))
-                        .min(MAX_BACKOFF);
-                    let backoff = e.retry_after().unwrap_or(doubled);
-                    group.backoff = Some((Instant::now() + backoff, e.clone()));
+                Err(e) => {
+                    if e.kind() == ErrorKind::RateLimited {
+                        group.refusals = group.refusals.saturating_add(1);
+                        let doubled = FIRST_BACKOFF
+                            .saturating_mul(1 << group.refusals.saturating_sub(1).min(5))
+                            .min(MAX_BACKOFF);
+                        let backoff = e.retry_after().unwrap_or(doubled);
+                        group.backoff = Some((Instant::now() + backoff, e.clone()));
+                    }
+                    (Err(e), None)
                 }
-                Err(e)
             }
         };
-        drop(groups);
         self.shared.changed.notify_waiters();
+        if let Some(conn) = late {
+            conn.close_with(self.dialect.goodbye()).await;
+        }
         result
     }
 }

@@ -3,16 +3,26 @@
 //!
 //! The task reads all the time, so a server close (a vendor's idle timeout)
 //! is seen at once and the socket leaves the group before anyone picks it.
+//! Its commands (open, send, release) travel on one bounded, ordered
+//! channel: a context's release can never overtake its open (each slot holds
+//! the channel permit its release goes out on). The task is owned by its
+//! handle: dropping the last handle (the group's, and each slot's) aborts
+//! it, and it holds its provider only weakly, so a dropped provider takes its
+//! sockets with it. However it ends (a close, an error, a panic in the
+//! dialect, an abort) the handle reads dead at once. It exits idle or retired
+//! only when no slot is reserved on it (one atomic step with the reservation).
 //! It never waits on a context: each route buffers what is due to it, up to
 //! [`MAX_BACKLOG_BYTES`]; a context that falls further behind is failed and
 //! cancelled, the others go on.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use voxwire_core::{ErrorKind, Phase, Result, TtsError};
 
@@ -25,8 +35,12 @@ use crate::errors;
 /// minutes of 24 kHz PCM): a reader further behind is failed, not waited for.
 pub(crate) const MAX_BACKLOG_BYTES: usize = 8 * 1024 * 1024;
 
-/// Commands a context may have queued for the socket at once.
+/// Commands queued for the socket at once, beyond the permit each slot
+/// holds for its release.
 const COMMAND_QUEUE: usize = 256;
+
+/// The bit of `live` that says the socket takes no reservation any more.
+const CLOSED: usize = 1 << (usize::BITS - 1);
 
 /// What the socket hands a context.
 #[derive(Debug)]
@@ -88,56 +102,110 @@ pub(crate) enum Command {
     /// The context's holder is done with it: `ended` when the vendor ended
     /// it (done or error), else it is cancelled on the wire.
     Release { context: String, ended: bool },
-    /// Close the socket (shutdown), with the dialect's goodbye.
-    Close,
 }
 
-/// The group's view of one shared socket.
-pub(crate) struct SocketHandle {
-    commands: mpsc::Sender<Command>,
-    releases: mpsc::UnboundedSender<Command>,
-    /// Contexts reserved or live on it.
+/// What the socket's task and its handles share.
+struct State {
+    /// Contexts reserved or live on it, and [`CLOSED`] once it takes no more.
     live: AtomicUsize,
     /// The task ended: never hand it out.
     dead: AtomicBool,
     /// No new contexts (too old, or a cancelled context the vendor may still count).
     retiring: AtomicBool,
+    /// Shutdown asked the task to close the socket.
+    closing: AtomicBool,
+    /// Wakes the task for `closing`.
+    close: Notify,
     endpoint: String,
 }
+
+impl State {
+    fn unreserve(&self) {
+        let _ = self
+            .live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n & !CLOSED).checked_sub(1).map(|m| m | (n & CLOSED))
+            });
+    }
+
+    /// Takes no reservation any more, if none is held: whether it closed.
+    fn close_if_unused(&self) -> bool {
+        self.live
+            .compare_exchange(0, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// The group's view of one shared socket; the last one dropped aborts its task.
+pub(crate) struct SocketHandle {
+    commands: mpsc::Sender<Command>,
+    state: Arc<State>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for SocketHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The permit a slot's release goes out on, taken before its open is queued.
+pub(crate) type ReleasePermit = OwnedPermit<Command>;
 
 impl SocketHandle {
     /// Reserves a context slot if the socket is usable and has room.
     pub fn try_reserve(&self, max: usize) -> bool {
-        if self.dead.load(Ordering::Acquire) || self.retiring.load(Ordering::Acquire) {
+        let s = &self.state;
+        if s.dead.load(Ordering::Acquire) || s.retiring.load(Ordering::Acquire) {
             return false;
         }
-        self.live
+        s.live
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
+                (n & CLOSED == 0 && n < max).then_some(n + 1)
             })
             .is_ok()
     }
 
     /// Gives back a reservation that was never opened.
     pub fn unreserve(&self) {
-        let _ = self
-            .live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        self.state.unreserve();
     }
 
     /// Whether the task ended.
     pub fn is_dead(&self) -> bool {
-        self.dead.load(Ordering::Acquire)
+        self.state.dead.load(Ordering::Acquire) || self.task.is_finished()
     }
 
     /// Contexts reserved or live.
     pub fn live(&self) -> usize {
-        self.live.load(Ordering::Acquire)
+        self.state.live.load(Ordering::Acquire) & !CLOSED
+    }
+
+    /// A permit for a release on the command channel, within `limit`.
+    pub async fn release_permit(&self, limit: Duration) -> Result<ReleasePermit> {
+        let permit = self.commands.clone().reserve_owned();
+        match tokio::time::timeout(limit, permit).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(self.gone()),
+            Err(_) => Err(self.busy(limit)),
+        }
+    }
+
+    fn busy(&self, limit: Duration) -> TtsError {
+        TtsError::new(
+            ErrorKind::Timeout,
+            format!(
+                "the shared socket took no command within {} ms",
+                limit.as_millis()
+            ),
+        )
+        .with_phase(Phase::Send)
+        .with_endpoint(&self.state.endpoint)
     }
 
     /// The endpoint, for errors.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.state.endpoint
     }
 
     /// Queues a command, within `limit`.
@@ -145,26 +213,14 @@ impl SocketHandle {
         match tokio::time::timeout(limit, self.commands.send(command)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(self.gone()),
-            Err(_) => Err(TtsError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "the shared socket took no command within {} ms",
-                    limit.as_millis()
-                ),
-            )
-            .with_phase(Phase::Send)
-            .with_endpoint(&self.endpoint)),
+            Err(_) => Err(self.busy(limit)),
         }
     }
 
-    /// Queues a release (never waits, never lost while the task runs).
-    pub fn release(&self, context: String, ended: bool) {
-        let _ = self.releases.send(Command::Release { context, ended });
-    }
-
-    /// Asks the task to close the socket.
+    /// Asks the task to close the socket (its contexts end with an error).
     pub fn close(&self) {
-        let _ = self.releases.send(Command::Close);
+        self.state.closing.store(true, Ordering::Release);
+        self.state.close.notify_one();
     }
 
     /// The error for a socket whose task is gone.
@@ -174,48 +230,87 @@ impl SocketHandle {
             "the shared connection closed before the utterance could start",
         )
         .with_phase(Phase::Send)
-        .with_endpoint(&self.endpoint)
+        .with_endpoint(&self.state.endpoint)
     }
 }
 
-/// Starts the task owning `conn`; `changed` is told whenever a slot frees or the socket ends.
+/// Starts the task owning `conn`, its first slot already reserved; `changed`
+/// is told whenever a slot frees or the socket ends.
 pub(crate) fn spawn<D: Dialect>(
-    inner: Arc<Inner<D>>,
+    inner: &Arc<Inner<D>>,
     conn: WsConn,
     changed: Arc<Notify>,
 ) -> Arc<SocketHandle> {
-    let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
-    let (releases, release_rx) = mpsc::unbounded_channel();
-    let handle = Arc::new(SocketHandle {
-        commands,
-        releases,
-        live: AtomicUsize::new(0),
+    let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE + inner.dialect.max_contexts());
+    let state = Arc::new(State {
+        live: AtomicUsize::new(1),
         dead: AtomicBool::new(false),
         retiring: AtomicBool::new(false),
+        closing: AtomicBool::new(false),
+        close: Notify::new(),
         endpoint: conn.endpoint().to_string(),
     });
+    let s = &inner.settings;
     let task = Task {
-        inner,
+        inner: Arc::downgrade(inner),
+        provider: inner.dialect.provider(),
+        idle_limit: inner.dialect.shared_idle(),
+        max_age: s.max_connection_age,
+        send_timeout: s.send_timeout,
+        drain_limit: s.first_audio_timeout,
+        secret: s.secret.clone(),
         conn,
-        state: D::State::default(),
+        wire: D::State::default(),
         routes: HashMap::new(),
         opened: 0,
-        handle: handle.clone(),
+        unsent: Vec::new(),
+        socket: state.clone(),
+        changed: changed.clone(),
+    };
+    let dying = Dying {
+        state: state.clone(),
         changed,
     };
-    // Owned by the handle's channels: the task ends when the socket ends,
-    // when it is closed, or when every handle and context is gone.
-    tokio::spawn(task.run(command_rx, release_rx));
-    handle
+    let task = tokio::spawn(task.run(command_rx, dying));
+    Arc::new(SocketHandle {
+        commands,
+        state,
+        task,
+    })
+}
+
+/// Marks the socket dead and wakes the group however the task ends (its
+/// end, an abort, a panic in the dialect).
+struct Dying {
+    state: Arc<State>,
+    changed: Arc<Notify>,
+}
+
+impl Drop for Dying {
+    fn drop(&mut self) {
+        self.state.dead.store(true, Ordering::Release);
+        self.state.retiring.store(true, Ordering::Release);
+        self.changed.notify_waiters();
+    }
 }
 
 struct Task<D: Dialect> {
-    inner: Arc<Inner<D>>,
+    /// Weak: the provider owns its groups, which own this task.
+    inner: Weak<Inner<D>>,
+    provider: &'static str,
+    idle_limit: Duration,
+    max_age: Duration,
+    send_timeout: Duration,
+    /// How long a cancelled context may take to end.
+    drain_limit: Duration,
+    secret: voxwire_core::Secret,
     conn: WsConn,
-    state: D::State,
+    wire: D::State,
     routes: HashMap<String, Route>,
     opened: u64,
-    handle: Arc<SocketHandle>,
+    /// Clears of contexts stopped while routing, sent on the next turn.
+    unsent: Vec<Outgoing>,
+    socket: Arc<State>,
     changed: Arc<Notify>,
 }
 
@@ -230,29 +325,40 @@ enum Stop {
 }
 
 impl<D: Dialect> Task<D> {
-    async fn run(
-        mut self,
-        mut commands: mpsc::Receiver<Command>,
-        mut releases: mpsc::UnboundedReceiver<Command>,
-    ) {
-        let idle_limit = self.inner.dialect.shared_idle();
-        let max_age = self.inner.settings.max_connection_age;
+    /// The provider, while it lives (else the task stops quietly).
+    fn inner(&self) -> std::result::Result<Arc<Inner<D>>, Stop> {
+        self.inner.upgrade().ok_or(Stop::Quiet)
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, dying: Dying) {
+        let _dying = dying;
+        let socket = self.socket.clone();
         let mut idle_since = Some(Instant::now());
         let stop = loop {
-            if self.conn.age() >= max_age {
-                self.handle.retiring.store(true, Ordering::Release);
+            if self.conn.age() >= self.max_age {
+                socket.retiring.store(true, Ordering::Release);
             }
-            if self.routes.is_empty() && self.handle.retiring.load(Ordering::Acquire) {
+            if socket.closing.load(Ordering::Acquire) {
                 break Stop::Quiet;
             }
-            let idle_due = idle_since.map(|t| t + idle_limit);
+            // Retired with nothing on it, and nobody holding a reservation.
+            if self.routes.is_empty()
+                && socket.retiring.load(Ordering::Acquire)
+                && socket.close_if_unused()
+            {
+                break Stop::Quiet;
+            }
+            if !self.unsent.is_empty() {
+                let unsent = std::mem::take(&mut self.unsent);
+                if let Err(e) = self.send_all(unsent).await {
+                    break Stop::Fail(e);
+                }
+            }
+            let idle_due = idle_since.map(|t| t + self.idle_limit);
             let drain_due = self.next_drain_deadline();
             let step = tokio::select! {
                 biased;
-                release = releases.recv() => match release {
-                    Some(command) => self.handle_command(command).await,
-                    None => Err(Stop::Quiet),
-                },
+                () = socket.close.notified() => Err(Stop::Quiet),
                 command = commands.recv() => match command {
                     Some(command) => self.handle_command(command).await,
                     None => Err(Stop::Quiet),
@@ -262,7 +368,15 @@ impl<D: Dialect> Task<D> {
                     self.expire_drains();
                     Ok(())
                 }
-                () = sleep_until(idle_due), if idle_due.is_some() => Err(Stop::Quiet),
+                () = sleep_until(idle_due), if idle_due.is_some() => {
+                    if socket.close_if_unused() {
+                        Err(Stop::Quiet)
+                    } else {
+                        // A slot was reserved as it idled out: its open is on the way.
+                        idle_since = Some(Instant::now());
+                        Ok(())
+                    }
+                }
             };
             if let Err(stop) = step {
                 break stop;
@@ -273,32 +387,27 @@ impl<D: Dialect> Task<D> {
                 (false, _) => None,
             };
         };
-        self.handle.dead.store(true, Ordering::Release);
-        self.handle.retiring.store(true, Ordering::Release);
-        let stop_kind = match &stop {
-            Stop::Fail(_) => StopKind::Closed,
-            _ => StopKind::Other,
-        };
-        let secret = &self.inner.settings.secret;
+        socket.dead.store(true, Ordering::Release);
+        socket.retiring.store(true, Ordering::Release);
+        let closed = matches!(stop, Stop::Fail(_));
         match stop {
             Stop::Fail(error) | Stop::Vendor(error) => {
-                let closed = matches!(stop_kind, StopKind::Closed);
                 for (_, route) in self.routes.drain() {
                     if let Route::Active(tx) = route {
-                        let error = error.clone().scrub(secret);
+                        let error = error.clone().scrub(&self.secret);
                         let _ = tx.tx.send(Routed::Ended { error, closed });
                     }
                 }
                 self.conn.close().await;
             }
             Stop::Quiet => {
-                let goodbye = self.inner.dialect.goodbye();
-                self.conn.close_with(goodbye).await;
+                let goodbye = self.inner.upgrade().and_then(|i| i.dialect.goodbye());
                 let error = errors::closed_mid_stream(
-                    self.inner.dialect.provider(),
-                    &self.handle.endpoint,
+                    self.provider,
+                    &socket.endpoint,
                     "the shared connection was shut down",
                 );
+                // Told before the goodbye, so nobody waits on the close.
                 for (_, route) in self.routes.drain() {
                     if let Route::Active(tx) = route {
                         let error = error.clone();
@@ -308,9 +417,9 @@ impl<D: Dialect> Task<D> {
                         });
                     }
                 }
+                self.conn.close_with(goodbye).await;
             }
         }
-        self.changed.notify_waiters();
     }
 
     fn next_drain_deadline(&self) -> Option<Instant> {
@@ -333,24 +442,24 @@ impl<D: Dialect> Task<D> {
         let expired = before - self.routes.len();
         if expired > 0 {
             tracing::debug!(
-                endpoint = self.handle.endpoint,
+                endpoint = self.socket.endpoint,
                 expired,
                 "cancelled contexts were never ended by the vendor: the shared socket retires"
             );
-            self.handle.retiring.store(true, Ordering::Release);
+            self.socket.retiring.store(true, Ordering::Release);
             self.free(expired);
         }
     }
 
     fn free(&self, slots: usize) {
         for _ in 0..slots {
-            self.handle.unreserve();
+            self.socket.unreserve();
         }
         self.changed.notify_waiters();
     }
 
     async fn send_all(&mut self, messages: Vec<Outgoing>) -> Result<()> {
-        let limit = self.inner.settings.send_timeout;
+        let limit = self.send_timeout;
         for m in messages {
             self.conn.send(m, limit).await?;
         }
@@ -369,7 +478,9 @@ impl<D: Dialect> Task<D> {
             } => {
                 let first = self.opened == 0;
                 self.opened += 1;
-                let mut messages = self.inner.dialect.begin_on(&voicing, &context, first);
+                let inner = self.inner()?;
+                let mut messages = inner.dialect.begin_on(&voicing, &context, first);
+                drop(inner);
                 messages.extend(then);
                 self.routes
                     .insert(context, Route::Active(RouteTx { tx: route, backlog }));
@@ -406,14 +517,14 @@ impl<D: Dialect> Task<D> {
                 }
                 Ok(())
             }
-            Command::Close => Err(Stop::Quiet),
         }
     }
 
     /// Stops `context` on the wire; its slot stays taken until the vendor ends it.
     async fn cancel(&mut self, context: String) -> std::result::Result<(), Stop> {
-        let deadline = Instant::now() + self.inner.settings.first_audio_timeout;
-        match self.inner.dialect.cancel(&context) {
+        let deadline = Instant::now() + self.drain_limit;
+        let plan = self.inner()?.dialect.cancel(&context);
+        match plan {
             CancelPlan::Clear { messages, .. } => {
                 self.routes.insert(context, Route::Draining(deadline));
                 self.send_all(messages).await.map_err(Stop::Fail)
@@ -422,7 +533,7 @@ impl<D: Dialect> Task<D> {
                 // A shared socket cannot be reconnected for one context: keep
                 // the slot until the vendor ends it, take no new contexts.
                 self.routes.insert(context, Route::Draining(deadline));
-                self.handle.retiring.store(true, Ordering::Release);
+                self.socket.retiring.store(true, Ordering::Release);
                 Ok(())
             }
         }
@@ -430,13 +541,14 @@ impl<D: Dialect> Task<D> {
 
     /// Hands one server message to the context it names.
     fn route(&mut self, frame: Result<Frame>) -> std::result::Result<(), Stop> {
-        let d = &self.inner.dialect;
-        let endpoint = &self.handle.endpoint;
+        let inner = self.inner()?;
+        let d = &inner.dialect;
+        let endpoint = &self.socket.endpoint;
         let decoded = match frame {
             Ok(Frame::Close { code, reason }) => {
                 return Err(Stop::Fail(d.close_error(endpoint, code, &reason)))
             }
-            Ok(frame) => d.decode(&mut self.state, endpoint, frame),
+            Ok(frame) => d.decode(&mut self.wire, endpoint, frame),
             Err(e) => return Err(Stop::Fail(e)),
         };
         let decoded = match decoded {
@@ -501,25 +613,17 @@ impl<D: Dialect> Task<D> {
                     closed: false,
                 });
                 // Its audio keeps coming until the vendor ends it: drop it till then.
-                let deadline = Instant::now() + self.inner.settings.first_audio_timeout;
+                let deadline = Instant::now() + self.drain_limit;
                 self.routes
                     .insert(context.clone(), Route::Draining(deadline));
                 if let CancelPlan::Clear { messages, .. } = d.cancel(&context) {
                     // Sent by the loop on its next turn.
-                    let _ = self.handle.releases.send(Command::Send {
-                        messages,
-                        done: oneshot::channel().0,
-                    });
+                    self.unsent.extend(messages);
                 }
             }
         }
         Ok(())
     }
-}
-
-enum StopKind {
-    Closed,
-    Other,
 }
 
 pub(super) async fn sleep_until(at: Option<Instant>) {
