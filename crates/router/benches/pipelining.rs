@@ -3,6 +3,8 @@
 //! 300 ms (then chunks 10x faster than real time). The default lookahead,
 //! lookahead 1 and 0 (one sentence at a time) measured in the same run,
 //! interleaved; medians, ratios against the one sentence of the same run.
+//! The cold cases build a new router for each request, as a one-shot
+//! `voxwire say` does: its entry is not proven yet.
 //! Prints a table; run with `cargo bench -p voxwire-router --bench pipelining`.
 
 use std::sync::Arc;
@@ -115,12 +117,16 @@ fn main() {
         let serial = router(0);
         let (mut one, mut six, mut six_shallow, mut six_serial) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut cold_one, mut cold_six) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
             one.push(total(&pipelined, ONE).await);
             six.push(total(&pipelined, SIX).await);
             six_shallow.push(total(&shallow, SIX).await);
             six_serial.push(total(&serial, SIX).await);
+            cold_one.push(total(&router(DEFAULT_LOOKAHEAD), ONE).await);
+            cold_six.push(total(&router(DEFAULT_LOOKAHEAD), SIX).await);
         }
+        let (cold_one, cold_six) = (median(cold_one), median(cold_six));
         let (one, six, six_shallow, six_serial) = (
             median(one),
             median(six),
@@ -149,6 +155,17 @@ fn main() {
             "| six sentences, lookahead 0 | {} ms | {:.2}× |",
             six_serial.as_millis(),
             ratio(six_serial)
+        );
+        println!(
+            "| one sentence, cold router (one-shot `say`) | {} ms | {:.2}× (1.00× of cold) |",
+            cold_one.as_millis(),
+            ratio(cold_one)
+        );
+        println!(
+            "| six sentences, cold router (one-shot `say`) | {} ms | {:.2}× ({:.2}× of cold) |",
+            cold_six.as_millis(),
+            ratio(cold_six),
+            cold_six.as_secs_f64() / cold_one.as_secs_f64()
         );
     });
 }

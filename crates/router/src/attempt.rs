@@ -21,6 +21,11 @@ use crate::rt::{self, until, Instant};
 /// the loop skips those of a retracted take.
 #[derive(Debug)]
 pub(crate) enum PieceMsg {
+    /// The entry accepted the request (its socket upgraded and took the
+    /// text, or its HTTP answer was a success): a cold entry has shown its
+    /// key and endpoint work, so the sentences after this one may be
+    /// requested before its first audio.
+    Accepted,
     /// The attempt's first audio is about to follow from entry `entry`
     /// (provider `provider`); `left` is the entry given up on for this piece
     /// and why (if one was).
@@ -136,6 +141,10 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
         }
         Ok(Ok(s)) => s,
     };
+    if tx.send(PieceMsg::Accepted).await.is_err() {
+        result.error = Some(TtsError::cancelled());
+        return result;
+    }
     let mut normalizer = Normalizer::new(target);
     let mut left = Some(left);
     let mut to_skip = bytes_for(target, skip);

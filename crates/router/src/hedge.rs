@@ -186,6 +186,7 @@ pub(crate) async fn race<'a>(primary: Racer<'a>, secondary: Racer<'a>, race: Rac
     }];
     let mut secondary = Some(secondary);
     let mut timer = Box::pin(rt::sleep(delay));
+    let mut accepted = false;
     let (winner, first) = loop {
         let ev = {
             let (a, b) = lanes.split_at_mut(1);
@@ -208,6 +209,14 @@ pub(crate) async fn race<'a>(primary: Racer<'a>, secondary: Racer<'a>, race: Rac
                     });
                 }
             }
+            // An acceptance is no audio: it wins nothing, but the session
+            // learns that an entry took the sentence (once).
+            Ev::Msg(_, Some(PieceMsg::Accepted)) => {
+                if !accepted {
+                    accepted = true;
+                    let _ = tx.send(PieceMsg::Accepted).await;
+                }
+            }
             Ev::Msg(i, Some(msg)) => break (i, msg),
             Ev::Msg(i, None) => {
                 // Its channel closed: its attempt is over; collect the result.
@@ -222,7 +231,9 @@ pub(crate) async fn race<'a>(primary: Racer<'a>, secondary: Racer<'a>, race: Rac
             }
             Ev::Done(i, result) => {
                 let elapsed = lanes[i].started.elapsed();
-                if let Ok(msg) = lanes[i].rx.try_recv() {
+                let first = std::iter::from_fn(|| lanes[i].rx.try_recv().ok())
+                    .find(|m| !matches!(m, PieceMsg::Accepted));
+                if let Some(msg) = first {
                     // It gave audio and ended in one go: it wins.
                     lanes[i].end = Some((result, elapsed));
                     break (i, msg);

@@ -76,6 +76,8 @@ struct Running {
     offset: usize,
     /// Its first audio has arrived.
     streaming: bool,
+    /// An entry accepted its request (see `PieceMsg::Accepted`).
+    accepted: bool,
     /// What of it has been handed on; which of its takes are retracted.
     handover: Arc<Handover>,
     /// The entry serving its latest take that was not skipped.
@@ -160,12 +162,14 @@ impl SessionLoop {
     /// was last down, sentences k+1..=k+lookahead are requested as soon as k
     /// is, so their first-audio latencies overlap with k's (their audio waits
     /// in their own channel until k ends). An entry not proven yet (a fresh
-    /// chain, or every entry down) is tried by one sentence first: the others are
-    /// requested once it streams, so a failing entry is found by one
-    /// sentence, not by every sentence in flight at once.
+    /// chain, or every entry down) is tried by one sentence first: the others
+    /// are requested once it has accepted that sentence (its upgrade or HTTP
+    /// answer succeeded), so a broken key or endpoint is found by one
+    /// sentence, not by every sentence in flight at once, while a healthy
+    /// cold entry pays its first audio once.
     fn fill(&mut self) {
         let front_streams = match self.pipeline.front() {
-            Some(Slot::Running(r)) => r.streaming,
+            Some(Slot::Running(r)) => r.streaming || r.accepted,
             _ => false,
         };
         let limit = if front_streams || self.inner.first_choice_proven(&self.sticky) {
@@ -362,6 +366,12 @@ impl SessionLoop {
                 }
                 Flow::Continue
             }
+            Some(PieceMsg::Accepted) => {
+                if let Some(Slot::Running(r)) = self.pipeline.front_mut() {
+                    r.accepted = true;
+                }
+                Flow::Continue
+            }
             Some(PieceMsg::Audio { take, .. }) if !self.hand_on(take) => Flow::Continue,
             Some(PieceMsg::Audio {
                 take: _,
@@ -474,6 +484,7 @@ impl SessionLoop {
             rx,
             offset,
             streaming: false,
+            accepted: false,
             handover,
             entry: None,
             audio_base: None,
