@@ -9,7 +9,12 @@ pub const DEFAULT_SAMPLE_RATE: u32 = 22_050;
 
 /// Speak text through any text-to-speech provider, failing over when one breaks.
 #[derive(Debug, Parser)]
-#[command(name = "voxwire", version, about, propagate_version = true)]
+#[command(
+    name = "voxwire",
+    version,
+    about = "Speak text through any text-to-speech provider, failing over when one breaks: say, voices, doctor, and serve (a relay with xAI- and OpenAI-compatible endpoints)",
+    propagate_version = true
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -25,7 +30,8 @@ pub enum Command {
     Voices(VoicesArgs),
     /// Check each provider end to end (credentials, reachability, each transport) and say what to fix.
     Doctor(DoctorArgs),
-    /// Run the relay: an xAI-compatible TTS endpoint (WebSocket + REST) with failover.
+    /// Run the relay with failover: xAI-compatible TTS (WebSocket and REST at /v1/tts),
+    /// OpenAI-compatible speech (POST /v1/audio/speech), and the browser demo page.
     Serve(ServeArgs),
 }
 

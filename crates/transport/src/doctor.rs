@@ -250,9 +250,9 @@ pub fn diagnose(checks: &[Check], advice: &Advice, rest_url: &str, ws_url: &str)
     };
     let (key, base) = (advice.key_variable, advice.base_variable);
     if let Some(e) = error(REACHABLE) {
-        return vec![format!(
-            "cannot reach the API host: {e} — check the network and {base}"
-        )];
+        // The error's own hint names no variable: the vendor's replaces it.
+        let e = e.clone().with_hint(format!("check the network and {base}"));
+        return vec![format!("cannot reach the API host: {e}")];
     }
     let mut out = Vec::new();
     match (kind(REST), kind(UPGRADE)) {
@@ -311,6 +311,24 @@ mod tests {
     /// The diagnosis at the toy's endpoints.
     fn diagnose(checks: &[Check], advice: &Advice) -> Vec<String> {
         super::diagnose(checks, advice, "https://h/v1/tts", "wss://h/v1/tts")
+    }
+
+    #[test]
+    fn an_unreachable_host_is_told_once_with_the_vendors_variable() {
+        let refused = crate::errors::connect_error("acme", "https://h/v1", "refused");
+        let lines = diagnose(&[Check::fail(REACHABLE, refused, Duration::ZERO)], &ADVICE);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(
+            lines[0].matches("check the network").count(),
+            1,
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[0].ends_with("check the network and ACME_BASE_URL"),
+            "{}",
+            lines[0]
+        );
     }
 
     fn checks(rest: Option<TtsError>, upgrade: Option<TtsError>) -> Vec<Check> {

@@ -66,10 +66,11 @@ pub(crate) async fn report(p: &OpenAiProvider) -> Report {
     }
     let reach = reachable(PROVIDER_ID, REACHABLE, base, r.connect_timeout).await;
     if let Some(e) = reach.error() {
-        diagnosis.push(format!(
-            "cannot reach {}: {e} — check the network and base_url",
-            redact_url(base)
-        ));
+        // The error's own hint names no variable: this one replaces it.
+        let e = e
+            .clone()
+            .with_hint("check the network and OPENAI_BASE_URL (base_url)");
+        diagnosis.push(format!("cannot reach {}: {e}", redact_url(base)));
         checks.push(reach);
         for name in [MODELS, SPEECH] {
             checks.push(Check::skipped(name, "the host is not reachable"));
