@@ -269,7 +269,8 @@ async fn the_demo_page_speaks_in_headless_chromium() {
     );
     let detail = text_of("#notice-detail").await;
     assert!(
-        detail.starts_with(&format!("{dead} → ws://{addr}/v1/tts: ")) && detail.len() > dead.len() + 40,
+        detail.starts_with(&format!("{dead} → ws://{addr}/v1/tts: "))
+            && detail.len() > dead.len() + 40,
         "the whole reason: {detail}"
     );
     assert_eq!(text_of("#endpoint").await, format!("ws://{addr}/v1/tts"));
