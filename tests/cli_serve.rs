@@ -203,3 +203,97 @@ async fn it_relays_the_offline_voice_and_stops_on_sigterm() {
     }
     assert!(rest.contains("relay stopped"), "{rest}");
 }
+
+/// One HTTP/1.1 GET on loopback: the status line and the body.
+async fn get(addr: &str, path: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), socket.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&answer[..split]).to_string();
+    let status = head.lines().next().unwrap_or_default().to_string();
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let mut body = answer[split + 4..].to_vec();
+    if chunked {
+        let mut plain = Vec::new();
+        let mut rest = &body[..];
+        while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..end]).trim(), 16)
+                .unwrap_or(0);
+            if size == 0 {
+                break;
+            }
+            plain.extend_from_slice(&rest[end + 2..end + 2 + size]);
+            rest = &rest[end + 2 + size + 2..];
+        }
+        body = plain;
+    }
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_clone_serves_the_demo_page_with_its_wasm() {
+    // `voxwire serve` from a clone of the repository, as the README says:
+    // the committed bundle is the page's, with no build step of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let clone = dir.path().join("voxwire");
+    let cloned = Command::new("git")
+        .args(["clone", "--quiet", "--no-local"])
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .arg(&clone)
+        .status()
+        .expect("git");
+    assert!(cloned.success(), "git clone of the repository");
+    let cfg = config(dir.path(), "[[chain]]\nprovider = \"espeak\"\n");
+    let mut child = voxwire(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        cfg.to_str().unwrap(),
+    ])
+    .current_dir(&clone)
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let addr = common::announced_addr(&mut stderr);
+    let mut demo = String::new();
+    for _ in 0..3 {
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        if let Some(url) = line.trim().strip_prefix("voxwire: demo page: ") {
+            demo = url.to_string();
+            break;
+        }
+    }
+    let page = demo
+        .strip_prefix(&format!("http://{addr}"))
+        .unwrap_or_else(|| panic!("no demo URL: {demo}"));
+    let (status, html) = get(&addr, page).await;
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(String::from_utf8_lossy(&html).contains("<voxwire-speaker>"));
+    let (status, wasm) = get(&addr, "/pkg/voxwire_web_bg.wasm").await;
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(wasm.starts_with(b"\0asm"), "a wasm module");
+    assert_eq!(
+        wasm,
+        std::fs::read(clone.join("web/pkg/voxwire_web_bg.wasm")).unwrap(),
+        "the committed bundle"
+    );
+    let (status, _) = get(&addr, "/pkg/voxwire_web.js").await;
+    assert!(status.contains(" 200 "), "{status}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

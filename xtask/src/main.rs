@@ -39,8 +39,9 @@ fn main() -> ExitCode {
         Some("test") => run(test),
         Some("setup") => run(setup),
         Some("links") => run(check_links),
+        Some("bundle") => run(bundle),
         _ => {
-            eprintln!("usage: cargo xtask <test|setup|links>\n  test   install test dependencies, then run every check\n  setup  only install test dependencies\n  links  check the relative links of README.md and docs/");
+            eprintln!("usage: cargo xtask <test|setup|links|bundle>\n  test    install test dependencies, then run every check\n  setup   only install test dependencies\n  links   check the relative links of README.md and docs/\n  bundle  rebuild the browser bundle committed in web/pkg (after changing web/src or what it uses)");
             ExitCode::from(2)
         }
     }
@@ -454,38 +455,68 @@ fn browser_tests(cargo: &Path) -> Result<(), String> {
     result
 }
 
-/// Builds the demo bundle the relay serves (`web_dir = "web"`) and reports its size.
-fn build_web(cargo: &Path) -> Result<(), String> {
+/// The browser bundle's files, committed under `web/pkg` so that a fresh
+/// clone's `voxwire serve` has its demo page (a fresh machine has neither the
+/// wasm target nor wasm-bindgen at build time).
+const BUNDLE_FILES: [&str; 2] = ["voxwire_web_bg.wasm", "voxwire_web.js"];
+/// Where the committed bundle lives.
+const BUNDLE_DIR: &str = "web/pkg";
+
+/// Builds the browser bundle into `out_dir` and returns its size (raw,
+/// gzipped). Registry paths are remapped so the bytes do not depend on
+/// where cargo keeps its sources.
+fn build_bundle(cargo: &Path, out_dir: &Path) -> Result<(u64, u64), String> {
+    let cargo_home = env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|_| env::var("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map_err(|_| "neither CARGO_HOME nor HOME is set".to_string())?;
     step(
         "browser client (wasm, size-optimized profile wasm-release)",
-        Command::new(cargo).args([
-            "build",
-            "--profile",
-            "wasm-release",
-            "-p",
-            "voxwire-web",
-            "--target",
-            "wasm32-unknown-unknown",
-        ]),
+        Command::new(cargo)
+            .args([
+                "build",
+                "--profile",
+                "wasm-release",
+                "-p",
+                "voxwire-web",
+                "--target",
+                "wasm32-unknown-unknown",
+            ])
+            .env(
+                "RUSTFLAGS",
+                format!("--remap-path-prefix={}=/cargo", cargo_home.display()),
+            ),
     )?;
     let wasm = target_dir().join("wasm32-unknown-unknown/wasm-release/voxwire_web.wasm");
     step(
         "wasm-bindgen --target web",
         Command::new("wasm-bindgen")
-            .args(["--target", "web", "--out-dir", "web/pkg"])
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(out_dir)
             .arg(&wasm),
     )?;
     let mut raw = 0u64;
     let mut gzipped = 0u64;
-    for file in ["web/pkg/voxwire_web_bg.wasm", "web/pkg/voxwire_web.js"] {
-        raw += std::fs::metadata(file)
-            .map_err(|e| format!("{file}: {e}"))?
+    for name in BUNDLE_FILES {
+        let file = out_dir.join(name);
+        raw += std::fs::metadata(&file)
+            .map_err(|e| format!("{}: {e}", file.display()))?
             .len();
-        gzipped += output(Command::new("sh").args(["-c", &format!("gzip -9 -c {file} | wc -c")]))?
-            .trim()
-            .parse::<u64>()
-            .unwrap_or(0);
+        gzipped += output(
+            Command::new("sh").args(["-c", &format!("gzip -9 -c '{}' | wc -c", file.display())]),
+        )?
+        .trim()
+        .parse::<u64>()
+        .unwrap_or(0);
     }
+    Ok((raw, gzipped))
+}
+
+/// Builds the browser bundle, checks it against the committed one in
+/// `web/pkg` (the relay's demo page on a fresh clone), and reports its size.
+fn build_web(cargo: &Path) -> Result<(), String> {
+    let fresh = target_dir().join("web-pkg");
+    let (raw, gzipped) = build_bundle(cargo, &fresh)?;
     eprintln!(
         "xtask: browser client size: {:.1} KiB raw, {:.1} KiB gzipped (budget 250 KiB gzipped)",
         raw as f64 / 1024.0,
@@ -496,6 +527,28 @@ fn build_web(cargo: &Path) -> Result<(), String> {
             "the browser client is {gzipped} bytes gzipped, over the 250 KiB budget"
         ));
     }
+    for name in BUNDLE_FILES {
+        let built = std::fs::read(fresh.join(name)).map_err(|e| format!("{name}: {e}"))?;
+        let committed = std::fs::read(Path::new(BUNDLE_DIR).join(name)).unwrap_or_default();
+        if built != committed {
+            return Err(format!(
+                "{BUNDLE_DIR}/{name} is not what web/ builds today: run `cargo xtask bundle` and commit {BUNDLE_DIR}"
+            ));
+        }
+    }
+    eprintln!("xtask: {BUNDLE_DIR} matches what web/ builds");
+    Ok(())
+}
+
+/// `cargo xtask bundle`: rebuilds the committed browser bundle in `web/pkg`.
+fn bundle() -> Result<(), String> {
+    setup()?;
+    let (raw, gzipped) = build_bundle(&cargo(), Path::new(BUNDLE_DIR))?;
+    eprintln!(
+        "xtask: wrote {BUNDLE_DIR}: {:.1} KiB raw, {:.1} KiB gzipped; commit it",
+        raw as f64 / 1024.0,
+        gzipped as f64 / 1024.0
+    );
     Ok(())
 }
 
