@@ -98,13 +98,18 @@ async fn answer(
     kit.update(id, |r| r.utterances.push(text.clone()));
     let wav = query.iter().any(|(k, v)| k == "container" && v == "wav")
         || !query.iter().any(|(k, _)| k == "container");
-    let mut audio = expected_audio(&text, format);
+    let fx = fx.utterance;
+    // `Fault::ZeroAudio`: a 200 whose body holds no audio (a WAV header at most).
+    let mut audio = if fx.zero_audio {
+        Vec::new()
+    } else {
+        expected_audio(&text, format)
+    };
     if wav {
         let mut with = wav_header(format.sample_rate).to_vec();
         with.append(&mut audio);
         audio = with;
     }
-    let fx = fx.utterance;
     let cut = fx.close.map(|(after, _)| after);
     let stall = fx.stall;
     let drip = fx.drip.unwrap_or(Duration::ZERO);
