@@ -304,16 +304,12 @@ async fn fails(p: &DeepgramProvider, text: &str) -> voxwire_core::TtsError {
 async fn a_socket_that_never_answers_or_never_says_flushed_times_out() {
     let m = mock(DeepgramConfig::default()).await;
     let p = provider(&m);
-    for (fault, what) in [
-        (DgFault::Silent, "no audio"),
-        (DgFault::NoFlushed, "no more audio"),
-        (DgFault::WarningNoFlushed, "no more audio"),
-    ] {
-        m.dialect().script([fault.clone()]);
-        let e = fails(&p, "Hello?").await;
-        assert_eq!(e.kind(), ErrorKind::Timeout, "{fault:?}: {e}");
-        assert!(e.to_string().contains(what), "{fault:?}: {e}");
-    }
+    // Silence and a missing `Flushed` are the conformance suite's; a
+    // `Warning` in place of `Flushed` is Deepgram's own.
+    m.dialect().script([DgFault::WarningNoFlushed]);
+    let e = fails(&p, "Hello?").await;
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("no more audio"), "{e}");
     // The same stall in a session: its deadline fires too (livekit/agents#5718).
     m.dialect().script([DgFault::Silent]);
     let mut s = p.stream(StreamConfig::default()).await.unwrap();
@@ -431,7 +427,6 @@ async fn error_frames_bad_frames_and_empty_utterances_are_classified() {
             DgFault::TextFirst(r#"{"hello":"no type"}"#.into()),
             ErrorKind::Protocol,
         ),
-        (DgFault::ZeroAudio, ErrorKind::NoAudio),
     ] {
         m.dialect().script([fault.clone()]);
         let e = fails(&p, "Something.").await;
