@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use clap::Parser;
 use voxwire_cli::args::{Cli, Command};
 use voxwire_core::{
-    AudioFormat, Encoding, ErrorKind, ErrorScope, Result, Secret, TtsError, TtsProvider, Voice,
+    AudioFormat, Encoding, ErrorKind, ErrorScope, Result, TtsError, TtsProvider, Voice,
 };
 use voxwire_testkit::conformance::{Conformance, Deadlines, Path, Scenario};
 use voxwire_testkit::kit::audio::expected_audio;
@@ -26,7 +26,7 @@ use voxwire_testkit::kit::{
     RequestKind, Stall,
 };
 use voxwire_transport::doctor::Advice;
-use voxwire_transport::settings::{Limits, Resolved, Vendor};
+use voxwire_transport::settings::{Limits, Resolved, Transport, Vendor};
 use voxwire_transport::{NetworkProvider, NetworkVendor, NoSocket, Table, Voicing};
 
 // ---- The vendor: what a provider crate writes. ----
@@ -350,14 +350,15 @@ impl Conformance for Toy {
         mock.kit()
     }
 
-    fn provider(mock: &Mock<ToyMock>, _: Path, deadlines: Deadlines) -> Arc<dyn TtsProvider> {
-        let settings = ToySettings {
-            api_key: Some(Secret::new(Self::KEY)),
-            base_url: Some(mock.url("/v1")),
-            first_audio_timeout_ms: deadlines.first_audio_ms,
-            inactivity_timeout_ms: deadlines.inactivity_ms,
-            ..ToySettings::default()
-        };
+    fn provider(mock: &Mock<ToyMock>, path: Path, deadlines: Deadlines) -> Arc<dyn TtsProvider> {
+        let settings = voxwire_testkit::conformance_settings!(
+            ToySettings,
+            Transport,
+            Self::KEY,
+            mock.url("/v1"),
+            path,
+            deadlines
+        );
         Arc::new(NetworkProvider::<Toy>::new(settings).expect("provider"))
     }
 }

@@ -474,3 +474,31 @@ macro_rules! conformance_suite {
         )*
     };
 }
+
+/// The settings (a `network_settings!` type) of a provider under a
+/// conformance check: `key`, `base_url`, the transport of `path` (`Rest` for
+/// [`Path::Rest`], the socket otherwise), the `deadlines`, a 2 s connect
+/// timeout, the rest default.
+///
+/// ```ignore
+/// let settings = conformance_settings!(XaiSettings, Transport, Self::KEY, mock.base_url(), path, deadlines);
+/// ```
+#[macro_export]
+macro_rules! conformance_settings {
+    ($settings:ident, $transport:ident, $key:expr, $base_url:expr, $path:expr, $deadlines:expr) => {
+        $settings {
+            api_key: Some(::voxwire_core::Secret::new($key)),
+            base_url: Some($base_url),
+            transport: match $path {
+                $crate::conformance::Path::Rest => $transport::Rest,
+                $crate::conformance::Path::Socket | $crate::conformance::Path::Session => {
+                    $transport::Websocket
+                }
+            },
+            first_audio_timeout_ms: $deadlines.first_audio_ms,
+            inactivity_timeout_ms: $deadlines.inactivity_ms,
+            connect_timeout_ms: 2_000,
+            ..$settings::default()
+        }
+    };
+}

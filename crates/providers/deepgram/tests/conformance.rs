@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use voxwire_core::{AudioFormat, Secret, TtsProvider};
+use voxwire_core::{AudioFormat, TtsProvider};
 use voxwire_deepgram::{DeepgramProvider, DeepgramSettings, Transport};
 use voxwire_testkit::conformance::{Conformance, Deadlines, Path, Scenario};
 use voxwire_testkit::kit::fault::{Fault, Stall};
@@ -89,19 +89,15 @@ impl Conformance for Deepgram {
         path: Path,
         deadlines: Deadlines,
     ) -> Arc<dyn TtsProvider> {
-        let provider = DeepgramProvider::new(DeepgramSettings {
-            api_key: Some(Secret::new(Self::KEY)),
-            base_url: Some(base_url(mock)),
-            transport: match path {
-                Path::Rest => Transport::Rest,
-                Path::Socket | Path::Session => Transport::Websocket,
-            },
-            first_audio_timeout_ms: deadlines.first_audio_ms,
-            inactivity_timeout_ms: deadlines.inactivity_ms,
-            connect_timeout_ms: 2_000,
-            ..DeepgramSettings::default()
-        })
-        .expect("provider");
+        let settings = voxwire_testkit::conformance_settings!(
+            DeepgramSettings,
+            Transport,
+            Self::KEY,
+            base_url(mock),
+            path,
+            deadlines
+        );
+        let provider = DeepgramProvider::new(settings).expect("provider");
         Arc::new(provider)
     }
 }

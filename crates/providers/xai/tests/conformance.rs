@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use voxwire_core::{AudioFormat, Secret, TtsProvider};
+use voxwire_core::{AudioFormat, TtsProvider};
 use voxwire_testkit::conformance::{Conformance, Deadlines, Path, Scenario};
 use voxwire_testkit::kit::Kit;
 use voxwire_testkit::mock_xai::{Fault, FaultPlan, MockConfig, MockXai, Stall};
@@ -69,19 +69,15 @@ impl Conformance for Xai {
     }
 
     fn provider(mock: &MockXai, path: Path, deadlines: Deadlines) -> Arc<dyn TtsProvider> {
-        let provider = XaiProvider::new(XaiSettings {
-            api_key: Some(Secret::new(Self::KEY)),
-            base_url: Some(mock.base_url()),
-            transport: match path {
-                Path::Rest => Transport::Rest,
-                Path::Socket | Path::Session => Transport::Websocket,
-            },
-            first_audio_timeout_ms: deadlines.first_audio_ms,
-            inactivity_timeout_ms: deadlines.inactivity_ms,
-            connect_timeout_ms: 2_000,
-            ..XaiSettings::default()
-        })
-        .expect("provider");
+        let settings = voxwire_testkit::conformance_settings!(
+            XaiSettings,
+            Transport,
+            Self::KEY,
+            mock.base_url(),
+            path,
+            deadlines
+        );
+        let provider = XaiProvider::new(settings).expect("provider");
         Arc::new(provider)
     }
 }
