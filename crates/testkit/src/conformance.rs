@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `audio_arrives_intact` | the mock's deterministic audio, byte for byte, over each path |
 //! | `a_401_is_auth_and_provider_scoped` | kind `Auth`, provider scope, the provider's id, the status and a redacted URL |
-//! | `no_key_under_a_trace_subscriber` | the key in no log line, error, report or recording, whatever the mock does |
+//! | `no_key_under_a_trace_subscriber` | the key in no log line, error, report or recording, whatever the mock does, nor when it is gone |
 //! | `cancel_keeps_a_reusable_connection` | (socket) barge-in, then the next utterance on the same socket |
 //! | `first_audio_and_inactivity_timeouts` | a silent vendor and a stalled one are each `Timeout` |
 //! | `an_idle_closed_socket_never_fails_the_next_request` | (socket) the vendor closed a pooled socket; the next request still speaks |
@@ -282,24 +282,48 @@ fn capture() -> &'static LogCapture {
     CAPTURE.get_or_init(LogCapture::install)
 }
 
+/// Everything one scenario shows over every path (errors, doctor reports,
+/// the mock's recordings), formatted for the key-leak search.
+async fn provoke<T: Conformance>(scenario: Scenario) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mock = T::start(scenario).await;
+    for &path in T::PATHS {
+        let p = T::provider(&mock, path, Deadlines::SHORT);
+        if let Err(e) = utter(&*p, path, request::<T>("Keep it secret.")).await {
+            seen.push(format!("{e} {e:?}"));
+        }
+        if path != Path::Session {
+            let report = bounded("diagnose", p.diagnose()).await;
+            seen.push(format!("{report:?}"));
+        }
+    }
+    seen.push(format!("{:?}", T::kit(&mock).requests()));
+    seen
+}
+
 /// No key in any log line (TRACE, with the `log` bridge), error, report or
-/// recording, over every path and scenario.
+/// recording, over every path and scenario, and once the mock is gone.
 pub async fn no_key_under_a_trace_subscriber<T: Conformance>() {
     let logs = capture();
-    let mut seen = Vec::new();
-    for scenario in leak_scenarios::<T>() {
-        let mock = T::start(scenario.clone()).await;
-        for &path in T::PATHS {
-            let p = T::provider(&mock, path, Deadlines::SHORT);
-            if let Err(e) = utter(&*p, path, request::<T>("Keep it secret.")).await {
-                seen.push(format!("{e} {e:?}"));
-            }
-            if path != Path::Session {
-                let report = bounded("diagnose", p.diagnose()).await;
-                seen.push(format!("{report:?}"));
-            }
+    // Every scenario at once, each on its own mock: the deadlines overlap.
+    let runs = leak_scenarios::<T>().into_iter().map(provoke::<T>);
+    let mut seen: Vec<String> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    // A vendor that is gone: the refused connection names the URL, never the key.
+    let mock = T::start(Scenario::Healthy).await;
+    let providers: Vec<_> = T::PATHS
+        .iter()
+        .map(|&path| (path, T::provider(&mock, path, Deadlines::SHORT)))
+        .collect();
+    drop(mock);
+    for (path, p) in providers {
+        match utter(&*p, path, request::<T>("Anyone home?")).await {
+            Ok(_) => panic!("{path:?}: a stopped mock answered"),
+            Err(e) => seen.push(format!("{e} {e:?}")),
         }
-        seen.push(format!("{:?}", T::kit(&mock).requests()));
     }
     let text = logs.text();
     assert!(!text.is_empty(), "the subscriber captured nothing");
@@ -350,26 +374,31 @@ pub async fn cancel_keeps_a_reusable_connection<T: Conformance>() {
 
 /// A vendor that never sends audio, and one that stalls after some, each time out.
 pub async fn first_audio_and_inactivity_timeouts<T: Conformance>() {
-    for (scenario, what) in [
+    let cases = [
         (Scenario::SilentBeforeAudio, "first audio"),
         (Scenario::StallAfterAudio, "inactivity"),
-    ] {
-        for path in synth_paths::<T>() {
-            let mock = T::start(scenario.clone()).await;
-            let p = T::provider(&mock, path, Deadlines::SHORT);
-            let started = std::time::Instant::now();
-            let e = speak(&*p, request::<T>("Hello? Is anyone there at all?"))
-                .await
-                .expect_err("a deadline fires");
-            assert_eq!(e.kind(), ErrorKind::Timeout, "{what} {path:?}: {e}");
-            assert_eq!(e.provider(), Some(T::PROVIDER), "{what} {path:?}: {e}");
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "{what} {path:?}: the deadline took {:?}",
-                started.elapsed()
-            );
-        }
-    }
+    ]
+    .into_iter()
+    .flat_map(|(scenario, what)| {
+        synth_paths::<T>().map(move |path| (scenario.clone(), what, path))
+    });
+    // Each case on its own mock, all at once: the deadlines overlap.
+    futures::future::join_all(cases.map(|(scenario, what, path)| async move {
+        let mock = T::start(scenario).await;
+        let p = T::provider(&mock, path, Deadlines::SHORT);
+        let started = std::time::Instant::now();
+        let e = speak(&*p, request::<T>("Hello? Is anyone there at all?"))
+            .await
+            .expect_err("a deadline fires");
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{what} {path:?}: {e}");
+        assert_eq!(e.provider(), Some(T::PROVIDER), "{what} {path:?}: {e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what} {path:?}: the deadline took {:?}",
+            started.elapsed()
+        );
+    }))
+    .await;
 }
 
 /// The vendor closed a pooled socket while it was idle; the next request speaks.

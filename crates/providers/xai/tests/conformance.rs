@@ -52,8 +52,7 @@ impl Conformance for Xai {
             Scenario::ZeroAudio => Fault::ZeroAudio,
             // One slow connection, for the barge-in.
             Scenario::Slow => {
-                let slow = Fault::SlowDrip(Duration::from_millis(20));
-                let config = config.with_chunk_size(64);
+                let slow = Fault::SlowDrip(Duration::from_millis(2));
                 return MockXai::start(config.with_faults(FaultPlan::script(vec![slow]))).await;
             }
             Scenario::CloseSocketsAfter(age) => {
