@@ -1,10 +1,10 @@
 //! voxwire-openai and its mock pass the testkit's conformance suite (no
-//! socket: sessions speak sentence by sentence over HTTP).
+//! socket: sessions speak sentence by sentence over HTTP, here as SSE).
 
 use std::sync::Arc;
 
 use voxwire_core::{AudioFormat, Secret, TtsProvider};
-use voxwire_openai::{OpenAiProvider, OpenAiSettings};
+use voxwire_openai::{OpenAiProvider, OpenAiSettings, StreamFormat};
 use voxwire_testkit::conformance::{Conformance, Deadlines, Path, Scenario};
 use voxwire_testkit::kit::{Fault, Kit, Stall};
 use voxwire_testkit::mock_openai::{quota_exhausted, rate_limited, MockOpenAi, Switches};
@@ -55,8 +55,14 @@ impl Conformance for OpenAi {
         mock.kit()
     }
 
-    fn provider(mock: &MockOpenAi, _: Path, deadlines: Deadlines) -> Arc<dyn TtsProvider> {
+    /// `synthesize` asks for raw audio; sessions ask for SSE, so the suite
+    /// reads both of OpenAI's stream formats.
+    fn provider(mock: &MockOpenAi, path: Path, deadlines: Deadlines) -> Arc<dyn TtsProvider> {
         let provider = OpenAiProvider::new(OpenAiSettings {
+            stream_format: match path {
+                Path::Session => StreamFormat::Sse,
+                Path::Rest | Path::Socket => StreamFormat::Audio,
+            },
             api_key: Some(Secret::new(Self::KEY)),
             base_url: Some(mock.base_url()),
             first_audio_timeout_ms: deadlines.first_audio_ms,
