@@ -16,13 +16,17 @@ use axum::routing::post;
 use axum::{Json, Router};
 use clap::Parser;
 use voxwire_cli::args::{Cli, Command};
-use voxwire_core::{AudioFormat, Encoding, ErrorKind, ErrorScope, Result, TtsError, Voice};
+use voxwire_core::{
+    AudioFormat, Encoding, ErrorKind, ErrorScope, Result, TtsError, TtsProvider, Voice,
+};
+use voxwire_testkit::conformance::{Conformance, Deadlines, Path, Scenario};
 use voxwire_testkit::kit::audio::expected_audio;
 use voxwire_testkit::kit::{
-    rejection_response, Effects, Fault, Kit, Mock, MockDialect, RequestKind,
+    rejection_response, streamed_audio, Effects, Fault, FaultPlan, Kit, Mock, MockDialect,
+    RequestKind, Stall,
 };
 use voxwire_transport::doctor::Advice;
-use voxwire_transport::settings::{Limits, Resolved, Vendor};
+use voxwire_transport::settings::{Limits, Resolved, Transport, Vendor};
 use voxwire_transport::{NetworkProvider, NetworkVendor, NoSocket, Table, Voicing};
 
 // ---- The vendor: what a provider crate writes. ----
@@ -90,11 +94,14 @@ impl NetworkVendor for Toy {
         AudioFormat::pcm16_mono(RATE)
     }
 
+    /// Any voice id passes (the toy may have voices voxwire does not list);
+    /// a language other than English (`en`, `en-GB`, `auto`) is refused
+    /// before any network call.
     fn choose(_: &NetworkProvider<Self>, v: &mut Voicing) -> Result<()> {
-        match v.voice.as_deref() {
-            Some(voice) if !VOICES.contains(&voice) => Err(TtsError::new(
+        match v.language.as_deref() {
+            Some(tag) if !speaks(tag) => Err(TtsError::new(
                 ErrorKind::Unsupported,
-                format!("the toy has no voice `{voice}`"),
+                format!("the toy speaks no `{tag}`"),
             )
             .with_scope(ErrorScope::Request)),
             _ => Ok(()),
@@ -139,6 +146,12 @@ impl NetworkVendor for Toy {
     }
 }
 
+/// Whether the toy speaks the BCP-47 `tag`: English in any region, or `auto`.
+fn speaks(tag: &str) -> bool {
+    let primary = tag.split(['-', '_']).next().unwrap_or_default();
+    primary.eq_ignore_ascii_case("en") || tag.eq_ignore_ascii_case("auto")
+}
+
 voxwire_transport::register_network_provider! {
     vendor: Toy,
     describe: "the toy vendor of crates/cli/tests/toy_vendor.rs; needs TOY_API_KEY",
@@ -173,14 +186,17 @@ fn speak(kit: &Kit, headers: &HeaderMap, body: SpeakBody) -> Response {
     let authorized = headers
         .get("authorization")
         .is_some_and(|v| v.as_bytes() == bearer.as_bytes());
+    kit.update(id, |r| r.body = Some(format!("voice={}", body.voice)));
     let (_, fault) = kit.take_fault();
+    let fx = Effects::of(&fault);
     let response = if !authorized {
         (StatusCode::UNAUTHORIZED, "bad key").into_response()
-    } else if let Some(r) = Effects::of(&fault).reject {
+    } else if let Some(r) = fx.reject {
         rejection_response(&r)
     } else {
         let audio = expected_audio(&body.text, AudioFormat::pcm16_mono(RATE));
-        ([("content-type", "audio/pcm")], audio).into_response()
+        let body = streamed_audio(audio, &fx.utterance, 512);
+        ([("content-type", "audio/pcm")], body).into_response()
     };
     let status = response.status().as_u16();
     kit.update(id, |r| r.status = status);
@@ -305,3 +321,46 @@ async fn a_toy_vendor_is_registered_listed_checked_and_spoken_through_the_router
     assert!(!audio.is_empty());
     mock.shutdown().await;
 }
+
+// ---- The conformance suite, as every provider runs it. ----
+
+impl Conformance for Toy {
+    type Mock = Mock<ToyMock>;
+    const PROVIDER: &'static str = "toy";
+    const KEY: &'static str = "toy-CONFORMANCE-0123456789abcdef";
+    const PATHS: &'static [Path] = &[Path::Rest];
+    const FORMAT: AudioFormat = AudioFormat::pcm16_mono(RATE);
+    const MISSING_LANGUAGE: Option<&'static str> = Some("tlh");
+    const UNKNOWN_VOICE: &'static str = "whisker";
+
+    async fn start(scenario: Scenario) -> Mock<ToyMock> {
+        let fault = match scenario {
+            Scenario::Reject(status) => Fault::reject(status, "refused"),
+            Scenario::SilentBeforeAudio => Fault::stall_before_audio(Stall::Forever),
+            Scenario::StallAfterAudio => Fault::stall_after(512, Stall::Forever),
+            Scenario::ZeroAudio => Fault::ZeroAudio,
+            _ => Fault::None,
+        };
+        Mock::start_with_faults(ToyMock, Self::KEY, FaultPlan::always(fault))
+            .await
+            .expect("mock")
+    }
+
+    fn kit(mock: &Mock<ToyMock>) -> &Kit {
+        mock.kit()
+    }
+
+    fn provider(mock: &Mock<ToyMock>, path: Path, deadlines: Deadlines) -> Arc<dyn TtsProvider> {
+        let settings = voxwire_testkit::conformance_settings!(
+            ToySettings,
+            Transport,
+            Self::KEY,
+            mock.url("/v1"),
+            path,
+            deadlines
+        );
+        Arc::new(NetworkProvider::<Toy>::new(settings).expect("provider"))
+    }
+}
+
+voxwire_testkit::conformance_suite!(Toy);

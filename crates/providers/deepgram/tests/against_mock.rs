@@ -304,16 +304,12 @@ async fn fails(p: &DeepgramProvider, text: &str) -> voxwire_core::TtsError {
 async fn a_socket_that_never_answers_or_never_says_flushed_times_out() {
     let m = mock(DeepgramConfig::default()).await;
     let p = provider(&m);
-    for (fault, what) in [
-        (DgFault::Silent, "no audio"),
-        (DgFault::NoFlushed, "no more audio"),
-        (DgFault::WarningNoFlushed, "no more audio"),
-    ] {
-        m.dialect().script([fault.clone()]);
-        let e = fails(&p, "Hello?").await;
-        assert_eq!(e.kind(), ErrorKind::Timeout, "{fault:?}: {e}");
-        assert!(e.to_string().contains(what), "{fault:?}: {e}");
-    }
+    // Silence and a missing `Flushed` are the conformance suite's; a
+    // `Warning` in place of `Flushed` is Deepgram's own.
+    m.dialect().script([DgFault::WarningNoFlushed]);
+    let e = fails(&p, "Hello?").await;
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("no more audio"), "{e}");
     // The same stall in a session: its deadline fires too (livekit/agents#5718).
     m.dialect().script([DgFault::Silent]);
     let mut s = p.stream(StreamConfig::default()).await.unwrap();
@@ -431,7 +427,6 @@ async fn error_frames_bad_frames_and_empty_utterances_are_classified() {
             DgFault::TextFirst(r#"{"hello":"no type"}"#.into()),
             ErrorKind::Protocol,
         ),
-        (DgFault::ZeroAudio, ErrorKind::NoAudio),
     ] {
         m.dialect().script([fault.clone()]);
         let e = fails(&p, "Something.").await;
@@ -597,26 +592,6 @@ async fn refused_rest_calls_follow_the_failure_table() {
 }
 
 #[tokio::test]
-async fn an_idle_pooled_socket_closed_by_deepgram_is_replaced_silently() {
-    let m = mock(DeepgramConfig {
-        idle_timeout: Some(Duration::from_millis(150)),
-        ..DeepgramConfig::default()
-    })
-    .await;
-    let p = provider(&m);
-    speak(&p, SynthesisRequest::new("First.")).await.unwrap();
-    assert_eq!(p.idle_connections(), 1);
-    tokio::time::sleep(Duration::from_millis(400)).await; // the mock closes it: 1011 NET-0001
-    let got = speak(&p, SynthesisRequest::new("Second.")).await.unwrap();
-    assert_eq!(got, expected_audio("Second.", pcm(24_000)));
-    assert_eq!(
-        m.kit().upgrades(),
-        2,
-        "a fresh socket replaced the dead one"
-    );
-}
-
-#[tokio::test]
 async fn retired_sockets_say_close_first() {
     let m = mock(DeepgramConfig {
         frame_delay: Duration::from_millis(1),
@@ -706,10 +681,6 @@ async fn languages_pick_a_voice_of_that_language_or_are_refused_before_any_call(
         before,
         "refused before any network call"
     );
-    // A voice voxwire does not list passes through.
-    let mut r = SynthesisRequest::new("Hi.");
-    r.voice = Some("aura-luna-en".into());
-    speak(&p, r).await.unwrap();
     let voices = p.voices().await.unwrap();
     assert!(voices
         .iter()

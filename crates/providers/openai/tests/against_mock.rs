@@ -277,13 +277,12 @@ async fn an_sse_stream_without_done_is_a_mid_stream_failure() {
 #[tokio::test]
 async fn no_audio_bad_json_and_bad_base64() {
     let m = MockOpenAi::start().await;
-    let raw = provider(settings(&m));
     let sse = provider(OpenAiSettings {
         stream_format: StreamFormat::Sse,
         ..settings(&m)
     });
+    // Raw audio's empty answer is the conformance suite's; SSE's is OpenAI's.
     m.set_fault(Fault::ZeroAudio);
-    assert_eq!(fails(&raw, TEXT).await.kind(), ErrorKind::NoAudio);
     assert_eq!(fails(&sse, TEXT).await.kind(), ErrorKind::NoAudio);
     m.set_fault(Fault::BadJson);
     assert_eq!(fails(&sse, TEXT).await.kind(), ErrorKind::Protocol);
@@ -434,17 +433,7 @@ async fn stalls_drops_and_refused_connections() {
         inactivity_timeout_ms: 300,
         ..settings(&m)
     });
-    m.set_fault(Fault::stall_before_audio(Stall::Forever));
-    let e = fails(&p, TEXT).await;
-    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
-    assert!(e.to_string().contains("no data within"), "{e}");
-
-    m.set_fault(Fault::stall_after(3000, Stall::Forever));
-    let e = fails(&p, TEXT).await;
-    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
-    assert!(e.to_string().contains("no more data"), "{e}");
-
-    // A slow start within the deadline is fine.
+    // Stalls past the deadlines are the conformance suite's; a slow start within the deadline is fine.
     m.set_fault(Fault::stall_before_audio(Stall::For(
         Duration::from_millis(100),
     )));
@@ -486,13 +475,10 @@ async fn voices_are_checked_locally_only_against_openai() {
     );
     assert_eq!(p.voices().await.unwrap().len(), 9);
 
-    // Anywhere else any voice passes; `voice_…` is a custom voice object.
+    // Anywhere else any voice passes (the conformance suite); `voice_…` is a custom voice object.
     let m = MockOpenAi::start().await;
     let p = provider(settings(&m));
-    for (voice, sent) in [
-        ("af_bella", serde_json::json!("af_bella")),
-        ("voice_abc123", serde_json::json!({"id": "voice_abc123"})),
-    ] {
+    for (voice, sent) in [("voice_abc123", serde_json::json!({"id": "voice_abc123"}))] {
         speak(&p, SynthesisRequest::new("Hi.").voice(voice))
             .await
             .unwrap();

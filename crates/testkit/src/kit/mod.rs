@@ -65,7 +65,7 @@ use tokio::sync::watch;
 
 pub use fault::{Effects, Fault, FaultPlan, Rejection, Stall, UtteranceEffects};
 pub use record::{Masker, RecordedRequest, Recorder, RequestKind, MASK};
-pub use server::{rejection_response, Loopback, LoopbackServer};
+pub use server::{rejection_response, streamed_audio, Loopback, LoopbackServer};
 
 /// A vendor's protocol on top of the kit: how one mock answers.
 pub trait MockDialect: Send + Sync + 'static {

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt as _;
@@ -12,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::fault::Rejection;
+use super::fault::{Rejection, UtteranceEffects};
 
 /// How long [`LoopbackServer::shutdown`] waits for open connections to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -139,4 +140,42 @@ pub fn rejection_response(r: &Rejection) -> Response {
         }
     }
     response
+}
+
+/// A streamed HTTP body of `audio` in pieces of `chunk` bytes, misbehaving per
+/// `fx`: no audio at all (`zero_audio`), a pause once `stall.0` bytes were sent
+/// (`0`: before the first), a cut once `close.0` bytes were sent, a pause
+/// between pieces (`drip`). The body of every mock's streamed REST answer.
+pub fn streamed_audio(audio: Vec<u8>, fx: &UtteranceEffects, chunk: usize) -> Body {
+    let audio = if fx.zero_audio {
+        bytes::Bytes::new()
+    } else {
+        bytes::Bytes::from(audio)
+    };
+    let chunk = chunk.max(1);
+    let cut = fx.close.map(|(after, _)| after);
+    let stall = fx.stall;
+    let drip = fx.drip.unwrap_or(Duration::ZERO);
+    let pieces = futures::stream::unfold(0usize, move |at| {
+        let audio = audio.clone();
+        async move {
+            if at >= audio.len() {
+                return None;
+            }
+            if let Some((after, pause)) = stall {
+                if at >= after && at < after + chunk {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+            if cut.is_some_and(|c| at >= c) {
+                return Some((Err(std::io::Error::other("cut (mock fault)")), usize::MAX));
+            }
+            if !drip.is_zero() && at > 0 {
+                tokio::time::sleep(drip).await;
+            }
+            let end = (at + chunk).min(audio.len());
+            Some((Ok::<_, std::io::Error>(audio.slice(at..end)), end))
+        }
+    });
+    Body::from_stream(pieces)
 }

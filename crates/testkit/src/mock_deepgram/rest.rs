@@ -1,8 +1,6 @@
 //! `POST /v1/speak`: the streamed REST endpoint.
 
-use std::time::Duration;
-
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +10,7 @@ use super::ws::{deny, pairs, record};
 use super::{format_of, St, MAX_REST_CHARS};
 use crate::kit::audio::{expected_audio, wav_header};
 use crate::kit::fault::Effects;
-use crate::kit::{rejection_response, RequestKind};
+use crate::kit::{rejection_response, streamed_audio, RequestKind};
 
 /// Bytes per body chunk (odd, so chunks split samples).
 const CHUNK: usize = 999;
@@ -104,33 +102,8 @@ async fn answer(
         with.append(&mut audio);
         audio = with;
     }
-    let fx = fx.utterance;
-    let cut = fx.close.map(|(after, _)| after);
-    let stall = fx.stall;
-    let drip = fx.drip.unwrap_or(Duration::ZERO);
-    let audio = Bytes::from(audio);
-    let pieces = futures::stream::unfold(0usize, move |at| {
-        let audio = audio.clone();
-        async move {
-            if at >= audio.len() {
-                return None;
-            }
-            if let Some((after, pause)) = stall {
-                if at >= after && at < after + CHUNK {
-                    tokio::time::sleep(pause).await;
-                }
-            }
-            if cut.is_some_and(|c| at >= c) {
-                return Some((Err(std::io::Error::other("cut (mock fault)")), usize::MAX));
-            }
-            if !drip.is_zero() && at > 0 {
-                tokio::time::sleep(drip).await;
-            }
-            let end = (at + CHUNK).min(audio.len());
-            Some((Ok::<_, std::io::Error>(audio.slice(at..end)), end))
-        }
-    });
-    let mut r = (StatusCode::OK, Body::from_stream(pieces)).into_response();
+    let body = streamed_audio(audio, &fx.utterance, CHUNK);
+    let mut r = (StatusCode::OK, body).into_response();
     let h = r.headers_mut();
     let content_type = if wav {
         "audio/wav".to_string()

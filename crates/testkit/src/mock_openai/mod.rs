@@ -213,6 +213,11 @@ impl MockOpenAi {
         self.mock.url(path)
     }
 
+    /// The kit's shared state: faults, recordings, counts.
+    pub fn kit(&self) -> &Kit {
+        self.mock.kit()
+    }
+
     /// Replaces the fault plan (indices count speech requests from now).
     pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
         self.mock.kit().set_fault(faults);

@@ -1,12 +1,8 @@
 //! What the Deepgram tests share: a mock, a provider pointed at it, bounded waits.
 #![allow(dead_code)]
 
-use std::future::Future;
-use std::time::Duration;
-
-use futures::StreamExt;
 use voxwire_core::session::{SessionEvent, SynthesisSession};
-use voxwire_core::{AudioFormat, Secret, SynthesisRequest, TtsError, TtsProvider};
+use voxwire_core::{AudioFormat, Secret, SynthesisRequest, TtsError};
 use voxwire_deepgram::{DeepgramProvider, DeepgramSettings};
 use voxwire_testkit::kit::Mock;
 use voxwire_testkit::mock_deepgram::{base_url, DeepgramConfig, MockDeepgram, DEFAULT_API_KEY};
@@ -14,16 +10,9 @@ use voxwire_testkit::mock_deepgram::{base_url, DeepgramConfig, MockDeepgram, DEF
 /// The key the mock accepts.
 pub const KEY: &str = DEFAULT_API_KEY;
 
-/// The bound on every test step.
-pub const STEP: Duration = Duration::from_secs(20);
-
-/// Runs `f` with a time bound, failing the test when it is exceeded.
-pub async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(STEP, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out: {what}"),
-    }
-}
+/// The bound on every test step, and the suite's bounded wait and synthesis.
+#[allow(unused_imports)] // not every test binary uses every one
+pub use voxwire_testkit::conformance::{bounded, speak, STEP};
 
 /// A mock with `config`.
 pub async fn mock(config: DeepgramConfig) -> Mock<MockDeepgram> {
@@ -45,19 +34,6 @@ pub fn settings(mock: &Mock<MockDeepgram>) -> DeepgramSettings {
 /// A provider pointed at `mock`.
 pub fn provider(mock: &Mock<MockDeepgram>) -> DeepgramProvider {
     DeepgramProvider::new(settings(mock)).expect("provider")
-}
-
-/// Every byte of a synthesis, or its first error.
-pub async fn speak(p: &DeepgramProvider, request: SynthesisRequest) -> Result<Vec<u8>, TtsError> {
-    bounded("synthesize", async {
-        let mut stream = p.synthesize(request).await?;
-        let mut out = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            out.extend_from_slice(&chunk?.data);
-        }
-        Ok(out)
-    })
-    .await
 }
 
 /// A request for `text` in `format`.
