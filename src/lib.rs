@@ -6,6 +6,7 @@
 //! - `xai`: the xAI provider ([`xai`]);
 //! - `openai`: the OpenAI-compatible speech provider ([`openai`]);
 //! - `deepgram`: the Deepgram Aura provider ([`deepgram`]);
+//! - `elevenlabs`: the ElevenLabs provider ([`elevenlabs`]);
 //! - `espeak`: the offline voice ([`espeak`]) through the system `espeak-ng`;
 //!   `embedded` links the pure-Rust eSpeak NG port (GPL-3.0-or-later) so it
 //!   needs no system package;
@@ -51,6 +52,9 @@ pub use voxwire_espeak as espeak;
 
 #[cfg(feature = "deepgram")]
 pub use voxwire_deepgram as deepgram;
+/// The ElevenLabs provider.
+#[cfg(feature = "elevenlabs")]
+pub use voxwire_elevenlabs as elevenlabs;
 /// The xAI provider.
 #[cfg(feature = "xai")]
 pub use voxwire_xai as xai;

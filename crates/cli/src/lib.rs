@@ -60,6 +60,8 @@ use voxwire_openai as _;
 use voxwire_xai as _;
 // Linked so its factory registers: `deepgram` joins the default chain when DEEPGRAM_API_KEY is set.
 use voxwire_deepgram as _;
+// Linked so its factory registers: `elevenlabs` joins the default chain when ELEVENLABS_API_KEY is set.
+use voxwire_elevenlabs as _;
 
 use crate::args::{Cli, Command};
 use crate::exit::CliError;

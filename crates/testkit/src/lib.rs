@@ -32,6 +32,7 @@ pub mod dying;
 pub mod fake;
 pub mod kit;
 pub mod mock_deepgram;
+pub mod mock_elevenlabs;
 pub mod mock_openai;
 pub mod mock_xai;
 pub mod python;

@@ -155,8 +155,12 @@ pub trait NetworkVendor: Clone + Send + Sync + 'static {
     const ADVICE: Advice;
     /// The provider's name in `Debug` output (`XaiProvider`).
     const NAME: &'static str;
-    /// The scheme of its `Authorization` header (`Bearer`, `Token`).
+    /// The scheme of its `Authorization` header (`Bearer`, `Token`); empty:
+    /// the header carries the bare key (with [`AUTH_HEADER`](Self::AUTH_HEADER)
+    /// naming a vendor's own header, e.g. ElevenLabs' `xi-api-key`).
     const AUTH_SCHEME: &'static str;
+    /// The header the key travels in (`authorization` unless the vendor has its own).
+    const AUTH_HEADER: &'static str = "authorization";
     /// Its settings (declared with [`network_settings!`](crate::network_settings)).
     type Settings: Shared;
     /// Its streaming socket's dialect ([`NoSocket`] when it has none).
@@ -410,19 +414,25 @@ impl<V: NetworkVendor> NetworkProvider<V> {
             .map_err(V::scoped)
     }
 
-    /// `Authorization: <scheme> <key>`, marked sensitive.
+    /// `<scheme> <key>` (the bare key without a scheme), marked sensitive:
+    /// the value of the vendor's [`AUTH_HEADER`](NetworkVendor::AUTH_HEADER).
     pub fn authorization(&self) -> Result<reqwest::header::HeaderValue> {
-        http::authorization(V::VENDOR.id, V::AUTH_SCHEME, &self.core.resolved.key)
+        let key = &self.core.resolved.key;
+        if V::AUTH_SCHEME.is_empty() {
+            return http::sensitive(V::VENDOR.id, key);
+        }
+        http::authorization(V::VENDOR.id, V::AUTH_SCHEME, key)
     }
 
-    /// `request` with the [`authorization`](Self::authorization) header, or
+    /// `request` with the [`authorization`](Self::authorization) in the
+    /// vendor's [`AUTH_HEADER`](NetworkVendor::AUTH_HEADER), or
     /// as it is when there is no key (a vendor whose
     /// [`resolve`](NetworkVendor::resolve) allows none, e.g. a local server).
     pub fn authorize(&self, request: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder> {
         if self.core.resolved.key.is_empty() {
             return Ok(request);
         }
-        Ok(request.header("authorization", self.authorization()?))
+        Ok(request.header(V::AUTH_HEADER, self.authorization()?))
     }
 
     /// An authorized `GET url` (a voice or model list): at most `limit`

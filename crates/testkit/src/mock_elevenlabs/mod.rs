@@ -1,0 +1,449 @@
+//! A faithful mock of ElevenLabs' REST text-to-speech (wire notes:
+//! `shared/providers/elevenlabs.md`), on the mock-server kit.
+//!
+//! [`MockElevenLabs::start`] serves on `127.0.0.1` at an ephemeral port
+//! (the SDK's `base_url` is [`MockElevenLabs::url`]`("")`, voxwire's
+//! [`MockElevenLabs::base_url`]):
+//! - `POST /v1/text-to-speech/{voice_id}[/stream][/with-timestamps]`: the
+//!   key in `xi-api-key` (else 401 `invalid_api_key`), `output_format` in
+//!   the query (default `mp3_44100_128`; `pcm_<rate>` s16le, `ulaw_8000`,
+//!   `alaw_8000`, mp3), `pcm_44100` refused with 403 `subscription_required`
+//!   below a Pro plan ([`Plan`]), `text` required (422 in FastAPI's shape),
+//!   the model's character limit (400 `max_character_limit_exceeded`), an
+//!   unknown voice 404 `voice_not_found`; `audio_effects` accepted and
+//!   ignored. `/stream` is chunked raw audio in odd-sized pieces,
+//!   `/stream/with-timestamps` JSON lines (`audio_base64`, `alignment`,
+//!   `normalized_alignment`, chunk-relative times unless
+//!   [`Switches::cumulative_times`]) with blank lines between some.
+//! - `GET /v1/voices`: `{"voices":[…]}` with `labels` and `verified_languages`.
+//! - anything else: 404 `{"detail":"Not Found"}`.
+//!
+//! Every answer carries an `x-trace-id`. Faults follow the kit's
+//! [`FaultPlan`]: `Reject` answers with its status and body (see
+//! [`quota_exceeded`], [`detail_error`]); `ErrorFrame` at 0 bytes is a 500
+//! `something_went_wrong`; `Close` cuts the body after N audio bytes
+//! (`abrupt`: the connection breaks); `Stall`, `SlowDrip` and `ZeroAudio`
+//! as the kit says; `BadJson` and `BadBase64` put a malformed line first
+//! (timed answers only).
+
+mod body;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::kit::{
+    rejection_response, Effects, Fault, FaultPlan, Kit, Mock, MockDialect, RecordedRequest,
+    Rejection, RequestKind,
+};
+pub use body::{audio_for, Wire};
+
+/// The key the mock accepts unless told otherwise.
+pub const DEFAULT_API_KEY: &str = "xi-mock-elevenlabs";
+/// The voices `GET /v1/voices` lists (id, name, gender, verified language locale).
+pub const VOICES: [(&str, &str, &str, &str); 3] = [
+    ("JBFqnCBsd6RMkjVDRZzb", "George", "male", "en-GB"),
+    ("EXAVITQu4vr4xnSDxMaL", "Sarah", "female", "en-US"),
+    ("pFZP5JQG7iQjIQuC4Bku", "Lily", "female", "fr-FR"),
+];
+/// A voice the mock speaks with but does not list (a library voice).
+pub const UNLISTED_VOICE: &str = "library-voice-0001";
+/// Characters per line of `/stream/with-timestamps`.
+pub const CHARS_PER_LINE: usize = 7;
+/// Body piece size of `/stream`: odd, so samples straddle pieces.
+pub const CHUNK_SIZE: usize = 1001;
+
+/// The account's plan: what it may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Plan {
+    /// Free (no `pcm_44100`, no `mp3_44100_192`).
+    #[default]
+    Free,
+    /// Creator (`mp3_44100_192`).
+    Creator,
+    /// Pro and up (`pcm_44100` too).
+    Pro,
+}
+
+/// How the mock behaves beyond faults.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Switches {
+    /// The account's plan.
+    pub plan: Plan,
+    /// Times in `alignment` counted from the start of the utterance rather
+    /// than of each line.
+    pub cumulative_times: bool,
+}
+
+/// The dialect: ElevenLabs' REST API on the kit.
+#[derive(Debug, Default)]
+pub struct ElevenLabsDialect {
+    switches: Mutex<Switches>,
+    ids: AtomicU64,
+}
+
+#[derive(Clone)]
+struct AppState {
+    kit: Arc<Kit>,
+    dialect: Arc<ElevenLabsDialect>,
+}
+
+impl MockDialect for ElevenLabsDialect {
+    fn name(&self) -> &'static str {
+        "elevenlabs"
+    }
+
+    fn router(self: Arc<Self>, kit: Arc<Kit>) -> Router {
+        let state = AppState { kit, dialect: self };
+        Router::new()
+            .route("/v1/text-to-speech/{voice}", post(speech))
+            .route("/v1/text-to-speech/{voice}/{a}", post(speech_suffixed))
+            .route("/v1/text-to-speech/{voice}/{a}/{b}", post(speech_suffixed2))
+            .route("/v1/voices", get(voices))
+            .fallback(any(not_found))
+            .with_state(state)
+    }
+}
+
+/// A running mock; dropping it stops the server.
+#[derive(Debug)]
+pub struct MockElevenLabs {
+    mock: Mock<ElevenLabsDialect>,
+}
+
+impl MockElevenLabs {
+    /// Starts with the default key and switches.
+    pub async fn start() -> Self {
+        Self::start_with(DEFAULT_API_KEY, Switches::default()).await
+    }
+
+    /// Starts accepting `api_key`, behaving per `switches`.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn start_with(api_key: &str, switches: Switches) -> Self {
+        let dialect = ElevenLabsDialect {
+            switches: Mutex::new(switches),
+            ids: AtomicU64::new(0),
+        };
+        let mock = Mock::start(dialect, api_key)
+            .await
+            .unwrap_or_else(|e| panic!("cannot bind the mock ElevenLabs server: {e}"));
+        Self { mock }
+    }
+
+    /// `http://127.0.0.1:PORT/v1`: what voxwire's `base_url` is set to.
+    pub fn base_url(&self) -> String {
+        self.mock.url("/v1")
+    }
+
+    /// `http://127.0.0.1:PORT{path}` (the SDK's `base_url` is `url("")`).
+    pub fn url(&self, path: &str) -> String {
+        self.mock.url(path)
+    }
+
+    /// Replaces the fault plan (indices count speech requests from now).
+    pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
+        self.mock.kit().set_fault(faults);
+    }
+
+    /// Changes the switches while running.
+    pub fn switch(&self, f: impl FnOnce(&mut Switches)) {
+        f(&mut self
+            .mock
+            .dialect()
+            .switches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Every request so far, the key masked.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.mock.kit().requests()
+    }
+
+    /// The speech requests so far.
+    pub fn speech_requests(&self) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.kind == RequestKind::Rest)
+            .collect()
+    }
+
+    /// Stops the server.
+    pub async fn shutdown(self) {
+        self.mock.shutdown().await;
+    }
+}
+
+/// ElevenLabs' error body: `{"detail":{"status":…,"message":…}}`.
+pub fn detail_body(status: &str, message: &str) -> String {
+    json!({ "detail": { "status": status, "message": message } }).to_string()
+}
+
+/// A rejection with ElevenLabs' error body.
+pub fn detail_error(http: u16, status: &str, message: &str) -> Fault {
+    Fault::Reject(Rejection {
+        status: http,
+        body: detail_body(status, message),
+        retry_after: None,
+        headers: vec![("content-type".into(), "application/json".into())],
+    })
+}
+
+/// The exhausted quota: HTTP 401 with `quota_exceeded` (not a 429).
+pub fn quota_exceeded() -> Fault {
+    detail_error(
+        401,
+        "quota_exceeded",
+        "This request exceeds your quota of 10000. You have 0 credits remaining, while 19 credits are required for this request.",
+    )
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn detail(status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(status, detail_body(code, message))
+}
+
+fn authorized(kit: &Kit, headers: &HeaderMap) -> bool {
+    headers
+        .get("xi-api-key")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|k| k.trim() == kit.api_key())
+}
+
+fn unauthorized() -> Response {
+    detail(
+        StatusCode::UNAUTHORIZED,
+        "invalid_api_key",
+        "Invalid API key",
+    )
+}
+
+fn finish(state: &AppState, id: u64, mut response: Response) -> Response {
+    let trace = format!(
+        "trace-mock-{}",
+        state.dialect.ids.fetch_add(1, Ordering::SeqCst)
+    );
+    if let Ok(v) = HeaderValue::from_str(&trace) {
+        response.headers_mut().insert("x-trace-id", v);
+    }
+    let status = response.status().as_u16();
+    state.kit.update(id, |r| r.status = status);
+    response
+}
+
+async fn voices(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    let id = state
+        .kit
+        .record_request(RequestKind::Other, "GET", uri.path(), &headers);
+    let response = if authorized(&state.kit, &headers) {
+        let voices: Vec<Value> = VOICES
+            .iter()
+            .map(|(id, name, gender, locale)| {
+                let language = locale.split('-').next().unwrap_or(locale);
+                json!({
+                    "voice_id": id, "name": name, "category": "premade",
+                    "labels": { "gender": gender, "accent": "neutral" },
+                    "verified_languages": [{ "language": language, "model_id": "eleven_multilingual_v2", "locale": locale }],
+                })
+            })
+            .collect();
+        json_response(StatusCode::OK, json!({ "voices": voices }).to_string())
+    } else {
+        unauthorized()
+    };
+    finish(&state, id, response)
+}
+
+async fn not_found(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let id = state
+        .kit
+        .record_request(RequestKind::Other, method.as_str(), uri.path(), &headers);
+    let r = json_response(
+        StatusCode::NOT_FOUND,
+        json!({ "detail": "Not Found" }).to_string(),
+    );
+    finish(&state, id, r)
+}
+
+type QueryMap = Query<std::collections::HashMap<String, String>>;
+
+async fn speech(
+    State(state): State<AppState>,
+    Path(voice): Path<String>,
+    Query(query): QueryMap,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let shape = body::Shape {
+        streamed: false,
+        timed: false,
+    };
+    handle(&state, &voice, shape, &query, &uri, &headers, &body)
+}
+
+async fn speech_suffixed(
+    State(state): State<AppState>,
+    Path((voice, a)): Path<(String, String)>,
+    Query(query): QueryMap,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let shape = match a.as_str() {
+        "stream" => body::Shape {
+            streamed: true,
+            timed: false,
+        },
+        "with-timestamps" => body::Shape {
+            streamed: false,
+            timed: true,
+        },
+        _ => return not_found(State(state), Method::POST, uri, headers).await,
+    };
+    handle(&state, &voice, shape, &query, &uri, &headers, &body)
+}
+
+async fn speech_suffixed2(
+    State(state): State<AppState>,
+    Path((voice, a, b)): Path<(String, String, String)>,
+    Query(query): QueryMap,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if (a.as_str(), b.as_str()) != ("stream", "with-timestamps") {
+        return not_found(State(state), Method::POST, uri, headers).await;
+    }
+    let shape = body::Shape {
+        streamed: true,
+        timed: true,
+    };
+    handle(&state, &voice, shape, &query, &uri, &headers, &body)
+}
+
+fn handle(
+    state: &AppState,
+    voice: &str,
+    shape: body::Shape,
+    query: &std::collections::HashMap<String, String>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let kit = &state.kit;
+    let id = kit.record_request(RequestKind::Rest, "POST", uri.path(), headers);
+    let masker = kit.masker(headers);
+    let q = uri.query().map(|q| masker.mask(q));
+    kit.update(id, |r| {
+        r.body = Some(masker.mask(&String::from_utf8_lossy(body)));
+        r.query = q;
+    });
+    let response = answer(state, id, voice, shape, query, headers, body);
+    finish(state, id, response)
+}
+
+fn answer(
+    state: &AppState,
+    id: u64,
+    voice: &str,
+    shape: body::Shape,
+    query: &std::collections::HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let kit = &state.kit;
+    if !authorized(kit, headers) {
+        return unauthorized();
+    }
+    let (index, fault) = kit.take_fault();
+    kit.update(id, |r| r.index = Some(index));
+    let effects = Effects::of(&fault);
+    if let Some(rejection) = &effects.reject {
+        return rejection_response(rejection);
+    }
+    let sw = state
+        .dialect
+        .switches
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let asked = match body::validate(voice, query, body, sw.plan) {
+        Ok(a) => a,
+        Err((status, code, message)) => {
+            return match code {
+                Some(code) => detail(status, code, &message),
+                None => json_response(status, message),
+            }
+        }
+    };
+    kit.update(id, |r| r.utterances.push(asked.text.clone()));
+    let fx = effects.for_utterance(0);
+    if let Some((message, _, 0)) = &fx.error {
+        return detail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "something_went_wrong",
+            message,
+        );
+    }
+    if !shape.streamed {
+        return body::whole(&asked, shape.timed, &fx);
+    }
+    let steps = body::plan(&asked, shape.timed, sw.cumulative_times, &fx);
+    let content_type = if shape.timed {
+        "application/json"
+    } else {
+        asked.wire.content_type()
+    };
+    let stream = futures::stream::unfold((steps, Arc::clone(kit)), |(mut steps, kit)| async move {
+        loop {
+            match steps.pop_front()? {
+                body::Step::Send(b) => return Some((Ok(b), (steps, kit))),
+                body::Step::Sleep(d) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = kit.stopped() => return None,
+                    }
+                }
+                body::Step::Cut => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    steps.clear();
+                    return Some((
+                        Err(std::io::Error::other(
+                            "mock ElevenLabs: body cut off by a scripted fault",
+                        )),
+                        (steps, kit),
+                    ));
+                }
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
