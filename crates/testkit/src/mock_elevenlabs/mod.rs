@@ -145,6 +145,11 @@ impl MockElevenLabs {
         self.mock.url("/v1")
     }
 
+    /// The kit behind it: faults, recorder, connections.
+    pub fn kit(&self) -> &Kit {
+        self.mock.kit()
+    }
+
     /// `http://127.0.0.1:PORT{path}` (the SDK's `base_url` is `url("")`).
     pub fn url(&self, path: &str) -> String {
         self.mock.url(path)
