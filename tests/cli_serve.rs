@@ -81,15 +81,7 @@ async fn without_tokens_on_loopback_it_prints_a_ready_demo_url() {
     .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let addr = common::announced_addr(&mut stderr);
-    let mut demo = String::new();
-    for _ in 0..3 {
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        if let Some(url) = line.trim().strip_prefix("voxwire: demo page: ") {
-            demo = url.to_string();
-            break;
-        }
-    }
+    let demo = demo_url(&mut stderr);
     let token = demo
         .strip_prefix(&format!("http://{addr}/?token="))
         .unwrap_or_else(|| panic!("no ready URL: {demo}"))
@@ -204,6 +196,19 @@ async fn it_relays_the_offline_voice_and_stops_on_sigterm() {
     assert!(rest.contains("relay stopped"), "{rest}");
 }
 
+/// The demo page's URL `serve` prints after where it listens (empty if it
+/// prints none within three lines).
+fn demo_url(stderr: &mut impl BufRead) -> String {
+    for _ in 0..3 {
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        if let Some(url) = line.trim().strip_prefix("voxwire: demo page: ") {
+            return url.to_string();
+        }
+    }
+    String::new()
+}
+
 /// One HTTP/1.1 GET on loopback: the status line and the body.
 async fn get(addr: &str, path: &str) -> (String, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -269,15 +274,7 @@ async fn a_fresh_clone_serves_the_demo_page_with_its_wasm() {
     .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let addr = common::announced_addr(&mut stderr);
-    let mut demo = String::new();
-    for _ in 0..3 {
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        if let Some(url) = line.trim().strip_prefix("voxwire: demo page: ") {
-            demo = url.to_string();
-            break;
-        }
-    }
+    let demo = demo_url(&mut stderr);
     let page = demo
         .strip_prefix(&format!("http://{addr}"))
         .unwrap_or_else(|| panic!("no demo URL: {demo}"));
