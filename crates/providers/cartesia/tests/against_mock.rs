@@ -5,9 +5,9 @@
 use futures::StreamExt;
 use voxwire_cartesia::{CartesiaProvider, CartesiaSettings, DEFAULT_VERSION};
 use voxwire_core::{
-    AudioChunk, AudioFormat, Encoding, ErrorKind, ErrorScope, Secret, SynthesisRequest, TtsError,
-    TtsProvider,
+    AudioFormat, Encoding, ErrorKind, ErrorScope, Secret, SynthesisRequest, TtsProvider,
 };
+use voxwire_testkit::conformance::speak;
 use voxwire_testkit::kit::audio::expected_audio;
 use voxwire_testkit::kit::{Fault, Stall};
 use voxwire_testkit::mock_cartesia::{
@@ -28,27 +28,27 @@ fn provider(m: &MockCartesia, f: impl FnOnce(&mut CartesiaSettings)) -> Cartesia
     CartesiaProvider::new(s).unwrap()
 }
 
-async fn speak(p: &CartesiaProvider, r: SynthesisRequest) -> Result<Vec<AudioChunk>, TtsError> {
-    let mut stream = p.synthesize(r).await?;
+/// Each chunk's size and sample rate, as the stream hands them out.
+async fn pieces(p: &CartesiaProvider, r: SynthesisRequest) -> Vec<(usize, u32)> {
+    let mut stream = p.synthesize(r).await.unwrap();
     let mut out = Vec::new();
     while let Some(c) = stream.next().await {
-        out.push(c?);
+        let c = c.unwrap();
+        out.push((c.data.len(), c.format.sample_rate));
     }
-    Ok(out)
-}
-
-fn joined(chunks: &[AudioChunk]) -> Vec<u8> {
-    chunks.iter().flat_map(|c| c.data.iter().copied()).collect()
+    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_native_format_is_asked_of_the_vendor_and_arrives_intact() {
     let m = MockCartesia::start().await;
     let p = provider(&m, |_| {});
-    let chunks = speak(&p, SynthesisRequest::new(TEXT)).await.unwrap();
-    assert!(chunks.len() > 1, "audio leaves as it arrives");
+    assert!(
+        pieces(&p, SynthesisRequest::new(TEXT)).await.len() > 1,
+        "audio leaves as it arrives"
+    );
     assert_eq!(
-        joined(&chunks),
+        speak(&p, SynthesisRequest::new(TEXT)).await.unwrap(),
         expected_audio(TEXT, AudioFormat::pcm16_mono(24_000))
     );
     for rate in [8_000, 16_000, 22_050, 24_000, 44_100, 48_000] {
@@ -57,11 +57,9 @@ async fn every_native_format_is_asked_of_the_vendor_and_arrives_intact() {
             (Encoding::Mulaw, "pcm_mulaw"),
         ] {
             let format = AudioFormat::mono(encoding, rate);
-            let mut r = SynthesisRequest::new(TEXT);
-            r.format = Some(format);
-            let chunks = speak(&p, r).await.unwrap();
+            let audio = speak(&p, SynthesisRequest::new(TEXT).format(format)).await;
             assert_eq!(
-                joined(&chunks),
+                audio.unwrap(),
                 expected_audio(TEXT, format),
                 "{name} {rate}"
             );
@@ -75,10 +73,8 @@ async fn every_native_format_is_asked_of_the_vendor_and_arrives_intact() {
         }
     }
     // A rate Cartesia lacks is asked at 24 kHz and converted locally.
-    let mut r = SynthesisRequest::new(TEXT);
-    r.format = Some(AudioFormat::pcm16_mono(32_000));
-    let chunks = speak(&p, r).await.unwrap();
-    assert!(chunks.iter().all(|c| c.format.sample_rate == 32_000));
+    let r = SynthesisRequest::new(TEXT).format(AudioFormat::pcm16_mono(32_000));
+    assert!(pieces(&p, r).await.iter().all(|(_, rate)| *rate == 32_000));
     let body = m.speech_requests().last().unwrap().json_body().unwrap();
     assert_eq!(body["output_format"]["sample_rate"], 24_000);
     m.shutdown().await;
@@ -90,7 +86,7 @@ async fn the_version_header_and_the_bearer_key_go_with_every_call() {
     let p = provider(&m, |_| {});
     speak(&p, SynthesisRequest::new(TEXT)).await.unwrap();
     p.voices().await.unwrap();
-    for r in m.requests() {
+    for r in m.kit().requests() {
         assert_eq!(
             r.header("cartesia-version"),
             Some(DEFAULT_VERSION),
@@ -238,7 +234,7 @@ async fn every_row_of_the_failure_table_in_both_body_shapes() {
         (Fault::ZeroAudio, ErrorKind::NoAudio, None, ""),
     ]);
     for (fault, kind, scope, word) in cases {
-        m.set_fault(fault.clone());
+        m.kit().set_fault(fault.clone());
         let e = speak(&p, SynthesisRequest::new(TEXT)).await.unwrap_err();
         assert_eq!(e.kind(), kind, "{fault:?}: {e}");
         if let Some(scope) = scope {
@@ -251,7 +247,7 @@ async fn every_row_of_the_failure_table_in_both_body_shapes() {
         assert_eq!(e.provider(), Some("cartesia"));
     }
     // The mock's own refusals: a wrong key, and the request id kept.
-    m.set_fault(Fault::None);
+    m.kit().set_fault(Fault::None);
     let wrong = provider(&m, |s| s.api_key = Some(Secret::new("wrong-key")));
     let e = speak(&wrong, SynthesisRequest::new(TEXT))
         .await

@@ -55,7 +55,7 @@ impl Conformance for Cartesia {
             Scenario::ZeroAudio => Fault::ZeroAudio,
             Scenario::Vendor(n) => vendor_fault(n),
         };
-        mock.set_fault(fault);
+        mock.kit().set_fault(fault);
         mock
     }
 

@@ -85,7 +85,7 @@ async fn the_cartesia_sdk_streams_lists_voices_and_reads_refusals_from_the_mock(
     assert_eq!(voices[2][1], "fr");
     assert_eq!(voices[2][2], "fr-FR");
 
-    m.set_fault(error_fault(
+    m.kit().set_fault(error_fault(
         429,
         ErrorShape::Titled,
         "rate_limited",
@@ -94,7 +94,8 @@ async fn the_cartesia_sdk_streams_lists_voices_and_reads_refusals_from_the_mock(
     let got = tokio::task::block_in_place(|| run(&m, "stream")).unwrap();
     assert_eq!(got["status"], 429);
     assert_eq!(got["body"]["message"], "Concurrency limit exceeded");
-    m.set_fault(error_fault(401, ErrorShape::Plain, "", "Invalid API key"));
+    m.kit()
+        .set_fault(error_fault(401, ErrorShape::Plain, "", "Invalid API key"));
     let got = tokio::task::block_in_place(|| run(&m, "mulaw")).unwrap();
     assert_eq!(got["status"], 401);
     assert_eq!(got["body"]["error"], "Invalid API key");

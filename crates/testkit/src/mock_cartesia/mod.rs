@@ -19,7 +19,7 @@
 //!   `{"data":[…],"has_more"}`, voices with `language` and `locales`.
 //! - anything else: 404.
 //!
-//! Faults follow the kit's [`FaultPlan`] (per speech request): `Reject`
+//! Faults follow the kit's [`FaultPlan`](crate::kit::FaultPlan) (per speech request): `Reject`
 //! answers with its status and body (see [`error_fault`]); `ErrorFrame` at
 //! 0 bytes is a 500 in the version's shape, later a cut body; `Close`,
 //! `Stall`, `SlowDrip` and `ZeroAudio` as the kit says.
@@ -27,7 +27,6 @@
 mod request;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -39,8 +38,8 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::kit::{
-    rejection_response, streamed_audio, Effects, Fault, FaultPlan, Kit, Mock, MockDialect,
-    RecordedRequest, Rejection, RequestKind,
+    rejection_response, streamed_audio, Effects, Fault, Kit, Mock, MockDialect, RecordedRequest,
+    Rejection, RequestKind,
 };
 pub use request::{audio_for, voice_id, Container, RATES};
 
@@ -74,17 +73,9 @@ pub const UNLISTED_VOICE: &str = "00000000-0000-4000-8000-00000000cafe";
 /// Body piece size of `/tts/bytes`: odd, so samples straddle pieces.
 pub const CHUNK_SIZE: usize = 1001;
 
-/// The dialect: Cartesia's REST API on the kit.
+/// The dialect: Cartesia's REST API on the kit (all its state is the kit's).
 #[derive(Debug, Default)]
-pub struct CartesiaDialect {
-    ids: AtomicU64,
-}
-
-#[derive(Clone)]
-struct AppState {
-    kit: Arc<Kit>,
-    dialect: Arc<CartesiaDialect>,
-}
+pub struct CartesiaDialect;
 
 impl MockDialect for CartesiaDialect {
     fn name(&self) -> &'static str {
@@ -92,12 +83,11 @@ impl MockDialect for CartesiaDialect {
     }
 
     fn router(self: Arc<Self>, kit: Arc<Kit>) -> Router {
-        let state = AppState { kit, dialect: self };
         Router::new()
             .route("/tts/bytes", post(bytes))
             .route("/voices", get(voices))
             .fallback(any(not_found))
-            .with_state(state)
+            .with_state(kit)
     }
 }
 
@@ -118,7 +108,7 @@ impl MockCartesia {
     /// # Panics
     /// When no loopback port can be bound.
     pub async fn start_with(api_key: &str) -> Self {
-        let mock = Mock::start(CartesiaDialect::default(), api_key)
+        let mock = Mock::start(CartesiaDialect, api_key)
             .await
             .unwrap_or_else(|e| panic!("cannot bind the mock Cartesia server: {e}"));
         Self { mock }
@@ -129,24 +119,16 @@ impl MockCartesia {
         self.mock.url("")
     }
 
-    /// The kit behind it: faults, recorder, connections.
+    /// The kit behind it: faults ([`Kit::set_fault`]), recorder
+    /// ([`Kit::requests`]), connections.
     pub fn kit(&self) -> &Kit {
         self.mock.kit()
     }
 
-    /// Replaces the fault plan (indices count speech requests from now).
-    pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
-        self.mock.kit().set_fault(faults);
-    }
-
-    /// Every request so far, the key masked.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.mock.kit().requests()
-    }
-
-    /// The speech requests so far.
+    /// The speech requests so far, the key masked.
     pub fn speech_requests(&self) -> Vec<RecordedRequest> {
-        self.requests()
+        self.kit()
+            .requests()
             .into_iter()
             .filter(|r| r.kind == RequestKind::Rest)
             .collect()
@@ -279,13 +261,13 @@ fn unadmitted(kit: &Kit, headers: &HeaderMap) -> Option<Response> {
     }
 }
 
-fn finish(state: &AppState, id: u64, mut response: Response) -> Response {
-    let n = state.dialect.ids.fetch_add(1, Ordering::SeqCst);
-    if let Ok(v) = HeaderValue::from_str(&format!("req-mock-{n}")) {
+/// Names the answer `X-Request-Id: req-mock-<recording id>` and records its status.
+fn finish(kit: &Kit, id: u64, mut response: Response) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&format!("req-mock-{id}")) {
         response.headers_mut().insert("x-request-id", v);
     }
     let status = response.status().as_u16();
-    state.kit.update(id, |r| r.status = status);
+    kit.update(id, |r| r.status = status);
     response
 }
 
@@ -301,17 +283,16 @@ fn voice_json((id, name, gender, locale): (&str, &str, &str, &str)) -> Value {
 }
 
 async fn voices(
-    State(state): State<AppState>,
+    State(kit): State<Arc<Kit>>,
     Query(query): Query<HashMap<String, String>>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let kit = &state.kit;
     let id = kit.record_request(RequestKind::Other, "GET", uri.path(), &headers);
     let q = uri.query().map(str::to_string);
     kit.update(id, |r| r.query = q);
-    if let Some(refused) = unadmitted(kit, &headers) {
-        return finish(&state, id, refused);
+    if let Some(refused) = unadmitted(&kit, &headers) {
+        return finish(&kit, id, refused);
     }
     let limit = query
         .get("limit")
@@ -332,36 +313,28 @@ async fn voices(
         .collect();
     let has_more = from + page.len() < VOICES.len();
     let body = json!({ "data": page, "has_more": has_more }).to_string();
-    finish(&state, id, json_response(StatusCode::OK, body))
+    finish(&kit, id, json_response(StatusCode::OK, body))
 }
 
 async fn not_found(
-    State(state): State<AppState>,
+    State(kit): State<Arc<Kit>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let id = state
-        .kit
-        .record_request(RequestKind::Other, method.as_str(), uri.path(), &headers);
+    let id = kit.record_request(RequestKind::Other, method.as_str(), uri.path(), &headers);
     let r = refuse(&headers, StatusCode::NOT_FOUND, "not_found", "Not Found");
-    finish(&state, id, r)
+    finish(&kit, id, r)
 }
 
-async fn bytes(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let kit = &state.kit;
+async fn bytes(State(kit): State<Arc<Kit>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let id = kit.record_request(RequestKind::Rest, "POST", uri.path(), &headers);
     let masker = kit.masker(&headers);
     kit.update(id, |r| {
         r.body = Some(masker.mask(&String::from_utf8_lossy(&body)))
     });
-    let response = answer(kit, id, &headers, &body);
-    finish(&state, id, response)
+    let response = answer(&kit, id, &headers, &body);
+    finish(&kit, id, response)
 }
 
 fn answer(kit: &Kit, id: u64, headers: &HeaderMap, body: &[u8]) -> Response {
