@@ -87,8 +87,12 @@ impl NetworkVendor for Cartesia {
     }
 
     fn check(s: &CartesiaSettings) -> Result<()> {
-        if s.model.trim().is_empty() || s.voice.trim().is_empty() {
-            return Err(TtsError::config("model and voice must not be empty"));
+        for (name, value) in [("model", &s.model), ("voice", &s.voice)] {
+            if value.trim().is_empty() {
+                return Err(TtsError::config(format!(
+                    "cartesia: {name} must not be empty"
+                )));
+            }
         }
         let v = s.version.trim();
         let dated = v.len() == 10

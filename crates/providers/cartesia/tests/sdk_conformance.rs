@@ -3,12 +3,14 @@
 //! streams raw `pcm_s16le` and `pcm_mulaw` from `/tts/bytes` (its
 //! `Authorization: Bearer` key, its `cartesia-version` header and its
 //! `Accept: audio/wav` whatever the format), with each voice shape; pages
-//! through the voices; and reads the mock's refusals, in both body shapes,
+//! reads `/tts/sse` events (chunks, word timestamps, `done`, an `error`
+//! event); pages through the voices; and reads the mock's refusals, in both body shapes,
 //! as `APIStatusError`s.
 
 use base64::Engine as _;
 use voxwire_core::{AudioFormat, Encoding};
 use voxwire_testkit::kit::audio::expected_audio;
+use voxwire_testkit::kit::Fault;
 use voxwire_testkit::mock_cartesia::{
     error_fault, ErrorShape, MockCartesia, DEFAULT_API_KEY, SDK_VERSION, VOICES,
 };
@@ -34,6 +36,18 @@ try:
     elif mode == "mulaw":
         r = client.tts.generate(model_id="sonic-3", transcript=text, voice=voice, output_format=raw("pcm_mulaw", 8000))
         out["audio"] = base64.b64encode(r.read()).decode()
+    elif mode == "sse":
+        audio, words, ends, types, said = b"", [], [], [], None
+        for ev in client.tts.generate_sse(model_id="sonic-3", transcript=text, voice={"mode": "id", "id": voice}, output_format=raw("pcm_s16le", 16000), add_timestamps=True, context_id="ctx-1"):
+            types.append(ev.type)
+            if ev.type == "chunk":
+                audio += base64.b64decode(ev.data)
+            elif ev.type == "timestamps":
+                words += ev.word_timestamps.words
+                ends += ev.word_timestamps.end
+            elif ev.type == "error":
+                said = ev.message
+        out.update(audio=base64.b64encode(audio).decode(), words=words, ends=ends, types=types, said=said)
     elif mode == "voices":
         out["voices"] = [[v.id, v.language, v.locales[0].locale] for v in client.voices.list(limit=2)]
 except cartesia.APIStatusError as e:
@@ -78,6 +92,24 @@ async fn the_cartesia_sdk_streams_lists_voices_and_reads_refusals_from_the_mock(
         expected_audio(text, AudioFormat::mono(Encoding::Mulaw, 8_000))
     );
 
+    // Server-sent events: chunks, the words' times in seconds, then done.
+    let got = tokio::task::block_in_place(|| run(&m, "sse")).unwrap();
+    assert_eq!(
+        audio(&got),
+        expected_audio(text, AudioFormat::pcm16_mono(16_000))
+    );
+    assert_eq!(
+        got["words"].as_array().unwrap().len(),
+        text.split(' ').count()
+    );
+    let types = got["types"].as_array().unwrap();
+    assert_eq!(types.last().unwrap(), "done", "{got}");
+    assert!(types.iter().filter(|t| *t == "chunk").count() > 1);
+    m.kit().set_fault(Fault::error_frame("overloaded"));
+    let got = tokio::task::block_in_place(|| run(&m, "sse")).unwrap();
+    assert_eq!(got["said"], "overloaded", "{got}");
+    m.kit().set_fault(Fault::None);
+
     // Two to a page: the SDK follows `starting_after` to the end.
     let got = tokio::task::block_in_place(|| run(&m, "voices")).unwrap();
     let voices = got["voices"].as_array().unwrap();
@@ -101,11 +133,16 @@ async fn the_cartesia_sdk_streams_lists_voices_and_reads_refusals_from_the_mock(
     assert_eq!(got["body"]["error"], "Invalid API key");
 
     let reqs = m.speech_requests();
-    assert_eq!(reqs.len(), 4);
+    assert_eq!(reqs.len(), 6);
     for r in &reqs {
         assert_eq!(r.header("authorization"), Some("Bearer ***"));
         assert_eq!(r.header("cartesia-version"), Some(SDK_VERSION));
-        assert_eq!(r.header("accept"), Some("audio/wav"), "the SDK's Accept");
+        let accept = if r.path == "/tts/sse" {
+            "text/event-stream"
+        } else {
+            "audio/wav"
+        };
+        assert_eq!(r.header("accept"), Some(accept), "the SDK's Accept");
     }
     assert_eq!(reqs[1].json_body().unwrap()["voice"], VOICES[0].0);
     m.shutdown().await;

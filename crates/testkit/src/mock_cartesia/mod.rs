@@ -15,6 +15,11 @@
 //!   8000 to 48000 Hz, `generation_config.speed` 0.6 to 1.5; `Accept` is
 //!   ignored (the SDK sends `audio/wav` for every format). The audio is
 //!   streamed in odd-sized pieces.
+//! - `POST /tts/sse`: the same body (raw formats only, plus `context_id`
+//!   and `add_timestamps`) answered as plain `data: <json>` events:
+//!   `chunk`s of base64 audio ([`CHARS_PER_EVENT`] characters each),
+//!   `timestamps` (`word_timestamps` in seconds) when asked, then `done`; a
+//!   scripted `ErrorFrame` is an `error` event in the 2026 shape.
 //! - `GET /voices`: cursor pages (`limit`, `starting_after`) of
 //!   `{"data":[…],"has_more"}`, voices with `language` and `locales`.
 //! - anything else: 404.
@@ -25,6 +30,7 @@
 //! `Stall`, `SlowDrip` and `ZeroAudio` as the kit says.
 
 mod request;
+mod sse;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +48,7 @@ use crate::kit::{
     Rejection, RequestKind,
 };
 pub use request::{audio_for, voice_id, Container, RATES};
+pub use sse::CHARS_PER_EVENT;
 
 /// The key the mock accepts unless told otherwise.
 pub const DEFAULT_API_KEY: &str = "sk_car_mock-cartesia";
@@ -85,6 +92,7 @@ impl MockDialect for CartesiaDialect {
     fn router(self: Arc<Self>, kit: Arc<Kit>) -> Router {
         Router::new()
             .route("/tts/bytes", post(bytes))
+            .route("/tts/sse", post(sse))
             .route("/voices", get(voices))
             .fallback(any(not_found))
             .with_state(kit)
@@ -328,16 +336,25 @@ async fn not_found(
 }
 
 async fn bytes(State(kit): State<Arc<Kit>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let id = kit.record_request(RequestKind::Rest, "POST", uri.path(), &headers);
-    let masker = kit.masker(&headers);
-    kit.update(id, |r| {
-        r.body = Some(masker.mask(&String::from_utf8_lossy(&body)))
-    });
-    let response = answer(&kit, id, &headers, &body);
-    finish(&kit, id, response)
+    speech(&kit, false, &uri, &headers, &body)
 }
 
-fn answer(kit: &Kit, id: u64, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn sse(State(kit): State<Arc<Kit>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    speech(&kit, true, &uri, &headers, &body)
+}
+
+/// `/tts/bytes`, or `/tts/sse` when `events`.
+fn speech(kit: &Kit, events: bool, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+    let id = kit.record_request(RequestKind::Rest, "POST", uri.path(), headers);
+    let masker = kit.masker(headers);
+    kit.update(id, |r| {
+        r.body = Some(masker.mask(&String::from_utf8_lossy(body)))
+    });
+    let response = answer(kit, id, events, headers, body);
+    finish(kit, id, response)
+}
+
+fn answer(kit: &Kit, id: u64, events: bool, headers: &HeaderMap, body: &[u8]) -> Response {
     if let Some(refused) = unadmitted(kit, headers) {
         return refused;
     }
@@ -353,6 +370,14 @@ fn answer(kit: &Kit, id: u64, headers: &HeaderMap, body: &[u8]) -> Response {
     };
     kit.update(id, |r| r.utterances.push(asked.text.clone()));
     let mut fx = effects.for_utterance(0);
+    if events {
+        if !matches!(asked.container, Container::Raw(_) | Container::F32(_)) {
+            let e = "output_format must be raw for /tts/sse";
+            return refuse(headers, StatusCode::BAD_REQUEST, "invalid_output_format", e);
+        }
+        let v = serde_json::from_slice(body).unwrap_or(Value::Null);
+        return sse::answer(&asked, &v, &fx);
+    }
     if let Some((message, _, at)) = fx.error.take() {
         if at == 0 {
             let status = StatusCode::INTERNAL_SERVER_ERROR;
