@@ -29,7 +29,8 @@ def raw(encoding, rate):
 try:
     if mode == "stream":
         audio = b""
-        with client.tts.with_streaming_response.generate(model_id="sonic-3", transcript=text, voice={"id": voice}, output_format=raw("pcm_s16le", 24000)) as r:
+        with client.tts.with_streaming_response.generate(model_id="sonic-3", transcript=text, voice={"id": voice}, output_format=raw("pcm_s16le", 24000), save=True) as r:
+            out["file_id"] = r.headers.get("cartesia-file-id")
             for piece in r.iter_bytes():
                 audio += piece
         out["audio"] = base64.b64encode(audio).decode()
@@ -85,6 +86,9 @@ async fn the_cartesia_sdk_streams_lists_voices_and_reads_refusals_from_the_mock(
         expected_audio(text, AudioFormat::pcm16_mono(24_000)),
         "{got}"
     );
+    assert!(got["file_id"]
+        .as_str()
+        .is_some_and(|f| f.starts_with("file-mock-")));
 
     let got = tokio::task::block_in_place(|| run(&m, "mulaw")).unwrap();
     assert_eq!(

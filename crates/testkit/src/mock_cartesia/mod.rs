@@ -14,7 +14,7 @@
 //!   (`pcm_s16le`, `pcm_f32le`, `pcm_mulaw`, `pcm_alaw`), `wav` or `mp3` at
 //!   8000 to 48000 Hz, `generation_config.speed` 0.6 to 1.5; `Accept` is
 //!   ignored (the SDK sends `audio/wav` for every format). The audio is
-//!   streamed in odd-sized pieces.
+//!   streamed in odd-sized pieces; `save: true` adds a `Cartesia-File-ID`.
 //! - `POST /tts/sse`: the same body (raw formats only, plus `context_id`
 //!   and `add_timestamps`) answered as plain `data: <json>` events:
 //!   `chunk`s of base64 audio ([`CHARS_PER_EVENT`] characters each),
@@ -387,9 +387,15 @@ fn answer(kit: &Kit, id: u64, events: bool, headers: &HeaderMap, body: &[u8]) ->
     }
     let audio = audio_for(&asked.text, asked.container);
     let mut response = streamed_audio(audio, &fx, CHUNK_SIZE).into_response();
-    response.headers_mut().insert(
+    let h = response.headers_mut();
+    h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(asked.container.content_type()),
     );
+    if asked.save {
+        if let Ok(v) = HeaderValue::from_str(&format!("file-mock-{id}")) {
+            h.insert("cartesia-file-id", v);
+        }
+    }
     response
 }

@@ -103,6 +103,8 @@ pub struct Asked {
     pub text: String,
     /// The format.
     pub container: Container,
+    /// `save: true`: the answer names the stored file (`Cartesia-File-ID`).
+    pub save: bool,
 }
 
 /// A refusal: status, `error_code`, message.
@@ -159,5 +161,6 @@ pub fn validate(body: &[u8]) -> Result<Asked, Refusal> {
     Ok(Asked {
         text: text.to_string(),
         container,
+        save: v["save"].as_bool() == Some(true),
     })
 }
