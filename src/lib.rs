@@ -7,6 +7,7 @@
 //! - `openai`: the OpenAI-compatible speech provider ([`openai`]);
 //! - `deepgram`: the Deepgram Aura provider ([`deepgram`]);
 //! - `elevenlabs`: the ElevenLabs provider ([`elevenlabs`]);
+//! - `cartesia`: the Cartesia provider ([`cartesia`]);
 //! - `espeak`: the offline voice ([`espeak`]) through the system `espeak-ng`;
 //!   `embedded` links the pure-Rust eSpeak NG port (GPL-3.0-or-later) so it
 //!   needs no system package;
@@ -50,6 +51,9 @@ pub use voxwire_core::{
 #[cfg(feature = "espeak")]
 pub use voxwire_espeak as espeak;
 
+/// The Cartesia provider.
+#[cfg(feature = "cartesia")]
+pub use voxwire_cartesia as cartesia;
 #[cfg(feature = "deepgram")]
 pub use voxwire_deepgram as deepgram;
 /// The ElevenLabs provider.

@@ -62,6 +62,8 @@ use voxwire_xai as _;
 use voxwire_deepgram as _;
 // Linked so its factory registers: `elevenlabs` joins the default chain when ELEVENLABS_API_KEY is set.
 use voxwire_elevenlabs as _;
+// Linked so its factory registers: `cartesia` joins the default chain when CARTESIA_API_KEY is set.
+use voxwire_cartesia as _;
 
 use crate::args::{Cli, Command};
 use crate::exit::CliError;

@@ -31,6 +31,7 @@ pub mod conformance;
 pub mod dying;
 pub mod fake;
 pub mod kit;
+pub mod mock_cartesia;
 pub mod mock_deepgram;
 pub mod mock_elevenlabs;
 pub mod mock_openai;
