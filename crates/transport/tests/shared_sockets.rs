@@ -602,3 +602,124 @@ async fn a_slot_reserved_as_its_socket_retires_is_served_not_failed() {
     assert_eq!(say(&p, "old").await.unwrap(), mux_audio("old", 16_000));
     all_at_once(&p, 3).await;
 }
+
+// Issue 35, step 2: defect 10 (waiting for a slot is backpressure, cancel
+// seen while waiting, prewarm under the cap and the back-off, the back-off's
+// error kept whole).
+
+#[tokio::test]
+async fn utterances_beyond_the_free_contexts_wait_their_turn_instead_of_failing_rate_limited() {
+    let s = serve(MuxEcho {
+        char_delay: Duration::from_millis(10),
+        ..MuxEcho::default()
+    })
+    .await;
+    // Two contexts on one socket; six utterances of ~0.5 s each take three
+    // turns (~1.5 s), longer than the 300 ms a socket may take to connect.
+    let p = provider(&s, 2, |d| {
+        d.max_shared_sockets = 1;
+        d.connect_timeout = Duration::from_millis(300);
+    });
+    all_at_once(&p, 6).await;
+    assert_eq!(s.mock.kit().upgrades(), 1);
+    assert!(s.config.peak_contexts.load(Ordering::SeqCst) <= 2);
+}
+
+#[tokio::test]
+async fn a_session_cancelled_while_it_waits_for_a_slot_is_cleared_at_once() {
+    let s = serve(MuxEcho::default()).await;
+    let p = provider(&s, 2, |d| {
+        d.max_shared_sockets = 1;
+        d.first_audio_timeout = Duration::from_secs(10);
+    });
+    // Both contexts of the group's one socket held by utterances that hang.
+    let hold = |p: WsProvider<Mux>| async move {
+        let _ = say(&p, "hang on").await;
+    };
+    let holders = [tokio::spawn(hold(p.clone())), tokio::spawn(hold(p.clone()))];
+    let mut session = p
+        .stream(voicing(), AudioFormat::pcm16_mono(16_000))
+        .await
+        .unwrap();
+    // Waits for the group's mock to carry both holders before asking for a third.
+    let started = Instant::now();
+    while s.config.peak_contexts.load(Ordering::SeqCst) < 2 {
+        assert!(started.elapsed() < Duration::from_secs(3), "setup");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    session.push_text("waits for a slot").await.unwrap();
+    // Sequencing only: the session's task takes the text and waits for a slot
+    // (a cancel before that would drop the text unread).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let generation = session.cancel();
+    let cleared = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match session.next_event().await {
+                Some(Ok(SessionEvent::Cleared { generation: g })) if g == generation => {
+                    return Ok(())
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Err(TtsError::invalid_input("the session ended")),
+            }
+        }
+    })
+    .await;
+    assert!(
+        matches!(cleared, Ok(Ok(()))),
+        "the cancel was seen while the session waited for a slot: {cleared:?}"
+    );
+    for h in holders {
+        h.abort();
+    }
+}
+
+#[tokio::test]
+async fn prewarm_keeps_to_the_socket_cap_and_the_back_off() {
+    let s = serve(MuxEcho::default()).await;
+    let p = provider(&s, 5, |d| d.max_shared_sockets = 1);
+    p.prewarm(&voicing()).await.unwrap();
+    p.prewarm(&voicing()).await.unwrap();
+    assert_eq!(s.mock.kit().upgrades(), 1, "a full group dials no more");
+    assert_eq!(p.shared_connections(), 1);
+
+    let s = serve(MuxEcho::default()).await;
+    s.mock.kit().set_fault(vec![Fault::Reject(Rejection {
+        status: 429,
+        body: "too many connections".into(),
+        retry_after: Some(5),
+        headers: Vec::new(),
+    })]);
+    let p = provider(&s, 5, |_| {});
+    assert_eq!(
+        say(&p, "one").await.unwrap_err().kind(),
+        ErrorKind::RateLimited
+    );
+    let e = p.prewarm(&voicing()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RateLimited);
+    assert!(e.message().contains("backing off"), "{e}");
+    assert_eq!(
+        s.mock.kit().requests().len(),
+        1,
+        "prewarm dials nothing during the back-off"
+    );
+}
+
+#[tokio::test]
+async fn the_back_off_error_keeps_the_request_id_and_body_of_the_refusal() {
+    let s = serve(MuxEcho::default()).await;
+    s.mock.kit().set_fault(vec![Fault::Reject(Rejection {
+        status: 429,
+        body: "too many connections".into(),
+        retry_after: Some(5),
+        headers: vec![("x-request-id".into(), "req-35".into())],
+    })]);
+    let p = provider(&s, 5, |_| {});
+    let first = say(&p, "one").await.unwrap_err();
+    assert_eq!(first.request_id(), Some("req-35"), "{first:?}");
+    let again = say(&p, "two").await.unwrap_err();
+    assert!(again.message().contains("backing off"), "{again}");
+    assert_eq!(again.request_id(), Some("req-35"), "{again:?}");
+    assert_eq!(again.body(), first.body());
+    assert_eq!(again.status(), first.status());
+}

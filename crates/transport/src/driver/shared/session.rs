@@ -5,9 +5,11 @@
 //! Utterances are spoken in order: text and flushes that arrive while one
 //! is in flight wait in a bounded local queue. A cancel drops the contexts
 //! (the socket task stops them on the wire and drops their late audio) and
-//! is acknowledged at once.
+//! is acknowledged at once, even while the session waits for a slot (the
+//! wait, and any send, stops as the caller cancels).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -125,6 +127,17 @@ impl<D: Dialect> Task<D> {
     }
 }
 
+/// Runs `work` unless the caller cancels first: `None` then, and the loop
+/// reads the cancel next.
+async fn unless_cancelled<T>(driver: &SessionDriver, work: impl Future<Output = T>) -> Option<T> {
+    let watch = driver.unseen_cancel_watch();
+    tokio::select! {
+        biased;
+        () = watch.cancelled() => None,
+        out = work => Some(out),
+    }
+}
+
 async fn next_of(
     flight: &mut Option<InFlight>,
     inner_limits: (std::time::Duration, std::time::Duration),
@@ -172,13 +185,16 @@ pub(crate) async fn run<D: Dialect>(
             match item {
                 Queued::Text(text) => {
                     queued_chars = queued_chars.saturating_sub(text.chars().count());
-                    if let Err(e) = t.send_text(text).await {
-                        return driver.fail(e.scrub(&secret)).await;
+                    match unless_cancelled(&driver, t.send_text(text)).await {
+                        Some(Ok(())) => {}
+                        Some(Err(e)) => return driver.fail(e.scrub(&secret)).await,
+                        None => break,
                     }
                 }
-                Queued::Flush(id) => match t.flush(id).await {
-                    Ok(Some(f)) => in_flight = Some(f),
-                    Ok(None) => {
+                Queued::Flush(id) => match unless_cancelled(&driver, t.flush(id)).await {
+                    None => break,
+                    Some(Ok(Some(f))) => in_flight = Some(f),
+                    Some(Ok(None)) => {
                         if driver
                             .emit(SessionEvent::UtteranceDone { id })
                             .await
@@ -187,7 +203,7 @@ pub(crate) async fn run<D: Dialect>(
                             return;
                         }
                     }
-                    Err(e) => return driver.fail(e.scrub(&secret)).await,
+                    Some(Err(e)) => return driver.fail(e.scrub(&secret)).await,
                 },
             }
         }
@@ -226,18 +242,20 @@ pub(crate) async fn run<D: Dialect>(
                 }
                 Some(DriverInput::Flush { id }) if in_flight.is_some() => queue.push_back(Queued::Flush(id)),
                 Some(DriverInput::Text(text)) => {
-                    if let Err(e) = t.send_text(text).await {
+                    if let Some(Err(e)) = unless_cancelled(&driver, t.send_text(text)).await {
                         return driver.fail(e.scrub(&secret)).await;
                     }
                 }
-                Some(DriverInput::Flush { id }) => match t.flush(id).await {
-                    Ok(Some(f)) => in_flight = Some(f),
-                    Ok(None) => {
-                        if driver.emit(SessionEvent::UtteranceDone { id }).await.is_err() {
+                Some(DriverInput::Flush { id }) => match unless_cancelled(&driver, t.flush(id)).await {
+                    None => {}
+                    Some(Ok(Some(f))) => in_flight = Some(f),
+                    Some(Ok(None)) => {
+                        let gone = driver.emit(SessionEvent::UtteranceDone { id }).await.is_err();
+                        if gone {
                             return;
                         }
                     }
-                    Err(e) => return driver.fail(e.scrub(&secret)).await,
+                    Some(Err(e)) => return driver.fail(e.scrub(&secret)).await,
                 },
             },
             () = super::socket::sleep_until(keep_alive_due), if keep_alive_due.is_some() => {
@@ -253,8 +271,11 @@ pub(crate) async fn run<D: Dialect>(
                 match decoded {
                     Err(e) if !flight.resent && worth_resending(&e, &flight.slot, flight.chunker.got_audio()) => {
                         tracing::debug!(endpoint = flight.slot.endpoint(), error = %e, "a reused shared socket closed before the first audio: sent again on a fresh one");
-                        if let Err(e) = t.resend(flight).await {
-                            return driver.fail(e.scrub(&secret)).await;
+                        match unless_cancelled(&driver, t.resend(flight)).await {
+                            Some(Ok(())) => {}
+                            Some(Err(e)) => return driver.fail(e.scrub(&secret)).await,
+                            // Cancelled mid-resend: the cancel that follows clears it.
+                            None => in_flight = None,
                         }
                     }
                     Err(e) | Ok(Decoded::Error { error: e, .. }) => return driver.fail(e.scrub(&secret)).await,
