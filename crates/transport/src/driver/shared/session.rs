@@ -3,7 +3,9 @@
 //! a quiet session holds no slot.
 //!
 //! Utterances are spoken in order: text and flushes that arrive while one
-//! is in flight wait in a bounded local queue. A cancel drops the contexts
+//! is in flight wait in a bounded local queue ([`MAX_QUEUED`] items: then
+//! input is not read, so the caller's pushes wait — backpressure, nothing
+//! dropped — while a cancel is still heard). A cancel drops the contexts
 //! (the socket task stops them on the wire and drops their late audio) and
 //! is acknowledged at once, even while the session waits for a slot (the
 //! wait, and any send, stops as the caller cancels).
@@ -25,6 +27,11 @@ use crate::errors;
 
 /// Text characters that may wait for the utterance in flight.
 const MAX_QUEUED_CHARS: usize = 100_000;
+
+/// Texts and flushes that may wait for the utterance in flight: with this
+/// many queued, no more input is read (the caller's pushes wait) until the
+/// utterance ends; a cancel is still heard.
+const MAX_QUEUED: usize = 256;
 
 enum Queued {
     Text(String),
@@ -215,8 +222,17 @@ pub(crate) async fn run<D: Dialect>(
             Some((o.last_sent + every, message))
         });
         let keep_alive_due = keep_alive.as_ref().map(|(at, _)| *at);
+        let full = queue.len() >= MAX_QUEUED;
+        // Behind a full queue only a cancel is listened for (it is read next, once the queue is emptied).
+        let watch = driver.unseen_cancel_watch();
         tokio::select! {
-            input = driver.next_input(), if input_open => match input {
+            () = watch.cancelled(), if input_open && full => {
+                queue.clear();
+                queued_chars = 0;
+                in_flight = None;
+                t.open = None;
+            }
+            input = driver.next_input(), if input_open && !full => match input {
                 // The caller dropped the session: dropping the slots stops the vendor.
                 None => return,
                 Some(DriverInput::Finish) => input_open = false,
