@@ -758,3 +758,37 @@ async fn a_session_queues_a_bounded_number_of_flushes_behind_its_utterance_then_
         "the cancel was seen behind a full queue"
     );
 }
+
+#[tokio::test]
+async fn a_reader_that_stalls_is_failed_at_its_route_bound_and_the_others_go_on() {
+    let s = serve(MuxEcho {
+        char_delay: Duration::ZERO,
+        ..MuxEcho::default()
+    })
+    .await;
+    let p = provider(&s, 5, |_| {});
+    // Far more frames than a route holds, far fewer bytes than its byte cap.
+    let text: String = "a stalled reader. ".repeat(120);
+    let mut stalled = p
+        .synthesize(text.clone(), voicing(), AudioFormat::pcm16_mono(16_000))
+        .await
+        .unwrap();
+    // A longer one alongside on the same socket: once it is done, so is the stalled one's audio.
+    let longer = format!("{text}{}", "and then some. ".repeat(20));
+    assert_eq!(
+        say(&p, &longer).await.unwrap(),
+        mux_audio(&longer, 16_000),
+        "the other utterance got every byte"
+    );
+    let mut failed = None;
+    while let Some(chunk) = stalled.next().await {
+        if let Err(e) = chunk {
+            failed = Some(e);
+            break;
+        }
+    }
+    let e = failed.expect("the stalled reader was failed, not buffered without bound");
+    assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
+    assert!(e.message().contains("behind"), "{e}");
+    assert_eq!(s.mock.kit().upgrades(), 1);
+}

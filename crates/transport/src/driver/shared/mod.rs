@@ -48,7 +48,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 use voxwire_core::{ErrorKind, Phase, Result, TtsError};
 
@@ -405,7 +405,7 @@ impl<D: Dialect> Inner<D> {
         let release = socket.release_permit(limit).await.map_err(untaken)?;
         let context = self.next_context();
         let then = then(&context);
-        let (route, rx) = mpsc::unbounded_channel();
+        let (route, rx) = socket::route_channel();
         let backlog = Arc::new(AtomicUsize::new(0));
         let (done, opened) = oneshot::channel();
         let command = Command::Open {

@@ -12,8 +12,10 @@
 //! dialect, an abort) the handle reads dead at once. It exits idle or retired
 //! only when no slot is reserved on it (one atomic step with the reservation).
 //! It never waits on a context: each route buffers what is due to it, up to
-//! [`MAX_BACKLOG_BYTES`]; a context that falls further behind is failed and
-//! cancelled, the others go on.
+//! [`ROUTE_QUEUE`] messages and [`MAX_BACKLOG_BYTES`] of audio (a bounded
+//! channel, one more place kept for its end); a context that falls further
+//! behind is failed (told so, not dropped silently) and cancelled, the others
+//! go on.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -35,6 +37,10 @@ use crate::errors;
 /// minutes of 24 kHz PCM): a reader further behind is failed, not waited for.
 pub(crate) const MAX_BACKLOG_BYTES: usize = 8 * 1024 * 1024;
 
+/// Messages one context may have waiting for its reader (audio frames,
+/// alignment, its end): a reader further behind is failed, not waited for.
+pub(crate) const ROUTE_QUEUE: usize = 1024;
+
 /// Commands queued for the socket at once, beyond the permit each slot
 /// holds for its release.
 const COMMAND_QUEUE: usize = 256;
@@ -54,7 +60,7 @@ pub(crate) enum Routed {
 
 /// The receiving end of a context's route, with its backlog count.
 pub(crate) struct RouteRx {
-    pub rx: mpsc::UnboundedReceiver<Routed>,
+    pub rx: mpsc::Receiver<Routed>,
     pub backlog: Arc<AtomicUsize>,
 }
 
@@ -70,8 +76,21 @@ impl RouteRx {
 }
 
 struct RouteTx {
-    tx: mpsc::UnboundedSender<Routed>,
+    tx: mpsc::Sender<Routed>,
     backlog: Arc<AtomicUsize>,
+}
+
+/// A route's channel: [`ROUTE_QUEUE`] messages and a place for its end.
+pub(crate) fn route_channel() -> (mpsc::Sender<Routed>, mpsc::Receiver<Routed>) {
+    mpsc::channel(ROUTE_QUEUE + 1)
+}
+
+impl RouteTx {
+    /// Tells the reader its context ended (the place kept for it is free:
+    /// nothing is sent on a route after its end).
+    fn end(&self, error: TtsError, closed: bool) {
+        let _ = self.tx.try_send(Routed::Ended { error, closed });
+    }
 }
 
 enum Route {
@@ -89,7 +108,7 @@ pub(crate) enum Command {
         context: String,
         voicing: Box<Voicing>,
         then: Vec<Outgoing>,
-        route: mpsc::UnboundedSender<Routed>,
+        route: mpsc::Sender<Routed>,
         backlog: Arc<AtomicUsize>,
         /// `Ok(true)` when it was the socket's first context.
         done: oneshot::Sender<Result<bool>>,
@@ -394,8 +413,7 @@ impl<D: Dialect> Task<D> {
             Stop::Fail(error) | Stop::Vendor(error) => {
                 for (_, route) in self.routes.drain() {
                     if let Route::Active(tx) = route {
-                        let error = error.clone().scrub(&self.secret);
-                        let _ = tx.tx.send(Routed::Ended { error, closed });
+                        tx.end(error.clone().scrub(&self.secret), closed);
                     }
                 }
                 self.conn.close().await;
@@ -410,11 +428,7 @@ impl<D: Dialect> Task<D> {
                 // Told before the goodbye, so nobody waits on the close.
                 for (_, route) in self.routes.drain() {
                     if let Route::Active(tx) = route {
-                        let error = error.clone();
-                        let _ = tx.tx.send(Routed::Ended {
-                            error,
-                            closed: true,
-                        });
+                        tx.end(error.clone(), true);
                     }
                 }
                 self.conn.close_with(goodbye).await;
@@ -583,15 +597,18 @@ impl<D: Dialect> Task<D> {
                 }
             }
             Route::Active(tx) => {
-                let overflow = match &decoded {
-                    Decoded::Audio { data, .. } => {
-                        tx.backlog.fetch_add(data.len(), Ordering::Relaxed) + data.len()
-                            > MAX_BACKLOG_BYTES
-                    }
-                    _ => false,
-                };
+                // The last place is kept for the end (this message's, or the failure's).
+                let full = !ends && tx.tx.capacity() <= 1;
+                let overflow = full
+                    || match &decoded {
+                        Decoded::Audio { data, .. } => {
+                            tx.backlog.fetch_add(data.len(), Ordering::Relaxed) + data.len()
+                                > MAX_BACKLOG_BYTES
+                        }
+                        _ => false,
+                    };
                 if !overflow {
-                    let _ = tx.tx.send(Routed::Message(decoded));
+                    let _ = tx.tx.try_send(Routed::Message(decoded));
                     if ends {
                         self.routes.remove(&context);
                         self.free(1);
@@ -601,17 +618,14 @@ impl<D: Dialect> Task<D> {
                 let error = TtsError::new(
                     ErrorKind::Cancelled,
                     format!(
-                        "the reader of this utterance fell {} MiB behind its audio: it was stopped so the other utterances on the shared connection go on",
+                        "the reader of this utterance fell {ROUTE_QUEUE} messages or {} MiB behind its audio: it was stopped so the other utterances on the shared connection go on",
                         MAX_BACKLOG_BYTES / (1024 * 1024)
                     ),
                 )
                 .with_provider(d.provider())
                 .with_phase(Phase::Receive)
                 .with_endpoint(endpoint);
-                let _ = tx.tx.send(Routed::Ended {
-                    error,
-                    closed: false,
-                });
+                tx.end(error, false);
                 // Its audio keeps coming until the vendor ends it: drop it till then.
                 let deadline = Instant::now() + self.drain_limit;
                 self.routes
