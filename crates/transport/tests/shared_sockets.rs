@@ -33,6 +33,8 @@ struct Mux {
     panic_on: Option<&'static str>,
     /// Writing a text that contains `.0` blocks its thread for `.1` (a slow hook).
     slow_text: Option<(&'static str, Duration)>,
+    /// The vendor acknowledges a clear (`cleared:<ctx>`) rather than ending the context.
+    ack_clears: bool,
 }
 
 impl Dialect for Mux {
@@ -80,7 +82,7 @@ impl Dialect for Mux {
     fn cancel(&self, ctx: &str) -> CancelPlan {
         CancelPlan::Clear {
             messages: vec![Outgoing::Text(format!("cancel:{ctx}"))],
-            acknowledged: false,
+            acknowledged: self.ack_clears,
         }
     }
 
@@ -104,6 +106,7 @@ impl Dialect for Mux {
                 timing: None,
             },
             "done" => Decoded::Done { context },
+            "cleared" => Decoded::Cleared { context },
             "error" => {
                 let kind = if context.is_some() {
                     ErrorKind::InvalidRequest
@@ -156,6 +159,7 @@ fn faulty_provider(
         idle: Duration::from_secs(30),
         panic_on: None,
         slow_text: None,
+        ack_clears: false,
     };
     fault(&mut dialect);
     WsProvider::new(dialect, settings).unwrap()
@@ -791,4 +795,47 @@ async fn a_reader_that_stalls_is_failed_at_its_route_bound_and_the_others_go_on(
     assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
     assert!(e.message().contains("behind"), "{e}");
     assert_eq!(s.mock.kit().upgrades(), 1);
+}
+
+// Issue 35, step 2: defect 6 (an acknowledged clear ends its context).
+
+#[tokio::test]
+async fn a_vendor_that_acknowledges_a_clear_frees_the_slot_at_once() {
+    let s = serve(MuxEcho {
+        ack_clears: true,
+        char_delay: Duration::from_millis(5),
+        ..MuxEcho::default()
+    })
+    .await;
+    let settings = DriverSettings {
+        // How long a cancelled context may take to end: far beyond the guard below.
+        first_audio_timeout: Duration::from_secs(10),
+        max_shared_sockets: 1,
+        ..DriverSettings::new(Secret::new(KEY))
+    };
+    let p = faulty_provider(&s, 2, settings, |d| d.ack_clears = true);
+    {
+        // Cancelled after its first audio: the vendor acknowledges the clear.
+        let long = "a long utterance that the caller drops after its first audio. ".repeat(20);
+        let mut cut = p
+            .synthesize(long, voicing(), AudioFormat::pcm16_mono(16_000))
+            .await
+            .unwrap();
+        cut.next().await.unwrap().unwrap();
+    }
+    // The other context held by an utterance that hangs: only the cleared
+    // context's slot can serve the next one.
+    let holder = tokio::spawn({
+        let p = p.clone();
+        async move { say(&p, "hang on").await }
+    });
+    // Sequencing only: the holder takes its context first.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let next = tokio::time::timeout(Duration::from_secs(3), say(&p, "after the clear")).await;
+    assert_eq!(
+        next.expect("waited for the drain deadline").unwrap(),
+        mux_audio("after the clear", 16_000)
+    );
+    holder.abort();
+    assert_eq!(s.mock.kit().upgrades(), 1, "the socket was not retired");
 }

@@ -6,7 +6,9 @@
 //! text frames: `first:<ctx>` (a context that carries the socket's settings;
 //! a second one on the same socket is refused with close 1008, as ElevenLabs
 //! does with re-sent `voice_settings`) or `open:<ctx>`; `say:<ctx>:<text>`;
-//! `end:<ctx>` (speak it); `cancel:<ctx>` (stop it, then `done:<ctx>`).
+//! `end:<ctx>` (speak it); `cancel:<ctx>` (stop it, then `done:<ctx>`, or
+//! with [`MuxEcho::ack_clears`] `cleared:<ctx>`, as a vendor that
+//! acknowledges a clear does).
 //! Server text frames: `audio:<ctx>:<base64>` (one per character, the kit's
 //! pcm16 audio, [`MuxEcho::char_delay`] apart, so contexts interleave),
 //! `done:<ctx>`, `error:<ctx>:<text>` (an empty `<ctx>` concerns the socket).
@@ -57,6 +59,9 @@ pub struct MuxEcho {
     /// Closes a socket 1000 "connection idle timeout" as its second context
     /// opens: a vendor's idle close racing the request.
     pub close_second_context: bool,
+    /// Answers a `cancel:<ctx>` with `cleared:<ctx>` (an acknowledged clear)
+    /// instead of `done:<ctx>`.
+    pub ack_clears: bool,
     /// The most live contexts seen on one socket.
     pub peak_contexts: Arc<AtomicUsize>,
     /// Sockets open now.
@@ -91,6 +96,7 @@ impl Default for MuxEcho {
             idle_close: None,
             char_delay: Duration::from_millis(1),
             close_second_context: false,
+            ack_clears: false,
             peak_contexts: Arc::new(AtomicUsize::new(0)),
             open_sockets: Arc::new(AtomicUsize::new(0)),
             sockets_changed: Arc::new(Notify::new()),
@@ -247,7 +253,8 @@ async fn serve(ws: WebSocket, config: &MuxEcho, rate: u32) {
                         if let Some(task) = live.remove(rest) {
                             task.abort();
                         }
-                        let _ = tx.send(Out::Text(format!("done:{rest}")));
+                        let verb = if config.ack_clears { "cleared" } else { "done" };
+                        let _ = tx.send(Out::Text(format!("{verb}:{rest}")));
                     }
                     _ => {
                         let _ = tx.send(Out::Text(format!("error::unknown message {t}")));

@@ -16,8 +16,10 @@
 //! - a task per socket owns it, sends for its contexts and routes what the
 //!   server says by context id; an error without a context id, or a close,
 //!   fails every context on that socket at once, each with that error;
-//! - a cancelled context keeps its slot until the vendor ends it, and its
-//!   late audio is dropped; a socket with no context closes after
+//! - a cancelled context whose clear the vendor acknowledges keeps its slot
+//!   until the vendor ends it (its `Cleared`, done or error; a socket whose
+//!   vendor never does retires), one whose clear is not acknowledged frees
+//!   its slot at once; either way its late audio is dropped; a socket with no context closes after
 //!   [`shared_idle`](crate::Dialect::shared_idle);
 //! - an utterance on a reused socket that closes before its first audio is
 //!   sent again on a fresh socket, once, without the caller seeing it (a

@@ -534,21 +534,40 @@ impl<D: Dialect> Task<D> {
         }
     }
 
-    /// Stops `context` on the wire; its slot stays taken until the vendor ends it.
+    /// Stops `context` on the wire, as its dialect's plan says.
     async fn cancel(&mut self, context: String) -> std::result::Result<(), Stop> {
-        let deadline = Instant::now() + self.drain_limit;
         let plan = self.inner()?.dialect.cancel(&context);
+        let messages = self.stop(context, plan);
+        self.send_all(messages).await.map_err(Stop::Fail)
+    }
+
+    /// Stops `context`'s route as `plan` says, and returns what to send. A
+    /// clear the vendor acknowledges keeps the slot until the vendor ends the
+    /// context (its [`Decoded::Cleared`], done or error) or the drain
+    /// deadline; one it does not acknowledge frees the slot at once, its late
+    /// messages ignored (the [`CancelPlan::Clear`] contract).
+    fn stop(&mut self, context: String, plan: CancelPlan) -> Vec<Outgoing> {
+        let deadline = Instant::now() + self.drain_limit;
         match plan {
+            CancelPlan::Clear {
+                messages,
+                acknowledged: false,
+            } => {
+                if self.routes.remove(&context).is_some() {
+                    self.free(1);
+                }
+                messages
+            }
             CancelPlan::Clear { messages, .. } => {
                 self.routes.insert(context, Route::Draining(deadline));
-                self.send_all(messages).await.map_err(Stop::Fail)
+                messages
             }
             CancelPlan::Reconnect => {
                 // A shared socket cannot be reconnected for one context: keep
                 // the slot until the vendor ends it, take no new contexts.
                 self.routes.insert(context, Route::Draining(deadline));
                 self.socket.retiring.store(true, Ordering::Release);
-                Ok(())
+                Vec::new()
             }
         }
     }
@@ -591,7 +610,8 @@ impl<D: Dialect> Task<D> {
         };
         match route {
             Route::Draining(_) => {
-                if ends {
+                // Its end, or the acknowledgement of its clear.
+                if ends || matches!(decoded, Decoded::Cleared { .. }) {
                     self.routes.remove(&context);
                     self.free(1);
                 }
@@ -626,14 +646,11 @@ impl<D: Dialect> Task<D> {
                 .with_phase(Phase::Receive)
                 .with_endpoint(endpoint);
                 tx.end(error, false);
-                // Its audio keeps coming until the vendor ends it: drop it till then.
-                let deadline = Instant::now() + self.drain_limit;
-                self.routes
-                    .insert(context.clone(), Route::Draining(deadline));
-                if let CancelPlan::Clear { messages, .. } = d.cancel(&context) {
-                    // Sent by the loop on its next turn.
-                    self.unsent.extend(messages);
-                }
+                // Stopped on the wire: its late messages are dropped.
+                let plan = d.cancel(&context);
+                let messages = self.stop(context, plan);
+                // Sent by the loop on its next turn.
+                self.unsent.extend(messages);
             }
         }
         Ok(())
