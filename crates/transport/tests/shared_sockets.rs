@@ -839,3 +839,28 @@ async fn a_vendor_that_acknowledges_a_clear_frees_the_slot_at_once() {
     holder.abort();
     assert_eq!(s.mock.kit().upgrades(), 1, "the socket was not retired");
 }
+
+// Issue 35, step 2: defect 8 (a half-open shared socket is found out).
+
+#[tokio::test]
+async fn a_shared_socket_gone_silent_is_found_by_its_ping_and_the_utterance_resent() {
+    let s = serve(MuxEcho {
+        silent_from_context: Some(2),
+        ..MuxEcho::default()
+    })
+    .await;
+    let p = provider(&s, 5, |d| {
+        d.first_audio_timeout = Duration::from_secs(10);
+        d.liveness_timeout = Duration::from_millis(500);
+    });
+    say(&p, "warm").await.unwrap();
+    // The socket goes silent as the next context opens: its ping goes
+    // unanswered, so the utterance goes again on a fresh socket long before
+    // the first-audio timeout.
+    let next = tokio::time::timeout(Duration::from_secs(5), say(&p, "after the silence")).await;
+    assert_eq!(
+        next.expect("waited for the first-audio timeout").unwrap(),
+        mux_audio("after the silence", 16_000)
+    );
+    assert_eq!(s.mock.kit().upgrades(), 2);
+}

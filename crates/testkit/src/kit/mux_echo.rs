@@ -20,7 +20,10 @@
 //! with no live context and no client message for [`MuxEcho::idle_close`]
 //! is closed 1000 "connection idle timeout"; with
 //! [`MuxEcho::close_second_context`] a socket is closed so as its second
-//! context opens (an idle close racing a request). The kit's fault plan applies
+//! context opens (an idle close racing a request); with
+//! [`MuxEcho::silent_from_context`] a socket goes silent as its n-th context
+//! opens: it is held open but never read or written again, pings
+//! unanswered (a half-open socket). The kit's fault plan applies
 //! per upgrade: rejections (e.g. a 429 connection cap) and
 //! [`Fault::SlowUpgrade`](super::Fault::SlowUpgrade) (a dial that takes its
 //! time, for a caller dropped or a shutdown mid-dial).
@@ -62,6 +65,10 @@ pub struct MuxEcho {
     /// Answers a `cancel:<ctx>` with `cleared:<ctx>` (an acknowledged clear)
     /// instead of `done:<ctx>`.
     pub ack_clears: bool,
+    /// Goes silent as this context of a socket opens (1 is its first): the
+    /// socket stays open, nothing is read or sent on it any more, pings go
+    /// unanswered (a half-open connection).
+    pub silent_from_context: Option<usize>,
     /// The most live contexts seen on one socket.
     pub peak_contexts: Arc<AtomicUsize>,
     /// Sockets open now.
@@ -97,6 +104,7 @@ impl Default for MuxEcho {
             char_delay: Duration::from_millis(1),
             close_second_context: false,
             ack_clears: false,
+            silent_from_context: None,
             peak_contexts: Arc::new(AtomicUsize::new(0)),
             open_sockets: Arc::new(AtomicUsize::new(0)),
             sockets_changed: Arc::new(Notify::new()),
@@ -223,6 +231,10 @@ async fn serve(ws: WebSocket, config: &MuxEcho, rate: u32) {
                         }
                         had_first |= verb == "first";
                         opened += 1;
+                        if config.silent_from_context == Some(opened) {
+                            // Held open, never read again (so no pong either): half-open.
+                            std::future::pending::<()>().await;
+                        }
                         if opened == 2 && config.close_second_context {
                             let _ = tx.send(Out::Close(1000, "connection idle timeout"));
                             continue;

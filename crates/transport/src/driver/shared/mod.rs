@@ -23,7 +23,10 @@
 //!   [`shared_idle`](crate::Dialect::shared_idle);
 //! - an utterance on a reused socket that closes before its first audio is
 //!   sent again on a fresh socket, once, without the caller seeing it (a
-//!   vendor's idle close racing the request);
+//!   vendor's idle close racing the request); a context opened on a reused
+//!   socket goes with a ping, and a socket that answers nothing within
+//!   [`liveness_timeout`](crate::DriverSettings) is half-open: it fails as a
+//!   close, so the same resend applies;
 //! - a refused upgrade with `RateLimited` (the vendor's connection cap) backs
 //!   the group off: until it passes, new sockets fail at once with that
 //!   error (whole: its status, request id and body kept) instead of dialling

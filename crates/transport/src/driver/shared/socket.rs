@@ -11,6 +11,10 @@
 //! sockets with it. However it ends (a close, an error, a panic in the
 //! dialect, an abort) the handle reads dead at once. It exits idle or retired
 //! only when no slot is reserved on it (one atomic step with the reservation).
+//! A context opened on a reused socket goes with a ping: if nothing (its
+//! pong, or any message) comes back within the liveness timeout, the socket
+//! is half-open and fails as a close, so its contexts that had no audio yet
+//! are sent again on a fresh socket.
 //! It never waits on a context: each route buffers what is due to it, up to
 //! [`ROUTE_QUEUE`] messages and [`MAX_BACKLOG_BYTES`] of audio (a bounded
 //! channel, one more place kept for its end); a context that falls further
@@ -22,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
@@ -277,6 +282,8 @@ pub(crate) fn spawn<D: Dialect>(
         max_age: s.max_connection_age,
         send_timeout: s.send_timeout,
         drain_limit: s.first_audio_timeout,
+        liveness: s.liveness_timeout,
+        probe: None,
         secret: s.secret.clone(),
         conn,
         wire: D::State::default(),
@@ -322,6 +329,10 @@ struct Task<D: Dialect> {
     send_timeout: Duration,
     /// How long a cancelled context may take to end.
     drain_limit: Duration,
+    /// How long a ping may go unanswered (and nothing else heard).
+    liveness: Duration,
+    /// The ping sent with an open on a reused socket, and when its answer is due.
+    probe: Option<(Bytes, Instant)>,
     secret: voxwire_core::Secret,
     conn: WsConn,
     wire: D::State,
@@ -382,7 +393,7 @@ impl<D: Dialect> Task<D> {
                     Some(command) => self.handle_command(command).await,
                     None => Err(Stop::Quiet),
                 },
-                frame = self.conn.recv(Duration::from_secs(86_400), "a message") => self.route(frame),
+                frame = next_frame(&mut self.conn, self.probe.as_ref()) => self.heard(frame),
                 () = sleep_until(drain_due), if drain_due.is_some() => {
                     self.expire_drains();
                     Ok(())
@@ -492,13 +503,21 @@ impl<D: Dialect> Task<D> {
             } => {
                 let first = self.opened == 0;
                 self.opened += 1;
+
                 let inner = self.inner()?;
                 let mut messages = inner.dialect.begin_on(&voicing, &context, first);
                 drop(inner);
                 messages.extend(then);
                 self.routes
                     .insert(context, Route::Active(RouteTx { tx: route, backlog }));
-                match self.send_all(messages).await {
+                let mut sent = self.send_all(messages).await;
+                if sent.is_ok() && !first && self.probe.is_none() {
+                    // Proves the reused socket alive while the open is on its way.
+                    sent = self.conn.send_ping(self.send_timeout).await.map(|ping| {
+                        self.probe = Some((ping, Instant::now() + self.liveness));
+                    });
+                }
+                match sent {
                     Ok(()) => {
                         let _ = done.send(Ok(first));
                         Ok(())
@@ -569,6 +588,27 @@ impl<D: Dialect> Task<D> {
                 self.socket.retiring.store(true, Ordering::Release);
                 Vec::new()
             }
+        }
+    }
+
+    /// What the socket heard: anything proves it alive; no answer to its
+    /// ping by the deadline fails it as a close (it is half-open).
+    fn heard(&mut self, frame: Result<Option<Frame>>) -> std::result::Result<(), Stop> {
+        let probed = self.probe.take();
+        match frame {
+            Ok(None) => Ok(()), // the pong
+            Ok(Some(frame)) => self.route(Ok(frame)),
+            Err(e) if probed.is_some() && e.kind() == ErrorKind::Timeout => {
+                Err(Stop::Fail(errors::closed_mid_stream(
+                    self.provider,
+                    &self.socket.endpoint,
+                    format!(
+                        "no answer to a ping within {} ms: the shared connection is half-open",
+                        self.liveness.as_millis()
+                    ),
+                )))
+            }
+            Err(e) => self.route(Err(e)),
         }
     }
 
@@ -654,6 +694,21 @@ impl<D: Dialect> Task<D> {
             }
         }
         Ok(())
+    }
+}
+
+/// The next message; with a ping out, `Ok(None)` for its pong and a
+/// `Timeout` when neither it nor anything else came by its deadline.
+async fn next_frame(conn: &mut WsConn, probe: Option<&(Bytes, Instant)>) -> Result<Option<Frame>> {
+    match probe {
+        Some((ping, due)) => {
+            let left = due.saturating_duration_since(Instant::now());
+            conn.recv_probe(left, ping).await
+        }
+        None => conn
+            .recv(Duration::from_secs(86_400), "a message")
+            .await
+            .map(Some),
     }
 }
 
