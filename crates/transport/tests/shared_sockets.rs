@@ -35,6 +35,10 @@ struct Mux {
     slow_text: Option<(&'static str, Duration)>,
     /// The vendor acknowledges a clear (`cleared:<ctx>`) rather than ending the context.
     ack_clears: bool,
+    /// Whether a socket may carry another utterance after one is done.
+    reusable: bool,
+    /// The socket's keep-alive (`keepalive`) and how often.
+    keep_alive: Option<Duration>,
 }
 
 impl Dialect for Mux {
@@ -73,6 +77,15 @@ impl Dialect for Mux {
             std::thread::sleep(pause);
         }
         Outgoing::Text(format!("say:{ctx}:{text}"))
+    }
+
+    fn reusable_after_done(&self) -> bool {
+        self.reusable
+    }
+
+    fn keep_alive(&self) -> Option<(Duration, Outgoing)> {
+        self.keep_alive
+            .map(|every| (every, Outgoing::Text("keepalive".into())))
     }
 
     fn flush(&self, _: &Voicing, ctx: &str) -> Vec<Outgoing> {
@@ -138,12 +151,7 @@ fn provider(
     max_contexts: usize,
     tweak: impl FnOnce(&mut DriverSettings),
 ) -> WsProvider<Mux> {
-    let mut settings = DriverSettings {
-        first_audio_timeout: Duration::from_secs(5),
-        ..DriverSettings::new(Secret::new(KEY))
-    };
-    tweak(&mut settings);
-    faulty_provider(s, max_contexts, settings, |_| {})
+    provider_with_dialect(s, max_contexts, tweak, |_| {})
 }
 
 /// A provider whose dialect `fault` changes (a bug, a slow hook, its idle).
@@ -160,17 +168,35 @@ fn faulty_provider(
         panic_on: None,
         slow_text: None,
         ack_clears: false,
+        reusable: true,
+        keep_alive: None,
     };
     fault(&mut dialect);
     WsProvider::new(dialect, settings).unwrap()
 }
 
-fn panicking_provider(s: &Setup, bug: &'static str) -> WsProvider<Mux> {
-    let settings = DriverSettings {
+/// A provider with the usual settings whose dialect `fault` changes.
+fn dialect_provider(s: &Setup, fault: impl FnOnce(&mut Mux)) -> WsProvider<Mux> {
+    provider_with_dialect(s, 5, |_| {}, fault)
+}
+
+/// A provider whose settings `tweak` and whose dialect `fault` change.
+fn provider_with_dialect(
+    s: &Setup,
+    max_contexts: usize,
+    tweak: impl FnOnce(&mut DriverSettings),
+    fault: impl FnOnce(&mut Mux),
+) -> WsProvider<Mux> {
+    let mut settings = DriverSettings {
         first_audio_timeout: Duration::from_secs(5),
         ..DriverSettings::new(Secret::new(KEY))
     };
-    faulty_provider(s, 5, settings, |d| d.panic_on = Some(bug))
+    tweak(&mut settings);
+    faulty_provider(s, max_contexts, settings, fault)
+}
+
+fn panicking_provider(s: &Setup, bug: &'static str) -> WsProvider<Mux> {
+    dialect_provider(s, |d| d.panic_on = Some(bug))
 }
 
 fn voicing() -> Voicing {
@@ -581,11 +607,7 @@ async fn an_utterance_cut_by_shutdown_is_not_resent_on_a_new_socket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_reserved_as_its_socket_idles_out_is_served_not_failed() {
     let s = serve(MuxEcho::default()).await;
-    let settings = DriverSettings {
-        first_audio_timeout: Duration::from_secs(5),
-        ..DriverSettings::new(Secret::new(KEY))
-    };
-    let p = faulty_provider(&s, 5, settings, |d| {
+    let p = dialect_provider(&s, |d| {
         d.idle = Duration::from_millis(100);
         d.slow_text = Some(("slow", Duration::from_millis(300)));
     });
@@ -807,13 +829,16 @@ async fn a_vendor_that_acknowledges_a_clear_frees_the_slot_at_once() {
         ..MuxEcho::default()
     })
     .await;
-    let settings = DriverSettings {
-        // How long a cancelled context may take to end: far beyond the guard below.
-        first_audio_timeout: Duration::from_secs(10),
-        max_shared_sockets: 1,
-        ..DriverSettings::new(Secret::new(KEY))
-    };
-    let p = faulty_provider(&s, 2, settings, |d| d.ack_clears = true);
+    let p = provider_with_dialect(
+        &s,
+        2,
+        |d| {
+            // How long a cancelled context may take to end: far beyond the guard below.
+            d.first_audio_timeout = Duration::from_secs(10);
+            d.max_shared_sockets = 1;
+        },
+        |d| d.ack_clears = true,
+    );
     {
         // Cancelled after its first audio: the vendor acknowledges the clear.
         let long = "a long utterance that the caller drops after its first audio. ".repeat(20);
@@ -863,4 +888,34 @@ async fn a_shared_socket_gone_silent_is_found_by_its_ping_and_the_utterance_rese
         mux_audio("after the silence", 16_000)
     );
     assert_eq!(s.mock.kit().upgrades(), 2);
+}
+
+// Issue 35, step 2: defect 6 (the dialect's socket hooks honoured on the shared path).
+
+#[tokio::test]
+async fn a_dialect_whose_sockets_carry_one_utterance_never_gets_a_reused_one() {
+    let s = serve(MuxEcho::default()).await;
+    let p = dialect_provider(&s, |d| d.reusable = false);
+    say(&p, "one").await.unwrap();
+    assert_eq!(say(&p, "two").await.unwrap(), mux_audio("two", 16_000));
+    assert_eq!(s.mock.kit().upgrades(), 2, "a socket per utterance");
+}
+
+#[tokio::test]
+async fn a_quiet_shared_socket_sends_the_dialects_keep_alive() {
+    let s = serve(MuxEcho::default()).await;
+    let p = dialect_provider(&s, |d| {
+        d.keep_alive = Some(Duration::from_millis(100));
+    });
+    say(&p, "warm").await.unwrap();
+    // The socket idles in its group (30 s): keep-alives keep it open.
+    assert!(
+        s.config.wait_keep_alives(2, Duration::from_secs(3)).await,
+        "no keep-alive on the quiet socket"
+    );
+    assert_eq!(
+        say(&p, "still open").await.unwrap(),
+        mux_audio("still open", 16_000)
+    );
+    assert_eq!(s.mock.kit().upgrades(), 1);
 }

@@ -6,7 +6,7 @@
 //! text frames: `first:<ctx>` (a context that carries the socket's settings;
 //! a second one on the same socket is refused with close 1008, as ElevenLabs
 //! does with re-sent `voice_settings`) or `open:<ctx>`; `say:<ctx>:<text>`;
-//! `end:<ctx>` (speak it); `cancel:<ctx>` (stop it, then `done:<ctx>`, or
+//! `end:<ctx>` (speak it); `keepalive` (counted in [`MuxEcho::keep_alives`]); `cancel:<ctx>` (stop it, then `done:<ctx>`, or
 //! with [`MuxEcho::ack_clears`] `cleared:<ctx>`, as a vendor that
 //! acknowledges a clear does).
 //! Server text frames: `audio:<ctx>:<base64>` (one per character, the kit's
@@ -71,9 +71,12 @@ pub struct MuxEcho {
     pub silent_from_context: Option<usize>,
     /// The most live contexts seen on one socket.
     pub peak_contexts: Arc<AtomicUsize>,
+    /// `keepalive` messages received (all sockets).
+    pub keep_alives: Arc<AtomicUsize>,
     /// Sockets open now.
     pub open_sockets: Arc<AtomicUsize>,
-    /// Told each time a socket opens or ends (see [`MuxEcho::wait_open_sockets`]).
+    /// Told each time a socket opens or ends, or a keep-alive comes (see
+    /// [`MuxEcho::wait_open_sockets`]).
     pub sockets_changed: Arc<Notify>,
 }
 
@@ -81,16 +84,29 @@ impl MuxEcho {
     /// Waits until exactly `n` sockets are open, within `limit`; `false` if
     /// they were not by then.
     pub async fn wait_open_sockets(&self, n: usize, limit: Duration) -> bool {
+        self.wait_for(|| self.open_sockets.load(Ordering::SeqCst) == n, limit)
+            .await
+    }
+
+    /// Waits until at least `n` keep-alives came, within `limit`; `false` if
+    /// they had not by then.
+    pub async fn wait_keep_alives(&self, n: usize, limit: Duration) -> bool {
+        self.wait_for(|| self.keep_alives.load(Ordering::SeqCst) >= n, limit)
+            .await
+    }
+
+    /// Waits until `done()` holds, checked at each change, within `limit`.
+    async fn wait_for(&self, done: impl Fn() -> bool, limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let changed = self.sockets_changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            if self.open_sockets.load(Ordering::SeqCst) == n {
+            if done() {
                 return true;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return self.open_sockets.load(Ordering::SeqCst) == n;
+                return done();
             }
         }
     }
@@ -106,6 +122,7 @@ impl Default for MuxEcho {
             ack_clears: false,
             silent_from_context: None,
             peak_contexts: Arc::new(AtomicUsize::new(0)),
+            keep_alives: Arc::new(AtomicUsize::new(0)),
             open_sockets: Arc::new(AtomicUsize::new(0)),
             sockets_changed: Arc::new(Notify::new()),
         }
@@ -259,6 +276,10 @@ async fn serve(ws: WebSocket, config: &MuxEcho, rate: u32) {
                         };
                         let task = tokio::spawn(generate(tx.clone(), c.clone(), text, rate, config.char_delay));
                         live.insert(c, task);
+                    }
+                    "keepalive" => {
+                        config.keep_alives.fetch_add(1, Ordering::SeqCst);
+                        config.sockets_changed.notify_waiters();
                     }
                     "cancel" => {
                         texts.remove(rest);

@@ -14,7 +14,11 @@
 //! A context opened on a reused socket goes with a ping: if nothing (its
 //! pong, or any message) comes back within the liveness timeout, the socket
 //! is half-open and fails as a close, so its contexts that had no audio yet
-//! are sent again on a fresh socket.
+//! are sent again on a fresh socket. The dialect's socket hooks hold here
+//! too: its [`keep_alive`](crate::Dialect::keep_alive) goes out whenever the
+//! socket has sent nothing that long, and a dialect whose sockets are not
+//! [`reusable_after_done`](crate::Dialect::reusable_after_done) gets one
+//! context per socket (it retires with its first open).
 //! It never waits on a context: each route buffers what is due to it, up to
 //! [`ROUTE_QUEUE`] messages and [`MAX_BACKLOG_BYTES`] of audio (a bounded
 //! channel, one more place kept for its end); a context that falls further
@@ -284,6 +288,9 @@ pub(crate) fn spawn<D: Dialect>(
         drain_limit: s.first_audio_timeout,
         liveness: s.liveness_timeout,
         probe: None,
+        reusable: inner.dialect.reusable_after_done(),
+        keep_alive: inner.dialect.keep_alive(),
+        last_sent: Instant::now(),
         secret: s.secret.clone(),
         conn,
         wire: D::State::default(),
@@ -333,6 +340,12 @@ struct Task<D: Dialect> {
     liveness: Duration,
     /// The ping sent with an open on a reused socket, and when its answer is due.
     probe: Option<(Bytes, Instant)>,
+    /// Whether the socket may carry another context after one (else it retires with its first).
+    reusable: bool,
+    /// The dialect's keep-alive and how often, when the socket sent nothing that long.
+    keep_alive: Option<(Duration, Outgoing)>,
+    /// When the socket last sent a message.
+    last_sent: Instant,
     secret: voxwire_core::Secret,
     conn: WsConn,
     wire: D::State,
@@ -386,6 +399,10 @@ impl<D: Dialect> Task<D> {
             }
             let idle_due = idle_since.map(|t| t + self.idle_limit);
             let drain_due = self.next_drain_deadline();
+            let keep_alive_due = self
+                .keep_alive
+                .as_ref()
+                .map(|(every, _)| self.last_sent + *every);
             let step = tokio::select! {
                 biased;
                 () = socket.close.notified() => Err(Stop::Quiet),
@@ -394,6 +411,10 @@ impl<D: Dialect> Task<D> {
                     None => Err(Stop::Quiet),
                 },
                 frame = next_frame(&mut self.conn, self.probe.as_ref()) => self.heard(frame),
+                () = sleep_until(keep_alive_due), if keep_alive_due.is_some() => {
+                    let message = self.keep_alive.as_ref().map(|(_, m)| m.clone());
+                    self.send_all(message.into_iter().collect()).await.map_err(Stop::Fail)
+                }
                 () = sleep_until(drain_due), if drain_due.is_some() => {
                     self.expire_drains();
                     Ok(())
@@ -487,6 +508,7 @@ impl<D: Dialect> Task<D> {
         let limit = self.send_timeout;
         for m in messages {
             self.conn.send(m, limit).await?;
+            self.last_sent = Instant::now();
         }
         Ok(())
     }
@@ -503,6 +525,10 @@ impl<D: Dialect> Task<D> {
             } => {
                 let first = self.opened == 0;
                 self.opened += 1;
+                if !self.reusable {
+                    // One utterance per socket: no context after this one.
+                    self.socket.retiring.store(true, Ordering::Release);
+                }
 
                 let inner = self.inner()?;
                 let mut messages = inner.dialect.begin_on(&voicing, &context, first);
