@@ -378,6 +378,16 @@ impl SessionDriver {
         }
     }
 
+    /// A watch that also fires for a cancel that arrived but that
+    /// [`next_input`](Self::next_input) has not returned yet (for a driver
+    /// that stops a long wait when the caller cancels).
+    pub fn unseen_cancel_watch(&self) -> CancelWatch {
+        CancelWatch {
+            state: self.cancel.clone(),
+            generation: self.seen,
+        }
+    }
+
     /// Sends an event; `Err(Closed)` when the caller is gone.
     pub async fn emit(&mut self, event: SessionEvent) -> Result<(), Closed> {
         self.tx.send(Ok(event)).await.map_err(|_| Closed)

@@ -33,6 +33,12 @@ struct Mux {
     panic_on: Option<&'static str>,
     /// Writing a text that contains `.0` blocks its thread for `.1` (a slow hook).
     slow_text: Option<(&'static str, Duration)>,
+    /// The vendor acknowledges a clear (`cleared:<ctx>`) rather than ending the context.
+    ack_clears: bool,
+    /// Whether a socket may carry another utterance after one is done.
+    reusable: bool,
+    /// The socket's keep-alive (`keepalive`) and how often.
+    keep_alive: Option<Duration>,
 }
 
 impl Dialect for Mux {
@@ -73,6 +79,15 @@ impl Dialect for Mux {
         Outgoing::Text(format!("say:{ctx}:{text}"))
     }
 
+    fn reusable_after_done(&self) -> bool {
+        self.reusable
+    }
+
+    fn keep_alive(&self) -> Option<(Duration, Outgoing)> {
+        self.keep_alive
+            .map(|every| (every, Outgoing::Text("keepalive".into())))
+    }
+
     fn flush(&self, _: &Voicing, ctx: &str) -> Vec<Outgoing> {
         vec![Outgoing::Text(format!("end:{ctx}"))]
     }
@@ -80,7 +95,7 @@ impl Dialect for Mux {
     fn cancel(&self, ctx: &str) -> CancelPlan {
         CancelPlan::Clear {
             messages: vec![Outgoing::Text(format!("cancel:{ctx}"))],
-            acknowledged: false,
+            acknowledged: self.ack_clears,
         }
     }
 
@@ -104,6 +119,7 @@ impl Dialect for Mux {
                 timing: None,
             },
             "done" => Decoded::Done { context },
+            "cleared" => Decoded::Cleared { context },
             "error" => {
                 let kind = if context.is_some() {
                     ErrorKind::InvalidRequest
@@ -135,12 +151,7 @@ fn provider(
     max_contexts: usize,
     tweak: impl FnOnce(&mut DriverSettings),
 ) -> WsProvider<Mux> {
-    let mut settings = DriverSettings {
-        first_audio_timeout: Duration::from_secs(5),
-        ..DriverSettings::new(Secret::new(KEY))
-    };
-    tweak(&mut settings);
-    faulty_provider(s, max_contexts, settings, |_| {})
+    provider_with_dialect(s, max_contexts, tweak, |_| {})
 }
 
 /// A provider whose dialect `fault` changes (a bug, a slow hook, its idle).
@@ -156,17 +167,36 @@ fn faulty_provider(
         idle: Duration::from_secs(30),
         panic_on: None,
         slow_text: None,
+        ack_clears: false,
+        reusable: true,
+        keep_alive: None,
     };
     fault(&mut dialect);
     WsProvider::new(dialect, settings).unwrap()
 }
 
-fn panicking_provider(s: &Setup, bug: &'static str) -> WsProvider<Mux> {
-    let settings = DriverSettings {
+/// A provider with the usual settings whose dialect `fault` changes.
+fn dialect_provider(s: &Setup, fault: impl FnOnce(&mut Mux)) -> WsProvider<Mux> {
+    provider_with_dialect(s, 5, |_| {}, fault)
+}
+
+/// A provider whose settings `tweak` and whose dialect `fault` change.
+fn provider_with_dialect(
+    s: &Setup,
+    max_contexts: usize,
+    tweak: impl FnOnce(&mut DriverSettings),
+    fault: impl FnOnce(&mut Mux),
+) -> WsProvider<Mux> {
+    let mut settings = DriverSettings {
         first_audio_timeout: Duration::from_secs(5),
         ..DriverSettings::new(Secret::new(KEY))
     };
-    faulty_provider(s, 5, settings, |d| d.panic_on = Some(bug))
+    tweak(&mut settings);
+    faulty_provider(s, max_contexts, settings, fault)
+}
+
+fn panicking_provider(s: &Setup, bug: &'static str) -> WsProvider<Mux> {
+    dialect_provider(s, |d| d.panic_on = Some(bug))
 }
 
 fn voicing() -> Voicing {
@@ -577,11 +607,7 @@ async fn an_utterance_cut_by_shutdown_is_not_resent_on_a_new_socket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_reserved_as_its_socket_idles_out_is_served_not_failed() {
     let s = serve(MuxEcho::default()).await;
-    let settings = DriverSettings {
-        first_audio_timeout: Duration::from_secs(5),
-        ..DriverSettings::new(Secret::new(KEY))
-    };
-    let p = faulty_provider(&s, 5, settings, |d| {
+    let p = dialect_provider(&s, |d| {
         d.idle = Duration::from_millis(100);
         d.slow_text = Some(("slow", Duration::from_millis(300)));
     });
@@ -601,4 +627,295 @@ async fn a_slot_reserved_as_its_socket_retires_is_served_not_failed() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(say(&p, "old").await.unwrap(), mux_audio("old", 16_000));
     all_at_once(&p, 3).await;
+}
+
+// Issue 35, step 2: defect 10 (waiting for a slot is backpressure, cancel
+// seen while waiting, prewarm under the cap and the back-off, the back-off's
+// error kept whole).
+
+#[tokio::test]
+async fn utterances_beyond_the_free_contexts_wait_their_turn_instead_of_failing_rate_limited() {
+    let s = serve(MuxEcho {
+        char_delay: Duration::from_millis(10),
+        ..MuxEcho::default()
+    })
+    .await;
+    // Two contexts on one socket; six utterances of ~0.5 s each take three
+    // turns (~1.5 s), longer than the 300 ms a socket may take to connect.
+    let p = provider(&s, 2, |d| {
+        d.max_shared_sockets = 1;
+        d.connect_timeout = Duration::from_millis(300);
+    });
+    all_at_once(&p, 6).await;
+    assert_eq!(s.mock.kit().upgrades(), 1);
+    assert!(s.config.peak_contexts.load(Ordering::SeqCst) <= 2);
+}
+
+#[tokio::test]
+async fn a_session_cancelled_while_it_waits_for_a_slot_is_cleared_at_once() {
+    let s = serve(MuxEcho::default()).await;
+    let p = provider(&s, 2, |d| {
+        d.max_shared_sockets = 1;
+        d.first_audio_timeout = Duration::from_secs(10);
+    });
+    // Both contexts of the group's one socket held by utterances that hang.
+    let hold = |p: WsProvider<Mux>| async move {
+        let _ = say(&p, "hang on").await;
+    };
+    let holders = [tokio::spawn(hold(p.clone())), tokio::spawn(hold(p.clone()))];
+    let mut session = p
+        .stream(voicing(), AudioFormat::pcm16_mono(16_000))
+        .await
+        .unwrap();
+    // Waits for the group's mock to carry both holders before asking for a third.
+    let started = Instant::now();
+    while s.config.peak_contexts.load(Ordering::SeqCst) < 2 {
+        assert!(started.elapsed() < Duration::from_secs(3), "setup");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    session.push_text("waits for a slot").await.unwrap();
+    // Sequencing only: the session's task takes the text and waits for a slot
+    // (a cancel before that would drop the text unread).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        cancel_is_cleared(&mut session).await,
+        "the cancel was seen while the session waited for a slot"
+    );
+    for h in holders {
+        h.abort();
+    }
+}
+
+/// Cancels `session`: whether it is acknowledged within 2 s (a guard).
+async fn cancel_is_cleared(session: &mut voxwire_core::session::SynthesisSession) -> bool {
+    let generation = session.cancel();
+    let cleared = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(event) = session.next_event().await {
+            match event {
+                Ok(SessionEvent::Cleared { generation: g }) if g == generation => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    });
+    cleared.await == Ok(true)
+}
+
+#[tokio::test]
+async fn prewarm_keeps_to_the_socket_cap_and_the_back_off() {
+    let s = serve(MuxEcho::default()).await;
+    let p = provider(&s, 5, |d| d.max_shared_sockets = 1);
+    p.prewarm(&voicing()).await.unwrap();
+    p.prewarm(&voicing()).await.unwrap();
+    assert_eq!(s.mock.kit().upgrades(), 1, "a full group dials no more");
+    assert_eq!(p.shared_connections(), 1);
+
+    let s = serve(MuxEcho::default()).await;
+    s.mock.kit().set_fault(vec![Fault::Reject(Rejection {
+        status: 429,
+        body: "too many connections".into(),
+        retry_after: Some(5),
+        headers: Vec::new(),
+    })]);
+    let p = provider(&s, 5, |_| {});
+    assert_eq!(
+        say(&p, "one").await.unwrap_err().kind(),
+        ErrorKind::RateLimited
+    );
+    let e = p.prewarm(&voicing()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RateLimited);
+    assert!(e.message().contains("backing off"), "{e}");
+    assert_eq!(
+        s.mock.kit().requests().len(),
+        1,
+        "prewarm dials nothing during the back-off"
+    );
+}
+
+#[tokio::test]
+async fn the_back_off_error_keeps_the_request_id_and_body_of_the_refusal() {
+    let s = serve(MuxEcho::default()).await;
+    s.mock.kit().set_fault(vec![Fault::Reject(Rejection {
+        status: 429,
+        body: "too many connections".into(),
+        retry_after: Some(5),
+        headers: vec![("x-request-id".into(), "req-35".into())],
+    })]);
+    let p = provider(&s, 5, |_| {});
+    let first = say(&p, "one").await.unwrap_err();
+    assert_eq!(first.request_id(), Some("req-35"), "{first:?}");
+    let again = say(&p, "two").await.unwrap_err();
+    assert!(again.message().contains("backing off"), "{again}");
+    assert_eq!(again.request_id(), Some("req-35"), "{again:?}");
+    assert_eq!(again.body(), first.body());
+    assert_eq!(again.status(), first.status());
+}
+
+// Issue 35, step 2: defect 9 (every queue bounded, with backpressure).
+
+#[tokio::test]
+async fn a_session_queues_a_bounded_number_of_flushes_behind_its_utterance_then_pushes_back() {
+    let s = serve(MuxEcho::default()).await;
+    let p = provider(&s, 5, |d| d.first_audio_timeout = Duration::from_secs(10));
+    let mut session = p
+        .stream(voicing(), AudioFormat::pcm16_mono(16_000))
+        .await
+        .unwrap();
+    // An utterance in flight that never ends: what follows queues behind it.
+    session.push_text("hang on").await.unwrap();
+    session.flush().await.unwrap();
+    let mut accepted = 0;
+    for _ in 0..5_000 {
+        match tokio::time::timeout(Duration::from_millis(500), session.flush()).await {
+            Ok(flushed) => {
+                flushed.unwrap();
+                accepted += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    assert!(
+        accepted < 1_000,
+        "{accepted} empty flushes queued behind one utterance: the queue is unbounded"
+    );
+    assert!(
+        cancel_is_cleared(&mut session).await,
+        "the cancel was seen behind a full queue"
+    );
+}
+
+#[tokio::test]
+async fn a_reader_that_stalls_is_failed_at_its_route_bound_and_the_others_go_on() {
+    let s = serve(MuxEcho {
+        char_delay: Duration::ZERO,
+        ..MuxEcho::default()
+    })
+    .await;
+    let p = provider(&s, 5, |_| {});
+    // Far more frames than a route holds, far fewer bytes than its byte cap.
+    let text: String = "a stalled reader. ".repeat(120);
+    let mut stalled = p
+        .synthesize(text.clone(), voicing(), AudioFormat::pcm16_mono(16_000))
+        .await
+        .unwrap();
+    // A longer one alongside on the same socket: once it is done, so is the stalled one's audio.
+    let longer = format!("{text}{}", "and then some. ".repeat(20));
+    assert_eq!(
+        say(&p, &longer).await.unwrap(),
+        mux_audio(&longer, 16_000),
+        "the other utterance got every byte"
+    );
+    let mut failed = None;
+    while let Some(chunk) = stalled.next().await {
+        if let Err(e) = chunk {
+            failed = Some(e);
+            break;
+        }
+    }
+    let e = failed.expect("the stalled reader was failed, not buffered without bound");
+    assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
+    assert!(e.message().contains("behind"), "{e}");
+    assert_eq!(s.mock.kit().upgrades(), 1);
+}
+
+// Issue 35, step 2: defect 6 (an acknowledged clear ends its context).
+
+#[tokio::test]
+async fn a_vendor_that_acknowledges_a_clear_frees_the_slot_at_once() {
+    let s = serve(MuxEcho {
+        ack_clears: true,
+        char_delay: Duration::from_millis(5),
+        ..MuxEcho::default()
+    })
+    .await;
+    let p = provider_with_dialect(
+        &s,
+        2,
+        |d| {
+            // How long a cancelled context may take to end: far beyond the guard below.
+            d.first_audio_timeout = Duration::from_secs(10);
+            d.max_shared_sockets = 1;
+        },
+        |d| d.ack_clears = true,
+    );
+    {
+        // Cancelled after its first audio: the vendor acknowledges the clear.
+        let long = "a long utterance that the caller drops after its first audio. ".repeat(20);
+        let mut cut = p
+            .synthesize(long, voicing(), AudioFormat::pcm16_mono(16_000))
+            .await
+            .unwrap();
+        cut.next().await.unwrap().unwrap();
+    }
+    // The other context held by an utterance that hangs: only the cleared
+    // context's slot can serve the next one.
+    let holder = tokio::spawn({
+        let p = p.clone();
+        async move { say(&p, "hang on").await }
+    });
+    // Sequencing only: the holder takes its context first.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let next = tokio::time::timeout(Duration::from_secs(3), say(&p, "after the clear")).await;
+    assert_eq!(
+        next.expect("waited for the drain deadline").unwrap(),
+        mux_audio("after the clear", 16_000)
+    );
+    holder.abort();
+    assert_eq!(s.mock.kit().upgrades(), 1, "the socket was not retired");
+}
+
+// Issue 35, step 2: defect 8 (a half-open shared socket is found out).
+
+#[tokio::test]
+async fn a_shared_socket_gone_silent_is_found_by_its_ping_and_the_utterance_resent() {
+    let s = serve(MuxEcho {
+        silent_from_context: Some(2),
+        ..MuxEcho::default()
+    })
+    .await;
+    let p = provider(&s, 5, |d| {
+        d.first_audio_timeout = Duration::from_secs(10);
+        d.liveness_timeout = Duration::from_millis(500);
+    });
+    say(&p, "warm").await.unwrap();
+    // The socket goes silent as the next context opens: its ping goes
+    // unanswered, so the utterance goes again on a fresh socket long before
+    // the first-audio timeout.
+    let next = tokio::time::timeout(Duration::from_secs(5), say(&p, "after the silence")).await;
+    assert_eq!(
+        next.expect("waited for the first-audio timeout").unwrap(),
+        mux_audio("after the silence", 16_000)
+    );
+    assert_eq!(s.mock.kit().upgrades(), 2);
+}
+
+// Issue 35, step 2: defect 6 (the dialect's socket hooks honoured on the shared path).
+
+#[tokio::test]
+async fn a_dialect_whose_sockets_carry_one_utterance_never_gets_a_reused_one() {
+    let s = serve(MuxEcho::default()).await;
+    let p = dialect_provider(&s, |d| d.reusable = false);
+    say(&p, "one").await.unwrap();
+    assert_eq!(say(&p, "two").await.unwrap(), mux_audio("two", 16_000));
+    assert_eq!(s.mock.kit().upgrades(), 2, "a socket per utterance");
+}
+
+#[tokio::test]
+async fn a_quiet_shared_socket_sends_the_dialects_keep_alive() {
+    let s = serve(MuxEcho::default()).await;
+    let p = dialect_provider(&s, |d| {
+        d.keep_alive = Some(Duration::from_millis(100));
+    });
+    say(&p, "warm").await.unwrap();
+    // The socket idles in its group (30 s): keep-alives keep it open.
+    assert!(
+        s.config.wait_keep_alives(2, Duration::from_secs(3)).await,
+        "no keep-alive on the quiet socket"
+    );
+    assert_eq!(
+        say(&p, "still open").await.unwrap(),
+        mux_audio("still open", 16_000)
+    );
+    assert_eq!(s.mock.kit().upgrades(), 1);
 }

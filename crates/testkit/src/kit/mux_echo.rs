@@ -6,7 +6,9 @@
 //! text frames: `first:<ctx>` (a context that carries the socket's settings;
 //! a second one on the same socket is refused with close 1008, as ElevenLabs
 //! does with re-sent `voice_settings`) or `open:<ctx>`; `say:<ctx>:<text>`;
-//! `end:<ctx>` (speak it); `cancel:<ctx>` (stop it, then `done:<ctx>`).
+//! `end:<ctx>` (speak it); `keepalive` (counted in [`MuxEcho::keep_alives`]); `cancel:<ctx>` (stop it, then `done:<ctx>`, or
+//! with [`MuxEcho::ack_clears`] `cleared:<ctx>`, as a vendor that
+//! acknowledges a clear does).
 //! Server text frames: `audio:<ctx>:<base64>` (one per character, the kit's
 //! pcm16 audio, [`MuxEcho::char_delay`] apart, so contexts interleave),
 //! `done:<ctx>`, `error:<ctx>:<text>` (an empty `<ctx>` concerns the socket).
@@ -18,7 +20,10 @@
 //! with no live context and no client message for [`MuxEcho::idle_close`]
 //! is closed 1000 "connection idle timeout"; with
 //! [`MuxEcho::close_second_context`] a socket is closed so as its second
-//! context opens (an idle close racing a request). The kit's fault plan applies
+//! context opens (an idle close racing a request); with
+//! [`MuxEcho::silent_from_context`] a socket goes silent as its n-th context
+//! opens: it is held open but never read or written again, pings
+//! unanswered (a half-open socket). The kit's fault plan applies
 //! per upgrade: rejections (e.g. a 429 connection cap) and
 //! [`Fault::SlowUpgrade`](super::Fault::SlowUpgrade) (a dial that takes its
 //! time, for a caller dropped or a shutdown mid-dial).
@@ -57,11 +62,21 @@ pub struct MuxEcho {
     /// Closes a socket 1000 "connection idle timeout" as its second context
     /// opens: a vendor's idle close racing the request.
     pub close_second_context: bool,
+    /// Answers a `cancel:<ctx>` with `cleared:<ctx>` (an acknowledged clear)
+    /// instead of `done:<ctx>`.
+    pub ack_clears: bool,
+    /// Goes silent as this context of a socket opens (1 is its first): the
+    /// socket stays open, nothing is read or sent on it any more, pings go
+    /// unanswered (a half-open connection).
+    pub silent_from_context: Option<usize>,
     /// The most live contexts seen on one socket.
     pub peak_contexts: Arc<AtomicUsize>,
+    /// `keepalive` messages received (all sockets).
+    pub keep_alives: Arc<AtomicUsize>,
     /// Sockets open now.
     pub open_sockets: Arc<AtomicUsize>,
-    /// Told each time a socket opens or ends (see [`MuxEcho::wait_open_sockets`]).
+    /// Told each time a socket opens or ends, or a keep-alive comes (see
+    /// [`MuxEcho::wait_open_sockets`]).
     pub sockets_changed: Arc<Notify>,
 }
 
@@ -69,16 +84,29 @@ impl MuxEcho {
     /// Waits until exactly `n` sockets are open, within `limit`; `false` if
     /// they were not by then.
     pub async fn wait_open_sockets(&self, n: usize, limit: Duration) -> bool {
+        self.wait_for(|| self.open_sockets.load(Ordering::SeqCst) == n, limit)
+            .await
+    }
+
+    /// Waits until at least `n` keep-alives came, within `limit`; `false` if
+    /// they had not by then.
+    pub async fn wait_keep_alives(&self, n: usize, limit: Duration) -> bool {
+        self.wait_for(|| self.keep_alives.load(Ordering::SeqCst) >= n, limit)
+            .await
+    }
+
+    /// Waits until `done()` holds, checked at each change, within `limit`.
+    async fn wait_for(&self, done: impl Fn() -> bool, limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let changed = self.sockets_changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            if self.open_sockets.load(Ordering::SeqCst) == n {
+            if done() {
                 return true;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return self.open_sockets.load(Ordering::SeqCst) == n;
+                return done();
             }
         }
     }
@@ -91,7 +119,10 @@ impl Default for MuxEcho {
             idle_close: None,
             char_delay: Duration::from_millis(1),
             close_second_context: false,
+            ack_clears: false,
+            silent_from_context: None,
             peak_contexts: Arc::new(AtomicUsize::new(0)),
+            keep_alives: Arc::new(AtomicUsize::new(0)),
             open_sockets: Arc::new(AtomicUsize::new(0)),
             sockets_changed: Arc::new(Notify::new()),
         }
@@ -217,6 +248,10 @@ async fn serve(ws: WebSocket, config: &MuxEcho, rate: u32) {
                         }
                         had_first |= verb == "first";
                         opened += 1;
+                        if config.silent_from_context == Some(opened) {
+                            // Held open, never read again (so no pong either): half-open.
+                            std::future::pending::<()>().await;
+                        }
                         if opened == 2 && config.close_second_context {
                             let _ = tx.send(Out::Close(1000, "connection idle timeout"));
                             continue;
@@ -242,12 +277,17 @@ async fn serve(ws: WebSocket, config: &MuxEcho, rate: u32) {
                         let task = tokio::spawn(generate(tx.clone(), c.clone(), text, rate, config.char_delay));
                         live.insert(c, task);
                     }
+                    "keepalive" => {
+                        config.keep_alives.fetch_add(1, Ordering::SeqCst);
+                        config.sockets_changed.notify_waiters();
+                    }
                     "cancel" => {
                         texts.remove(rest);
                         if let Some(task) = live.remove(rest) {
                             task.abort();
                         }
-                        let _ = tx.send(Out::Text(format!("done:{rest}")));
+                        let verb = if config.ack_clears { "cleared" } else { "done" };
+                        let _ = tx.send(Out::Text(format!("{verb}:{rest}")));
                     }
                     _ => {
                         let _ = tx.send(Out::Text(format!("error::unknown message {t}")));

@@ -7,20 +7,31 @@
 //!   utterance takes a slot on a socket of its group with room, another
 //!   socket opens when all are full (up to
 //!   [`DriverSettings::max_shared_sockets`](crate::DriverSettings)), else it
-//!   waits for a slot (within the connect timeout) — never more than the
-//!   vendor's contexts on one socket;
+//!   waits its turn for a slot — never more than the vendor's contexts on
+//!   one socket. Waiting is backpressure, not a failure: it lasts up to the
+//!   first-audio timeout and then fails with `Timeout`, never `RateLimited`;
+//!   a caller that cancels (drops its stream, cancels its session) stops
+//!   waiting at once. Each group has its own wake-up: a slot freed in one
+//!   group wakes only that group's waiters;
 //! - a task per socket owns it, sends for its contexts and routes what the
 //!   server says by context id; an error without a context id, or a close,
 //!   fails every context on that socket at once, each with that error;
-//! - a cancelled context keeps its slot until the vendor ends it, and its
-//!   late audio is dropped; a socket with no context closes after
+//! - a cancelled context whose clear the vendor acknowledges keeps its slot
+//!   until the vendor ends it (its `Cleared`, done or error; a socket whose
+//!   vendor never does retires), one whose clear is not acknowledged frees
+//!   its slot at once; either way its late audio is dropped; a socket with no context closes after
 //!   [`shared_idle`](crate::Dialect::shared_idle);
 //! - an utterance on a reused socket that closes before its first audio is
 //!   sent again on a fresh socket, once, without the caller seeing it (a
-//!   vendor's idle close racing the request);
+//!   vendor's idle close racing the request); a context opened on a reused
+//!   socket goes with a ping, and a socket that answers nothing within
+//!   [`liveness_timeout`](crate::DriverSettings) is half-open: it fails as a
+//!   close, so the same resend applies;
 //! - a refused upgrade with `RateLimited` (the vendor's connection cap) backs
 //!   the group off: until it passes, new sockets fail at once with that
-//!   error instead of dialling again;
+//!   error (whole: its status, request id and body kept) instead of dialling
+//!   again; a prewarm, and the fresh socket of a resend, keep to the
+//!   back-off and the socket cap too;
 //! - a caller dropped at any point of its open (waiting for a slot, dialling,
 //!   waiting for a socket another caller dials) gives back what it counted
 //!   or reserved; one dropped after its open was queued has the context
@@ -42,7 +53,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 use voxwire_core::{ErrorKind, Phase, Result, TtsError};
 
@@ -70,12 +81,14 @@ struct Group {
     backoff: Option<(Instant, TtsError)>,
     /// Rate-limited upgrades in a row.
     refusals: u32,
+    /// Told when a slot of this group frees, a socket of it opens or ends,
+    /// or a count is given back: wakes this group's waiters only.
+    changed: Arc<Notify>,
 }
 
 /// Every shared socket of one provider, by key.
 pub(crate) struct Shared {
     groups: Mutex<HashMap<String, Group>>,
-    changed: Arc<Notify>,
     /// Shut down: nothing is dialled any more.
     shut: AtomicBool,
     /// Sockets closing since the shutdown, kept (owned) until their task ends.
@@ -133,8 +146,8 @@ impl Drop for Pending<'_> {
         if let Some(counted) = self.counted.take() {
             if let Some(group) = self.shared.lock().get_mut(self.key) {
                 uncount(group, counted);
+                group.changed.notify_waiters();
             }
-            self.shared.changed.notify_waiters();
         }
     }
 }
@@ -143,7 +156,6 @@ impl Shared {
     pub fn new() -> Self {
         Self {
             groups: Mutex::new(HashMap::new()),
-            changed: Arc::new(Notify::new()),
             shut: AtomicBool::new(false),
             closing: Mutex::new(Vec::new()),
         }
@@ -179,12 +191,21 @@ impl Shared {
                 socket.close();
                 closed.push(socket);
             }
+            group.changed.notify_waiters();
         }
         let mut closing = self.closing.lock().unwrap_or_else(|p| p.into_inner());
         closing.retain(|s| !s.is_dead());
         closing.extend(closed);
         drop(closing);
-        self.changed.notify_waiters();
+    }
+
+    /// The wake-up of `key`'s group (made with the group).
+    fn changed(&self, key: &str) -> Arc<Notify> {
+        self.lock()
+            .entry(key.to_string())
+            .or_default()
+            .changed
+            .clone()
     }
 }
 
@@ -389,7 +410,7 @@ impl<D: Dialect> Inner<D> {
         let release = socket.release_permit(limit).await.map_err(untaken)?;
         let context = self.next_context();
         let then = then(&context);
-        let (route, rx) = mpsc::unbounded_channel();
+        let (route, rx) = socket::route_channel();
         let backlog = Arc::new(AtomicUsize::new(0));
         let (done, opened) = oneshot::channel();
         let command = Command::Open {
@@ -437,18 +458,24 @@ impl<D: Dialect> Inner<D> {
         Ok(slot)
     }
 
-    /// A slot on a socket of `voicing`'s group: one with room, a new one, or
-    /// the first to free up within the connect timeout.
+    /// A slot on a socket of `voicing`'s group: one with room, a new one
+    /// (never over the cap, never during a back-off), or the first to free
+    /// up. Waiting for a slot is backpressure, within the utterance's
+    /// first-audio deadline (a `Timeout` past it, never `RateLimited`);
+    /// waiting for a socket another caller dials, within the connect timeout.
     async fn reserve(self: &Arc<Self>, voicing: &Voicing, fresh: bool) -> Result<Reserved> {
         let key = self.dialect.socket_key(voicing)?;
         let max_contexts = self.dialect.max_contexts();
         let max_sockets = self.settings.max_shared_sockets.max(1);
         let wait = self.settings.connect_timeout;
         let deadline = Instant::now() + wait;
+        let turn = self.settings.first_audio_timeout.max(wait);
+        let turn_deadline = Instant::now() + turn;
         let provider = self.dialect.provider();
         let shared = &self.shared;
+        let changed = shared.changed(&key);
         loop {
-            let notified = shared.changed.notified();
+            let notified = changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             enum Step<'a> {
@@ -489,7 +516,7 @@ impl<D: Dialect> Inner<D> {
                 {
                     // A socket being opened will have room: wait for it rather than dial another.
                     Step::AwaitOpen(Pending::new(shared, &key, group, Counted::AwaitingOpen))
-                } else if fresh || group.sockets.len() + group.opening < max_sockets {
+                } else if group.sockets.len() + group.opening < max_sockets {
                     Step::Open(Pending::new(shared, &key, group, Counted::Opening))
                 } else {
                     Step::Wait
@@ -512,16 +539,19 @@ impl<D: Dialect> Inner<D> {
                     }
                 }
                 Step::Wait => {
-                    if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                        return Err(TtsError::new(
-                            ErrorKind::RateLimited,
-                            format!(
-                                "all {max_sockets} shared connections carry their {max_contexts} utterances and none freed within {} ms",
-                                wait.as_millis()
+                    if tokio::time::timeout_at(turn_deadline, notified)
+                        .await
+                        .is_err()
+                    {
+                        return Err(errors::timeout(
+                            provider,
+                            "",
+                            Phase::Connect,
+                            &format!(
+                                "no context of the {max_sockets} shared connections (of {max_contexts} utterances each) freed"
                             ),
+                            turn,
                         )
-                        .with_provider(provider)
-                        .with_phase(Phase::Connect)
                         .with_hint("raise max_shared_sockets, or spread the load over more entries"));
                     }
                 }
@@ -529,15 +559,29 @@ impl<D: Dialect> Inner<D> {
         }
     }
 
-    /// Opens a socket into `voicing`'s group now (its slot is given back at once).
+    /// Opens a socket into `voicing`'s group now (its slot is given back at
+    /// once), unless the group is at its socket cap (nothing to do) or backs
+    /// off (the back-off's error).
     pub(crate) async fn prewarm_shared(self: &Arc<Self>, voicing: &Voicing) -> Result<()> {
         let key = self.dialect.socket_key(voicing)?;
         if self.shared.is_shut() {
             return Err(shut_down(self.dialect.provider()));
         }
+        let max_sockets = self.settings.max_shared_sockets.max(1);
         let pending = {
             let mut groups = self.shared.lock();
             let group = groups.entry(key.clone()).or_default();
+            if let Some((until, error)) = &group.backoff {
+                let left = until.saturating_duration_since(Instant::now());
+                if !left.is_zero() {
+                    return Err(backing_off(error, left));
+                }
+                group.backoff = None;
+            }
+            group.sockets.retain(|s| !s.is_dead());
+            if group.sockets.len() + group.opening >= max_sockets {
+                return Ok(());
+            }
             Pending::new(&self.shared, &key, group, Counted::Opening)
         };
         self.open_shared(pending, voicing).await.map(drop)
@@ -552,19 +596,22 @@ impl<D: Dialect> Inner<D> {
     ) -> Result<Reserved> {
         let opened = self.open(voicing).await;
         let provider = self.dialect.provider();
-        let (result, late) = {
+        let (result, late, changed) = {
             let mut groups = self.shared.lock();
             let group = groups.entry(pending.key.to_string()).or_default();
             pending.settle(group);
+            let changed = group.changed.clone();
             match opened {
                 // Dialled across a shutdown: closed below, never added.
-                Ok(conn) if self.shared.is_shut() => (Err(shut_down(provider)), Some(conn)),
+                Ok(conn) if self.shared.is_shut() => {
+                    (Err(shut_down(provider)), Some(conn), changed)
+                }
                 Ok(conn) => {
                     group.refusals = 0;
                     // Spawned with its first slot reserved, for this caller.
-                    let socket = socket::spawn(self, conn, self.shared.changed.clone());
+                    let socket = socket::spawn(self, conn, group.changed.clone());
                     group.sockets.push(socket.clone());
-                    (Ok(Reserved::new(socket)), None)
+                    (Ok(Reserved::new(socket)), None, changed)
                 }
                 Err(e) => {
                     if e.kind() == ErrorKind::RateLimited {
@@ -575,11 +622,11 @@ impl<D: Dialect> Inner<D> {
                         let backoff = e.retry_after().unwrap_or(doubled);
                         group.backoff = Some((Instant::now() + backoff, e.clone()));
                     }
-                    (Err(e), None)
+                    (Err(e), None, changed)
                 }
             }
         };
-        self.shared.changed.notify_waiters();
+        changed.notify_waiters();
         if let Some(conn) = late {
             conn.close_with(self.dialect.goodbye()).await;
         }

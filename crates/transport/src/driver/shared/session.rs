@@ -3,11 +3,15 @@
 //! a quiet session holds no slot.
 //!
 //! Utterances are spoken in order: text and flushes that arrive while one
-//! is in flight wait in a bounded local queue. A cancel drops the contexts
+//! is in flight wait in a bounded local queue ([`MAX_QUEUED`] items: then
+//! input is not read, so the caller's pushes wait — backpressure, nothing
+//! dropped — while a cancel is still heard). A cancel drops the contexts
 //! (the socket task stops them on the wire and drops their late audio) and
-//! is acknowledged at once.
+//! is acknowledged at once, even while the session waits for a slot (the
+//! wait, and any send, stops as the caller cancels).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -23,6 +27,11 @@ use crate::errors;
 
 /// Text characters that may wait for the utterance in flight.
 const MAX_QUEUED_CHARS: usize = 100_000;
+
+/// Texts and flushes that may wait for the utterance in flight: with this
+/// many queued, no more input is read (the caller's pushes wait) until the
+/// utterance ends; a cancel is still heard.
+const MAX_QUEUED: usize = 256;
 
 enum Queued {
     Text(String),
@@ -125,6 +134,17 @@ impl<D: Dialect> Task<D> {
     }
 }
 
+/// Runs `work` unless the caller cancels first: `None` then, and the loop
+/// reads the cancel next.
+async fn unless_cancelled<T>(driver: &SessionDriver, work: impl Future<Output = T>) -> Option<T> {
+    let watch = driver.unseen_cancel_watch();
+    tokio::select! {
+        biased;
+        () = watch.cancelled() => None,
+        out = work => Some(out),
+    }
+}
+
 async fn next_of(
     flight: &mut Option<InFlight>,
     inner_limits: (std::time::Duration, std::time::Duration),
@@ -172,13 +192,16 @@ pub(crate) async fn run<D: Dialect>(
             match item {
                 Queued::Text(text) => {
                     queued_chars = queued_chars.saturating_sub(text.chars().count());
-                    if let Err(e) = t.send_text(text).await {
-                        return driver.fail(e.scrub(&secret)).await;
+                    match unless_cancelled(&driver, t.send_text(text)).await {
+                        Some(Ok(())) => {}
+                        Some(Err(e)) => return driver.fail(e.scrub(&secret)).await,
+                        None => break,
                     }
                 }
-                Queued::Flush(id) => match t.flush(id).await {
-                    Ok(Some(f)) => in_flight = Some(f),
-                    Ok(None) => {
+                Queued::Flush(id) => match unless_cancelled(&driver, t.flush(id)).await {
+                    None => break,
+                    Some(Ok(Some(f))) => in_flight = Some(f),
+                    Some(Ok(None)) => {
                         if driver
                             .emit(SessionEvent::UtteranceDone { id })
                             .await
@@ -187,7 +210,7 @@ pub(crate) async fn run<D: Dialect>(
                             return;
                         }
                     }
-                    Err(e) => return driver.fail(e.scrub(&secret)).await,
+                    Some(Err(e)) => return driver.fail(e.scrub(&secret)).await,
                 },
             }
         }
@@ -199,8 +222,17 @@ pub(crate) async fn run<D: Dialect>(
             Some((o.last_sent + every, message))
         });
         let keep_alive_due = keep_alive.as_ref().map(|(at, _)| *at);
+        let full = queue.len() >= MAX_QUEUED;
+        // Behind a full queue only a cancel is listened for (it is read next, once the queue is emptied).
+        let watch = driver.unseen_cancel_watch();
         tokio::select! {
-            input = driver.next_input(), if input_open => match input {
+            () = watch.cancelled(), if input_open && full => {
+                queue.clear();
+                queued_chars = 0;
+                in_flight = None;
+                t.open = None;
+            }
+            input = driver.next_input(), if input_open && !full => match input {
                 // The caller dropped the session: dropping the slots stops the vendor.
                 None => return,
                 Some(DriverInput::Finish) => input_open = false,
@@ -226,18 +258,20 @@ pub(crate) async fn run<D: Dialect>(
                 }
                 Some(DriverInput::Flush { id }) if in_flight.is_some() => queue.push_back(Queued::Flush(id)),
                 Some(DriverInput::Text(text)) => {
-                    if let Err(e) = t.send_text(text).await {
+                    if let Some(Err(e)) = unless_cancelled(&driver, t.send_text(text)).await {
                         return driver.fail(e.scrub(&secret)).await;
                     }
                 }
-                Some(DriverInput::Flush { id }) => match t.flush(id).await {
-                    Ok(Some(f)) => in_flight = Some(f),
-                    Ok(None) => {
-                        if driver.emit(SessionEvent::UtteranceDone { id }).await.is_err() {
+                Some(DriverInput::Flush { id }) => match unless_cancelled(&driver, t.flush(id)).await {
+                    None => {}
+                    Some(Ok(Some(f))) => in_flight = Some(f),
+                    Some(Ok(None)) => {
+                        let gone = driver.emit(SessionEvent::UtteranceDone { id }).await.is_err();
+                        if gone {
                             return;
                         }
                     }
-                    Err(e) => return driver.fail(e.scrub(&secret)).await,
+                    Some(Err(e)) => return driver.fail(e.scrub(&secret)).await,
                 },
             },
             () = super::socket::sleep_until(keep_alive_due), if keep_alive_due.is_some() => {
@@ -253,8 +287,11 @@ pub(crate) async fn run<D: Dialect>(
                 match decoded {
                     Err(e) if !flight.resent && worth_resending(&e, &flight.slot, flight.chunker.got_audio()) => {
                         tracing::debug!(endpoint = flight.slot.endpoint(), error = %e, "a reused shared socket closed before the first audio: sent again on a fresh one");
-                        if let Err(e) = t.resend(flight).await {
-                            return driver.fail(e.scrub(&secret)).await;
+                        match unless_cancelled(&driver, t.resend(flight)).await {
+                            Some(Ok(())) => {}
+                            Some(Err(e)) => return driver.fail(e.scrub(&secret)).await,
+                            // Cancelled mid-resend: the cancel that follows clears it.
+                            None => in_flight = None,
                         }
                     }
                     Err(e) | Ok(Decoded::Error { error: e, .. }) => return driver.fail(e.scrub(&secret)).await,

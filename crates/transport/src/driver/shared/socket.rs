@@ -11,15 +11,26 @@
 //! sockets with it. However it ends (a close, an error, a panic in the
 //! dialect, an abort) the handle reads dead at once. It exits idle or retired
 //! only when no slot is reserved on it (one atomic step with the reservation).
+//! A context opened on a reused socket goes with a ping: if nothing (its
+//! pong, or any message) comes back within the liveness timeout, the socket
+//! is half-open and fails as a close, so its contexts that had no audio yet
+//! are sent again on a fresh socket. The dialect's socket hooks hold here
+//! too: its [`keep_alive`](crate::Dialect::keep_alive) goes out whenever the
+//! socket has sent nothing that long, and a dialect whose sockets are not
+//! [`reusable_after_done`](crate::Dialect::reusable_after_done) gets one
+//! context per socket (it retires with its first open).
 //! It never waits on a context: each route buffers what is due to it, up to
-//! [`MAX_BACKLOG_BYTES`]; a context that falls further behind is failed and
-//! cancelled, the others go on.
+//! [`ROUTE_QUEUE`] messages and [`MAX_BACKLOG_BYTES`] of audio (a bounded
+//! channel, one more place kept for its end); a context that falls further
+//! behind is failed (told so, not dropped silently) and cancelled, the others
+//! go on.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
@@ -34,6 +45,10 @@ use crate::errors;
 /// Audio bytes one context may have waiting for its reader (about three
 /// minutes of 24 kHz PCM): a reader further behind is failed, not waited for.
 pub(crate) const MAX_BACKLOG_BYTES: usize = 8 * 1024 * 1024;
+
+/// Messages one context may have waiting for its reader (audio frames,
+/// alignment, its end): a reader further behind is failed, not waited for.
+pub(crate) const ROUTE_QUEUE: usize = 1024;
 
 /// Commands queued for the socket at once, beyond the permit each slot
 /// holds for its release.
@@ -54,7 +69,7 @@ pub(crate) enum Routed {
 
 /// The receiving end of a context's route, with its backlog count.
 pub(crate) struct RouteRx {
-    pub rx: mpsc::UnboundedReceiver<Routed>,
+    pub rx: mpsc::Receiver<Routed>,
     pub backlog: Arc<AtomicUsize>,
 }
 
@@ -70,8 +85,21 @@ impl RouteRx {
 }
 
 struct RouteTx {
-    tx: mpsc::UnboundedSender<Routed>,
+    tx: mpsc::Sender<Routed>,
     backlog: Arc<AtomicUsize>,
+}
+
+/// A route's channel: [`ROUTE_QUEUE`] messages and a place for its end.
+pub(crate) fn route_channel() -> (mpsc::Sender<Routed>, mpsc::Receiver<Routed>) {
+    mpsc::channel(ROUTE_QUEUE + 1)
+}
+
+impl RouteTx {
+    /// Tells the reader its context ended (the place kept for it is free:
+    /// nothing is sent on a route after its end).
+    fn end(&self, error: TtsError, closed: bool) {
+        let _ = self.tx.try_send(Routed::Ended { error, closed });
+    }
 }
 
 enum Route {
@@ -89,7 +117,7 @@ pub(crate) enum Command {
         context: String,
         voicing: Box<Voicing>,
         then: Vec<Outgoing>,
-        route: mpsc::UnboundedSender<Routed>,
+        route: mpsc::Sender<Routed>,
         backlog: Arc<AtomicUsize>,
         /// `Ok(true)` when it was the socket's first context.
         done: oneshot::Sender<Result<bool>>,
@@ -258,6 +286,11 @@ pub(crate) fn spawn<D: Dialect>(
         max_age: s.max_connection_age,
         send_timeout: s.send_timeout,
         drain_limit: s.first_audio_timeout,
+        liveness: s.liveness_timeout,
+        probe: None,
+        reusable: inner.dialect.reusable_after_done(),
+        keep_alive: inner.dialect.keep_alive(),
+        last_sent: Instant::now(),
         secret: s.secret.clone(),
         conn,
         wire: D::State::default(),
@@ -303,6 +336,16 @@ struct Task<D: Dialect> {
     send_timeout: Duration,
     /// How long a cancelled context may take to end.
     drain_limit: Duration,
+    /// How long a ping may go unanswered (and nothing else heard).
+    liveness: Duration,
+    /// The ping sent with an open on a reused socket, and when its answer is due.
+    probe: Option<(Bytes, Instant)>,
+    /// Whether the socket may carry another context after one (else it retires with its first).
+    reusable: bool,
+    /// The dialect's keep-alive and how often, when the socket sent nothing that long.
+    keep_alive: Option<(Duration, Outgoing)>,
+    /// When the socket last sent a message.
+    last_sent: Instant,
     secret: voxwire_core::Secret,
     conn: WsConn,
     wire: D::State,
@@ -356,6 +399,10 @@ impl<D: Dialect> Task<D> {
             }
             let idle_due = idle_since.map(|t| t + self.idle_limit);
             let drain_due = self.next_drain_deadline();
+            let keep_alive_due = self
+                .keep_alive
+                .as_ref()
+                .map(|(every, _)| self.last_sent + *every);
             let step = tokio::select! {
                 biased;
                 () = socket.close.notified() => Err(Stop::Quiet),
@@ -363,7 +410,11 @@ impl<D: Dialect> Task<D> {
                     Some(command) => self.handle_command(command).await,
                     None => Err(Stop::Quiet),
                 },
-                frame = self.conn.recv(Duration::from_secs(86_400), "a message") => self.route(frame),
+                frame = next_frame(&mut self.conn, self.probe.as_ref()) => self.heard(frame),
+                () = sleep_until(keep_alive_due), if keep_alive_due.is_some() => {
+                    let message = self.keep_alive.as_ref().map(|(_, m)| m.clone());
+                    self.send_all(message.into_iter().collect()).await.map_err(Stop::Fail)
+                }
                 () = sleep_until(drain_due), if drain_due.is_some() => {
                     self.expire_drains();
                     Ok(())
@@ -394,8 +445,7 @@ impl<D: Dialect> Task<D> {
             Stop::Fail(error) | Stop::Vendor(error) => {
                 for (_, route) in self.routes.drain() {
                     if let Route::Active(tx) = route {
-                        let error = error.clone().scrub(&self.secret);
-                        let _ = tx.tx.send(Routed::Ended { error, closed });
+                        tx.end(error.clone().scrub(&self.secret), closed);
                     }
                 }
                 self.conn.close().await;
@@ -410,11 +460,7 @@ impl<D: Dialect> Task<D> {
                 // Told before the goodbye, so nobody waits on the close.
                 for (_, route) in self.routes.drain() {
                     if let Route::Active(tx) = route {
-                        let error = error.clone();
-                        let _ = tx.tx.send(Routed::Ended {
-                            error,
-                            closed: true,
-                        });
+                        tx.end(error.clone(), true);
                     }
                 }
                 self.conn.close_with(goodbye).await;
@@ -462,6 +508,7 @@ impl<D: Dialect> Task<D> {
         let limit = self.send_timeout;
         for m in messages {
             self.conn.send(m, limit).await?;
+            self.last_sent = Instant::now();
         }
         Ok(())
     }
@@ -478,13 +525,25 @@ impl<D: Dialect> Task<D> {
             } => {
                 let first = self.opened == 0;
                 self.opened += 1;
+                if !self.reusable {
+                    // One utterance per socket: no context after this one.
+                    self.socket.retiring.store(true, Ordering::Release);
+                }
+
                 let inner = self.inner()?;
                 let mut messages = inner.dialect.begin_on(&voicing, &context, first);
                 drop(inner);
                 messages.extend(then);
                 self.routes
                     .insert(context, Route::Active(RouteTx { tx: route, backlog }));
-                match self.send_all(messages).await {
+                let mut sent = self.send_all(messages).await;
+                if sent.is_ok() && !first && self.probe.is_none() {
+                    // Proves the reused socket alive while the open is on its way.
+                    sent = self.conn.send_ping(self.send_timeout).await.map(|ping| {
+                        self.probe = Some((ping, Instant::now() + self.liveness));
+                    });
+                }
+                match sent {
                     Ok(()) => {
                         let _ = done.send(Ok(first));
                         Ok(())
@@ -520,22 +579,62 @@ impl<D: Dialect> Task<D> {
         }
     }
 
-    /// Stops `context` on the wire; its slot stays taken until the vendor ends it.
+    /// Stops `context` on the wire, as its dialect's plan says.
     async fn cancel(&mut self, context: String) -> std::result::Result<(), Stop> {
-        let deadline = Instant::now() + self.drain_limit;
         let plan = self.inner()?.dialect.cancel(&context);
+        let messages = self.stop(context, plan);
+        self.send_all(messages).await.map_err(Stop::Fail)
+    }
+
+    /// Stops `context`'s route as `plan` says, and returns what to send. A
+    /// clear the vendor acknowledges keeps the slot until the vendor ends the
+    /// context (its [`Decoded::Cleared`], done or error) or the drain
+    /// deadline; one it does not acknowledge frees the slot at once, its late
+    /// messages ignored (the [`CancelPlan::Clear`] contract).
+    fn stop(&mut self, context: String, plan: CancelPlan) -> Vec<Outgoing> {
+        let deadline = Instant::now() + self.drain_limit;
         match plan {
+            CancelPlan::Clear {
+                messages,
+                acknowledged: false,
+            } => {
+                if self.routes.remove(&context).is_some() {
+                    self.free(1);
+                }
+                messages
+            }
             CancelPlan::Clear { messages, .. } => {
                 self.routes.insert(context, Route::Draining(deadline));
-                self.send_all(messages).await.map_err(Stop::Fail)
+                messages
             }
             CancelPlan::Reconnect => {
                 // A shared socket cannot be reconnected for one context: keep
                 // the slot until the vendor ends it, take no new contexts.
                 self.routes.insert(context, Route::Draining(deadline));
                 self.socket.retiring.store(true, Ordering::Release);
-                Ok(())
+                Vec::new()
             }
+        }
+    }
+
+    /// What the socket heard: anything proves it alive; no answer to its
+    /// ping by the deadline fails it as a close (it is half-open).
+    fn heard(&mut self, frame: Result<Option<Frame>>) -> std::result::Result<(), Stop> {
+        let probed = self.probe.take();
+        match frame {
+            Ok(None) => Ok(()), // the pong
+            Ok(Some(frame)) => self.route(Ok(frame)),
+            Err(e) if probed.is_some() && e.kind() == ErrorKind::Timeout => {
+                Err(Stop::Fail(errors::closed_mid_stream(
+                    self.provider,
+                    &self.socket.endpoint,
+                    format!(
+                        "no answer to a ping within {} ms: the shared connection is half-open",
+                        self.liveness.as_millis()
+                    ),
+                )))
+            }
+            Err(e) => self.route(Err(e)),
         }
     }
 
@@ -577,21 +676,25 @@ impl<D: Dialect> Task<D> {
         };
         match route {
             Route::Draining(_) => {
-                if ends {
+                // Its end, or the acknowledgement of its clear.
+                if ends || matches!(decoded, Decoded::Cleared { .. }) {
                     self.routes.remove(&context);
                     self.free(1);
                 }
             }
             Route::Active(tx) => {
-                let overflow = match &decoded {
-                    Decoded::Audio { data, .. } => {
-                        tx.backlog.fetch_add(data.len(), Ordering::Relaxed) + data.len()
-                            > MAX_BACKLOG_BYTES
-                    }
-                    _ => false,
-                };
+                // The last place is kept for the end (this message's, or the failure's).
+                let full = !ends && tx.tx.capacity() <= 1;
+                let overflow = full
+                    || match &decoded {
+                        Decoded::Audio { data, .. } => {
+                            tx.backlog.fetch_add(data.len(), Ordering::Relaxed) + data.len()
+                                > MAX_BACKLOG_BYTES
+                        }
+                        _ => false,
+                    };
                 if !overflow {
-                    let _ = tx.tx.send(Routed::Message(decoded));
+                    let _ = tx.tx.try_send(Routed::Message(decoded));
                     if ends {
                         self.routes.remove(&context);
                         self.free(1);
@@ -601,28 +704,37 @@ impl<D: Dialect> Task<D> {
                 let error = TtsError::new(
                     ErrorKind::Cancelled,
                     format!(
-                        "the reader of this utterance fell {} MiB behind its audio: it was stopped so the other utterances on the shared connection go on",
+                        "the reader of this utterance fell {ROUTE_QUEUE} messages or {} MiB behind its audio: it was stopped so the other utterances on the shared connection go on",
                         MAX_BACKLOG_BYTES / (1024 * 1024)
                     ),
                 )
                 .with_provider(d.provider())
                 .with_phase(Phase::Receive)
                 .with_endpoint(endpoint);
-                let _ = tx.tx.send(Routed::Ended {
-                    error,
-                    closed: false,
-                });
-                // Its audio keeps coming until the vendor ends it: drop it till then.
-                let deadline = Instant::now() + self.drain_limit;
-                self.routes
-                    .insert(context.clone(), Route::Draining(deadline));
-                if let CancelPlan::Clear { messages, .. } = d.cancel(&context) {
-                    // Sent by the loop on its next turn.
-                    self.unsent.extend(messages);
-                }
+                tx.end(error, false);
+                // Stopped on the wire: its late messages are dropped.
+                let plan = d.cancel(&context);
+                let messages = self.stop(context, plan);
+                // Sent by the loop on its next turn.
+                self.unsent.extend(messages);
             }
         }
         Ok(())
+    }
+}
+
+/// The next message; with a ping out, `Ok(None)` for its pong and a
+/// `Timeout` when neither it nor anything else came by its deadline.
+async fn next_frame(conn: &mut WsConn, probe: Option<&(Bytes, Instant)>) -> Result<Option<Frame>> {
+    match probe {
+        Some((ping, due)) => {
+            let left = due.saturating_duration_since(Instant::now());
+            conn.recv_probe(left, ping).await
+        }
+        None => conn
+            .recv(Duration::from_secs(86_400), "a message")
+            .await
+            .map(Some),
     }
 }
 

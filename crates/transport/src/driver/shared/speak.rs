@@ -76,7 +76,12 @@ pub(crate) async fn synthesize<D: Dialect>(
                 Err(e) if !resent && worth_resending(&e, &slot, chunker.got_audio()) => {
                     tracing::debug!(endpoint = slot.endpoint(), error = %e, "a reused shared socket closed before the first audio: sent again on a fresh one");
                     resent = true;
-                    match open_whole(&inner, &voicing, &text, true).await {
+                    let reopened = tokio::select! {
+                        reopened = open_whole(&inner, &voicing, &text, true) => reopened,
+                        // The consumer left while the resend waited for a slot.
+                        () = out.closed() => return,
+                    };
+                    match reopened {
                         Ok(fresh) => slot = fresh,
                         Err(e) => {
                             out.send(Err(e.scrub(&secret))).await;
