@@ -90,7 +90,10 @@ async fn speaks_through_the_relay_and_reports_stats() {
 #[wasm_bindgen_test]
 async fn cancel_stops_and_rejects_as_cancelled() {
     let speaker = Speaker::new(options(relay())).unwrap();
-    let long = "This is a long passage that takes several seconds to speak. ".repeat(4);
+    // Long enough that the relay is still sending when the cancel comes:
+    // with its sentences pipelined, the offline voice sends four of them in
+    // about the 300 ms this test waits.
+    let long = "This is a long passage that takes several seconds to speak. ".repeat(20);
     let speaking = JsFuture::from(speaker.speak(long));
     sleep(300).await;
     speaker.cancel();
