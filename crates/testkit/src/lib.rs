@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod assert;
+pub mod bench;
 pub mod conformance;
 pub mod dying;
 pub mod fake;

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use futures::StreamExt;
-use voxwire_core::{Secret, SynthesisRequest, TtsProvider};
+use voxwire_core::Secret;
 use voxwire_elevenlabs::{ElevenLabsProvider, ElevenLabsSettings, DEFAULT_MODEL, DEFAULT_VOICE};
+use voxwire_testkit::bench::{median, ms, timed_synthesis};
 use voxwire_testkit::mock_elevenlabs::{MockElevenLabs, Switches};
 
 const KEY: &str = "xi-bench-key";
@@ -77,30 +78,6 @@ async fn bare(client: &reqwest::Client, base: &str, timed: bool) -> (Duration, D
     (first.unwrap_or_default(), started.elapsed(), bytes)
 }
 
-async fn provider(p: &ElevenLabsProvider) -> (Duration, Duration, usize) {
-    let started = Instant::now();
-    let mut stream = p
-        .synthesize(SynthesisRequest::new(TEXT))
-        .await
-        .expect("synthesize");
-    let mut first = None;
-    let mut bytes = 0;
-    while let Some(chunk) = stream.next().await {
-        bytes += chunk.expect("chunk").data.len();
-        first.get_or_insert_with(|| started.elapsed());
-    }
-    (first.unwrap_or_default(), started.elapsed(), bytes)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64() * 1000.0)
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -132,12 +109,12 @@ fn main() {
             .expect("provider");
             // Warm both connections.
             for _ in 0..5 {
-                provider(&p).await;
+                timed_synthesis(&p, TEXT).await;
                 bare(&client, &base, timed).await;
             }
             let (mut pf, mut pt, mut bf, mut bt) = (vec![], vec![], vec![], vec![]);
             for _ in 0..ROUNDS {
-                let (f, t, pb) = provider(&p).await;
+                let (f, t, pb) = timed_synthesis(&p, TEXT).await;
                 pf.push(f);
                 pt.push(t);
                 let (f, t, bb) = bare(&client, &base, timed).await;

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use futures::StreamExt;
-use voxwire_core::{Secret, SynthesisRequest, TtsProvider};
+use voxwire_core::Secret;
 use voxwire_openai::{OpenAiProvider, OpenAiSettings, StreamFormat};
+use voxwire_testkit::bench::{median, ms, timed_synthesis};
 use voxwire_testkit::mock_openai::{MockOpenAi, Switches};
 
 const KEY: &str = "sk-bench-key";
@@ -76,30 +77,6 @@ async fn bare(client: &reqwest::Client, url: &str, sse: bool) -> (Duration, Dura
     (first.unwrap_or_default(), started.elapsed(), bytes)
 }
 
-async fn provider(p: &OpenAiProvider) -> (Duration, Duration, usize) {
-    let started = Instant::now();
-    let mut stream = p
-        .synthesize(SynthesisRequest::new(TEXT))
-        .await
-        .expect("synthesize");
-    let mut first = None;
-    let mut bytes = 0;
-    while let Some(chunk) = stream.next().await {
-        bytes += chunk.expect("chunk").data.len();
-        first.get_or_insert_with(|| started.elapsed());
-    }
-    (first.unwrap_or_default(), started.elapsed(), bytes)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64() * 1000.0)
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -131,12 +108,12 @@ fn main() {
             .expect("provider");
             // Warm both connections.
             for _ in 0..5 {
-                provider(&p).await;
+                timed_synthesis(&p, TEXT).await;
                 bare(&client, &url, sse).await;
             }
             let (mut pf, mut pt, mut bf, mut bt) = (vec![], vec![], vec![], vec![]);
             for _ in 0..ROUNDS {
-                let (f, t, pb) = provider(&p).await;
+                let (f, t, pb) = timed_synthesis(&p, TEXT).await;
                 pf.push(f);
                 pt.push(t);
                 let (f, t, bb) = bare(&client, &url, sse).await;
