@@ -15,7 +15,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -99,6 +99,8 @@ pub enum SessionEvent {
 #[derive(Debug, Default)]
 struct CancelState {
     generation: AtomicU64,
+    /// The caller dropped its events half: nobody hears the session any more.
+    abandoned: AtomicBool,
     waker: AtomicWaker,
 }
 
@@ -284,6 +286,13 @@ pub struct SessionEvents {
     acknowledged: u64,
 }
 
+impl Drop for SessionEvents {
+    fn drop(&mut self) {
+        self.cancel.abandoned.store(true, Ordering::SeqCst);
+        self.cancel.waker.wake();
+    }
+}
+
 impl Stream for SessionEvents {
     type Item = Result<SessionEvent>;
 
@@ -425,6 +434,28 @@ impl CancelWatch {
     /// Whether a cancel arrived since this watch was taken.
     pub fn is_cancelled(&self) -> bool {
         self.state.generation.load(Ordering::SeqCst) > self.generation
+    }
+
+    /// Whether the caller dropped the session's events half (nobody hears
+    /// it any more: a driver waiting for something stops).
+    pub fn is_abandoned(&self) -> bool {
+        self.state.abandoned.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when the caller drops the session's events half (for the
+    /// driver's own task, like [`cancelled`](Self::cancelled)).
+    pub fn abandoned(&self) -> impl Future<Output = ()> + '_ {
+        future::poll_fn(move |cx| {
+            if self.is_abandoned() {
+                return Poll::Ready(());
+            }
+            self.state.waker.register(cx.waker());
+            if self.is_abandoned() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
     }
 
     /// Resolves when a cancel arrives (for the driver's own task).

@@ -245,6 +245,9 @@ pub trait Dialect: Send + Sync + 'static {
     /// At most this many flushes per window on one socket (vendors that ignore
     /// extra flushes): a session then merges queued utterances into one flush,
     /// or holds a lone flush until the window has room, instead of losing it.
+    /// On shared sockets each context's flush waits its turn in the socket's
+    /// window (contexts cannot be merged), and utterances prefer a socket
+    /// whose window has room.
     fn flush_limit(&self) -> Option<(usize, Duration)> {
         None
     }

@@ -39,6 +39,8 @@ struct Mux {
     reusable: bool,
     /// The socket's keep-alive (`keepalive`) and how often.
     keep_alive: Option<Duration>,
+    /// At most this many flushes (`end:<ctx>`) per window on one socket.
+    flush_limit: Option<(usize, Duration)>,
 }
 
 impl Dialect for Mux {
@@ -86,6 +88,10 @@ impl Dialect for Mux {
     fn keep_alive(&self) -> Option<(Duration, Outgoing)> {
         self.keep_alive
             .map(|every| (every, Outgoing::Text("keepalive".into())))
+    }
+
+    fn flush_limit(&self) -> Option<(usize, Duration)> {
+        self.flush_limit
     }
 
     fn flush(&self, _: &Voicing, ctx: &str) -> Vec<Outgoing> {
@@ -170,6 +176,7 @@ fn faulty_provider(
         ack_clears: false,
         reusable: true,
         keep_alive: None,
+        flush_limit: None,
     };
     fault(&mut dialect);
     WsProvider::new(dialect, settings).unwrap()
@@ -918,4 +925,132 @@ async fn a_quiet_shared_socket_sends_the_dialects_keep_alive() {
         mux_audio("still open", 16_000)
     );
     assert_eq!(s.mock.kit().upgrades(), 1);
+}
+
+// Issue 35, step 3: waiters served in the order they came, a session dropped
+// while it waits never takes a slot, the dialect's flush limit honoured.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callers_waiting_for_a_slot_get_one_in_the_order_they_came() {
+    let s = serve(MuxEcho {
+        char_delay: Duration::from_micros(200),
+        ..MuxEcho::default()
+    })
+    .await;
+    // One socket of two contexts: thirty callers, each arriving 3 ms after
+    // the one before, take turns; each must start in its arrival order.
+    let p = provider(&s, 2, |d| {
+        d.max_shared_sockets = 1;
+        d.first_audio_timeout = Duration::from_secs(20);
+    });
+    let mut callers = Vec::new();
+    for i in 0..30 {
+        let p = p.clone();
+        callers.push(tokio::spawn(async move { say(&p, &text_of(i)).await }));
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    for (i, caller) in callers.into_iter().enumerate() {
+        let audio = caller.await.unwrap().unwrap();
+        assert_eq!(audio, mux_audio(&text_of(i), 16_000), "utterance {i}");
+    }
+    let expected: Vec<String> = (0..30).map(text_of).collect();
+    assert_eq!(
+        s.config.ended_texts(),
+        expected,
+        "slots go first come, first served"
+    );
+}
+
+#[tokio::test]
+async fn a_session_dropped_while_it_waits_for_a_slot_never_takes_one() {
+    let s = serve(MuxEcho {
+        char_delay: Duration::from_millis(10),
+        ..MuxEcho::default()
+    })
+    .await;
+    let p = provider(&s, 2, |d| {
+        d.max_shared_sockets = 1;
+        d.first_audio_timeout = Duration::from_secs(10);
+    });
+    // Both contexts held for ~0.5 s each.
+    let holders: Vec<_> = (0..2)
+        .map(|i| {
+            let p = p.clone();
+            tokio::spawn(async move { say(&p, &text_of(i)).await })
+        })
+        .collect();
+    let started = Instant::now();
+    while s.config.peak_contexts.load(Ordering::SeqCst) < 2 {
+        assert!(started.elapsed() < Duration::from_secs(3), "setup");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut session = p
+        .stream(voicing(), AudioFormat::pcm16_mono(16_000))
+        .await
+        .unwrap();
+    session.push_text("nobody will hear this").await.unwrap();
+    session.flush().await.unwrap();
+    // Sequencing only: the session's task takes the text and waits for a slot.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(session);
+    for h in holders {
+        h.await.unwrap().unwrap();
+    }
+    // Time for a wrongly woken waiter to open its context.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        s.config.contexts_opened.load(Ordering::SeqCst),
+        2,
+        "the dropped session opened a context nobody hears"
+    );
+}
+
+#[tokio::test]
+async fn the_dialects_flush_limit_holds_on_a_shared_socket_and_no_flush_is_lost() {
+    let s = serve(MuxEcho::default()).await;
+    // Two flushes per 600 ms on the group's one socket: five utterances at
+    // once end in three waves, every one of them spoken.
+    let window = Duration::from_millis(600);
+    let p = provider_with_dialect(
+        &s,
+        5,
+        |d| d.max_shared_sockets = 1,
+        |m| m.flush_limit = Some((2, window)),
+    );
+    all_at_once(&p, 5).await;
+    assert_eq!(s.mock.kit().upgrades(), 1);
+    let ends = s.config.end_times();
+    assert_eq!(ends.len(), 5);
+    for (i, at) in ends.iter().enumerate().skip(2) {
+        let gap = at.duration_since(ends[i - 2]);
+        assert!(
+            gap >= window - Duration::from_millis(20),
+            "flush {i} came {gap:?} after the one two before it"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_utterance_goes_on_another_socket_while_one_has_spent_its_flushes() {
+    let s = serve(MuxEcho::default()).await;
+    let p = provider_with_dialect(
+        &s,
+        5,
+        |d| d.max_shared_sockets = 2,
+        |m| m.flush_limit = Some((1, Duration::from_secs(5))),
+    );
+    assert_eq!(
+        say(&p, &text_of(0)).await.unwrap(),
+        mux_audio(&text_of(0), 16_000)
+    );
+    let started = Instant::now();
+    assert_eq!(
+        say(&p, &text_of(1)).await.unwrap(),
+        mux_audio(&text_of(1), 16_000)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "it waited for the first socket's window"
+    );
+    assert_eq!(s.mock.kit().upgrades(), 2);
 }

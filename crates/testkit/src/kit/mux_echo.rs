@@ -23,7 +23,11 @@
 //! context opens (an idle close racing a request); with
 //! [`MuxEcho::silent_from_context`] a socket goes silent as its n-th context
 //! opens: it is held open but never read or written again, pings
-//! unanswered (a half-open socket). The kit's fault plan applies
+//! unanswered (a half-open socket); with [`MuxEcho::close_after`] every
+//! socket is closed 1001 "going away" that long after it opened, whatever it
+//! carries. [`MuxEcho::contexts_opened`] counts contexts opened and
+//! [`MuxEcho::ended_texts`] / [`MuxEcho::end_times`] say which texts were
+//! ended (`end:<ctx>`) in which order, when. The kit's fault plan applies
 //! per upgrade: rejections (e.g. a 429 connection cap) and
 //! [`Fault::SlowUpgrade`](super::Fault::SlowUpgrade) (a dial that takes its
 //! time, for a caller dropped or a shutdown mid-dial).
@@ -32,8 +36,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -78,6 +82,13 @@ pub struct MuxEcho {
     /// Told each time a socket opens or ends, or a keep-alive comes (see
     /// [`MuxEcho::wait_open_sockets`]).
     pub sockets_changed: Arc<Notify>,
+    /// Contexts opened (all sockets).
+    pub contexts_opened: Arc<AtomicUsize>,
+    /// Each `end:<ctx>` received (all sockets): when, and the context's text.
+    pub ends: Arc<Mutex<Vec<(Instant, String)>>>,
+    /// Closes each socket 1001 "going away" this long after it opened,
+    /// whatever it carries (a vendor restarting its servers).
+    pub close_after: Option<Duration>,
 }
 
 impl MuxEcho {
@@ -93,6 +104,20 @@ impl MuxEcho {
     pub async fn wait_keep_alives(&self, n: usize, limit: Duration) -> bool {
         self.wait_for(|| self.keep_alives.load(Ordering::SeqCst) >= n, limit)
             .await
+    }
+
+    /// The texts of the contexts ended (`end:<ctx>`), in the order they came.
+    pub fn ended_texts(&self) -> Vec<String> {
+        self.ends_lock().iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    /// When each context was ended (`end:<ctx>`), in the order they came.
+    pub fn end_times(&self) -> Vec<Instant> {
+        self.ends_lock().iter().map(|(at, _)| *at).collect()
+    }
+
+    fn ends_lock(&self) -> std::sync::MutexGuard<'_, Vec<(Instant, String)>> {
+        self.ends.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Waits until `done()` holds, checked at each change, within `limit`.
@@ -125,6 +150,9 @@ impl Default for MuxEcho {
             keep_alives: Arc::new(AtomicUsize::new(0)),
             open_sockets: Arc::new(AtomicUsize::new(0)),
             sockets_changed: Arc::new(Notify::new()),
+            contexts_opened: Arc::new(AtomicUsize::new(0)),
+            ends: Arc::new(Mutex::new(Vec::new())),
+            close_after: None,
         }
     }
 }
@@ -220,6 +248,9 @@ async fn serve(ws: WebSocket, config: &MuxEcho, rate: u32) {
     let mut had_first = false;
     let mut opened = 0usize;
     let idle = config.idle_close.unwrap_or(Duration::from_secs(86_400));
+    let far = Duration::from_secs(86_400);
+    let going_away = tokio::time::sleep(config.close_after.unwrap_or(far));
+    tokio::pin!(going_away);
     loop {
         let quiet = live.is_empty() && texts.is_empty();
         tokio::select! {
@@ -248,6 +279,7 @@ async fn serve(ws: WebSocket, config: &MuxEcho, rate: u32) {
                         }
                         had_first |= verb == "first";
                         opened += 1;
+                        config.contexts_opened.fetch_add(1, Ordering::SeqCst);
                         if config.silent_from_context == Some(opened) {
                             // Held open, never read again (so no pong either): half-open.
                             std::future::pending::<()>().await;
@@ -274,6 +306,7 @@ async fn serve(ws: WebSocket, config: &MuxEcho, rate: u32) {
                             let _ = tx.send(Out::Text(format!("error:{c}:unknown context")));
                             continue;
                         };
+                        config.ends_lock().push((Instant::now(), text.clone()));
                         let task = tokio::spawn(generate(tx.clone(), c.clone(), text, rate, config.char_delay));
                         live.insert(c, task);
                     }
@@ -293,6 +326,10 @@ async fn serve(ws: WebSocket, config: &MuxEcho, rate: u32) {
                         let _ = tx.send(Out::Text(format!("error::unknown message {t}")));
                     }
                 }
+            }
+            () = &mut going_away, if config.close_after.is_some() => {
+                let _ = sink.send(Message::Close(Some(CloseFrame { code: 1001, reason: "going away".into() }))).await;
+                break;
             }
             () = tokio::time::sleep(idle), if quiet => {
                 let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "connection idle timeout".into() }))).await;

@@ -11,8 +11,15 @@
 //!   one socket. Waiting is backpressure, not a failure: it lasts up to the
 //!   first-audio timeout and then fails with `Timeout`, never `RateLimited`;
 //!   a caller that cancels (drops its stream, cancels its session) stops
-//!   waiting at once. Each group has its own wake-up: a slot freed in one
+//!   waiting at once (a session whose caller drops it too). Waiters are
+//!   served first come, first served: nobody takes a slot or dials past an
+//!   older waiter. Each group has its own wake-up: a slot freed in one
 //!   group wakes only that group's waiters;
+//! - the dialect's [`flush_limit`](crate::Dialect::flush_limit) holds per
+//!   socket: a context's flush waits, in order, until the socket's window
+//!   has room (its audio then comes later, within the caller's first-audio
+//!   deadline), and a socket whose window is spent is passed over while
+//!   another may be opened;
 //! - a task per socket owns it, sends for its contexts and routes what the
 //!   server says by context id; an error without a context id, or a close,
 //!   fails every context on that socket at once, each with that error;
@@ -48,7 +55,7 @@ mod session;
 mod socket;
 mod speak;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -84,6 +91,47 @@ struct Group {
     /// Told when a slot of this group frees, a socket of it opens or ends,
     /// or a count is given back: wakes this group's waiters only.
     changed: Arc<Notify>,
+    /// The ticket the next caller gets (callers are served in ticket order).
+    next_ticket: u64,
+    /// Tickets of the callers waiting (for a slot, or for a socket being
+    /// opened): none takes a slot or dials while an older one waits.
+    waiting: BTreeSet<u64>,
+}
+
+/// A caller's place in its group's line, given up however the caller ends
+/// (served, failed, or dropped mid-wait), waking the next in line.
+struct InLine<'a> {
+    shared: &'a Shared,
+    key: &'a str,
+    ticket: u64,
+    /// Whether the ticket is in the group's `waiting` set.
+    waiting: bool,
+}
+
+impl InLine<'_> {
+    /// Joins the line (the lock held).
+    fn wait(&mut self, group: &mut Group) {
+        if !self.waiting {
+            group.waiting.insert(self.ticket);
+            self.waiting = true;
+        }
+    }
+
+    /// Whether no older caller waits (the lock held).
+    fn is_first(&self, group: &Group) -> bool {
+        group.waiting.range(..self.ticket).next().is_none()
+    }
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        if self.waiting {
+            if let Some(group) = self.shared.lock().get_mut(self.key) {
+                group.waiting.remove(&self.ticket);
+                group.changed.notify_waiters();
+            }
+        }
+    }
 }
 
 /// Every shared socket of one provider, by key.
@@ -198,15 +246,6 @@ impl Shared {
         closing.extend(closed);
         drop(closing);
     }
-
-    /// The wake-up of `key`'s group (made with the group).
-    fn changed(&self, key: &str) -> Arc<Notify> {
-        self.lock()
-            .entry(key.to_string())
-            .or_default()
-            .changed
-            .clone()
-    }
 }
 
 /// The error for an utterance after shutdown.
@@ -225,6 +264,15 @@ enum Taken {
     Failed(TtsError),
     /// The socket ended before it took the open: nothing was sent.
     Untaken(TtsError),
+}
+
+/// What a context's opening sends after the dialect's opening messages.
+pub(crate) struct Opening {
+    /// Its first text messages.
+    pub texts: Vec<Outgoing>,
+    /// Its end (the dialect's flush), for a whole text; kept to the
+    /// dialect's flush limit.
+    pub flush: Vec<Outgoing>,
 }
 
 /// A slot reserved on a shared socket, not yet opened.
@@ -300,13 +348,30 @@ impl Slot {
 
     /// Sends messages of this context, in order.
     pub async fn send(&self, messages: Vec<Outgoing>) -> Result<()> {
+        self.send_as(messages, false).await
+    }
+
+    /// Sends the messages that end this context's text (the dialect's
+    /// flush): they keep to the dialect's flush limit, so they may go out
+    /// later, after the socket's earlier flushes leave the window.
+    pub async fn flush(&self, messages: Vec<Outgoing>) -> Result<()> {
+        self.send_as(messages, true).await
+    }
+
+    async fn send_as(&self, messages: Vec<Outgoing>, flush: bool) -> Result<()> {
         if messages.is_empty() {
             return Ok(());
         }
         let (done, sent) = oneshot::channel();
         let limit = self.send_timeout;
+        let command = Command::Send {
+            context: self.context.clone(),
+            messages,
+            flush,
+            done,
+        };
         self.socket
-            .command(Command::Send { messages, done }, limit)
+            .command(command, limit)
             .await
             .map_err(|e| e.with_provider(self.provider))?;
         match tokio::time::timeout(limit * 2, sent).await {
@@ -370,7 +435,7 @@ impl<D: Dialect> Inner<D> {
     pub(crate) async fn open_context(
         self: &Arc<Self>,
         voicing: &Voicing,
-        then: impl Fn(&str) -> Vec<Outgoing>,
+        then: impl Fn(&str) -> Opening,
         fresh: bool,
     ) -> Result<Slot> {
         // An open the socket never took (its task ended first) goes to another, once.
@@ -393,7 +458,7 @@ impl<D: Dialect> Inner<D> {
     async fn try_open_context(
         self: &Arc<Self>,
         voicing: &Voicing,
-        then: &impl Fn(&str) -> Vec<Outgoing>,
+        then: &impl Fn(&str) -> Opening,
         fresh: bool,
     ) -> std::result::Result<Slot, Taken> {
         let reserved = self.reserve(voicing, fresh).await.map_err(Taken::Failed)?;
@@ -409,14 +474,15 @@ impl<D: Dialect> Inner<D> {
         };
         let release = socket.release_permit(limit).await.map_err(untaken)?;
         let context = self.next_context();
-        let then = then(&context);
+        let Opening { texts, flush } = then(&context);
         let (route, rx) = socket::route_channel();
         let backlog = Arc::new(AtomicUsize::new(0));
         let (done, opened) = oneshot::channel();
         let command = Command::Open {
             context: context.clone(),
             voicing: Box::new(voicing.clone()),
-            then,
+            then: texts,
+            flush,
             route,
             backlog: backlog.clone(),
             done,
@@ -473,7 +539,18 @@ impl<D: Dialect> Inner<D> {
         let turn_deadline = Instant::now() + turn;
         let provider = self.dialect.provider();
         let shared = &self.shared;
-        let changed = shared.changed(&key);
+        let (changed, ticket) = {
+            let mut groups = shared.lock();
+            let group = groups.entry(key.clone()).or_default();
+            group.next_ticket += 1;
+            (group.changed.clone(), group.next_ticket)
+        };
+        let mut line = InLine {
+            shared,
+            key: &key,
+            ticket,
+            waiting: false,
+        };
         loop {
             let notified = changed.notified();
             tokio::pin!(notified);
@@ -491,40 +568,58 @@ impl<D: Dialect> Inner<D> {
                 let mut groups = shared.lock();
                 let group = groups.entry(key.clone()).or_default();
                 group.sockets.retain(|s| !s.is_dead());
-                let reuse = (!fresh)
+                // First come, first served: nobody takes a slot or dials past
+                // an older waiter (a resend, already under way, goes first).
+                let first = fresh || line.is_first(group);
+                // A socket whose flush window is spent is passed over while
+                // another could still be opened.
+                let may_dial = group.sockets.len() + group.opening < max_sockets;
+                let reuse = (!fresh && first)
                     .then(|| {
                         // The fullest socket with room: few sockets stay busy, idle ones age out.
-                        let mut by_load: Vec<&Arc<SocketHandle>> = group.sockets.iter().collect();
-                        by_load.sort_by_key(|s| std::cmp::Reverse(s.live()));
+                        let mut by_load: Vec<&Arc<SocketHandle>> = group
+                            .sockets
+                            .iter()
+                            .filter(|s| !(may_dial && s.flushes_spent()))
+                            .collect();
+                        by_load.sort_by_key(|s| (s.flushes_spent(), std::cmp::Reverse(s.live())));
                         by_load
                             .into_iter()
                             .find(|s| s.try_reserve(max_contexts))
                             .cloned()
                     })
                     .flatten();
+                if reuse.is_none() {
+                    if let Some((until, error)) = &group.backoff {
+                        let left = until.saturating_duration_since(Instant::now());
+                        if !left.is_zero() {
+                            return Err(backing_off(error, left));
+                        }
+                        group.backoff = None;
+                    }
+                }
                 if let Some(socket) = reuse {
                     Step::Use(Reserved::new(socket))
-                } else if let Some((until, error)) = &group.backoff {
-                    if Instant::now() < *until {
-                        let left = until.saturating_duration_since(Instant::now());
-                        return Err(backing_off(error, left));
-                    }
-                    group.backoff = None;
-                    Step::Open(Pending::new(shared, &key, group, Counted::Opening))
                 } else if !fresh
                     && group.awaiting_open + group.opening < group.opening * max_contexts
                 {
                     // A socket being opened will have room: wait for it rather than dial another.
+                    line.wait(group);
                     Step::AwaitOpen(Pending::new(shared, &key, group, Counted::AwaitingOpen))
-                } else if group.sockets.len() + group.opening < max_sockets {
+                } else if first && group.sockets.len() + group.opening < max_sockets {
                     Step::Open(Pending::new(shared, &key, group, Counted::Opening))
                 } else {
+                    line.wait(group);
                     Step::Wait
                 }
             };
             match step {
                 Step::Use(reserved) => return Ok(reserved),
-                Step::Open(pending) => return self.open_shared(pending, voicing).await,
+                Step::Open(pending) => {
+                    // Out of the line while it dials: the next may go on.
+                    drop(line);
+                    return self.open_shared(pending, voicing).await;
+                }
                 Step::AwaitOpen(pending) => {
                     let woke = tokio::time::timeout_at(deadline, notified).await;
                     drop(pending);

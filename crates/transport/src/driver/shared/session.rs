@@ -8,7 +8,9 @@
 //! dropped — while a cancel is still heard). A cancel drops the contexts
 //! (the socket task stops them on the wire and drops their late audio) and
 //! is acknowledged at once, even while the session waits for a slot (the
-//! wait, and any send, stops as the caller cancels).
+//! wait, and any send, stops as the caller cancels). A session whose caller
+//! drops it stops too, at once, even mid-wait: it never takes a slot
+//! nobody would hear.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -19,7 +21,7 @@ use voxwire_core::session::{DriverInput, SessionDriver, SessionEvent};
 use voxwire_core::{AudioFormat, Result, TtsError};
 
 use super::speak::worth_resending;
-use super::Slot;
+use super::{Opening, Slot};
 use crate::chunker::Chunker;
 use crate::dialect::{Decoded, Dialect, Voicing};
 use crate::driver::Inner;
@@ -76,7 +78,14 @@ impl<D: Dialect> Task<D> {
             None => {
                 let slot = self
                     .inner
-                    .open_context(&self.voicing, |c| d.texts(&self.voicing, c, &text), false)
+                    .open_context(
+                        &self.voicing,
+                        |c| Opening {
+                            texts: d.texts(&self.voicing, c, &text),
+                            flush: Vec::new(),
+                        },
+                        false,
+                    )
                     .await?;
                 self.open = Some(Open {
                     slot,
@@ -98,7 +107,7 @@ impl<D: Dialect> Task<D> {
         }
         let d = &self.inner.dialect;
         open.slot
-            .send(d.flush(&self.voicing, open.slot.context()))
+            .flush(d.flush(&self.voicing, open.slot.context()))
             .await?;
         let mut chunker =
             Chunker::new(d.provider(), self.voicing.wire, self.target, self.sequence)?;
@@ -121,10 +130,9 @@ impl<D: Dialect> Task<D> {
             .inner
             .open_context(
                 v,
-                |c| {
-                    let mut out = d.texts(v, c, &text);
-                    out.extend(d.flush(v, c));
-                    out
+                |c| Opening {
+                    texts: d.texts(v, c, &text),
+                    flush: d.flush(v, c),
                 },
                 true,
             )
@@ -134,13 +142,15 @@ impl<D: Dialect> Task<D> {
     }
 }
 
-/// Runs `work` unless the caller cancels first: `None` then, and the loop
-/// reads the cancel next.
+/// Runs `work` unless the caller cancels or drops the session first:
+/// `None` then, and the loop reads the cancel next (or ends, for a session
+/// nobody hears any more).
 async fn unless_cancelled<T>(driver: &SessionDriver, work: impl Future<Output = T>) -> Option<T> {
     let watch = driver.unseen_cancel_watch();
     tokio::select! {
         biased;
         () = watch.cancelled() => None,
+        () = watch.abandoned() => None,
         out = work => Some(out),
     }
 }
@@ -186,6 +196,10 @@ pub(crate) async fn run<D: Dialect>(
     let mut input_open = true;
 
     loop {
+        if driver.unseen_cancel_watch().is_abandoned() {
+            // Nobody hears the session any more: dropping the slots stops the vendor.
+            return;
+        }
         // Queued input goes out once nothing is in flight.
         while in_flight.is_none() {
             let Some(item) = queue.pop_front() else { break };
@@ -226,6 +240,8 @@ pub(crate) async fn run<D: Dialect>(
         // Behind a full queue only a cancel is listened for (it is read next, once the queue is emptied).
         let watch = driver.unseen_cancel_watch();
         tokio::select! {
+            // Nobody hears the session any more: dropping the slots stops the vendor.
+            () = watch.abandoned() => return,
             () = watch.cancelled(), if input_open && full => {
                 queue.clear();
                 queued_chars = 0;

@@ -25,7 +25,7 @@
 //! behind is failed (told so, not dropped silently) and cancelled, the others
 //! go on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -117,14 +117,19 @@ pub(crate) enum Command {
         context: String,
         voicing: Box<Voicing>,
         then: Vec<Outgoing>,
+        /// Its end, for a whole text (kept to the flush limit).
+        flush: Vec<Outgoing>,
         route: mpsc::Sender<Routed>,
         backlog: Arc<AtomicUsize>,
         /// `Ok(true)` when it was the socket's first context.
         done: oneshot::Sender<Result<bool>>,
     },
-    /// Send messages of an open context.
+    /// Send messages of an open context (`flush`: its end, kept to the
+    /// dialect's flush limit; `done` is then told once it is queued).
     Send {
+        context: String,
         messages: Vec<Outgoing>,
+        flush: bool,
         done: oneshot::Sender<Result<()>>,
     },
     /// The context's holder is done with it: `ended` when the vendor ended
@@ -144,6 +149,8 @@ struct State {
     closing: AtomicBool,
     /// Wakes the task for `closing`.
     close: Notify,
+    /// The dialect's flush limit is spent for now (a flush sent now would wait).
+    flushes_spent: AtomicBool,
     endpoint: String,
 }
 
@@ -202,6 +209,11 @@ impl SocketHandle {
     /// Whether the task ended.
     pub fn is_dead(&self) -> bool {
         self.state.dead.load(Ordering::Acquire) || self.task.is_finished()
+    }
+
+    /// Whether a flush sent now would wait for the dialect's flush window.
+    pub fn flushes_spent(&self) -> bool {
+        self.state.flushes_spent.load(Ordering::Acquire)
     }
 
     /// Contexts reserved or live.
@@ -276,6 +288,7 @@ pub(crate) fn spawn<D: Dialect>(
         retiring: AtomicBool::new(false),
         closing: AtomicBool::new(false),
         close: Notify::new(),
+        flushes_spent: AtomicBool::new(false),
         endpoint: conn.endpoint().to_string(),
     });
     let s = &inner.settings;
@@ -290,6 +303,9 @@ pub(crate) fn spawn<D: Dialect>(
         probe: None,
         reusable: inner.dialect.reusable_after_done(),
         keep_alive: inner.dialect.keep_alive(),
+        flush_limit: inner.dialect.flush_limit(),
+        flushes: VecDeque::new(),
+        held: VecDeque::new(),
         last_sent: Instant::now(),
         secret: s.secret.clone(),
         conn,
@@ -344,6 +360,13 @@ struct Task<D: Dialect> {
     reusable: bool,
     /// The dialect's keep-alive and how often, when the socket sent nothing that long.
     keep_alive: Option<(Duration, Outgoing)>,
+    /// The dialect's flush limit: at most this many flushes per window.
+    flush_limit: Option<(usize, Duration)>,
+    /// When the flushes inside the window went out, oldest first.
+    flushes: VecDeque<Instant>,
+    /// Flushes waiting for room in the window, in order, by context (at
+    /// most one per live context).
+    held: VecDeque<(String, Vec<Outgoing>)>,
     /// When the socket last sent a message.
     last_sent: Instant,
     secret: voxwire_core::Secret,
@@ -403,6 +426,7 @@ impl<D: Dialect> Task<D> {
                 .keep_alive
                 .as_ref()
                 .map(|(every, _)| self.last_sent + *every);
+            let window_due = self.window_due();
             let step = tokio::select! {
                 biased;
                 () = socket.close.notified() => Err(Stop::Quiet),
@@ -414,6 +438,9 @@ impl<D: Dialect> Task<D> {
                 () = sleep_until(keep_alive_due), if keep_alive_due.is_some() => {
                     let message = self.keep_alive.as_ref().map(|(_, m)| m.clone());
                     self.send_all(message.into_iter().collect()).await.map_err(Stop::Fail)
+                }
+                () = sleep_until(window_due), if window_due.is_some() => {
+                    self.send_held().await.map_err(Stop::Fail)
                 }
                 () = sleep_until(drain_due), if drain_due.is_some() => {
                     self.expire_drains();
@@ -513,12 +540,58 @@ impl<D: Dialect> Task<D> {
         Ok(())
     }
 
+    /// Sends `context`'s flush now if the dialect's flush window has room
+    /// and no earlier flush waits, else holds it (in order) until it has.
+    async fn send_flush(&mut self, context: String, messages: Vec<Outgoing>) -> Result<()> {
+        if self.flush_limit.is_none() {
+            return self.send_all(messages).await;
+        }
+        self.held.push_back((context, messages));
+        self.send_held().await
+    }
+
+    /// Sends the held flushes the window has room for, oldest first.
+    async fn send_held(&mut self) -> Result<()> {
+        let Some((most, window)) = self.flush_limit else {
+            return Ok(());
+        };
+        let most = most.max(1);
+        loop {
+            let now = Instant::now();
+            while self.flushes.front().is_some_and(|at| *at + window <= now) {
+                self.flushes.pop_front();
+            }
+            if self.flushes.len() >= most {
+                break;
+            }
+            let Some((context, messages)) = self.held.pop_front() else {
+                break;
+            };
+            if !matches!(self.routes.get(&context), Some(Route::Active(_))) {
+                continue; // stopped or ended while it waited
+            }
+            self.send_all(messages).await?;
+            self.flushes.push_back(Instant::now());
+        }
+        let spent = !self.held.is_empty() || self.flushes.len() >= most;
+        self.socket.flushes_spent.store(spent, Ordering::Release);
+        Ok(())
+    }
+
+    /// When the oldest flush leaves the window, while the window is spent.
+    fn window_due(&self) -> Option<Instant> {
+        let (most, window) = self.flush_limit?;
+        let spent = !self.held.is_empty() || self.flushes.len() >= most.max(1);
+        spent.then(|| self.flushes.front().map(|at| *at + window))?
+    }
+
     async fn handle_command(&mut self, command: Command) -> std::result::Result<(), Stop> {
         match command {
             Command::Open {
                 context,
                 voicing,
                 then,
+                flush,
                 route,
                 backlog,
                 done,
@@ -534,9 +607,14 @@ impl<D: Dialect> Task<D> {
                 let mut messages = inner.dialect.begin_on(&voicing, &context, first);
                 drop(inner);
                 messages.extend(then);
-                self.routes
-                    .insert(context, Route::Active(RouteTx { tx: route, backlog }));
+                self.routes.insert(
+                    context.clone(),
+                    Route::Active(RouteTx { tx: route, backlog }),
+                );
                 let mut sent = self.send_all(messages).await;
+                if sent.is_ok() && !flush.is_empty() {
+                    sent = self.send_flush(context, flush).await;
+                }
                 if sent.is_ok() && !first && self.probe.is_none() {
                     // Proves the reused socket alive while the open is on its way.
                     sent = self.conn.send_ping(self.send_timeout).await.map(|ping| {
@@ -554,7 +632,16 @@ impl<D: Dialect> Task<D> {
                     }
                 }
             }
-            Command::Send { messages, done } => match self.send_all(messages).await {
+            Command::Send {
+                context,
+                messages,
+                flush,
+                done,
+            } => match if flush {
+                self.send_flush(context, messages).await
+            } else {
+                self.send_all(messages).await
+            } {
                 Ok(()) => {
                     let _ = done.send(Ok(()));
                     Ok(())
@@ -593,6 +680,8 @@ impl<D: Dialect> Task<D> {
     /// messages ignored (the [`CancelPlan::Clear`] contract).
     fn stop(&mut self, context: String, plan: CancelPlan) -> Vec<Outgoing> {
         let deadline = Instant::now() + self.drain_limit;
+        // A flush still waiting for the window is never sent for it.
+        self.held.retain(|(held, _)| *held != context);
         match plan {
             CancelPlan::Clear {
                 messages,

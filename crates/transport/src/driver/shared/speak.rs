@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use voxwire_core::{AudioFormat, AudioStream, ErrorKind, Result};
 
-use super::Slot;
+use super::{Opening, Slot};
 use crate::chunker::Chunker;
 use crate::dialect::{Decoded, Dialect, Voicing};
 use crate::driver::Inner;
@@ -22,10 +22,9 @@ async fn open_whole<D: Dialect>(
     inner
         .open_context(
             voicing,
-            |context| {
-                let mut out = d.texts(voicing, context, text);
-                out.extend(d.flush(voicing, context));
-                out
+            |context| Opening {
+                texts: d.texts(voicing, context, text),
+                flush: d.flush(voicing, context),
             },
             fresh,
         )
