@@ -57,7 +57,7 @@ pub mod stream;
 
 pub use connect::{connect, http_client, ConnectOptions, UpgradeRequest, WsConn};
 pub use dialect::{CharMark, Decoded, Dialect, Frame, Multiplex, Outgoing, Timing, Voicing};
-pub use driver::{DriverSettings, WsProvider};
+pub use driver::{DriverSettings, SharedStats, WsProvider};
 pub use network::NetworkCore;
 pub use provider::{NetworkProvider, NetworkVendor, NoSocket, Table};
 

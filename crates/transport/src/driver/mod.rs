@@ -22,6 +22,7 @@ use crate::connect::{self, ConnectOptions, WsConn, MAX_MESSAGE_BYTES};
 use crate::dialect::{Dialect, Frame, Voicing};
 use crate::pool::Pool;
 
+pub use shared::SharedStats;
 pub use utterance::read_decoded;
 
 /// The driver's limits.
@@ -186,6 +187,18 @@ impl<D: Dialect> WsProvider<D> {
     /// Open shared sockets (for dialects that multiplex by context), busy or idle.
     pub fn shared_connections(&self) -> usize {
         self.inner.shared.sockets()
+    }
+
+    /// What the shared sockets hold now: sockets, running tasks, slots,
+    /// dials and waiters (all zero for a dialect that does not multiplex).
+    pub fn shared_stats(&self) -> SharedStats {
+        self.inner.shared.stats()
+    }
+
+    /// The count of running shared-socket tasks; it outlives the provider,
+    /// so a test can drop the provider and see every task end.
+    pub fn shared_task_count(&self) -> Arc<std::sync::atomic::AtomicUsize> {
+        self.inner.shared.task_count()
     }
 
     /// Speaks a whole `text` as one utterance; chunks arrive in `target` as the vendor sends them.

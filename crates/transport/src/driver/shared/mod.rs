@@ -134,9 +134,31 @@ impl Drop for InLine<'_> {
     }
 }
 
+/// A snapshot of a provider's shared sockets, for tests, benches and
+/// metrics: what is open, held and waiting across all its groups.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SharedStats {
+    /// Sockets in the groups (busy or idle).
+    pub sockets: usize,
+    /// Socket tasks still running, in the groups or closing since a
+    /// shutdown (a task whose socket left its group and never ended would
+    /// show here).
+    pub tasks: usize,
+    /// Context slots reserved or live, over every socket.
+    pub slots: usize,
+    /// Sockets being dialled.
+    pub opening: usize,
+    /// Callers waiting for a socket another caller dials.
+    pub awaiting_open: usize,
+    /// Callers waiting in line for a slot.
+    pub waiting: usize,
+}
+
 /// Every shared socket of one provider, by key.
 pub(crate) struct Shared {
     groups: Mutex<HashMap<String, Group>>,
+    /// Socket tasks running (counted up as each spawns, down as it ends).
+    tasks: Arc<AtomicUsize>,
     /// Shut down: nothing is dialled any more.
     shut: AtomicBool,
     /// Sockets closing since the shutdown, kept (owned) until their task ends.
@@ -204,6 +226,7 @@ impl Shared {
     pub fn new() -> Self {
         Self {
             groups: Mutex::new(HashMap::new()),
+            tasks: Arc::new(AtomicUsize::new(0)),
             shut: AtomicBool::new(false),
             closing: Mutex::new(Vec::new()),
         }
@@ -227,6 +250,29 @@ impl Shared {
                 g.sockets.len()
             })
             .sum()
+    }
+
+    /// What is open, held and waiting now.
+    pub fn stats(&self) -> SharedStats {
+        let mut stats = SharedStats {
+            tasks: self.tasks.load(Ordering::Acquire),
+            ..SharedStats::default()
+        };
+        for group in self.lock().values_mut() {
+            group.sockets.retain(|s| !s.is_dead());
+            stats.sockets += group.sockets.len();
+            stats.slots += group.sockets.iter().map(|s| s.live()).sum::<usize>();
+            stats.opening += group.opening;
+            stats.awaiting_open += group.awaiting_open;
+            stats.waiting += group.waiting.len();
+        }
+        stats
+    }
+
+    /// The count of running socket tasks, which outlives the provider (a
+    /// test drops the provider and watches it reach zero).
+    pub fn task_count(&self) -> Arc<AtomicUsize> {
+        self.tasks.clone()
     }
 
     /// Closes every shared socket (live contexts end with an error); from
@@ -704,7 +750,8 @@ impl<D: Dialect> Inner<D> {
                 Ok(conn) => {
                     group.refusals = 0;
                     // Spawned with its first slot reserved, for this caller.
-                    let socket = socket::spawn(self, conn, group.changed.clone());
+                    let socket =
+                        socket::spawn(self, conn, group.changed.clone(), self.shared.tasks.clone());
                     group.sockets.push(socket.clone());
                     (Ok(Reserved::new(socket)), None, changed)
                 }

@@ -280,6 +280,7 @@ pub(crate) fn spawn<D: Dialect>(
     inner: &Arc<Inner<D>>,
     conn: WsConn,
     changed: Arc<Notify>,
+    tasks: Arc<AtomicUsize>,
 ) -> Arc<SocketHandle> {
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE + inner.dialect.max_contexts());
     let state = Arc::new(State {
@@ -316,9 +317,11 @@ pub(crate) fn spawn<D: Dialect>(
         socket: state.clone(),
         changed: changed.clone(),
     };
+    tasks.fetch_add(1, Ordering::AcqRel);
     let dying = Dying {
         state: state.clone(),
         changed,
+        tasks,
     };
     let task = tokio::spawn(task.run(command_rx, dying));
     Arc::new(SocketHandle {
@@ -333,12 +336,15 @@ pub(crate) fn spawn<D: Dialect>(
 struct Dying {
     state: Arc<State>,
     changed: Arc<Notify>,
+    /// The provider's count of running socket tasks.
+    tasks: Arc<AtomicUsize>,
 }
 
 impl Drop for Dying {
     fn drop(&mut self) {
         self.state.dead.store(true, Ordering::Release);
         self.state.retiring.store(true, Ordering::Release);
+        self.tasks.fetch_sub(1, Ordering::AcqRel);
         self.changed.notify_waiters();
     }
 }

@@ -1,0 +1,3 @@
+//! What the transport's tests (and its stress bench) share.
+
+pub mod mux;
