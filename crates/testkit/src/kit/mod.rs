@@ -54,6 +54,7 @@ pub mod fault;
 pub mod mux_echo;
 pub mod record;
 pub mod server;
+pub mod steps;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,6 +67,7 @@ use tokio::sync::watch;
 pub use fault::{Effects, Fault, FaultPlan, Rejection, Stall, UtteranceEffects};
 pub use record::{Masker, RecordedRequest, Recorder, RequestKind, MASK};
 pub use server::{rejection_response, streamed_audio, Loopback, LoopbackServer};
+pub use steps::{audio_steps, sse_event, stepped_body, stepped_body_then, Step};
 
 /// A vendor's protocol on top of the kit: how one mock answers.
 pub trait MockDialect: Send + Sync + 'static {
@@ -142,6 +144,27 @@ impl Kit {
         })
     }
 
+    /// Records a request with its query and body too (all masked); returns
+    /// its id for [`Kit::update`].
+    pub fn record_http(
+        &self,
+        kind: RequestKind,
+        method: &str,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+    ) -> u64 {
+        let id = self.record_request(kind, method, uri.path(), headers);
+        let masker = self.masker(headers);
+        let query = uri.query().map(|q| masker.mask(q));
+        let body = body.map(|b| masker.mask(&String::from_utf8_lossy(b)));
+        self.recorder.update(id, |r| {
+            r.query = query;
+            r.body = body;
+        });
+        id
+    }
+
     /// Changes a recording (status, messages...).
     pub fn update(&self, id: u64, f: impl FnOnce(&mut RecordedRequest)) {
         self.recorder.update(id, f);
@@ -213,9 +236,55 @@ impl<D: MockDialect> Mock<D> {
         })
     }
 
+    /// [`Mock::start`], panicking with the dialect's name when no loopback
+    /// port can be bound: what a vendor mock's `start` is.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn launch(dialect: D, api_key: &str, faults: FaultPlan) -> Self {
+        let name = dialect.name();
+        Self::start_with_faults(dialect, api_key, faults)
+            .await
+            .unwrap_or_else(|e| panic!("cannot bind the mock {name} server: {e}"))
+    }
+
     /// The socket address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
+    }
+
+    /// The key the mock accepts.
+    pub fn api_key(&self) -> &str {
+        self.kit.api_key()
+    }
+
+    /// Replaces the fault plan; its indices count from the next request.
+    pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
+        self.kit.set_fault(faults);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.kit.set_fault(FaultPlan::none());
+    }
+
+    /// Every request so far, oldest first, credentials masked.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.kit.requests()
+    }
+
+    /// The speech requests so far (those recorded as [`RequestKind::Rest`]).
+    pub fn speech_requests(&self) -> Vec<RecordedRequest> {
+        self.kit
+            .requests()
+            .into_iter()
+            .filter(|r| r.kind == RequestKind::Rest)
+            .collect()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.kit.recorder().clear();
     }
 
     /// `http://127.0.0.1:PORT{path}`.

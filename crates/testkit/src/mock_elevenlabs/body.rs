@@ -2,7 +2,6 @@
 //! pieces, JSON lines with alignment, or one JSON object.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -13,7 +12,7 @@ use voxwire_core::{AudioFormat, Encoding};
 
 use super::{Plan, CHARS_PER_LINE, CHUNK_SIZE, UNLISTED_VOICE, VOICES};
 use crate::kit::audio::{expected_audio, expected_mp3, expected_timestamps};
-use crate::kit::UtteranceEffects;
+use crate::kit::{Step, UtteranceEffects};
 
 /// Which endpoint of the four.
 #[derive(Debug, Clone, Copy)]
@@ -174,13 +173,6 @@ pub(super) fn validate(
         text: text.to_string(),
         wire,
     })
-}
-
-/// A step of a streamed body.
-pub(super) enum Step {
-    Send(Bytes),
-    Sleep(Duration),
-    Cut,
 }
 
 /// The `alignment` of `chars` (from character `from` of the text).

@@ -30,7 +30,6 @@ mod params;
 mod rest;
 mod ws;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -213,7 +212,7 @@ impl Shared {
             .find(|(v, _)| v.eq_ignore_ascii_case(id.trim()))
     }
 
-    /// Records a new request; returns its recording id.
+    /// Records a new request (query and body too); returns its recording id.
     pub(crate) fn record(
         &self,
         kind: RequestKind,
@@ -222,20 +221,8 @@ impl Shared {
         headers: &HeaderMap,
         body: Option<&[u8]>,
     ) -> u64 {
-        let masker = self.masker(headers);
-        self.kit.recorder().push(RecordedRequest {
-            kind,
-            index: None,
-            method: method.as_str().to_string(),
-            path: masker.mask(uri.path()),
-            query: uri.query().map(|q| masker.mask(q)),
-            headers: masker.headers(headers),
-            body: body.map(|b| masker.mask(&String::from_utf8_lossy(b))),
-            status: 0,
-            messages: Vec::new(),
-            messages_dropped: 0,
-            utterances: Vec::new(),
-        })
+        self.kit
+            .record_http(kind, method.as_str(), uri, headers, body)
     }
 
     /// Stores the status answered and counts rejections.
@@ -301,10 +288,18 @@ fn unauthorized(message: &str) -> Response {
 
 pub(crate) use crate::kit::server::rejection_response;
 
-/// A running mock xAI server. Dropping it stops the server.
+/// A running mock xAI server. Dropping it stops the server. The kit's
+/// [`Mock`] (address, key, faults, recordings) is reached through it.
 #[derive(Debug)]
 pub struct MockXai {
     mock: Mock<XaiDialect>,
+}
+
+impl std::ops::Deref for MockXai {
+    type Target = Mock<XaiDialect>;
+    fn deref(&self) -> &Self::Target {
+        &self.mock
+    }
 }
 
 impl MockXai {
@@ -332,11 +327,6 @@ impl MockXai {
         Ok(Self { mock })
     }
 
-    /// The socket address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.mock.addr()
-    }
-
     /// The API base, `http://127.0.0.1:PORT/v1` (REST is `{base}/tts`).
     pub fn base_url(&self) -> String {
         self.mock.url("/v1")
@@ -352,41 +342,11 @@ impl MockXai {
         self.mock.url("/v1/tts")
     }
 
-    /// The accepted bearer key.
-    pub fn api_key(&self) -> &str {
-        self.mock.kit().api_key()
-    }
-
-    /// The kit underneath: fault plan, recorder, upgrade count.
-    pub fn kit(&self) -> &Kit {
-        self.mock.kit()
-    }
-
-    /// Replaces the fault plan; its indices count from the next request.
-    pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
-        self.mock.kit().set_fault(faults);
-    }
-
     /// Makes every WebSocket open now stop reading and answering, pings
     /// included, without closing: what a half-open socket looks like to a
     /// client. Connections opened later behave.
     pub fn go_silent(&self) {
         self.mock.dialect().silence.send_modify(|n| *n += 1);
-    }
-
-    /// Removes every fault.
-    pub fn clear_faults(&self) {
-        self.set_fault(FaultPlan::none());
-    }
-
-    /// Every request so far, oldest first, credentials masked.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.mock.kit().requests()
-    }
-
-    /// Forgets the recorded requests.
-    pub fn clear_requests(&self) {
-        self.mock.kit().recorder().clear();
     }
 
     /// Counters of what was served.
