@@ -61,6 +61,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::http::{header, HeaderMap};
+use axum::response::Response;
 use axum::Router;
 use tokio::sync::watch;
 
@@ -163,6 +164,25 @@ impl Kit {
             r.body = body;
         });
         id
+    }
+
+    /// Appends a client's WebSocket message (already masked) to a recording;
+    /// past [`record::MAX_RECORDED_MESSAGES`] it is only counted.
+    pub fn record_message(&self, id: u64, text: String) {
+        self.recorder.update(id, |r| {
+            if r.messages.len() < record::MAX_RECORDED_MESSAGES {
+                r.messages.push(text);
+            } else {
+                r.messages_dropped += 1;
+            }
+        });
+    }
+
+    /// Stores the status of `response` in recording `id`, and returns it.
+    pub fn answered(&self, id: u64, response: Response) -> Response {
+        let status = response.status().as_u16();
+        self.recorder.update(id, |r| r.status = status);
+        response
     }
 
     /// Changes a recording (status, messages...).

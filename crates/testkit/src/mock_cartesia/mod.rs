@@ -265,9 +265,7 @@ fn finish(kit: &Kit, id: u64, mut response: Response) -> Response {
     if let Ok(v) = HeaderValue::from_str(&format!("req-mock-{id}")) {
         response.headers_mut().insert("x-request-id", v);
     }
-    let status = response.status().as_u16();
-    kit.update(id, |r| r.status = status);
-    response
+    kit.answered(id, response)
 }
 
 fn voice_json((id, name, gender, locale): (&str, &str, &str, &str)) -> Value {

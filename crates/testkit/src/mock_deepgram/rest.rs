@@ -27,9 +27,7 @@ pub(crate) async fn speak(
     kit.update(id, |r| r.body = Some(masker.mask(&body_text)));
     let request_id = dg.request_id();
     let response = answer(&dg, &kit, id, &uri, &headers, &body_text, &request_id).await;
-    let status = response.status().as_u16();
-    kit.update(id, |r| r.status = status);
-    response
+    kit.answered(id, response)
 }
 
 async fn answer(

@@ -15,7 +15,6 @@ use voxwire_core::AudioFormat;
 use super::{error_body, format_of, DgFault, MockDeepgram, St, MAX_SPEAK_CHARS};
 use crate::kit::audio::expected_audio;
 use crate::kit::fault::Effects;
-use crate::kit::record::MAX_RECORDED_MESSAGES;
 use crate::kit::{rejection_response, Kit, RequestKind};
 
 /// A refusal in Deepgram's shape: JSON body, `dg-error`, `dg-request-id`.
@@ -48,11 +47,9 @@ pub(crate) fn record(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> u64 {
-    let id = kit.record_request(kind, method, uri.path(), headers);
+    let id = kit.record_http(kind, method, uri, headers, None);
     let masker = kit.masker(headers);
-    let query = uri.query().map(|q| masker.mask(q));
     kit.update(id, |r| {
-        r.query = query;
         for (_, v) in r.headers.iter_mut() {
             *v = masker.mask(v);
         }
@@ -101,9 +98,7 @@ pub(crate) async fn upgrade(
             }
         }
     };
-    let status = response.status().as_u16();
-    kit.update(id, |r| r.status = status);
-    response
+    kit.answered(id, response)
 }
 
 /// One utterance being spoken.
@@ -191,13 +186,7 @@ async fn serve(
                     Message::Text(t) => t.as_str().to_string(),
                     _ => continue,
                 };
-                kit.update(id, |r| {
-                    if r.messages.len() < MAX_RECORDED_MESSAGES {
-                        r.messages.push(masker.mask(&text));
-                    } else {
-                        r.messages_dropped += 1;
-                    }
-                });
+                kit.record_message(id, masker.mask(&text));
                 last_text = Instant::now();
                 let v: Option<Value> = serde_json::from_str(&text).ok();
                 let kind = v.as_ref().and_then(|v| v.get("type")).and_then(Value::as_str).unwrap_or("");

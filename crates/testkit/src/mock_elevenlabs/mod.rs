@@ -226,9 +226,7 @@ fn finish(state: &AppState, id: u64, mut response: Response) -> Response {
     if let Ok(v) = HeaderValue::from_str(&trace) {
         response.headers_mut().insert("x-trace-id", v);
     }
-    let status = response.status().as_u16();
-    state.kit.update(id, |r| r.status = status);
-    response
+    state.kit.answered(id, response)
 }
 
 async fn voices(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {

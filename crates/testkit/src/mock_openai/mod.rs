@@ -321,9 +321,7 @@ fn finish(state: &AppState, id: u64, mut response: Response) -> Response {
     if let Ok(v) = HeaderValue::from_str(&state.dialect.request_id()) {
         response.headers_mut().insert("x-request-id", v);
     }
-    let status = response.status().as_u16();
-    state.kit.update(id, |r| r.status = status);
-    response
+    state.kit.answered(id, response)
 }
 
 async fn models(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {

@@ -56,8 +56,6 @@ pub use config::{
     MAX_TEXT_CHARS,
 };
 
-use crate::kit::record::{Masker, Recorder};
-
 /// The built-in voices: (id, display name).
 pub const BUILTIN_VOICES: [(&str, &str); 5] = [
     ("eve", "Eve"),
@@ -131,24 +129,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Takes the next fault-plan index and its fault.
-    pub(crate) fn take_fault(&self) -> (usize, Fault) {
-        self.kit.take_fault()
-    }
-
     /// The configuration the mock was started with.
     pub(crate) fn config(&self) -> &MockConfig {
         &self.xai.config
-    }
-
-    /// Where recordings go.
-    pub(crate) fn recorder(&self) -> &Recorder {
-        self.kit.recorder()
-    }
-
-    /// Resolves once the server is shutting down (or was dropped).
-    pub(crate) async fn stopped(&self) {
-        self.kit.stopped().await
     }
 
     /// How many times [`MockXai::go_silent`] was called.
@@ -183,11 +166,6 @@ impl Shared {
                 "malformed Authorization header: expected `Bearer <XAI_API_KEY>`",
             )),
         }
-    }
-
-    /// A masker for a request with these headers.
-    pub(crate) fn masker(&self, headers: &HeaderMap) -> Masker {
-        self.kit.masker(headers)
     }
 
     /// Every voice: built-ins, then custom ones.

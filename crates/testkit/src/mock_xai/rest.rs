@@ -54,8 +54,8 @@ fn answer(shared: &Arc<Shared>, id: u64, headers: &HeaderMap, body: &[u8]) -> Re
     if let Some(r) = shared.auth_failure(headers) {
         return r;
     }
-    let (index, fault) = shared.take_fault();
-    shared.recorder().update(id, |r| r.index = Some(index));
+    let (index, fault) = shared.kit.take_fault();
+    shared.kit.update(id, |r| r.index = Some(index));
     let effects = Effects::of(&fault);
     if let Some(rejection) = &effects.reject {
         return rejection_response(rejection);
@@ -93,9 +93,7 @@ fn answer(shared: &Arc<Shared>, id: u64, headers: &HeaderMap, body: &[u8]) -> Re
         Ok(p) => p,
         Err(message) => return bad_request(&message),
     };
-    shared
-        .recorder()
-        .update(id, |r| r.utterances.push(text.clone()));
+    shared.kit.update(id, |r| r.utterances.push(text.clone()));
 
     let effects = effects.for_utterance(0);
     if let Some((message, _, 0)) = &effects.error {
