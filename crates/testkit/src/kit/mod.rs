@@ -67,7 +67,7 @@ use tokio::sync::watch;
 
 pub use fault::{Effects, Fault, FaultPlan, Rejection, Stall, UtteranceEffects};
 pub use record::{Masker, RecordedRequest, Recorder, RequestKind, MASK};
-pub use server::{rejection_response, streamed_audio, Loopback, LoopbackServer};
+pub use server::{json_response, rejection_response, streamed_audio, Loopback, LoopbackServer};
 pub use steps::{audio_steps, sse_event, stepped_body, stepped_body_then, Step};
 
 /// A vendor's protocol on top of the kit: how one mock answers.

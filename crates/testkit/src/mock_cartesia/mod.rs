@@ -44,8 +44,8 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::kit::{
-    rejection_response, streamed_audio, Effects, Fault, FaultPlan, Kit, Mock, MockDialect,
-    Rejection, RequestKind,
+    json_response, rejection_response, streamed_audio, Effects, Fault, FaultPlan, Kit, Mock,
+    MockDialect, Rejection, RequestKind,
 };
 pub use request::{audio_for, voice_id, Container, RATES};
 pub use sse::CHARS_PER_EVENT;
@@ -213,15 +213,6 @@ fn dated(v: &str) -> bool {
                 c.is_ascii_digit()
             }
         })
-}
-
-fn json_response(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
 }
 
 fn refuse(headers: &HeaderMap, status: StatusCode, code: &str, message: &str) -> Response {

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -20,9 +20,8 @@ use crate::kit::{rejection_response, Kit, RequestKind};
 /// A refusal in Deepgram's shape: JSON body, `dg-error`, `dg-request-id`.
 pub(crate) fn deny(status: u16, err_code: &str, err_msg: &str, request_id: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut r = (status, error_body(err_code, err_msg, request_id)).into_response();
+    let mut r = crate::kit::json_response(status, error_body(err_code, err_msg, request_id));
     let h = r.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/json"));
     if let Ok(v) = HeaderValue::from_str(err_msg) {
         h.insert("dg-error", v);
     }

@@ -231,12 +231,7 @@ pub(super) fn whole(a: &Asked, timed: bool, fx: &UtteranceEffects) -> Response {
         let al = alignment(&a.text, 0, a.text.chars().count(), rate_of(a.wire), true);
         let b64 = base64::engine::general_purpose::STANDARD.encode(&audio);
         let body = json!({ "audio_base64": b64, "alignment": al, "normalized_alignment": al });
-        let mut r = (StatusCode::OK, body.to_string()).into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        return r;
+        return crate::kit::json_response(StatusCode::OK, body.to_string());
     }
     let mut r = (StatusCode::OK, audio).into_response();
     r.headers_mut().insert(

@@ -34,14 +34,14 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
 use crate::kit::{
-    rejection_response, stepped_body, Effects, Fault, FaultPlan, Kit, Mock, MockDialect, Rejection,
-    RequestKind,
+    json_response, rejection_response, stepped_body, Effects, Fault, FaultPlan, Kit, Mock,
+    MockDialect, Rejection, RequestKind,
 };
 pub use body::{audio_for, Wire};
 
@@ -188,15 +188,6 @@ pub fn quota_exceeded() -> Fault {
         "quota_exceeded",
         "This request exceeds your quota of 10000. You have 0 credits remaining, while 19 credits are required for this request.",
     )
-}
-
-fn json_response(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
 }
 
 fn detail(status: StatusCode, code: &str, message: &str) -> Response {

@@ -48,8 +48,8 @@ use voxwire_core::AudioFormat;
 
 use crate::kit::audio::{expected_audio, expected_mp3, wav_header, DEFAULT_BIT_RATE};
 use crate::kit::{
-    audio_steps, rejection_response, sse_event, stepped_body, Effects, Fault, FaultPlan, Kit, Mock,
-    MockDialect, Rejection, RequestKind, Step, UtteranceEffects,
+    audio_steps, json_response, rejection_response, sse_event, stepped_body, Effects, Fault,
+    FaultPlan, Kit, Mock, MockDialect, Rejection, RequestKind, Step, UtteranceEffects,
 };
 
 /// The key the mock accepts unless told otherwise.
@@ -281,12 +281,7 @@ fn json_error(
     param: Option<&str>,
     code: Option<&str>,
 ) -> Response {
-    let mut r = (status, error_json(message, kind, param, code)).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
+    json_response(status, error_json(message, kind, param, code))
 }
 
 fn bad_request(message: &str, param: Option<&str>) -> Response {

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum::Router;
 use tokio::sync::watch;
@@ -246,15 +246,7 @@ impl Drop for OpenConnection {
 
 /// A JSON error response `{"code":..,"error":..}`.
 pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        error_body(status.as_u16(), message),
-    )
-        .into_response()
+    crate::kit::json_response(status, error_body(status.as_u16(), message))
 }
 
 fn unauthorized(message: &str) -> Response {
