@@ -105,6 +105,21 @@ impl Kit {
         (index, plan.0.fault_for(index))
     }
 
+    /// Takes the next fault for recording `id` (its plan index stored there)
+    /// and turns it into [`Effects`]; `Err` is the answer when the plan
+    /// rejects the request (for a WebSocket `upgrade`, a WebSocket-only
+    /// rejection too): what every speech handler does first.
+    pub fn effects_for(&self, id: u64, upgrade: bool) -> Result<Effects, Box<Response>> {
+        let (index, fault) = self.take_fault();
+        self.recorder.update(id, |r| r.index = Some(index));
+        let effects = Effects::of(&fault);
+        let ws_only = effects.reject_ws.as_ref().filter(|_| upgrade);
+        match effects.reject.as_ref().or(ws_only) {
+            Some(rejection) => Err(Box::new(rejection_response(rejection))),
+            None => Ok(effects),
+        }
+    }
+
     /// Replaces the fault plan; its indices count from the next request.
     pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
         *self.plan.lock().unwrap_or_else(|e| e.into_inner()) = (faults.into(), 0);

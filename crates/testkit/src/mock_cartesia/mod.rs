@@ -44,8 +44,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::kit::{
-    json_response, rejection_response, streamed_audio, Effects, Fault, FaultPlan, Kit, Mock,
-    MockDialect, Rejection, RequestKind,
+    json_response, streamed_audio, Fault, FaultPlan, Kit, Mock, MockDialect, Rejection, RequestKind,
 };
 pub use request::{audio_for, voice_id, Container, RATES};
 pub use sse::CHARS_PER_EVENT;
@@ -338,12 +337,10 @@ fn answer(kit: &Arc<Kit>, id: u64, events: bool, headers: &HeaderMap, body: &[u8
     if let Some(refused) = unadmitted(kit, headers) {
         return refused;
     }
-    let (index, fault) = kit.take_fault();
-    kit.update(id, |r| r.index = Some(index));
-    let effects = Effects::of(&fault);
-    if let Some(rejection) = &effects.reject {
-        return rejection_response(rejection);
-    }
+    let effects = match kit.effects_for(id, false) {
+        Ok(e) => e,
+        Err(rejected) => return *rejected,
+    };
     let asked = match request::validate(body) {
         Ok(a) => a,
         Err((status, code, message)) => return refuse(headers, status, code, &message),

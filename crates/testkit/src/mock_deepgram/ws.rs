@@ -14,8 +14,7 @@ use voxwire_core::AudioFormat;
 
 use super::{error_body, format_of, DgFault, MockDeepgram, St, MAX_SPEAK_CHARS};
 use crate::kit::audio::expected_audio;
-use crate::kit::fault::Effects;
-use crate::kit::{rejection_response, Kit, RequestKind};
+use crate::kit::{Kit, RequestKind};
 
 /// A refusal in Deepgram's shape: JSON body, `dg-error`, `dg-request-id`.
 pub(crate) fn deny(status: u16, err_code: &str, err_msg: &str, request_id: &str) -> Response {
@@ -67,11 +66,8 @@ pub(crate) async fn upgrade(
     let response = match dg.authorized(&headers) {
         Err(()) => deny(401, "INVALID_AUTH", "Invalid credentials.", &request_id),
         Ok(protocol) => {
-            let (index, fault) = kit.take_fault();
-            kit.update(id, |r| r.index = Some(index));
-            let fx = Effects::of(&fault);
-            if let Some(r) = fx.reject.as_ref().or(fx.reject_ws.as_ref()) {
-                rejection_response(r)
+            if let Err(rejected) = kit.effects_for(id, true) {
+                *rejected
             } else {
                 match format_of(&pairs(&uri), false) {
                     Err(msg) => deny(400, "Bad Request", &msg, &request_id),

@@ -40,8 +40,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::kit::{
-    json_response, rejection_response, stepped_body, Effects, Fault, FaultPlan, Kit, Mock,
-    MockDialect, Rejection, RequestKind,
+    json_response, stepped_body, Fault, FaultPlan, Kit, Mock, MockDialect, Rejection, RequestKind,
 };
 pub use body::{audio_for, Wire};
 
@@ -344,12 +343,10 @@ fn answer(
     if !authorized(kit, headers) {
         return unauthorized();
     }
-    let (index, fault) = kit.take_fault();
-    kit.update(id, |r| r.index = Some(index));
-    let effects = Effects::of(&fault);
-    if let Some(rejection) = &effects.reject {
-        return rejection_response(rejection);
-    }
+    let effects = match kit.effects_for(id, false) {
+        Ok(e) => e,
+        Err(rejected) => return *rejected,
+    };
     let sw = state
         .dialect
         .switches

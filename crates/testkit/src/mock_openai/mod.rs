@@ -48,8 +48,8 @@ use voxwire_core::AudioFormat;
 
 use crate::kit::audio::{expected_audio, expected_mp3, wav_header, DEFAULT_BIT_RATE};
 use crate::kit::{
-    audio_steps, json_response, rejection_response, sse_event, stepped_body, Effects, Fault,
-    FaultPlan, Kit, Mock, MockDialect, Rejection, RequestKind, Step, UtteranceEffects,
+    audio_steps, json_response, sse_event, stepped_body, Fault, FaultPlan, Kit, Mock, MockDialect,
+    Rejection, RequestKind, Step, UtteranceEffects,
 };
 
 /// The key the mock accepts unless told otherwise.
@@ -522,12 +522,10 @@ fn answer(state: &AppState, id: u64, headers: &HeaderMap, body: &[u8]) -> Respon
     if !authorized(kit, headers) {
         return unauthorized();
     }
-    let (index, fault) = kit.take_fault();
-    kit.update(id, |r| r.index = Some(index));
-    let effects = Effects::of(&fault);
-    if let Some(rejection) = &effects.reject {
-        return rejection_response(rejection);
-    }
+    let effects = match kit.effects_for(id, false) {
+        Ok(e) => e,
+        Err(rejected) => return *rejected,
+    };
     let sw = state.dialect.switches();
     let asked = match validate(body, &sw) {
         Ok(a) => a,

@@ -256,8 +256,6 @@ fn unauthorized(message: &str) -> Response {
     r
 }
 
-pub(crate) use crate::kit::server::rejection_response;
-
 /// A running mock xAI server. Dropping it stops the server. The kit's
 /// [`Mock`] (address, key, faults, recordings) is reached through it.
 #[derive(Debug)]

@@ -8,9 +8,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::config::{Effects, MAX_TEXT_CHARS};
+use super::config::MAX_TEXT_CHARS;
 use super::params::RawParams;
-use super::{json_error, rejection_response, Shared};
+use super::{json_error, Shared};
 use crate::kit::audio::expected_body_with_bit_rate;
 use crate::kit::record::RequestKind;
 use crate::kit::{audio_steps, stepped_body_then, Step};
@@ -54,12 +54,10 @@ fn answer(shared: &Arc<Shared>, id: u64, headers: &HeaderMap, body: &[u8]) -> Re
     if let Some(r) = shared.auth_failure(headers) {
         return r;
     }
-    let (index, fault) = shared.kit.take_fault();
-    shared.kit.update(id, |r| r.index = Some(index));
-    let effects = Effects::of(&fault);
-    if let Some(rejection) = &effects.reject {
-        return rejection_response(rejection);
-    }
+    let effects = match shared.kit.effects_for(id, false) {
+        Ok(e) => e,
+        Err(rejected) => return *rejected,
+    };
     let parsed: RestBody = match serde_json::from_slice(body) {
         Ok(b) => b,
         Err(e) => return bad_request(&format!("invalid JSON body: {e}")),

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::config::{Effects, ErrorField, UtteranceEffects, MAX_TEXT_CHARS};
 use super::params::{parse_bool, Params, RawParams};
-use super::{json_error, rejection_response, Shared};
+use super::{json_error, Shared};
 use crate::kit::audio::{char_offsets, expected_body_with_bit_rate, expected_timestamps, CharTime};
 use crate::kit::record::RequestKind;
 
@@ -66,12 +66,10 @@ fn answer_upgrade(
     if let Some(r) = shared.auth_failure(headers) {
         return r;
     }
-    let (index, fault) = shared.kit.take_fault();
-    shared.kit.update(id, |r| r.index = Some(index));
-    let effects = Effects::of(&fault);
-    if let Some(rejection) = effects.reject.as_ref().or(effects.reject_ws.as_ref()) {
-        return rejection_response(rejection);
-    }
+    let effects = match shared.kit.effects_for(id, true) {
+        Ok(e) => e,
+        Err(rejected) => return *rejected,
+    };
     let params = match parse_query(shared, uri) {
         Ok(p) => p,
         Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
