@@ -16,10 +16,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use clap::Parser;
 use voxwire_cli::args::{Cli, Command};
-use voxwire_core::{
-    AudioFormat, Encoding, ErrorKind, ErrorScope, Result, TtsError, TtsProvider, Voice,
-};
-use voxwire_testkit::conformance::{Conformance, Deadlines, Path, Scenario};
+use voxwire_core::{AudioFormat, Encoding, ErrorKind, ErrorScope, Result, TtsError, Voice};
+use voxwire_testkit::conformance::{Conformance, Deadlines, Path, ProviderUnderTest, Scenario};
 use voxwire_testkit::kit::audio::expected_audio;
 use voxwire_testkit::kit::{
     rejection_response, streamed_audio, Effects, Fault, FaultPlan, Kit, Mock, MockDialect,
@@ -341,16 +339,24 @@ impl Conformance for Toy {
             Scenario::ZeroAudio => Fault::ZeroAudio,
             _ => Fault::None,
         };
-        Mock::start_with_faults(ToyMock, Self::KEY, FaultPlan::always(fault))
-            .await
-            .expect("mock")
+        Mock::start_with_faults(
+            ToyMock,
+            scenario.accepted_key(Self::KEY),
+            FaultPlan::always(fault),
+        )
+        .await
+        .expect("mock")
     }
 
     fn kit(mock: &Mock<ToyMock>) -> &Kit {
         mock.kit()
     }
 
-    fn provider(mock: &Mock<ToyMock>, path: Path, deadlines: Deadlines) -> Arc<dyn TtsProvider> {
+    fn provider(
+        mock: &Mock<ToyMock>,
+        path: Path,
+        deadlines: Deadlines,
+    ) -> Arc<dyn ProviderUnderTest> {
         let settings = voxwire_testkit::conformance_settings!(
             ToySettings,
             Transport,

@@ -16,6 +16,8 @@
 //! | `a_language_the_vendor_lacks_is_refused_before_any_call` | `Unsupported`, and nothing reached the mock |
 //! | `unknown_voice_ids_pass_through` | a voice voxwire does not list reaches the vendor |
 //! | `no_audio_is_provider_scoped` | an end after zero audio is `NoAudio`, provider-scoped |
+//! | `debug_never_shows_the_key` | the provider's `{:?}` and `{:#?}` hold no key, over each path |
+//! | `a_wrong_key_is_auth_and_provider_scoped` | the mock's own check refuses the key: kind `Auth`, provider scope, the status and a redacted URL in the error, no key in its `Display` |
 //!
 //! A check that needs a socket runs only when [`Conformance::PATHS`] holds
 //! [`Path::Socket`]; nothing else is skipped.
@@ -31,6 +33,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
+use voxwire_core::error::redact_url;
 use voxwire_core::session::{SessionEvent, StreamConfig, SynthesisSession};
 use voxwire_core::{AudioFormat, ErrorKind, ErrorScope, SynthesisRequest, TtsError, TtsProvider};
 
@@ -75,6 +78,37 @@ pub enum Scenario {
     /// The provider's own failure-table row number `n` (`0..VENDOR_FAULTS`),
     /// replayed by the key-leak check.
     Vendor(usize),
+    /// Healthy, but accepting only [`OTHER_KEY`]: the provider's
+    /// [`Conformance::KEY`] is refused by the mock's own key check (no
+    /// scripted fault). Start the mock with [`Scenario::accepted_key`].
+    WrongKey,
+}
+
+/// The key a [`Scenario::WrongKey`] mock accepts (never the provider's).
+pub const OTHER_KEY: &str = "conformance-the-only-key-this-mock-accepts";
+
+impl Scenario {
+    /// The key the mock accepts in this scenario: `key` (the provider's),
+    /// except [`OTHER_KEY`] for [`Scenario::WrongKey`].
+    pub fn accepted_key(&self, key: &'static str) -> &'static str {
+        match self {
+            Self::WrongKey => OTHER_KEY,
+            _ => key,
+        }
+    }
+}
+
+/// A provider under the suite: a [`TtsProvider`] whose `Debug` the suite
+/// formats (every provider type is one).
+pub trait ProviderUnderTest: TtsProvider + std::fmt::Debug {
+    /// Itself, as the provider trait object the checks drive.
+    fn tts(&self) -> &dyn TtsProvider;
+}
+
+impl<P: TtsProvider + std::fmt::Debug> ProviderUnderTest for P {
+    fn tts(&self) -> &dyn TtsProvider {
+        self
+    }
 }
 
 /// The deadlines a provider is built with for a check.
@@ -128,7 +162,7 @@ pub trait Conformance: Send + Sync + 'static {
     fn kit(mock: &Self::Mock) -> &Kit;
 
     /// The provider, pointed at `mock` with `deadlines`, speaking over `path`.
-    fn provider(mock: &Self::Mock, path: Path, deadlines: Deadlines) -> Arc<dyn TtsProvider>;
+    fn provider(mock: &Self::Mock, path: Path, deadlines: Deadlines) -> Arc<dyn ProviderUnderTest>;
 }
 
 fn has<T: Conformance>(path: Path) -> bool {
@@ -229,7 +263,7 @@ pub async fn audio_arrives_intact<T: Conformance>() {
             "Hello there, byte for byte.",
             "A second one, on the same provider.",
         ] {
-            let got = utter(&*p, path, request::<T>(text))
+            let got = utter(p.tts(), path, request::<T>(text))
                 .await
                 .unwrap_or_else(|e| panic!("{path:?}: {e}"));
             assert_eq!(got, expected_audio(text, T::FORMAT), "{path:?}: {text}");
@@ -242,7 +276,7 @@ pub async fn a_401_is_auth_and_provider_scoped<T: Conformance>() {
     let mock = T::start(Scenario::Reject(401)).await;
     for &path in T::PATHS {
         let p = T::provider(&mock, path, Deadlines::RELAXED);
-        let e = utter(&*p, path, request::<T>("Refused."))
+        let e = utter(p.tts(), path, request::<T>("Refused."))
             .await
             .expect_err("a 401 fails");
         let context = format!("{path:?}");
@@ -289,7 +323,7 @@ async fn provoke<T: Conformance>(scenario: Scenario) -> Vec<String> {
     let mock = T::start(scenario).await;
     for &path in T::PATHS {
         let p = T::provider(&mock, path, Deadlines::SHORT);
-        if let Err(e) = utter(&*p, path, request::<T>("Keep it secret.")).await {
+        if let Err(e) = utter(p.tts(), path, request::<T>("Keep it secret.")).await {
             seen.push(format!("{e} {e:?}"));
         }
         if path != Path::Session {
@@ -320,7 +354,7 @@ pub async fn no_key_under_a_trace_subscriber<T: Conformance>() {
         .collect();
     drop(mock);
     for (path, p) in providers {
-        match utter(&*p, path, request::<T>("Anyone home?")).await {
+        match utter(p.tts(), path, request::<T>("Anyone home?")).await {
             Ok(_) => panic!("{path:?}: a stopped mock answered"),
             Err(e) => seen.push(format!("{e} {e:?}")),
         }
@@ -387,7 +421,7 @@ pub async fn first_audio_and_inactivity_timeouts<T: Conformance>() {
         let mock = T::start(scenario).await;
         let p = T::provider(&mock, path, Deadlines::SHORT);
         let started = std::time::Instant::now();
-        let e = speak(&*p, request::<T>("Hello? Is anyone there at all?"))
+        let e = speak(p.tts(), request::<T>("Hello? Is anyone there at all?"))
             .await
             .expect_err("a deadline fires");
         assert_eq!(e.kind(), ErrorKind::Timeout, "{what} {path:?}: {e}");
@@ -408,9 +442,11 @@ pub async fn an_idle_closed_socket_never_fails_the_next_request<T: Conformance>(
     }
     let mock = T::start(Scenario::CloseSocketsAfter(Duration::from_millis(150))).await;
     let p = T::provider(&mock, Path::Socket, Deadlines::RELAXED);
-    speak(&*p, request::<T>("First.")).await.expect("first");
+    speak(p.tts(), request::<T>("First.")).await.expect("first");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let got = speak(&*p, request::<T>("Second.")).await.expect("second");
+    let got = speak(p.tts(), request::<T>("Second."))
+        .await
+        .expect("second");
     assert_eq!(got, expected_audio("Second.", T::FORMAT));
     assert_eq!(
         sockets(T::kit(&mock)),
@@ -429,7 +465,7 @@ pub async fn a_language_the_vendor_lacks_is_refused_before_any_call<T: Conforman
         let p = T::provider(&mock, path, Deadlines::RELAXED);
         let mut r = request::<T>("nuqneH.");
         r.language = Some(language.to_string());
-        let e = match utter(&*p, path, r).await {
+        let e = match utter(p.tts(), path, r).await {
             Ok(audio) => panic!("{path:?}: {} bytes of audio in {language}", audio.len()),
             Err(e) => e,
         };
@@ -450,7 +486,7 @@ pub async fn unknown_voice_ids_pass_through<T: Conformance>() {
         let text = "An unlisted voice.";
         let mut r = request::<T>(text);
         r.voice = Some(T::UNKNOWN_VOICE.to_string());
-        let got = utter(&*p, path, r)
+        let got = utter(p.tts(), path, r)
             .await
             .unwrap_or_else(|e| panic!("{path:?}: {e}"));
         assert_eq!(got, expected_audio(text, T::FORMAT), "{path:?}");
@@ -467,11 +503,53 @@ pub async fn no_audio_is_provider_scoped<T: Conformance>() {
     for path in synth_paths::<T>() {
         let mock = T::start(Scenario::ZeroAudio).await;
         let p = T::provider(&mock, path, Deadlines::RELAXED);
-        let e = speak(&*p, request::<T>("Nothing comes back."))
+        let e = speak(p.tts(), request::<T>("Nothing comes back."))
             .await
             .expect_err("no audio");
         assert_provider_scoped::<T>(&e, ErrorKind::NoAudio, &format!("{path:?}"));
     }
+}
+
+/// The provider's `Debug` (`{:?}` and `{:#?}`) never shows the key, over each path.
+pub async fn debug_never_shows_the_key<T: Conformance>() {
+    let mock = T::start(Scenario::Healthy).await;
+    for &path in T::PATHS {
+        let p = T::provider(&mock, path, Deadlines::RELAXED);
+        for shown in [format!("{p:?}"), format!("{p:#?}")] {
+            assert!(!shown.is_empty(), "{path:?}: an empty Debug");
+            assert_no_key::<T>(&shown);
+        }
+    }
+}
+
+/// A key the mock refuses (its own check, no scripted status) is `Auth`,
+/// provider-scoped, with the status and a redacted URL and no key in its
+/// `Display`.
+pub async fn a_wrong_key_is_auth_and_provider_scoped<T: Conformance>() {
+    let mock = T::start(Scenario::WrongKey).await;
+    for &path in T::PATHS {
+        let p = T::provider(&mock, path, Deadlines::RELAXED);
+        let e = utter(p.tts(), path, request::<T>("Wrong key."))
+            .await
+            .expect_err("a wrong key fails");
+        let context = format!("{path:?}");
+        assert_provider_scoped::<T>(&e, ErrorKind::Auth, &context);
+        let status = e
+            .status()
+            .unwrap_or_else(|| panic!("{context}: no status in {e:?}"));
+        assert!(matches!(status, 401 | 403), "{context}: {e}");
+        let endpoint = e
+            .endpoint()
+            .unwrap_or_else(|| panic!("{context}: no endpoint in {e:?}"));
+        assert!(endpoint.contains("127.0.0.1"), "{context}: {endpoint}");
+        assert_eq!(endpoint, redact_url(endpoint), "{context}: redacted");
+        let line = e.to_string();
+        assert!(line.contains(&status.to_string()), "{context}: {line}");
+        assert!(line.contains(endpoint), "{context}: {line}");
+        assert!(!line.contains(OTHER_KEY), "{context}: {line}");
+    }
+    let refused = T::kit(&mock).requests();
+    assert!(!refused.is_empty(), "the mock saw the wrong key");
 }
 
 /// Writes the suite's `#[tokio::test]`s for a [`Conformance`] implementation.
@@ -492,6 +570,8 @@ macro_rules! conformance_suite {
             a_language_the_vendor_lacks_is_refused_before_any_call,
             unknown_voice_ids_pass_through,
             no_audio_is_provider_scoped,
+            debug_never_shows_the_key,
+            a_wrong_key_is_auth_and_provider_scoped,
         );
     };
     (@tests $t:ty; $($check:ident),* $(,)?) => {

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use voxwire_cartesia::{CartesiaProvider, CartesiaSettings};
-use voxwire_core::{AudioFormat, Secret, TtsProvider};
-use voxwire_testkit::conformance::{Conformance, Deadlines, Path, Scenario};
+use voxwire_core::{AudioFormat, Secret};
+use voxwire_testkit::conformance::{Conformance, Deadlines, Path, ProviderUnderTest, Scenario};
 use voxwire_testkit::kit::{Fault, Kit, Stall};
 use voxwire_testkit::mock_cartesia::{error_fault, ErrorShape, MockCartesia, UNLISTED_VOICE};
 
@@ -46,9 +46,12 @@ impl Conformance for Cartesia {
     const VENDOR_FAULTS: usize = 6;
 
     async fn start(scenario: Scenario) -> MockCartesia {
-        let mock = MockCartesia::start_with(Self::KEY).await;
+        let mock = MockCartesia::start_with(scenario.accepted_key(Self::KEY)).await;
         let fault = match scenario {
-            Scenario::Healthy | Scenario::Slow | Scenario::CloseSocketsAfter(_) => Fault::None,
+            Scenario::Healthy
+            | Scenario::WrongKey
+            | Scenario::Slow
+            | Scenario::CloseSocketsAfter(_) => Fault::None,
             Scenario::Reject(status) => Fault::reject(status, "refused"),
             Scenario::SilentBeforeAudio => Fault::stall_before_audio(Stall::Forever),
             Scenario::StallAfterAudio => Fault::stall_after(64, Stall::Forever),
@@ -63,7 +66,7 @@ impl Conformance for Cartesia {
         mock.kit()
     }
 
-    fn provider(mock: &MockCartesia, _: Path, deadlines: Deadlines) -> Arc<dyn TtsProvider> {
+    fn provider(mock: &MockCartesia, _: Path, deadlines: Deadlines) -> Arc<dyn ProviderUnderTest> {
         let provider = CartesiaProvider::new(CartesiaSettings {
             api_key: Some(Secret::new(Self::KEY)),
             base_url: Some(mock.base_url()),

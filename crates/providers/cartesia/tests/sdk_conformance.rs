@@ -7,7 +7,6 @@
 //! event); pages through the voices; and reads the mock's refusals, in both body shapes,
 //! as `APIStatusError`s.
 
-use base64::Engine as _;
 use voxwire_core::{AudioFormat, Encoding};
 use voxwire_testkit::kit::audio::expected_audio;
 use voxwire_testkit::kit::Fault;
@@ -59,19 +58,11 @@ print(json.dumps(out))
 
 fn run(m: &MockCartesia, mode: &str) -> Option<serde_json::Value> {
     let base = m.base_url();
-    let output = voxwire_testkit::python::run_script(SCRIPT, &[&base, DEFAULT_API_KEY, mode], &[])?;
-    assert!(
-        output.status.success(),
-        "the SDK failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(serde_json::from_slice(&output.stdout).unwrap())
+    voxwire_testkit::python::run_json(SCRIPT, &[&base, DEFAULT_API_KEY, mode], &[])
 }
 
 fn audio(v: &serde_json::Value) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(v["audio"].as_str().unwrap())
-        .unwrap()
+    voxwire_testkit::python::base64_field(v, "audio")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use voxwire_core::{AudioFormat, TtsProvider};
+use voxwire_core::AudioFormat;
 use voxwire_deepgram::{DeepgramProvider, DeepgramSettings, Transport};
-use voxwire_testkit::conformance::{Conformance, Deadlines, Path, Scenario};
+use voxwire_testkit::conformance::{Conformance, Deadlines, Path, ProviderUnderTest, Scenario};
 use voxwire_testkit::kit::fault::{Fault, Stall};
 use voxwire_testkit::kit::{Kit, Mock};
 use voxwire_testkit::mock_deepgram::{base_url, dg_reject, DeepgramConfig, DgFault, MockDeepgram};
@@ -46,11 +46,11 @@ impl Conformance for Deepgram {
 
     async fn start(scenario: Scenario) -> Mock<MockDeepgram> {
         let mut config = DeepgramConfig {
-            api_key: Self::KEY.to_string(),
+            api_key: scenario.accepted_key(Self::KEY).to_string(),
             ..DeepgramConfig::default()
         };
         let (fault, socket) = match scenario {
-            Scenario::Healthy => (Fault::None, None),
+            Scenario::Healthy | Scenario::WrongKey => (Fault::None, None),
             Scenario::Reject(status) => (dg_reject(status, "REFUSED", "refused"), None),
             Scenario::SilentBeforeAudio => (
                 Fault::stall_before_audio(Stall::Forever),
@@ -88,7 +88,7 @@ impl Conformance for Deepgram {
         mock: &Mock<MockDeepgram>,
         path: Path,
         deadlines: Deadlines,
-    ) -> Arc<dyn TtsProvider> {
+    ) -> Arc<dyn ProviderUnderTest> {
         let settings = voxwire_testkit::conformance_settings!(
             DeepgramSettings,
             Transport,

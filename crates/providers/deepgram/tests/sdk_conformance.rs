@@ -9,7 +9,7 @@
 use voxwire_core::AudioFormat;
 use voxwire_testkit::kit::audio::expected_audio;
 use voxwire_testkit::mock_deepgram::{base_url, DeepgramConfig, DgFault, DEFAULT_API_KEY};
-use voxwire_testkit::python::run_script;
+use voxwire_testkit::python::run_json;
 
 mod common;
 
@@ -69,14 +69,7 @@ print(json.dumps(out))
 "#;
 
 fn run(base: &str, ws: &str, key: &str, mode: &str) -> Option<serde_json::Value> {
-    let output = run_script(SCRIPT, &[base, ws, key, mode], &[])?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the SDK script failed: {stderr}\n{stdout}"
-    );
-    Some(serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}")))
+    run_json(SCRIPT, &[base, ws, key, mode], &[])
 }
 
 fn hex(bytes: &[u8]) -> String {

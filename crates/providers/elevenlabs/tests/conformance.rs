@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use voxwire_core::{AudioFormat, Secret, TtsProvider};
+use voxwire_core::{AudioFormat, Secret};
 use voxwire_elevenlabs::{ElevenLabsProvider, ElevenLabsSettings};
-use voxwire_testkit::conformance::{Conformance, Deadlines, Path, Scenario};
+use voxwire_testkit::conformance::{Conformance, Deadlines, Path, ProviderUnderTest, Scenario};
 use voxwire_testkit::kit::{Fault, Kit, Stall};
 use voxwire_testkit::mock_elevenlabs::{
     detail_error, quota_exceeded, MockElevenLabs, Switches, UNLISTED_VOICE,
@@ -41,9 +41,13 @@ impl Conformance for ElevenLabs {
     const VENDOR_FAULTS: usize = 8;
 
     async fn start(scenario: Scenario) -> MockElevenLabs {
-        let mock = MockElevenLabs::start_with(Self::KEY, Switches::default()).await;
+        let mock =
+            MockElevenLabs::start_with(scenario.accepted_key(Self::KEY), Switches::default()).await;
         let fault = match scenario {
-            Scenario::Healthy | Scenario::Slow | Scenario::CloseSocketsAfter(_) => Fault::None,
+            Scenario::Healthy
+            | Scenario::WrongKey
+            | Scenario::Slow
+            | Scenario::CloseSocketsAfter(_) => Fault::None,
             Scenario::Reject(status) => Fault::reject(status, "refused"),
             Scenario::SilentBeforeAudio => Fault::stall_before_audio(Stall::Forever),
             Scenario::StallAfterAudio => Fault::stall_after(64, Stall::Forever),
@@ -60,7 +64,11 @@ impl Conformance for ElevenLabs {
 
     /// `synthesize` asks for timed lines, sessions for raw audio, so the
     /// suite reads both of the vendor's answers.
-    fn provider(mock: &MockElevenLabs, path: Path, deadlines: Deadlines) -> Arc<dyn TtsProvider> {
+    fn provider(
+        mock: &MockElevenLabs,
+        path: Path,
+        deadlines: Deadlines,
+    ) -> Arc<dyn ProviderUnderTest> {
         let provider = ElevenLabsProvider::new(ElevenLabsSettings {
             timestamps: path != Path::Session,
             api_key: Some(Secret::new(Self::KEY)),

@@ -3,7 +3,6 @@
 //! streams raw pcm and timed JSON lines, lists voices, and reads the
 //! mock's quota refusal as an `ApiError` with status 401.
 
-use base64::Engine as _;
 use voxwire_core::AudioFormat;
 use voxwire_testkit::kit::audio::expected_audio;
 use voxwire_testkit::mock_elevenlabs::{quota_exceeded, MockElevenLabs, DEFAULT_API_KEY};
@@ -39,19 +38,11 @@ print(json.dumps(out))
 
 fn run(m: &MockElevenLabs, mode: &str) -> Option<serde_json::Value> {
     let base = m.url("");
-    let output = voxwire_testkit::python::run_script(SCRIPT, &[&base, DEFAULT_API_KEY, mode], &[])?;
-    assert!(
-        output.status.success(),
-        "the SDK failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(serde_json::from_slice(&output.stdout).unwrap())
+    voxwire_testkit::python::run_json(SCRIPT, &[&base, DEFAULT_API_KEY, mode], &[])
 }
 
 fn audio(v: &serde_json::Value) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(v["audio"].as_str().unwrap())
-        .unwrap()
+    voxwire_testkit::python::base64_field(v, "audio")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use voxwire_core::{AudioFormat, Secret, TtsProvider};
+use voxwire_core::{AudioFormat, Secret};
 use voxwire_openai::{OpenAiProvider, OpenAiSettings, StreamFormat};
-use voxwire_testkit::conformance::{Conformance, Deadlines, Path, Scenario};
+use voxwire_testkit::conformance::{Conformance, Deadlines, Path, ProviderUnderTest, Scenario};
 use voxwire_testkit::kit::{Fault, Kit, Stall};
 use voxwire_testkit::mock_openai::{quota_exhausted, rate_limited, MockOpenAi, Switches};
 
@@ -37,9 +37,13 @@ impl Conformance for OpenAi {
     const VENDOR_FAULTS: usize = 7;
 
     async fn start(scenario: Scenario) -> MockOpenAi {
-        let mock = MockOpenAi::start_with(Self::KEY, Switches::default()).await;
+        let mock =
+            MockOpenAi::start_with(scenario.accepted_key(Self::KEY), Switches::default()).await;
         let fault = match scenario {
-            Scenario::Healthy | Scenario::Slow | Scenario::CloseSocketsAfter(_) => Fault::None,
+            Scenario::Healthy
+            | Scenario::WrongKey
+            | Scenario::Slow
+            | Scenario::CloseSocketsAfter(_) => Fault::None,
             Scenario::Reject(429) => rate_limited(1),
             Scenario::Reject(status) => Fault::reject(status, "refused"),
             Scenario::SilentBeforeAudio => Fault::stall_before_audio(Stall::Forever),
@@ -57,7 +61,7 @@ impl Conformance for OpenAi {
 
     /// `synthesize` asks for raw audio; sessions ask for SSE, so the suite
     /// reads both of OpenAI's stream formats.
-    fn provider(mock: &MockOpenAi, path: Path, deadlines: Deadlines) -> Arc<dyn TtsProvider> {
+    fn provider(mock: &MockOpenAi, path: Path, deadlines: Deadlines) -> Arc<dyn ProviderUnderTest> {
         let provider = OpenAiProvider::new(OpenAiSettings {
             stream_format: match path {
                 Path::Session => StreamFormat::Sse,

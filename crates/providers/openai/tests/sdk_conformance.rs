@@ -41,17 +41,15 @@ fn run(m: &MockOpenAi, model: &str, format: &str, stream: &str) -> Option<Got> {
     let out = dir.path().join("body");
     let base = m.base_url();
     let out_s = out.to_string_lossy().to_string();
-    let output = voxwire_testkit::python::run_script(
-        SCRIPT,
-        &[&base, DEFAULT_API_KEY, model, format, stream, &out_s],
-        &[],
-    )?;
-    assert!(
-        output.status.success(),
-        "the SDK failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let meta: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let args = [
+        base.as_str(),
+        DEFAULT_API_KEY,
+        model,
+        format,
+        stream,
+        &out_s,
+    ];
+    let meta = voxwire_testkit::python::run_json(SCRIPT, &args, &[])?;
     Some(Got {
         body: std::fs::read(out).unwrap(),
         meta,

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use voxwire_core::{AudioFormat, TtsProvider};
-use voxwire_testkit::conformance::{Conformance, Deadlines, Path, Scenario};
+use voxwire_core::AudioFormat;
+use voxwire_testkit::conformance::{Conformance, Deadlines, Path, ProviderUnderTest, Scenario};
 use voxwire_testkit::kit::Kit;
 use voxwire_testkit::mock_xai::{Fault, FaultPlan, MockConfig, MockXai, Stall};
 use voxwire_xai::{Transport, XaiProvider, XaiSettings};
@@ -40,11 +40,11 @@ impl Conformance for Xai {
 
     async fn start(scenario: Scenario) -> MockXai {
         let config = MockConfig::new()
-            .with_api_key(Self::KEY)
+            .with_api_key(scenario.accepted_key(Self::KEY))
             .with_chunk_size(256)
             .with_voice(Self::UNKNOWN_VOICE, "Unlisted");
         let fault = match scenario {
-            Scenario::Healthy => Fault::None,
+            Scenario::Healthy | Scenario::WrongKey => Fault::None,
             Scenario::Reject(429) => Fault::rate_limited(1),
             Scenario::Reject(status) => Fault::reject(status, "refused"),
             Scenario::SilentBeforeAudio => Fault::stall_before_audio(Stall::Forever),
@@ -67,7 +67,7 @@ impl Conformance for Xai {
         mock.kit()
     }
 
-    fn provider(mock: &MockXai, path: Path, deadlines: Deadlines) -> Arc<dyn TtsProvider> {
+    fn provider(mock: &MockXai, path: Path, deadlines: Deadlines) -> Arc<dyn ProviderUnderTest> {
         let settings = voxwire_testkit::conformance_settings!(
             XaiSettings,
             Transport,

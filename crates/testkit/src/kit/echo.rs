@@ -21,7 +21,6 @@ use voxwire_core::AudioFormat;
 
 use super::audio::expected_audio;
 use super::fault::{Effects, UtteranceEffects};
-use super::record::MAX_RECORDED_MESSAGES;
 use super::{rejection_response, Kit, MockDialect, RequestKind};
 
 /// The echo dialect (no switches of its own).
@@ -89,13 +88,7 @@ async fn serve(mut ws: WebSocket, kit: &Kit, id: u64, rate: u32, effects: Effect
     while let Some(Ok(message)) = ws.recv().await {
         let Message::Text(t) = message else { continue };
         let t = t.as_str();
-        kit.update(id, |r| {
-            if r.messages.len() < MAX_RECORDED_MESSAGES {
-                r.messages.push(kit.masker(&HeaderMap::new()).mask(t));
-            } else {
-                r.messages_dropped += 1;
-            }
-        });
+        kit.record_message(id, kit.masker(&HeaderMap::new()).mask(t));
         let reply = if let Some((c, text)) = t.strip_prefix("say:").and_then(|r| r.split_once(':'))
         {
             pending.push((c.to_string(), text.to_string()));

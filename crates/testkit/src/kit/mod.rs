@@ -54,18 +54,21 @@ pub mod fault;
 pub mod mux_echo;
 pub mod record;
 pub mod server;
+pub mod steps;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::http::{header, HeaderMap};
+use axum::response::Response;
 use axum::Router;
 use tokio::sync::watch;
 
 pub use fault::{Effects, Fault, FaultPlan, Rejection, Stall, UtteranceEffects};
 pub use record::{Masker, RecordedRequest, Recorder, RequestKind, MASK};
-pub use server::{rejection_response, streamed_audio, Loopback, LoopbackServer};
+pub use server::{json_response, rejection_response, streamed_audio, Loopback, LoopbackServer};
+pub use steps::{audio_steps, sse_event, stepped_body, stepped_body_then, Step};
 
 /// A vendor's protocol on top of the kit: how one mock answers.
 pub trait MockDialect: Send + Sync + 'static {
@@ -100,6 +103,21 @@ impl Kit {
         let index = plan.1;
         plan.1 += 1;
         (index, plan.0.fault_for(index))
+    }
+
+    /// Takes the next fault for recording `id` (its plan index stored there)
+    /// and turns it into [`Effects`]; `Err` is the answer when the plan
+    /// rejects the request (for a WebSocket `upgrade`, a WebSocket-only
+    /// rejection too): what every speech handler does first.
+    pub fn effects_for(&self, id: u64, upgrade: bool) -> Result<Effects, Box<Response>> {
+        let (index, fault) = self.take_fault();
+        self.recorder.update(id, |r| r.index = Some(index));
+        let effects = Effects::of(&fault);
+        let ws_only = effects.reject_ws.as_ref().filter(|_| upgrade);
+        match effects.reject.as_ref().or(ws_only) {
+            Some(rejection) => Err(Box::new(rejection_response(rejection))),
+            None => Ok(effects),
+        }
     }
 
     /// Replaces the fault plan; its indices count from the next request.
@@ -140,6 +158,46 @@ impl Kit {
             messages_dropped: 0,
             utterances: Vec::new(),
         })
+    }
+
+    /// Records a request with its query and body too (all masked); returns
+    /// its id for [`Kit::update`].
+    pub fn record_http(
+        &self,
+        kind: RequestKind,
+        method: &str,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+    ) -> u64 {
+        let id = self.record_request(kind, method, uri.path(), headers);
+        let masker = self.masker(headers);
+        let query = uri.query().map(|q| masker.mask(q));
+        let body = body.map(|b| masker.mask(&String::from_utf8_lossy(b)));
+        self.recorder.update(id, |r| {
+            r.query = query;
+            r.body = body;
+        });
+        id
+    }
+
+    /// Appends a client's WebSocket message (already masked) to a recording;
+    /// past [`record::MAX_RECORDED_MESSAGES`] it is only counted.
+    pub fn record_message(&self, id: u64, text: String) {
+        self.recorder.update(id, |r| {
+            if r.messages.len() < record::MAX_RECORDED_MESSAGES {
+                r.messages.push(text);
+            } else {
+                r.messages_dropped += 1;
+            }
+        });
+    }
+
+    /// Stores the status of `response` in recording `id`, and returns it.
+    pub fn answered(&self, id: u64, response: Response) -> Response {
+        let status = response.status().as_u16();
+        self.recorder.update(id, |r| r.status = status);
+        response
     }
 
     /// Changes a recording (status, messages...).
@@ -213,9 +271,55 @@ impl<D: MockDialect> Mock<D> {
         })
     }
 
+    /// [`Mock::start`], panicking with the dialect's name when no loopback
+    /// port can be bound: what a vendor mock's `start` is.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn launch(dialect: D, api_key: &str, faults: FaultPlan) -> Self {
+        let name = dialect.name();
+        Self::start_with_faults(dialect, api_key, faults)
+            .await
+            .unwrap_or_else(|e| panic!("cannot bind the mock {name} server: {e}"))
+    }
+
     /// The socket address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
+    }
+
+    /// The key the mock accepts.
+    pub fn api_key(&self) -> &str {
+        self.kit.api_key()
+    }
+
+    /// Replaces the fault plan; its indices count from the next request.
+    pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
+        self.kit.set_fault(faults);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.kit.set_fault(FaultPlan::none());
+    }
+
+    /// Every request so far, oldest first, credentials masked.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.kit.requests()
+    }
+
+    /// The speech requests so far (those recorded as [`RequestKind::Rest`]).
+    pub fn speech_requests(&self) -> Vec<RecordedRequest> {
+        self.kit
+            .requests()
+            .into_iter()
+            .filter(|r| r.kind == RequestKind::Rest)
+            .collect()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.kit.recorder().clear();
     }
 
     /// `http://127.0.0.1:PORT{path}`.

@@ -113,6 +113,17 @@ impl Drop for LoopbackServer {
     }
 }
 
+/// A response of `status` with a JSON `body` (`Content-Type: application/json`):
+/// every vendor's error answers and JSON endpoints.
+pub fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut response = (status, body.into()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// The HTTP response for a scripted [`Rejection`]: its status, body (JSON
 /// content type when it parses as JSON), `Retry-After` and extra headers.
 pub fn rejection_response(r: &Rejection) -> Response {

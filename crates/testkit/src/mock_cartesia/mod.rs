@@ -44,8 +44,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::kit::{
-    rejection_response, streamed_audio, Effects, Fault, Kit, Mock, MockDialect, RecordedRequest,
-    Rejection, RequestKind,
+    json_response, streamed_audio, Fault, FaultPlan, Kit, Mock, MockDialect, Rejection, RequestKind,
 };
 pub use request::{audio_for, voice_id, Container, RATES};
 pub use sse::CHARS_PER_EVENT;
@@ -99,10 +98,18 @@ impl MockDialect for CartesiaDialect {
     }
 }
 
-/// A running mock; dropping it stops the server.
+/// A running mock; dropping it stops the server. The kit's [`Mock`]
+/// (URLs, faults, recordings) is reached through it.
 #[derive(Debug)]
 pub struct MockCartesia {
     mock: Mock<CartesiaDialect>,
+}
+
+impl std::ops::Deref for MockCartesia {
+    type Target = Mock<CartesiaDialect>;
+    fn deref(&self) -> &Self::Target {
+        &self.mock
+    }
 }
 
 impl MockCartesia {
@@ -116,30 +123,13 @@ impl MockCartesia {
     /// # Panics
     /// When no loopback port can be bound.
     pub async fn start_with(api_key: &str) -> Self {
-        let mock = Mock::start(CartesiaDialect, api_key)
-            .await
-            .unwrap_or_else(|e| panic!("cannot bind the mock Cartesia server: {e}"));
+        let mock = Mock::launch(CartesiaDialect, api_key, FaultPlan::none()).await;
         Self { mock }
     }
 
     /// `http://127.0.0.1:PORT`: voxwire's `base_url` and the SDK's.
     pub fn base_url(&self) -> String {
         self.mock.url("")
-    }
-
-    /// The kit behind it: faults ([`Kit::set_fault`]), recorder
-    /// ([`Kit::requests`]), connections.
-    pub fn kit(&self) -> &Kit {
-        self.mock.kit()
-    }
-
-    /// The speech requests so far, the key masked.
-    pub fn speech_requests(&self) -> Vec<RecordedRequest> {
-        self.kit()
-            .requests()
-            .into_iter()
-            .filter(|r| r.kind == RequestKind::Rest)
-            .collect()
     }
 
     /// Stops the server.
@@ -224,15 +214,6 @@ fn dated(v: &str) -> bool {
         })
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
 fn refuse(headers: &HeaderMap, status: StatusCode, code: &str, message: &str) -> Response {
     let shape = ErrorShape::of(version(headers));
     json_response(status, error_body(shape, status.as_u16(), code, message))
@@ -274,9 +255,7 @@ fn finish(kit: &Kit, id: u64, mut response: Response) -> Response {
     if let Ok(v) = HeaderValue::from_str(&format!("req-mock-{id}")) {
         response.headers_mut().insert("x-request-id", v);
     }
-    let status = response.status().as_u16();
-    kit.update(id, |r| r.status = status);
-    response
+    kit.answered(id, response)
 }
 
 fn voice_json((id, name, gender, locale): (&str, &str, &str, &str)) -> Value {
@@ -336,34 +315,32 @@ async fn not_found(
 }
 
 async fn bytes(State(kit): State<Arc<Kit>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    speech(&kit, false, &uri, &headers, &body)
+    speech(kit, false, &uri, &headers, &body)
 }
 
 async fn sse(State(kit): State<Arc<Kit>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    speech(&kit, true, &uri, &headers, &body)
+    speech(kit, true, &uri, &headers, &body)
 }
 
 /// `/tts/bytes`, or `/tts/sse` when `events`.
-fn speech(kit: &Kit, events: bool, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+fn speech(kit: Arc<Kit>, events: bool, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
     let id = kit.record_request(RequestKind::Rest, "POST", uri.path(), headers);
     let masker = kit.masker(headers);
     kit.update(id, |r| {
         r.body = Some(masker.mask(&String::from_utf8_lossy(body)))
     });
-    let response = answer(kit, id, events, headers, body);
-    finish(kit, id, response)
+    let response = answer(&kit, id, events, headers, body);
+    finish(&kit, id, response)
 }
 
-fn answer(kit: &Kit, id: u64, events: bool, headers: &HeaderMap, body: &[u8]) -> Response {
+fn answer(kit: &Arc<Kit>, id: u64, events: bool, headers: &HeaderMap, body: &[u8]) -> Response {
     if let Some(refused) = unadmitted(kit, headers) {
         return refused;
     }
-    let (index, fault) = kit.take_fault();
-    kit.update(id, |r| r.index = Some(index));
-    let effects = Effects::of(&fault);
-    if let Some(rejection) = &effects.reject {
-        return rejection_response(rejection);
-    }
+    let effects = match kit.effects_for(id, false) {
+        Ok(e) => e,
+        Err(rejected) => return *rejected,
+    };
     let asked = match request::validate(body) {
         Ok(a) => a,
         Err((status, code, message)) => return refuse(headers, status, code, &message),
@@ -376,7 +353,7 @@ fn answer(kit: &Kit, id: u64, events: bool, headers: &HeaderMap, body: &[u8]) ->
             return refuse(headers, StatusCode::BAD_REQUEST, "invalid_output_format", e);
         }
         let v = serde_json::from_slice(body).unwrap_or(Value::Null);
-        return sse::answer(&asked, &v, &fx);
+        return sse::answer(Arc::clone(kit), &asked, &v, &fx);
     }
     if let Some((message, _, at)) = fx.error.take() {
         if at == 0 {

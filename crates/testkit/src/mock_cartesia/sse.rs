@@ -2,29 +2,21 @@
 //! `data: <json>` lines with no `event:` names (the SDK decodes every
 //! `data` as JSON and dispatches on its `type`).
 
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use base64::Engine as _;
-use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::error_body;
 use super::request::{audio_for, Asked};
 use crate::kit::audio::expected_words;
-use crate::kit::UtteranceEffects;
+use crate::kit::{sse_event, stepped_body, Kit, Step, UtteranceEffects};
 
 /// Characters of the transcript per `chunk` event.
 pub const CHARS_PER_EVENT: usize = 7;
-
-/// One thing the answer does.
-enum Event {
-    Data(Value),
-    Pause(Duration),
-    Cut,
-}
 
 /// The `word_timestamps` of the whole transcript, in seconds from its start.
 fn word_timestamps(text: &str) -> Value {
@@ -38,7 +30,7 @@ fn word_timestamps(text: &str) -> Value {
 
 /// The events for `asked`, faults applied: `chunk`s of base64 audio,
 /// `timestamps` when asked, then `done` (or an `error` event, or a cut).
-fn events(asked: &Asked, body: &Value, fx: &UtteranceEffects) -> Vec<Event> {
+fn events(asked: &Asked, body: &Value, fx: &UtteranceEffects) -> VecDeque<Step> {
     let context = body.get("context_id").cloned().unwrap_or(Value::Null);
     let chars: Vec<char> = asked.text.chars().collect();
     let pieces: Vec<String> = if fx.zero_audio {
@@ -49,60 +41,55 @@ fn events(asked: &Asked, body: &Value, fx: &UtteranceEffects) -> Vec<Event> {
             .map(|c| c.iter().collect())
             .collect()
     };
-    let mut out = Vec::new();
+    let mut out = VecDeque::new();
     let mut sent = 0usize;
     let mut stall = fx.stall;
     for piece in pieces {
         if let Some((_, pause)) = stall.filter(|(at, _)| sent >= *at) {
-            out.push(Event::Pause(pause));
+            out.push_back(Step::Sleep(pause));
             stall = None;
         }
         if fx.close.is_some_and(|(at, _)| sent >= at) {
-            out.push(Event::Cut);
+            out.push_back(Step::Cut);
             return out;
         }
         if let Some((message, ..)) = fx.error.as_ref().filter(|(_, _, at)| sent >= *at) {
             let e = error_body(super::ErrorShape::Titled, 500, "internal_error", message);
-            out.push(Event::Data(serde_json::from_str(&e).unwrap_or(Value::Null)));
+            out.push_back(Step::Send(sse_event(
+                &serde_json::from_str(&e).unwrap_or(Value::Null),
+            )));
             return out;
         }
         if let Some(d) = fx.drip.filter(|_| sent > 0) {
-            out.push(Event::Pause(d));
+            out.push_back(Step::Sleep(d));
         }
         let audio = audio_for(&piece, asked.container);
         sent += audio.len();
-        out.push(Event::Data(json!({
+        out.push_back(Step::Send(sse_event(&json!({
             "type": "chunk", "data": base64::engine::general_purpose::STANDARD.encode(audio),
             "done": false, "status_code": 206, "step_time": 12.5, "context_id": context,
-        })));
+        }))));
     }
     if body["add_timestamps"].as_bool() == Some(true) {
-        out.push(Event::Data(json!({
+        out.push_back(Step::Send(sse_event(&json!({
             "type": "timestamps", "done": false, "status_code": 206, "context_id": context,
             "word_timestamps": word_timestamps(&asked.text),
-        })));
+        }))));
     }
-    out.push(Event::Data(json!({
+    out.push_back(Step::Send(sse_event(&json!({
         "type": "done", "done": true, "status_code": 200, "context_id": context,
-    })));
+    }))));
     out
 }
 
 /// The streamed answer.
-pub(super) fn answer(asked: &Asked, body: &Value, fx: &UtteranceEffects) -> Response {
-    let stream = futures::stream::iter(events(asked, body, fx))
-        .then(|e| async move {
-            match e {
-                Event::Data(v) => Some(Ok(Bytes::from(format!("data: {v}\n\n")))),
-                Event::Pause(d) => {
-                    tokio::time::sleep(d).await;
-                    None
-                }
-                Event::Cut => Some(Err(std::io::Error::other("cut (mock fault)"))),
-            }
-        })
-        .filter_map(|e| async move { e });
-    let mut response = Response::new(Body::from_stream(stream));
+pub(super) fn answer(
+    kit: Arc<Kit>,
+    asked: &Asked,
+    body: &Value,
+    fx: &UtteranceEffects,
+) -> Response {
+    let mut response = Response::new(stepped_body(events(asked, body, fx), kit, (), "Cartesia"));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),

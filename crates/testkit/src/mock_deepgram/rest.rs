@@ -9,8 +9,7 @@ use serde_json::Value;
 use super::ws::{deny, pairs, record};
 use super::{format_of, St, MAX_REST_CHARS};
 use crate::kit::audio::{expected_audio, wav_header};
-use crate::kit::fault::Effects;
-use crate::kit::{rejection_response, streamed_audio, RequestKind};
+use crate::kit::{streamed_audio, RequestKind};
 
 /// Bytes per body chunk (odd, so chunks split samples).
 const CHUNK: usize = 999;
@@ -27,9 +26,7 @@ pub(crate) async fn speak(
     kit.update(id, |r| r.body = Some(masker.mask(&body_text)));
     let request_id = dg.request_id();
     let response = answer(&dg, &kit, id, &uri, &headers, &body_text, &request_id).await;
-    let status = response.status().as_u16();
-    kit.update(id, |r| r.status = status);
-    response
+    kit.answered(id, response)
 }
 
 async fn answer(
@@ -44,12 +41,10 @@ async fn answer(
     if dg.authorized(headers).is_err() {
         return deny(401, "INVALID_AUTH", "Invalid credentials.", request_id);
     }
-    let (index, fault) = kit.take_fault();
-    kit.update(id, |r| r.index = Some(index));
-    let fx = Effects::of(&fault);
-    if let Some(r) = &fx.reject {
-        return rejection_response(r);
-    }
+    let fx = match kit.effects_for(id, false) {
+        Ok(e) => e,
+        Err(rejected) => return *rejected,
+    };
     let query = pairs(uri);
     let (format, kind) = match format_of(&query, true) {
         Ok(f) => f,

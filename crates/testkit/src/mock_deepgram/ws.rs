@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -14,16 +14,13 @@ use voxwire_core::AudioFormat;
 
 use super::{error_body, format_of, DgFault, MockDeepgram, St, MAX_SPEAK_CHARS};
 use crate::kit::audio::expected_audio;
-use crate::kit::fault::Effects;
-use crate::kit::record::MAX_RECORDED_MESSAGES;
-use crate::kit::{rejection_response, Kit, RequestKind};
+use crate::kit::{Kit, RequestKind};
 
 /// A refusal in Deepgram's shape: JSON body, `dg-error`, `dg-request-id`.
 pub(crate) fn deny(status: u16, err_code: &str, err_msg: &str, request_id: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut r = (status, error_body(err_code, err_msg, request_id)).into_response();
+    let mut r = crate::kit::json_response(status, error_body(err_code, err_msg, request_id));
     let h = r.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/json"));
     if let Ok(v) = HeaderValue::from_str(err_msg) {
         h.insert("dg-error", v);
     }
@@ -48,11 +45,9 @@ pub(crate) fn record(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> u64 {
-    let id = kit.record_request(kind, method, uri.path(), headers);
+    let id = kit.record_http(kind, method, uri, headers, None);
     let masker = kit.masker(headers);
-    let query = uri.query().map(|q| masker.mask(q));
     kit.update(id, |r| {
-        r.query = query;
         for (_, v) in r.headers.iter_mut() {
             *v = masker.mask(v);
         }
@@ -71,11 +66,8 @@ pub(crate) async fn upgrade(
     let response = match dg.authorized(&headers) {
         Err(()) => deny(401, "INVALID_AUTH", "Invalid credentials.", &request_id),
         Ok(protocol) => {
-            let (index, fault) = kit.take_fault();
-            kit.update(id, |r| r.index = Some(index));
-            let fx = Effects::of(&fault);
-            if let Some(r) = fx.reject.as_ref().or(fx.reject_ws.as_ref()) {
-                rejection_response(r)
+            if let Err(rejected) = kit.effects_for(id, true) {
+                *rejected
             } else {
                 match format_of(&pairs(&uri), false) {
                     Err(msg) => deny(400, "Bad Request", &msg, &request_id),
@@ -101,9 +93,7 @@ pub(crate) async fn upgrade(
             }
         }
     };
-    let status = response.status().as_u16();
-    kit.update(id, |r| r.status = status);
-    response
+    kit.answered(id, response)
 }
 
 /// One utterance being spoken.
@@ -191,13 +181,7 @@ async fn serve(
                     Message::Text(t) => t.as_str().to_string(),
                     _ => continue,
                 };
-                kit.update(id, |r| {
-                    if r.messages.len() < MAX_RECORDED_MESSAGES {
-                        r.messages.push(masker.mask(&text));
-                    } else {
-                        r.messages_dropped += 1;
-                    }
-                });
+                kit.record_message(id, masker.mask(&text));
                 last_text = Instant::now();
                 let v: Option<Value> = serde_json::from_str(&text).ok();
                 let kind = v.as_ref().and_then(|v| v.get("type")).and_then(Value::as_str).unwrap_or("");

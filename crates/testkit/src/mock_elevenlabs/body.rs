@@ -2,7 +2,6 @@
 //! pieces, JSON lines with alignment, or one JSON object.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -13,7 +12,7 @@ use voxwire_core::{AudioFormat, Encoding};
 
 use super::{Plan, CHARS_PER_LINE, CHUNK_SIZE, UNLISTED_VOICE, VOICES};
 use crate::kit::audio::{expected_audio, expected_mp3, expected_timestamps};
-use crate::kit::UtteranceEffects;
+use crate::kit::{Step, UtteranceEffects};
 
 /// Which endpoint of the four.
 #[derive(Debug, Clone, Copy)]
@@ -176,13 +175,6 @@ pub(super) fn validate(
     })
 }
 
-/// A step of a streamed body.
-pub(super) enum Step {
-    Send(Bytes),
-    Sleep(Duration),
-    Cut,
-}
-
 /// The `alignment` of `chars` (from character `from` of the text).
 fn alignment(text: &str, from: usize, count: usize, rate: u32, cumulative: bool) -> Value {
     let times = expected_timestamps(text, rate);
@@ -239,12 +231,7 @@ pub(super) fn whole(a: &Asked, timed: bool, fx: &UtteranceEffects) -> Response {
         let al = alignment(&a.text, 0, a.text.chars().count(), rate_of(a.wire), true);
         let b64 = base64::engine::general_purpose::STANDARD.encode(&audio);
         let body = json!({ "audio_base64": b64, "alignment": al, "normalized_alignment": al });
-        let mut r = (StatusCode::OK, body.to_string()).into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        return r;
+        return crate::kit::json_response(StatusCode::OK, body.to_string());
     }
     let mut r = (StatusCode::OK, audio).into_response();
     r.headers_mut().insert(

@@ -30,19 +30,17 @@ mod body;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
 use crate::kit::{
-    rejection_response, Effects, Fault, FaultPlan, Kit, Mock, MockDialect, RecordedRequest,
-    Rejection, RequestKind,
+    json_response, stepped_body, Fault, FaultPlan, Kit, Mock, MockDialect, Rejection, RequestKind,
 };
 pub use body::{audio_for, Wire};
 
@@ -113,10 +111,18 @@ impl MockDialect for ElevenLabsDialect {
     }
 }
 
-/// A running mock; dropping it stops the server.
+/// A running mock; dropping it stops the server. The kit's [`Mock`]
+/// (URLs, faults, recordings) is reached through it.
 #[derive(Debug)]
 pub struct MockElevenLabs {
     mock: Mock<ElevenLabsDialect>,
+}
+
+impl std::ops::Deref for MockElevenLabs {
+    type Target = Mock<ElevenLabsDialect>;
+    fn deref(&self) -> &Self::Target {
+        &self.mock
+    }
 }
 
 impl MockElevenLabs {
@@ -134,30 +140,13 @@ impl MockElevenLabs {
             switches: Mutex::new(switches),
             ids: AtomicU64::new(0),
         };
-        let mock = Mock::start(dialect, api_key)
-            .await
-            .unwrap_or_else(|e| panic!("cannot bind the mock ElevenLabs server: {e}"));
+        let mock = Mock::launch(dialect, api_key, FaultPlan::none()).await;
         Self { mock }
     }
 
     /// `http://127.0.0.1:PORT/v1`: what voxwire's `base_url` is set to.
     pub fn base_url(&self) -> String {
         self.mock.url("/v1")
-    }
-
-    /// The kit behind it: faults, recorder, connections.
-    pub fn kit(&self) -> &Kit {
-        self.mock.kit()
-    }
-
-    /// `http://127.0.0.1:PORT{path}` (the SDK's `base_url` is `url("")`).
-    pub fn url(&self, path: &str) -> String {
-        self.mock.url(path)
-    }
-
-    /// Replaces the fault plan (indices count speech requests from now).
-    pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
-        self.mock.kit().set_fault(faults);
     }
 
     /// Changes the switches while running.
@@ -168,19 +157,6 @@ impl MockElevenLabs {
             .switches
             .lock()
             .unwrap_or_else(|e| e.into_inner()));
-    }
-
-    /// Every request so far, the key masked.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.mock.kit().requests()
-    }
-
-    /// The speech requests so far.
-    pub fn speech_requests(&self) -> Vec<RecordedRequest> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.kind == RequestKind::Rest)
-            .collect()
     }
 
     /// Stops the server.
@@ -213,15 +189,6 @@ pub fn quota_exceeded() -> Fault {
     )
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
 fn detail(status: StatusCode, code: &str, message: &str) -> Response {
     json_response(status, detail_body(code, message))
 }
@@ -249,9 +216,7 @@ fn finish(state: &AppState, id: u64, mut response: Response) -> Response {
     if let Ok(v) = HeaderValue::from_str(&trace) {
         response.headers_mut().insert("x-trace-id", v);
     }
-    let status = response.status().as_u16();
-    state.kit.update(id, |r| r.status = status);
-    response
+    state.kit.answered(id, response)
 }
 
 async fn voices(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
@@ -360,13 +325,7 @@ fn handle(
     body: &[u8],
 ) -> Response {
     let kit = &state.kit;
-    let id = kit.record_request(RequestKind::Rest, "POST", uri.path(), headers);
-    let masker = kit.masker(headers);
-    let q = uri.query().map(|q| masker.mask(q));
-    kit.update(id, |r| {
-        r.body = Some(masker.mask(&String::from_utf8_lossy(body)));
-        r.query = q;
-    });
+    let id = kit.record_http(RequestKind::Rest, "POST", uri, headers, Some(body));
     let response = answer(state, id, voice, shape, query, headers, body);
     finish(state, id, response)
 }
@@ -384,12 +343,10 @@ fn answer(
     if !authorized(kit, headers) {
         return unauthorized();
     }
-    let (index, fault) = kit.take_fault();
-    kit.update(id, |r| r.index = Some(index));
-    let effects = Effects::of(&fault);
-    if let Some(rejection) = &effects.reject {
-        return rejection_response(rejection);
-    }
+    let effects = match kit.effects_for(id, false) {
+        Ok(e) => e,
+        Err(rejected) => return *rejected,
+    };
     let sw = state
         .dialect
         .switches
@@ -423,30 +380,8 @@ fn answer(
     } else {
         asked.wire.content_type()
     };
-    let stream = futures::stream::unfold((steps, Arc::clone(kit)), |(mut steps, kit)| async move {
-        loop {
-            match steps.pop_front()? {
-                body::Step::Send(b) => return Some((Ok(b), (steps, kit))),
-                body::Step::Sleep(d) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(d) => {}
-                        _ = kit.stopped() => return None,
-                    }
-                }
-                body::Step::Cut => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    steps.clear();
-                    return Some((
-                        Err(std::io::Error::other(
-                            "mock ElevenLabs: body cut off by a scripted fault",
-                        )),
-                        (steps, kit),
-                    ));
-                }
-            }
-        }
-    });
-    let mut response = Response::new(Body::from_stream(stream));
+    let body = stepped_body(steps, Arc::clone(kit), (), "ElevenLabs");
+    let mut response = Response::new(body);
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -35,9 +35,8 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -49,8 +48,8 @@ use voxwire_core::AudioFormat;
 
 use crate::kit::audio::{expected_audio, expected_mp3, wav_header, DEFAULT_BIT_RATE};
 use crate::kit::{
-    rejection_response, Effects, Fault, FaultPlan, Kit, Mock, MockDialect, RecordedRequest,
-    Rejection, RequestKind, UtteranceEffects,
+    audio_steps, json_response, sse_event, stepped_body, Fault, FaultPlan, Kit, Mock, MockDialect,
+    Rejection, RequestKind, Step, UtteranceEffects,
 };
 
 /// The key the mock accepts unless told otherwise.
@@ -175,10 +174,18 @@ impl MockDialect for OpenAiDialect {
     }
 }
 
-/// A running mock; dropping it stops the server.
+/// A running mock; dropping it stops the server. The kit's [`Mock`]
+/// (URLs, faults, recordings) is reached through it.
 #[derive(Debug)]
 pub struct MockOpenAi {
     mock: Mock<OpenAiDialect>,
+}
+
+impl std::ops::Deref for MockOpenAi {
+    type Target = Mock<OpenAiDialect>;
+    fn deref(&self) -> &Self::Target {
+        &self.mock
+    }
 }
 
 impl MockOpenAi {
@@ -194,33 +201,15 @@ impl MockOpenAi {
     pub async fn start_with(api_key: &str, switches: Switches) -> Self {
         let dialect = OpenAiDialect {
             switches: Mutex::new(switches),
-            ids: AtomicU64::new(0),
-            open_bodies: Arc::new(AtomicUsize::new(0)),
+            ..OpenAiDialect::default()
         };
-        let mock = Mock::start(dialect, api_key)
-            .await
-            .unwrap_or_else(|e| panic!("cannot bind the mock OpenAI server: {e}"));
+        let mock = Mock::launch(dialect, api_key, FaultPlan::none()).await;
         Self { mock }
     }
 
     /// `http://127.0.0.1:PORT/v1`: what a client's `base_url` is set to.
     pub fn base_url(&self) -> String {
         self.mock.url("/v1")
-    }
-
-    /// `http://127.0.0.1:PORT{path}`.
-    pub fn url(&self, path: &str) -> String {
-        self.mock.url(path)
-    }
-
-    /// The kit's shared state: faults, recordings, counts.
-    pub fn kit(&self) -> &Kit {
-        self.mock.kit()
-    }
-
-    /// Replaces the fault plan (indices count speech requests from now).
-    pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
-        self.mock.kit().set_fault(faults);
     }
 
     /// Changes the switches while running.
@@ -236,19 +225,6 @@ impl MockOpenAi {
     /// Speech bodies being streamed right now (a client that hangs up ends its body).
     pub fn open_bodies(&self) -> usize {
         self.mock.dialect().open_bodies.load(Ordering::SeqCst)
-    }
-
-    /// Every request so far, the key masked.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.mock.kit().requests()
-    }
-
-    /// The speech requests so far.
-    pub fn speech_requests(&self) -> Vec<RecordedRequest> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.kind == RequestKind::Rest)
-            .collect()
     }
 
     /// Stops the server.
@@ -305,12 +281,7 @@ fn json_error(
     param: Option<&str>,
     code: Option<&str>,
 ) -> Response {
-    let mut r = (status, error_json(message, kind, param, code)).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
+    json_response(status, error_json(message, kind, param, code))
 }
 
 fn bad_request(message: &str, param: Option<&str>) -> Response {
@@ -345,9 +316,7 @@ fn finish(state: &AppState, id: u64, mut response: Response) -> Response {
     if let Ok(v) = HeaderValue::from_str(&state.dialect.request_id()) {
         response.headers_mut().insert("x-request-id", v);
     }
-    let status = response.status().as_u16();
-    state.kit.update(id, |r| r.status = status);
-    response
+    state.kit.answered(id, response)
 }
 
 async fn models(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
@@ -553,12 +522,10 @@ fn answer(state: &AppState, id: u64, headers: &HeaderMap, body: &[u8]) -> Respon
     if !authorized(kit, headers) {
         return unauthorized();
     }
-    let (index, fault) = kit.take_fault();
-    kit.update(id, |r| r.index = Some(index));
-    let effects = Effects::of(&fault);
-    if let Some(rejection) = &effects.reject {
-        return rejection_response(rejection);
-    }
+    let effects = match kit.effects_for(id, false) {
+        Ok(e) => e,
+        Err(rejected) => return *rejected,
+    };
     let sw = state.dialect.switches();
     let asked = match validate(body, &sw) {
         Ok(a) => a,
@@ -594,34 +561,8 @@ fn answer(state: &AppState, id: u64, headers: &HeaderMap, body: &[u8]) -> Respon
         asked.input.chars().count(),
     );
     let open = OpenBody::new(&state.dialect.open_bodies);
-    let stream = futures::stream::unfold(
-        (steps, Arc::clone(kit), open),
-        |(mut steps, kit, open)| async move {
-            loop {
-                match steps.pop_front()? {
-                    Step::Send(b) => return Some((Ok(b), (steps, kit, open))),
-                    Step::Sleep(d) => {
-                        tokio::select! {
-                            _ = tokio::time::sleep(d) => {}
-                            _ = kit.stopped() => return None,
-                        }
-                    }
-                    Step::Cut => {
-                        // Let what was sent reach the client, then break the body.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        steps.clear();
-                        return Some((
-                            Err(std::io::Error::other(
-                                "mock OpenAI: body cut off by a scripted fault",
-                            )),
-                            (steps, kit, open),
-                        ));
-                    }
-                }
-            }
-        },
-    );
-    let mut response = Response::new(Body::from_stream(stream));
+    let body = stepped_body(steps, Arc::clone(kit), open, "OpenAI");
+    let mut response = Response::new(body);
     let ct = if asked.sse {
         "text/event-stream"
     } else {
@@ -652,16 +593,6 @@ pub fn audio_for(input: &str, format: &str) -> Vec<u8> {
         }
         _ => expected_mp3(input, SAMPLE_RATE, DEFAULT_BIT_RATE),
     }
-}
-
-enum Step {
-    Send(Bytes),
-    Sleep(Duration),
-    Cut,
-}
-
-fn sse_event(v: &Value) -> Bytes {
-    Bytes::from(format!("data: {v}\n\n"))
 }
 
 fn delta_event(style: DeltaField, audio: &[u8]) -> Bytes {
@@ -699,43 +630,13 @@ fn plan(
             )));
         }
     }
-    let error_at = fx.error.as_ref().map(|(_, _, at)| *at);
-    let close_at = fx.close.map(|(at, _)| at);
-    let cut_at = [error_at, close_at].into_iter().flatten().min();
-    let mut stall = fx.stall;
-    let mut pos = 0;
-    loop {
-        if let Some((at, pause)) = stall {
-            if pos >= at {
-                steps.push_back(Step::Sleep(pause));
-                stall = None;
-            }
-        }
-        if pos >= audio.len() || cut_at.is_some_and(|c| pos >= c) {
-            break;
-        }
-        let mut end = (pos + chunk).min(audio.len());
-        if let Some(c) = cut_at {
-            end = end.min(c);
-        }
-        if let Some((at, _)) = stall {
-            if at > pos {
-                end = end.min(at);
-            }
-        }
-        if pos > 0 {
-            if let Some(d) = fx.drip {
-                steps.push_back(Step::Sleep(d));
-            }
-        }
-        let piece = &audio[pos..end];
-        steps.push_back(Step::Send(match sse {
-            Some(style) => delta_event(style, piece),
-            None => Bytes::copy_from_slice(piece),
-        }));
-        pos = end;
-    }
-    let cut = cut_at.is_some_and(|c| pos >= c);
+    let (audio_steps, stopped) = audio_steps(audio, chunk, fx, |piece| match sse {
+        Some(style) => delta_event(style, piece),
+        None => Bytes::copy_from_slice(piece),
+    });
+    steps.extend(audio_steps);
+    let cut = stopped.is_some();
+    let pos = stopped.unwrap_or(0);
     match (&fx.error, fx.close, sse) {
         (Some((message, field, at)), _, Some(_)) if cut && pos >= *at => {
             let error = match field {

@@ -30,13 +30,12 @@ mod params;
 mod rest;
 mod ws;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum::Router;
 use tokio::sync::watch;
@@ -56,8 +55,6 @@ pub use config::{
     DEFAULT_API_KEY, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_MESSAGE_SIZE, FOREVER, MAX_CHUNK_SIZE,
     MAX_TEXT_CHARS,
 };
-
-use crate::kit::record::{Masker, Recorder};
 
 /// The built-in voices: (id, display name).
 pub const BUILTIN_VOICES: [(&str, &str); 5] = [
@@ -132,24 +129,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Takes the next fault-plan index and its fault.
-    pub(crate) fn take_fault(&self) -> (usize, Fault) {
-        self.kit.take_fault()
-    }
-
     /// The configuration the mock was started with.
     pub(crate) fn config(&self) -> &MockConfig {
         &self.xai.config
-    }
-
-    /// Where recordings go.
-    pub(crate) fn recorder(&self) -> &Recorder {
-        self.kit.recorder()
-    }
-
-    /// Resolves once the server is shutting down (or was dropped).
-    pub(crate) async fn stopped(&self) {
-        self.kit.stopped().await
     }
 
     /// How many times [`MockXai::go_silent`] was called.
@@ -186,11 +168,6 @@ impl Shared {
         }
     }
 
-    /// A masker for a request with these headers.
-    pub(crate) fn masker(&self, headers: &HeaderMap) -> Masker {
-        self.kit.masker(headers)
-    }
-
     /// Every voice: built-ins, then custom ones.
     pub(crate) fn voices(&self) -> Vec<(String, String)> {
         BUILTIN_VOICES
@@ -213,7 +190,7 @@ impl Shared {
             .find(|(v, _)| v.eq_ignore_ascii_case(id.trim()))
     }
 
-    /// Records a new request; returns its recording id.
+    /// Records a new request (query and body too); returns its recording id.
     pub(crate) fn record(
         &self,
         kind: RequestKind,
@@ -222,20 +199,8 @@ impl Shared {
         headers: &HeaderMap,
         body: Option<&[u8]>,
     ) -> u64 {
-        let masker = self.masker(headers);
-        self.kit.recorder().push(RecordedRequest {
-            kind,
-            index: None,
-            method: method.as_str().to_string(),
-            path: masker.mask(uri.path()),
-            query: uri.query().map(|q| masker.mask(q)),
-            headers: masker.headers(headers),
-            body: body.map(|b| masker.mask(&String::from_utf8_lossy(b))),
-            status: 0,
-            messages: Vec::new(),
-            messages_dropped: 0,
-            utterances: Vec::new(),
-        })
+        self.kit
+            .record_http(kind, method.as_str(), uri, headers, body)
     }
 
     /// Stores the status answered and counts rejections.
@@ -281,15 +246,7 @@ impl Drop for OpenConnection {
 
 /// A JSON error response `{"code":..,"error":..}`.
 pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        error_body(status.as_u16(), message),
-    )
-        .into_response()
+    crate::kit::json_response(status, error_body(status.as_u16(), message))
 }
 
 fn unauthorized(message: &str) -> Response {
@@ -299,12 +256,18 @@ fn unauthorized(message: &str) -> Response {
     r
 }
 
-pub(crate) use crate::kit::server::rejection_response;
-
-/// A running mock xAI server. Dropping it stops the server.
+/// A running mock xAI server. Dropping it stops the server. The kit's
+/// [`Mock`] (address, key, faults, recordings) is reached through it.
 #[derive(Debug)]
 pub struct MockXai {
     mock: Mock<XaiDialect>,
+}
+
+impl std::ops::Deref for MockXai {
+    type Target = Mock<XaiDialect>;
+    fn deref(&self) -> &Self::Target {
+        &self.mock
+    }
 }
 
 impl MockXai {
@@ -332,11 +295,6 @@ impl MockXai {
         Ok(Self { mock })
     }
 
-    /// The socket address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.mock.addr()
-    }
-
     /// The API base, `http://127.0.0.1:PORT/v1` (REST is `{base}/tts`).
     pub fn base_url(&self) -> String {
         self.mock.url("/v1")
@@ -352,41 +310,11 @@ impl MockXai {
         self.mock.url("/v1/tts")
     }
 
-    /// The accepted bearer key.
-    pub fn api_key(&self) -> &str {
-        self.mock.kit().api_key()
-    }
-
-    /// The kit underneath: fault plan, recorder, upgrade count.
-    pub fn kit(&self) -> &Kit {
-        self.mock.kit()
-    }
-
-    /// Replaces the fault plan; its indices count from the next request.
-    pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
-        self.mock.kit().set_fault(faults);
-    }
-
     /// Makes every WebSocket open now stop reading and answering, pings
     /// included, without closing: what a half-open socket looks like to a
     /// client. Connections opened later behave.
     pub fn go_silent(&self) {
         self.mock.dialect().silence.send_modify(|n| *n += 1);
-    }
-
-    /// Removes every fault.
-    pub fn clear_faults(&self) {
-        self.set_fault(FaultPlan::none());
-    }
-
-    /// Every request so far, oldest first, credentials masked.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.mock.kit().requests()
-    }
-
-    /// Forgets the recorded requests.
-    pub fn clear_requests(&self) {
-        self.mock.kit().recorder().clear();
     }
 
     /// Counters of what was served.

@@ -1,19 +1,19 @@
 //! `POST /v1/tts`, the voices endpoints, and the answers for wrong paths.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::config::{Effects, MAX_TEXT_CHARS};
+use super::config::MAX_TEXT_CHARS;
 use super::params::RawParams;
-use super::{json_error, rejection_response, Shared};
+use super::{json_error, Shared};
 use crate::kit::audio::expected_body_with_bit_rate;
 use crate::kit::record::RequestKind;
+use crate::kit::{audio_steps, stepped_body_then, Step};
 
 /// The REST request body (unknown fields are a 400, as a strict server would answer).
 #[derive(Debug, Deserialize)]
@@ -54,12 +54,10 @@ fn answer(shared: &Arc<Shared>, id: u64, headers: &HeaderMap, body: &[u8]) -> Re
     if let Some(r) = shared.auth_failure(headers) {
         return r;
     }
-    let (index, fault) = shared.take_fault();
-    shared.recorder().update(id, |r| r.index = Some(index));
-    let effects = Effects::of(&fault);
-    if let Some(rejection) = &effects.reject {
-        return rejection_response(rejection);
-    }
+    let effects = match shared.kit.effects_for(id, false) {
+        Ok(e) => e,
+        Err(rejected) => return *rejected,
+    };
     let parsed: RestBody = match serde_json::from_slice(body) {
         Ok(b) => b,
         Err(e) => return bad_request(&format!("invalid JSON body: {e}")),
@@ -93,9 +91,7 @@ fn answer(shared: &Arc<Shared>, id: u64, headers: &HeaderMap, body: &[u8]) -> Re
         Ok(p) => p,
         Err(message) => return bad_request(&message),
     };
-    shared
-        .recorder()
-        .update(id, |r| r.utterances.push(text.clone()));
+    shared.kit.update(id, |r| r.utterances.push(text.clone()));
 
     let effects = effects.for_utterance(0);
     if let Some((message, _, 0)) = &effects.error {
@@ -111,115 +107,21 @@ fn answer(shared: &Arc<Shared>, id: u64, headers: &HeaderMap, body: &[u8]) -> Re
             params.bit_rate,
         ))
     };
-    let cut_at = [
-        effects.close.map(|(at, _)| at),
-        effects.error.as_ref().map(|(_, _, at)| *at),
-    ]
-    .into_iter()
-    .flatten()
-    .min();
-    let state = BodyState {
-        shared: Arc::clone(shared),
-        audio,
-        pos: 0,
-        chunk: shared.config().effective_chunk_size(),
-        cut_at,
-        stall: effects.stall,
-        drip: effects.drip,
-        sent_any: false,
-        done: false,
-    };
+    let chunk = shared.config().effective_chunk_size();
+    let (mut steps, stopped) = audio_steps(&audio, chunk, &effects, Bytes::copy_from_slice);
+    if stopped.is_some() {
+        steps.push_back(Step::Cut);
+    }
     shared.count_rest_ok();
-    let stream = futures::stream::unfold(state, next_chunk);
-    let mut response = Response::new(Body::from_stream(stream));
+    let counted = Arc::clone(shared);
+    let kit = Arc::clone(&shared.kit);
+    let body = stepped_body_then(steps, kit, (), "xAI", move || counted.count_utterance());
+    let mut response = Response::new(body);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(params.codec.content_type()),
     );
     response
-}
-
-/// Where a streamed REST body is.
-struct BodyState {
-    shared: Arc<Shared>,
-    audio: Bytes,
-    pos: usize,
-    chunk: usize,
-    cut_at: Option<usize>,
-    stall: Option<(usize, Duration)>,
-    drip: Option<Duration>,
-    sent_any: bool,
-    done: bool,
-}
-
-type Item = Result<Bytes, std::io::Error>;
-
-/// How long a cut body waits so the bytes before the cut reach the client.
-const CUT_FLUSH: Duration = Duration::from_millis(50);
-
-async fn next_chunk(mut st: BodyState) -> Option<(Item, BodyState)> {
-    if st.done {
-        return None;
-    }
-    if let Some((at, pause)) = st.stall {
-        if st.pos >= at {
-            st.stall = None;
-            if sleep_or_stop(&st.shared, pause).await {
-                return cut(st).await;
-            }
-        }
-    }
-    let len = st.audio.len();
-    let mut limit = len;
-    if let Some(at) = st.cut_at {
-        limit = limit.min(at);
-    }
-    if let Some((at, _)) = st.stall {
-        // A pending stall point is ahead of `pos` (it was handled above otherwise).
-        limit = limit.min(at);
-    }
-    if st.pos >= limit {
-        if st.cut_at.is_some_and(|at| st.pos >= at) {
-            return cut(st).await;
-        }
-        st.shared.count_utterance();
-        return None;
-    }
-    if st.sent_any {
-        if let Some(pause) = st.drip {
-            if sleep_or_stop(&st.shared, pause).await {
-                return cut(st).await;
-            }
-        }
-    }
-    let end = (st.pos + st.chunk).min(limit);
-    let piece = st.audio.slice(st.pos..end);
-    st.pos = end;
-    st.sent_any = true;
-    Some((Ok(piece), st))
-}
-
-/// Ends the body with an error, which makes the server drop the connection mid-body.
-///
-/// It first lets the server flush what was sent (headers and earlier chunks),
-/// so the client sees exactly the bytes before the cut.
-async fn cut(mut st: BodyState) -> Option<(Item, BodyState)> {
-    tokio::time::sleep(CUT_FLUSH).await;
-    st.done = true;
-    Some((
-        Err(std::io::Error::other(
-            "mock xAI: body cut off by a scripted fault",
-        )),
-        st,
-    ))
-}
-
-/// Sleeps `pause`; true when the server is stopping instead.
-async fn sleep_or_stop(shared: &Shared, pause: Duration) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(pause) => false,
-        _ = shared.stopped() => true,
-    }
 }
 
 fn bad_request(message: &str) -> Response {

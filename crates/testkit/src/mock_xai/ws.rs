@@ -16,9 +16,9 @@ use tokio::time::Instant;
 
 use super::config::{Effects, ErrorField, UtteranceEffects, MAX_TEXT_CHARS};
 use super::params::{parse_bool, Params, RawParams};
-use super::{json_error, rejection_response, Shared};
+use super::{json_error, Shared};
 use crate::kit::audio::{char_offsets, expected_body_with_bit_rate, expected_timestamps, CharTime};
-use crate::kit::record::{RequestKind, MAX_RECORDED_MESSAGES};
+use crate::kit::record::RequestKind;
 
 /// The query parameters the WebSocket takes.
 const QUERY_PARAMS: [&str; 8] = [
@@ -66,12 +66,10 @@ fn answer_upgrade(
     if let Some(r) = shared.auth_failure(headers) {
         return r;
     }
-    let (index, fault) = shared.take_fault();
-    shared.recorder().update(id, |r| r.index = Some(index));
-    let effects = Effects::of(&fault);
-    if let Some(rejection) = effects.reject.as_ref().or(effects.reject_ws.as_ref()) {
-        return rejection_response(rejection);
-    }
+    let effects = match shared.kit.effects_for(id, true) {
+        Ok(e) => e,
+        Err(rejected) => return *rejected,
+    };
     let params = match parse_query(shared, uri) {
         Ok(p) => p,
         Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
@@ -81,7 +79,7 @@ fn answer_upgrade(
         Err(rejection) => return rejection.into_response(),
     };
     let max = shared.config().max_message_size.max(1024);
-    let masker = shared.masker(headers);
+    let masker = shared.kit.masker(headers);
     let shared = Arc::clone(shared);
     ws.max_message_size(max)
         .max_frame_size(max)
@@ -237,10 +235,10 @@ impl Session {
             let shared = Arc::clone(&self.shared);
             let event = tokio::select! {
                 biased;
-                _ = shared.stopped() => Event::Shutdown,
+                _ = shared.kit.stopped() => Event::Shutdown,
                 _ = shared.silenced(silence_seen) => {
                     // Hold the socket, never read it again, until shutdown.
-                    shared.stopped().await;
+                    shared.kit.stopped().await;
                     break;
                 }
                 _ = sleep_until_opt(deadline) => Event::Deadline,
@@ -315,13 +313,7 @@ impl Session {
     }
 
     fn record_message(&self, text: String) {
-        self.shared.recorder().update(self.id, |r| {
-            if r.messages.len() < MAX_RECORDED_MESSAGES {
-                r.messages.push(text);
-            } else {
-                r.messages_dropped += 1;
-            }
-        });
+        self.shared.kit.record_message(self.id, text);
     }
 
     async fn on_text(&mut self, text: &str) -> Flow {
@@ -365,7 +357,7 @@ impl Session {
                 self.buffer_chars = 0;
                 let recorded = self.masker.mask(&text);
                 self.shared
-                    .recorder()
+                    .kit
                     .update(self.id, |r| r.utterances.push(recorded));
                 self.queue.push_back(text);
                 Flow::Continue
