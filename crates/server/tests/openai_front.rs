@@ -490,3 +490,50 @@ async fn livekits_openai_plugin_with_its_defaults_gets_audio_and_a_request_id() 
     );
     assert!(s.fallback.calls().is_empty(), "{:?}", s.fallback.calls());
 }
+
+/// Walks an MPEG-2 Layer III stream frame by frame (every frame must start
+/// where the last ended, with a sync word); returns its seconds.
+fn mp3_seconds(mp3: &[u8]) -> f64 {
+    const KBPS: [u32; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
+    const RATES: [u32; 3] = [22_050, 24_000, 16_000];
+    let (mut at, mut frames, mut rate) = (0, 0u32, 0);
+    while at < mp3.len() {
+        let h = &mp3[at..at + 4];
+        assert!(
+            h[0] == 0xFF && h[1] & 0xE0 == 0xE0,
+            "no frame sync at byte {at}"
+        );
+        assert_eq!(h[1] & 0x1E, 0x12, "MPEG-2 Layer III at byte {at}");
+        let kbps = KBPS[usize::from(h[2] >> 4)];
+        rate = RATES[usize::from((h[2] >> 2) & 3)];
+        let padding = u32::from((h[2] >> 1) & 1);
+        at += (72_000 * kbps / rate + padding) as usize;
+        frames += 1;
+    }
+    assert_eq!(at, mp3.len(), "the last frame is whole");
+    f64::from(frames) * 576.0 / f64::from(rate)
+}
+
+#[tokio::test]
+async fn an_mp3_answer_stays_one_valid_stream_across_a_mid_response_failover() {
+    let text = "The first sentence is spoken here. The second sentence follows it.";
+    let s = setup_with(Fault::close_after(4800), |_| {}).await;
+    let r = post(
+        s.addr,
+        serde_json::json!({"model": "tts-1", "input": text, "voice": "alloy", "response_format": "mp3"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let mp3 = tokio::time::timeout(Duration::from_secs(30), r.bytes())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!s.fallback.calls().is_empty(), "the fallback took over");
+    let pcm_s = expected_audio(text, pcm()).len() as f64 / 48_000.0;
+    let seconds = mp3_seconds(&mp3);
+    // The cut part (0.1 s) may be heard twice; LAME adds its delay and padding.
+    assert!(
+        seconds >= pcm_s && seconds <= pcm_s * 1.05 + 0.1,
+        "mp3 {seconds} s for {pcm_s} s"
+    );
+}

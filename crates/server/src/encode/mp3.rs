@@ -2,7 +2,7 @@
 //! at the chain's rate (24 kHz is MPEG-2 Layer III, as OpenAI serves it), no
 //! Xing/LAME tag (a stream cannot go back to fill it in).
 
-use mp3lame_encoder::{Bitrate, Builder, FlushNoGap, Mode, MonoPcm, Quality};
+use mp3lame_encoder::{Bitrate, Builder, FlushGap, Mode, MonoPcm, Quality};
 
 use super::{EncodeError, Samples};
 
@@ -59,10 +59,11 @@ impl Mp3 {
 
     /// Flushes LAME's last frames.
     pub fn finish(&mut self) -> Result<Vec<u8>, EncodeError> {
-        // LAME's documented worst case for a flush.
+        // LAME pads the last frame with silence so no audio is left out;
+        // 7200 bytes is its documented worst case for a flush.
         let mut out = Vec::with_capacity(7200);
         self.lame
-            .flush_to_vec::<FlushNoGap>(&mut out)
+            .flush_to_vec::<FlushGap>(&mut out)
             .map_err(|e| EncodeError(format!("LAME flush: {e}")))?;
         Ok(out)
     }
