@@ -48,7 +48,7 @@ out["default"] = {
     "seconds": mutagen.mp3.MP3(io.BytesIO(r.content)).info.length,
 }
 out["models"] = sorted(m.id for m in client.models.list())
-for name, kw in [("unknown_model", {"model": "no-such-model"}), ("flac", {"model": "tts-1", "response_format": "flac"})]:
+for name, kw in [("unknown_model", {"model": "no-such-model"}), ("aac", {"model": "tts-1", "response_format": "aac"})]:
     try:
         with client.audio.speech.with_streaming_response.create(input=text, voice="alloy", **kw) as r:
             r.read()
@@ -153,10 +153,10 @@ fn check_sdk_answers(got: &serde_json::Value) {
         (opus_s - pcm_s).abs() <= 0.05 * pcm_s,
         "opus {opus_s} s against pcm {pcm_s} s"
     );
-    assert_eq!(got["flac"]["class"], "BadRequestError");
-    let why = got["flac"]["body"]["message"].as_str().unwrap();
+    assert_eq!(got["aac"]["class"], "BadRequestError");
+    let why = got["aac"]["body"]["message"].as_str().unwrap();
     assert!(
-        why.contains("flac") && why.contains("mp3, opus, wav, pcm"),
+        why.contains("aac") && why.contains("mp3, opus, flac, wav, pcm"),
         "{why}"
     );
     assert_eq!(got["bad_key"]["class"], "AuthenticationError");
@@ -536,4 +536,59 @@ async fn an_mp3_answer_stays_one_valid_stream_across_a_mid_response_failover() {
         seconds >= pcm_s && seconds <= pcm_s * 1.05 + 0.1,
         "mp3 {seconds} s for {pcm_s} s"
     );
+}
+
+/// Decodes `bytes` (a file of type `ext`) with symphonia; its seconds.
+fn decoded_seconds(bytes: Vec<u8>, ext: &str) -> f64 {
+    use symphonia::core::codecs::DecoderOptions;
+    use symphonia::core::formats::FormatOptions;
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+    use symphonia::core::probe::Hint;
+    let source = MediaSourceStream::new(Box::new(std::io::Cursor::new(bytes)), Default::default());
+    let mut hint = Hint::new();
+    hint.with_extension(ext);
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            source,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .unwrap();
+    let mut format = probed.format;
+    let track = format.default_track().unwrap().clone();
+    let rate = track.codec_params.sample_rate.unwrap();
+    assert_eq!(rate, 24_000, "{ext} at 24 kHz");
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .unwrap();
+    let mut frames = 0;
+    while let Ok(packet) = format.next_packet() {
+        frames += decoder.decode(&packet).unwrap().frames();
+    }
+    frames as f64 / f64::from(rate)
+}
+
+#[tokio::test]
+async fn mp3_and_flac_decode_back_to_the_right_duration() {
+    let s = setup().await;
+    let pcm_s = expected_audio(TEXT, pcm()).len() as f64 / 48_000.0;
+    for (format, ext, content_type) in
+        [("mp3", "mp3", "audio/mpeg"), ("flac", "flac", "audio/flac")]
+    {
+        let r = post(
+            s.addr,
+            serde_json::json!({"model": "tts-1", "input": TEXT, "voice": "alloy", "response_format": format}),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], content_type);
+        let bytes = r.bytes().await.unwrap().to_vec();
+        let seconds = decoded_seconds(bytes, ext);
+        assert!(
+            (seconds - pcm_s).abs() <= 0.05 * pcm_s,
+            "{format}: {seconds} s against pcm {pcm_s} s"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 //! speaks (so a failover mid-response keeps one valid stream) and flushed
 //! after every chunk, so encoded bytes leave as soon as they exist.
 
+mod flac;
 #[cfg(feature = "mp3")]
 mod mp3;
 mod opus;
@@ -66,13 +67,12 @@ impl OutputFormat {
     }
 
     /// Whether this build serves the format (`mp3` needs the `mp3` feature;
-    /// no encoder that builds without cmake or system libraries was found
-    /// for `aac` and `flac` streams).
+    /// `aac` is not served: see the relay's docs).
     pub fn is_served(self) -> bool {
         match self {
             OutputFormat::Mp3 => cfg!(feature = "mp3"),
-            OutputFormat::Opus | OutputFormat::Wav | OutputFormat::Pcm => true,
-            OutputFormat::Aac | OutputFormat::Flac => false,
+            OutputFormat::Opus | OutputFormat::Flac | OutputFormat::Wav | OutputFormat::Pcm => true,
+            OutputFormat::Aac => false,
         }
     }
 
@@ -104,6 +104,8 @@ pub enum Encoder {
     /// LAME, constant bit rate.
     #[cfg(feature = "mp3")]
     Mp3(mp3::Mp3),
+    /// FLAC, frame by frame.
+    Flac(Box<flac::Flac>),
     /// Opus in Ogg.
     Opus(Box<opus::OggOpus>),
 }
@@ -115,6 +117,7 @@ impl Encoder {
         match format {
             #[cfg(feature = "mp3")]
             OutputFormat::Mp3 => Ok(Some(Encoder::Mp3(mp3::Mp3::new(sample_rate)?))),
+            OutputFormat::Flac => Ok(Some(Encoder::Flac(Box::new(flac::Flac::new(sample_rate)?)))),
             OutputFormat::Opus => Ok(Some(Encoder::Opus(Box::new(opus::OggOpus::new(
                 sample_rate,
             )?)))),
@@ -128,6 +131,7 @@ impl Encoder {
         match self {
             #[cfg(feature = "mp3")]
             Encoder::Mp3(e) => e.push(pcm),
+            Encoder::Flac(e) => e.push(pcm),
             Encoder::Opus(e) => e.push(pcm),
         }
     }
@@ -137,6 +141,7 @@ impl Encoder {
         match self {
             #[cfg(feature = "mp3")]
             Encoder::Mp3(e) => e.finish(),
+            Encoder::Flac(e) => e.finish(),
             Encoder::Opus(e) => e.finish(),
         }
     }

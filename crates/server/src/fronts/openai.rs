@@ -1,6 +1,6 @@
 //! OpenAI's speech API in front of the session engine: `POST /v1/audio/speech`
 //! (audio streamed as it is produced: raw 24 kHz PCM, a streaming WAV, or SSE
-//! `speech.audio.delta` events; `mp3` and `opus` in Ogg encoded here, one
+//! `speech.audio.delta` events; `mp3`, `opus` in Ogg and `flac` encoded here, one
 //! encoder per response, see [`crate::encode`]) and `GET /v1/models`.
 //!
 //! A request is a one-utterance session of the engine, so limits, timers,
