@@ -538,8 +538,9 @@ async fn an_mp3_answer_stays_one_valid_stream_across_a_mid_response_failover() {
     );
 }
 
-/// Decodes `bytes` (a file of type `ext`) with symphonia; its seconds.
-fn decoded_seconds(bytes: Vec<u8>, ext: &str) -> f64 {
+/// Decodes `bytes` (a file of type `ext`) with symphonia: its samples.
+fn decoded(bytes: Vec<u8>, ext: &str) -> Vec<i16> {
+    use symphonia::core::audio::SampleBuffer;
     use symphonia::core::codecs::DecoderOptions;
     use symphonia::core::formats::FormatOptions;
     use symphonia::core::io::MediaSourceStream;
@@ -563,17 +564,24 @@ fn decoded_seconds(bytes: Vec<u8>, ext: &str) -> f64 {
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
         .unwrap();
-    let mut frames = 0;
+    let mut samples = Vec::new();
     while let Ok(packet) = format.next_packet() {
-        frames += decoder.decode(&packet).unwrap().frames();
+        let audio = decoder.decode(&packet).unwrap();
+        let mut buffer = SampleBuffer::<i16>::new(audio.capacity() as u64, *audio.spec());
+        buffer.copy_interleaved_ref(audio);
+        samples.extend_from_slice(buffer.samples());
     }
-    frames as f64 / f64::from(rate)
+    samples
 }
 
 #[tokio::test]
-async fn mp3_and_flac_decode_back_to_the_right_duration() {
+async fn mp3_and_flac_decode_back_to_the_right_duration_and_flac_to_the_same_samples() {
     let s = setup().await;
-    let pcm_s = expected_audio(TEXT, pcm()).len() as f64 / 48_000.0;
+    let expected: Vec<i16> = expected_audio(TEXT, pcm())
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let pcm_s = expected.len() as f64 / 24_000.0;
     for (format, ext, content_type) in
         [("mp3", "mp3", "audio/mpeg"), ("flac", "flac", "audio/flac")]
     {
@@ -585,7 +593,11 @@ async fn mp3_and_flac_decode_back_to_the_right_duration() {
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], content_type);
         let bytes = r.bytes().await.unwrap().to_vec();
-        let seconds = decoded_seconds(bytes, ext);
+        let samples = decoded(bytes, ext);
+        if format == "flac" {
+            assert_eq!(samples, expected, "flac is lossless");
+        }
+        let seconds = samples.len() as f64 / 24_000.0;
         assert!(
             (seconds - pcm_s).abs() <= 0.05 * pcm_s,
             "{format}: {seconds} s against pcm {pcm_s} s"
