@@ -43,12 +43,14 @@
 
 mod access;
 pub mod auth;
+mod encode;
 pub mod engine;
 pub mod errors;
 mod fronts;
 mod limits;
 mod memory;
 pub mod metrics;
+mod request_id;
 mod rest;
 mod routes;
 mod serve;

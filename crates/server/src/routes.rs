@@ -25,10 +25,13 @@ const MAX_TOKEN_TTL_S: u64 = 3_600;
 /// Every route of the relay.
 pub fn app(state: Arc<AppState>) -> Routes {
     let web_dir = state.settings.web_dir.clone();
-    let routes = Routes::new()
+    // The fronts: every response carries `x-request-id`.
+    let fronts = Routes::new()
         .route("/v1/tts", get(xai_ws::upgrade).post(rest::synthesize))
         .route("/v1/audio/speech", post(openai::speech))
         .route("/v1/models", get(openai::models))
+        .route_layer(axum::middleware::from_fn(crate::request_id::tag));
+    let routes = fronts
         .route("/v1/tts/voices", get(voices))
         .route("/v1/tts/voices/{voice_id}", get(voice))
         .route("/v1/tokens", post(mint_token))

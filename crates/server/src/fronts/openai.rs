@@ -1,6 +1,7 @@
 //! OpenAI's speech API in front of the session engine: `POST /v1/audio/speech`
 //! (audio streamed as it is produced: raw 24 kHz PCM, a streaming WAV, or SSE
-//! `speech.audio.delta` events) and `GET /v1/models`.
+//! `speech.audio.delta` events; `mp3`, `opus` in Ogg and `flac` encoded here, one
+//! encoder per response, see [`crate::encode`]) and `GET /v1/models`.
 //!
 //! A request is a one-utterance session of the engine, so limits, timers,
 //! backpressure (a client that stops reading the body is dropped after
@@ -20,9 +21,11 @@ use base64::Engine as _;
 use futures::StreamExt;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument as _;
 use voxwire_core::{AudioFormat, ErrorKind, StreamConfig};
 
 use crate::access;
+use crate::encode::{Encoder, OutputFormat};
 use crate::engine::{self, Input, Output, SessionSpec};
 use crate::errors::ClientError;
 use crate::state::{AppState, Refused, Sessions};
@@ -31,7 +34,8 @@ use crate::task::AbortOnDrop;
 /// OpenAI's limit on `input` and `instructions`, in characters.
 const MAX_INPUT_CHARS: usize = 4096;
 
-/// The rate of `pcm` and `wav`: OpenAI's speech API has no rate parameter.
+/// The rate the chain is asked for (and of `pcm`, `wav`, `mp3` and the Opus
+/// input): OpenAI's speech API has no rate parameter and serves 24 kHz.
 const SAMPLE_RATE: u32 = 24_000;
 
 /// OpenAI's built-in voice names: without a `voices` table each asks for the
@@ -40,9 +44,6 @@ const BUILTIN_VOICES: [&str; 13] = [
     "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
     "marin", "cedar",
 ];
-
-/// The formats this front streams.
-const SERVED_FORMATS: &str = "pcm (24 kHz 16-bit mono) and wav";
 
 /// `voice`: a name, or a custom voice `{"id": ...}`.
 #[derive(Debug, Deserialize)]
@@ -65,22 +66,11 @@ struct SpeechBody {
     stream_format: Option<String>,
 }
 
-/// How the audio leaves.
+/// How the audio leaves: in `format`, as the body or in SSE deltas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    /// Raw 16-bit PCM.
-    Pcm,
-    /// A streaming WAV: the header, then PCM.
-    Wav,
-    /// Server-sent events with base64 audio in `format`.
-    Sse(Audio),
-}
-
-/// What SSE deltas carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Audio {
-    Pcm,
-    Wav,
+struct Shape {
+    format: OutputFormat,
+    sse: bool,
 }
 
 /// An OpenAI-shaped error: `{"error":{"message","type","param","code"}}`.
@@ -234,32 +224,33 @@ fn validate(state: &AppState, body: SpeechBody) -> Result<Asked, Refusal> {
             return Err(invalid("`speed` must be between 0.25 and 4.0", "speed"));
         }
     }
-    let audio = match body.response_format.as_deref().unwrap_or("mp3") {
-        "pcm" => Audio::Pcm,
-        "wav" => Audio::Wav,
-        other @ ("mp3" | "opus" | "aac" | "flac") => {
+    let name = body.response_format.as_deref().unwrap_or("mp3");
+    let format = match OutputFormat::parse(name) {
+        Some(format) if format.is_served() => format,
+        Some(format) => {
             return Err(invalid(
                 &format!(
-                    "response_format `{other}` is not served by this relay (it would have to be encoded here); it serves {SERVED_FORMATS}: send response_format \"pcm\" or \"wav\""
+                    "response_format `{}` is not served by this relay (no encoder for it in this build); it serves {}",
+                    format.name(),
+                    OutputFormat::served_names()
                 ),
                 "response_format",
             ))
         }
-        other => {
+        None => {
             return Err(invalid(
                 &format!(
                     "response_format `{}` is not one of mp3, opus, aac, flac, wav, pcm",
-                    crate::errors::printable(other)
+                    crate::errors::printable(name)
                 ),
                 "response_format",
             ))
         }
     };
-    let shape = match (body.stream_format.as_deref().unwrap_or("audio"), audio) {
-        ("audio", Audio::Pcm) => Shape::Pcm,
-        ("audio", Audio::Wav) => Shape::Wav,
-        ("sse", audio) => Shape::Sse(audio),
-        (other, _) => {
+    let sse = match body.stream_format.as_deref().unwrap_or("audio") {
+        "audio" => false,
+        "sse" => true,
+        other => {
             return Err(invalid(
                 &format!(
                     "stream_format `{}` is not one of audio, sse",
@@ -269,6 +260,7 @@ fn validate(state: &AppState, body: SpeechBody) -> Result<Asked, Refusal> {
             ))
         }
     };
+    let shape = Shape { format, sse };
     let voice = voice_for(&state.settings.openai.voices, body.voice)?;
     Ok(Asked {
         router,
@@ -405,13 +397,17 @@ async fn speak(state: Arc<AppState>, headers: HeaderMap, body: Bytes) -> Result<
             Input::Closed
         }))
         .boxed();
-    let session = AbortOnDrop(tokio::spawn({
-        let state = state.clone();
-        async move {
-            let _slot = slot;
-            engine::run(state, spec, inputs, outbox).await;
+    // The engine's logs for this request carry its id (the request's span).
+    let session = AbortOnDrop(tokio::spawn(
+        {
+            let state = state.clone();
+            async move {
+                let _slot = slot;
+                engine::run(state, spec, inputs, outbox).await;
+            }
         }
-    }));
+        .instrument(tracing::Span::current()),
+    ));
     // Wait for the first audio so a failure before it is still an HTTP error.
     let first = loop {
         match outputs.recv().await {
@@ -429,21 +425,42 @@ async fn speak(state: Arc<AppState>, headers: HeaderMap, body: Bytes) -> Result<
             Some(_) => {} // serving / failover notes: the engine logs and counts them
         }
     };
-    let body = Body::from_stream(body_stream(asked.shape, first, outputs, finished, session));
-    Ok(([(header::CONTENT_TYPE, content_type(asked.shape))], body).into_response())
+    let encoder = Encoder::new(asked.shape.format, SAMPLE_RATE).map_err(|e| {
+        tracing::error!(error = %e, "OpenAI front: no encoder");
+        openai_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the relay could not start its audio encoder",
+            "server_error",
+            None,
+            None,
+        )
+    })?;
+    let content_type = content_type(asked.shape);
+    let body = Body::from_stream(body_stream(
+        asked.shape,
+        encoder,
+        first,
+        outputs,
+        finished,
+        session,
+    ));
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
 fn content_type(shape: Shape) -> &'static str {
-    match shape {
-        Shape::Pcm => "audio/pcm",
-        Shape::Wav => "audio/wav",
-        Shape::Sse(_) => "text/event-stream",
+    if shape.sse {
+        "text/event-stream"
+    } else {
+        shape.format.content_type()
     }
 }
 
 /// What the body stream holds between chunks.
 struct Flow {
     shape: Shape,
+    /// The response's one encoder (`mp3`, `opus`), fed by whichever chain
+    /// entry speaks, so a failover mid-response keeps one valid stream.
+    encoder: Option<Encoder>,
     outputs: mpsc::Receiver<Output>,
     /// Told (or dropped) when the body ends: the engine then ends the session.
     finished: Option<oneshot::Sender<()>>,
@@ -452,41 +469,67 @@ struct Flow {
     over: bool,
 }
 
+impl Flow {
+    /// PCM from the chain as the bytes of the body's format (empty while an
+    /// encoder holds less than a frame).
+    fn encode(&mut self, pcm: Bytes) -> Result<Bytes, std::io::Error> {
+        let bytes = match self.encoder.as_mut() {
+            Some(encoder) => Bytes::from(encoder.push(&pcm).map_err(encode_failed)?),
+            None => pcm,
+        };
+        Ok(self.frame(bytes))
+    }
+
+    /// The body's bytes as they leave: as they are, or one SSE delta.
+    fn frame(&self, bytes: Bytes) -> Bytes {
+        if self.shape.sse && !bytes.is_empty() {
+            Bytes::from(sse_delta(&bytes))
+        } else {
+            bytes
+        }
+    }
+}
+
+fn encode_failed(error: crate::encode::EncodeError) -> std::io::Error {
+    tracing::error!(%error, "OpenAI front: the encoder failed");
+    std::io::Error::other("the audio encoder failed")
+}
+
 /// The body: the first chunk (after a WAV header when asked), then every
-/// chunk as the engine produces it, ended by `Done`; a failure after audio
+/// chunk as the engine produces it, each encoded (and flushed) as it comes
+/// when the format is compressed, ended by `Done`; a failure after audio
 /// cuts a raw body short (the client sees an incomplete response) and is an
 /// `error` event in SSE.
 fn body_stream(
     shape: Shape,
+    encoder: Option<Encoder>,
     first: Bytes,
     outputs: mpsc::Receiver<Output>,
     finished: oneshot::Sender<()>,
     session: AbortOnDrop,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
-    let head = match shape {
-        Shape::Wav => [
-            crate::rest::wav_header(AudioFormat::pcm16_mono(SAMPLE_RATE)),
-            first.to_vec(),
-        ]
-        .concat(),
-        Shape::Sse(Audio::Wav) => sse_delta(
-            &[
-                crate::rest::wav_header(AudioFormat::pcm16_mono(SAMPLE_RATE)),
-                first.to_vec(),
-            ]
-            .concat(),
-        ),
-        Shape::Sse(Audio::Pcm) => sse_delta(&first),
-        Shape::Pcm => first.to_vec(),
-    };
-    let flow = Flow {
+    let mut flow = Flow {
         shape,
+        encoder,
         outputs,
         finished: Some(finished),
         _session: session,
         over: false,
     };
-    futures::stream::once(async move { Ok(Bytes::from(head)) }).chain(futures::stream::unfold(
+    let head = match shape.format {
+        OutputFormat::Wav => Ok(flow.frame(Bytes::from(
+            [
+                crate::rest::wav_header(AudioFormat::pcm16_mono(SAMPLE_RATE)),
+                first.to_vec(),
+            ]
+            .concat(),
+        ))),
+        _ => flow.encode(first),
+    };
+    if head.is_err() {
+        flow.over = true;
+    }
+    futures::stream::once(async move { head }).chain(futures::stream::unfold(
         flow,
         |mut flow| async move {
             if flow.over {
@@ -495,26 +538,30 @@ fn body_stream(
             loop {
                 match flow.outputs.recv().await {
                     Some(Output::Audio { chunk, .. }) => {
-                        let bytes = match flow.shape {
-                            Shape::Sse(_) => Bytes::from(sse_delta(&chunk.data)),
-                            _ => chunk.data,
-                        };
-                        return Some((Ok(bytes), flow));
+                        let bytes = flow.encode(chunk.data);
+                        if bytes.as_ref().is_ok_and(Bytes::is_empty) {
+                            continue;
+                        }
+                        flow.over = bytes.is_err();
+                        return Some((bytes, flow));
                     }
                     Some(Output::Done) => {
                         flow.over = true;
                         if let Some(tell) = flow.finished.take() {
                             let _ = tell.send(());
                         }
-                        return match flow.shape {
-                            Shape::Sse(_) => Some((
-                                Ok(Bytes::from_static(
-                                    b"data: {\"type\":\"speech.audio.done\"}\n\n",
-                                )),
-                                flow,
-                            )),
-                            _ => None,
+                        let tail = match flow.encoder.as_mut().map(Encoder::finish) {
+                            Some(Ok(tail)) => flow.frame(Bytes::from(tail)),
+                            Some(Err(e)) => return Some((Err(encode_failed(e)), flow)),
+                            None => Bytes::new(),
                         };
+                        let done: &[u8] = if flow.shape.sse {
+                            b"data: {\"type\":\"speech.audio.done\"}\n\n"
+                        } else {
+                            b""
+                        };
+                        let end = [&tail[..], done].concat();
+                        return (!end.is_empty()).then(|| (Ok(Bytes::from(end)), flow));
                     }
                     Some(Output::Error(error)) => {
                         flow.over = true;
@@ -522,12 +569,13 @@ fn body_stream(
                             kind = error.kind.as_str(),
                             "OpenAI front: the speech failed after audio was sent"
                         );
-                        return match flow.shape {
-                            Shape::Sse(_) => Some((Ok(Bytes::from(sse_error(&error))), flow)),
-                            _ => Some((
+                        return if flow.shape.sse {
+                            Some((Ok(Bytes::from(sse_error(&error))), flow))
+                        } else {
+                            Some((
                                 Err(std::io::Error::other("the speech failed mid-stream")),
                                 flow,
-                            )),
+                            ))
                         };
                     }
                     Some(Output::Close { .. }) | None => {
