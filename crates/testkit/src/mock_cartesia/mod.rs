@@ -24,7 +24,7 @@
 //!   `{"data":[…],"has_more"}`, voices with `language` and `locales`.
 //! - anything else: 404.
 //!
-//! Faults follow the kit's [`FaultPlan`](crate::kit::FaultPlan) (per speech request): `Reject`
+//! Faults follow the kit's [`FaultPlan`] (per speech request): `Reject`
 //! answers with its status and body (see [`error_fault`]); `ErrorFrame` at
 //! 0 bytes is a 500 in the version's shape, later a cut body; `Close`,
 //! `Stall`, `SlowDrip` and `ZeroAudio` as the kit says.

@@ -2,7 +2,7 @@
 //! `shared/providers/elevenlabs.md`), on the mock-server kit.
 //!
 //! [`MockElevenLabs::start`] serves on `127.0.0.1` at an ephemeral port
-//! (the SDK's `base_url` is [`MockElevenLabs::url`]`("")`, voxwire's
+//! (the SDK's `base_url` is [`Mock::url`](crate::kit::Mock::url)`("")`, voxwire's
 //! [`MockElevenLabs::base_url`]):
 //! - `POST /v1/text-to-speech/{voice_id}[/stream][/with-timestamps]`: the
 //!   key in `xi-api-key` (else 401 `invalid_api_key`), `output_format` in

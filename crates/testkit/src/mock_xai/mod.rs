@@ -12,8 +12,8 @@
 //!
 //! The audio is deterministic ([`expected_audio`], [`expected_body`]) so tests
 //! compare bytes, every request is recorded with the key masked
-//! ([`MockXai::requests`]), and faults follow a [`FaultPlan`] that can be
-//! changed while the server runs ([`MockXai::set_fault`]).
+//! ([`Mock::requests`](crate::kit::Mock::requests)), and faults follow a [`FaultPlan`] that can be
+//! changed while the server runs ([`Mock::set_fault`](crate::kit::Mock::set_fault)).
 //!
 //! ```no_run
 //! # async fn demo() {
