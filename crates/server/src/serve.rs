@@ -15,6 +15,7 @@ use voxwire_router::Router;
 use crate::auth;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
+use crate::random;
 use crate::routes;
 use crate::settings::ServerSettings;
 use crate::state::{AppState, Sessions};
@@ -80,7 +81,7 @@ impl Relay {
             }
             // On loopback a newcomer wants the demo page: make a token, as
             // notebook servers do, and announce it in the ready URL.
-            let token = random_hex(24)?;
+            let token = random::random_hex(24)?;
             settings.tokens.push(crate::TokenEntry {
                 id: "generated".into(),
                 secret: token.clone(),
@@ -94,7 +95,7 @@ impl Relay {
         if browser_keys.is_empty() {
             // One relay alone: a key per process. Several relays need
             // `browser_token_keys` in config, the same on each.
-            browser_keys.push(random_hex(32)?);
+            browser_keys.push(random::random_hex(32)?);
         }
         let query_tokens = settings
             .api_tokens()
@@ -187,16 +188,4 @@ impl Relay {
         }
         Ok(())
     }
-}
-
-/// `n` random bytes from the OS, as hex: keys and generated tokens.
-pub(crate) fn random_hex(n: usize) -> Result<Secret> {
-    let mut bytes = vec![0u8; n];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        TtsError::config(format!("cannot read random bytes: {e}"))
-            .with_hint("set [server] browser_token_keys and tokens")
-    })?;
-    Ok(Secret::new(
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-    ))
 }

@@ -519,7 +519,8 @@ fn body_stream(
     let head = match shape.format {
         OutputFormat::Wav => Ok(flow.frame(Bytes::from(
             [
-                crate::rest::wav_header(AudioFormat::pcm16_mono(SAMPLE_RATE)),
+                voxwire_core::audio::wav::streaming_header(AudioFormat::pcm16_mono(SAMPLE_RATE))
+                    .to_vec(),
                 first.to_vec(),
             ]
             .concat(),
