@@ -22,13 +22,7 @@ use crate::state::{AppState, Sessions};
 
 /// The model names the OpenAI front serves when `[server.openai] models` is
 /// not set: OpenAI's own speech models, so an SDK's defaults work unchanged.
-pub const DEFAULT_OPENAI_MODELS: [&str; 5] = [
-    "tts-1",
-    "tts-1-hd",
-    "gpt-4o-mini-tts",
-    "gpt-4o-mini-tts-2025-03-20",
-    "gpt-4o-mini-tts-2025-12-15",
-];
+pub const DEFAULT_OPENAI_MODELS: [&str; 5] = voxwire_openai::wire::DEPRECATED_MODELS;
 
 /// A bound relay, ready to serve.
 pub struct Relay {
