@@ -43,7 +43,7 @@
 
 mod access;
 pub mod auth;
-mod encode;
+pub mod encode;
 pub mod engine;
 pub mod errors;
 mod fronts;
