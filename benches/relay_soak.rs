@@ -5,7 +5,10 @@
 //! against the mock's deterministic audio). Prints a table per client kind and
 //! the relay's resident memory: idle cold (after one session), idle warm
 //! (after a round of 200 well-behaved sessions, which fills the upstream
-//! pool), at its peak and after each round.
+//! pool), at its peak and after each round. Three rounds in a row: the
+//! check (issue 38) is that each round ends within 5 % of the first round's
+//! figure (what stays after a round, pooled upstream sockets and allocator
+//! caches, is kept, not grown).
 //! Run: `cargo bench --bench relay_soak`.
 
 #[path = "relay_common/mod.rs"]
@@ -21,7 +24,9 @@ use voxwire_testkit::mock_xai::{expected_audio, MockConfig, MockXai};
 
 const SESSIONS: usize = 200;
 /// Rounds: memory that stays level from one round to the next is retained, not leaked.
-const ROUNDS: usize = 2;
+const ROUNDS: usize = 3;
+/// How far a round's final figure may be from the first round's.
+const GROWTH_LIMIT_PCT: f64 = 5.0;
 const TEXTS: [&str; 3] = [
     "The first sentence of a well-behaved client.",
     "A second one, a little longer than the first, to vary the audio.",
@@ -214,6 +219,21 @@ fn main() {
             })
             .collect();
         println!("relay RSS kB: cold idle {cold}, warm idle {idle} (after {SESSIONS} well-behaved sessions), peak {peak}; after each round: {}", after.join("; "));
+        // The growth check: each round's figure after 15 s against round 1's.
+        let first = afters.first().map_or(0, |&(_, later)| later);
+        let growth: Vec<String> = afters
+            .iter()
+            .enumerate()
+            .map(|(i, &(_, later))| format!("round {}: {later} kB ({:+.1}%)", i + 1, pct(later, first)))
+            .collect();
+        let met = afters
+            .iter()
+            .all(|&(_, later)| pct(later, first).abs() <= GROWTH_LIMIT_PCT);
+        println!(
+            "growth against round 1 (after 15 s): {}; each within {GROWTH_LIMIT_PCT}%: {}",
+            growth.join(", "),
+            if met { "met" } else { "NOT MET" }
+        );
         let _ = relay.kill();
         let _ = relay.wait();
     });

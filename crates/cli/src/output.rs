@@ -211,7 +211,7 @@ impl AudioSink {
             Destination::Stdout => {
                 let mut out = BufWriter::new(stdout()?);
                 if is_wav {
-                    out.write_all(&streaming_wav_header(format))
+                    out.write_all(&voxwire_core::audio::wav::streaming_header(format))
                         .map_err(|e| CliError::failure(format!("cannot write to stdout: {e}")))?;
                 }
                 (Writer::Raw(out), None)
@@ -317,28 +317,6 @@ fn wav_spec(format: AudioFormat) -> hound::WavSpec {
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     }
-}
-
-/// A 44-byte PCM WAV header for a stream of unknown length (sizes set to the
-/// maximum, as streaming tools do), since stdout cannot be seeked to fix them.
-fn streaming_wav_header(format: AudioFormat) -> Vec<u8> {
-    let channels = format.channels;
-    let block_align = channels * 2;
-    let byte_rate = format.sample_rate * u32::from(block_align);
-    let mut h = Vec::with_capacity(44);
-    h.extend_from_slice(b"RIFF");
-    h.extend_from_slice(&u32::MAX.to_le_bytes());
-    h.extend_from_slice(b"WAVEfmt ");
-    h.extend_from_slice(&16u32.to_le_bytes());
-    h.extend_from_slice(&1u16.to_le_bytes());
-    h.extend_from_slice(&channels.to_le_bytes());
-    h.extend_from_slice(&format.sample_rate.to_le_bytes());
-    h.extend_from_slice(&byte_rate.to_le_bytes());
-    h.extend_from_slice(&block_align.to_le_bytes());
-    h.extend_from_slice(&16u16.to_le_bytes());
-    h.extend_from_slice(b"data");
-    h.extend_from_slice(&(u32::MAX - 36).to_le_bytes());
-    h
 }
 
 #[cfg(test)]

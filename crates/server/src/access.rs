@@ -39,7 +39,7 @@ pub(crate) struct Denied {
 
 impl IntoResponse for Denied {
     fn into_response(self) -> Response {
-        crate::routes::json_error(self.status, &self.message)
+        crate::errors::json_error(self.status, &self.message)
     }
 }
 

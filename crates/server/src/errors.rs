@@ -4,7 +4,12 @@
 
 use std::borrow::Cow;
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use voxwire_core::{ErrorKind, ErrorScope, TtsError};
+
+use crate::state::AppState;
 
 /// One error for one client: safe to send to anyone holding a credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +102,28 @@ impl ClientError {
 /// in a refusal (an Origin header is the caller's own, but still bounded).
 pub(crate) fn printable(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(120).collect()
+}
+
+/// `{"error": message}` with a status; messages never hold credentials.
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// A safe reply for a router failure: kind, entry, reason and what to do;
+/// the whole error goes to the log.
+pub(crate) fn router_error(
+    state: &AppState,
+    status: StatusCode,
+    error: &voxwire_core::TtsError,
+) -> Response {
+    tracing::warn!(%error, "request failed");
+    let safe = ClientError::from_router(error);
+    state.metrics.client_error(safe.kind);
+    let mut body = serde_json::json!({ "error": safe.message(), "kind": safe.kind.as_str() });
+    if let Some(entry) = &safe.entry {
+        body["entry"] = serde_json::Value::String(entry.clone());
+    }
+    (status, Json(body)).into_response()
 }
 
 #[cfg(test)]

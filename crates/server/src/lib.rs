@@ -43,15 +43,15 @@
 
 mod access;
 pub mod auth;
-mod encode;
+pub mod encode;
 pub mod engine;
 pub mod errors;
 mod fronts;
 mod limits;
 mod memory;
 pub mod metrics;
+mod random;
 mod request_id;
-mod rest;
 mod routes;
 mod serve;
 pub mod settings;

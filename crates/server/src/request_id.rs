@@ -17,7 +17,7 @@ pub(crate) const HEADER: &str = "x-request-id";
 /// randomness to give, which never happens on a working system).
 fn fresh() -> String {
     static FALLBACK: AtomicU64 = AtomicU64::new(0);
-    match crate::serve::random_hex(16) {
+    match crate::random::random_hex(16) {
         Ok(hex) => format!("req_{}", hex.expose()),
         Err(_) => format!("req_{:032x}", FALLBACK.fetch_add(1, Ordering::Relaxed)),
     }

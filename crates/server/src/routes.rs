@@ -1,4 +1,5 @@
-//! The HTTP surface: routes, small handlers and JSON errors.
+//! The HTTP surface: routes and the small handlers (voices, tokens, health,
+//! metrics); the fronts' handlers are in [`crate::fronts`].
 
 use std::sync::Arc;
 
@@ -12,10 +13,9 @@ use voxwire_core::TtsProvider;
 
 use crate::access;
 use crate::auth::{self, BrowserClaims};
-use crate::errors::ClientError;
-use crate::fronts::{openai, xai_ws};
+use crate::errors::{json_error, router_error};
+use crate::fronts::{openai, xai_rest, xai_ws};
 use crate::metrics;
-use crate::rest;
 use crate::settings::MetricsAccess;
 use crate::state::AppState;
 
@@ -27,7 +27,7 @@ pub fn app(state: Arc<AppState>) -> Routes {
     let web_dir = state.settings.web_dir.clone();
     // The fronts: every response carries `x-request-id`.
     let fronts = Routes::new()
-        .route("/v1/tts", get(xai_ws::upgrade).post(rest::synthesize))
+        .route("/v1/tts", get(xai_ws::upgrade).post(xai_rest::synthesize))
         .route("/v1/audio/speech", post(openai::speech))
         .route("/v1/models", get(openai::models))
         .route_layer(axum::middleware::from_fn(crate::request_id::tag));
@@ -43,11 +43,6 @@ pub fn app(state: Arc<AppState>) -> Routes {
         Some(dir) => routes.fallback_service(tower_http::services::ServeDir::new(dir)),
         None => routes.route("/", get(no_demo)),
     }
-}
-
-/// `{"error": message}` with a status; messages never hold credentials.
-pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
 async fn healthz() -> &'static str {
@@ -82,23 +77,6 @@ async fn render_metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) 
         state.metrics.render(&state.router),
     )
         .into_response()
-}
-
-/// A safe reply for a router failure: kind, entry, reason and what to do;
-/// the whole error goes to the log.
-pub(crate) fn router_error(
-    state: &AppState,
-    status: StatusCode,
-    error: &voxwire_core::TtsError,
-) -> Response {
-    tracing::warn!(%error, "request failed");
-    let safe = ClientError::from_router(error);
-    state.metrics.client_error(safe.kind);
-    let mut body = serde_json::json!({ "error": safe.message(), "kind": safe.kind.as_str() });
-    if let Some(entry) = &safe.entry {
-        body["entry"] = serde_json::Value::String(entry.clone());
-    }
-    (status, Json(body)).into_response()
 }
 
 async fn no_demo() -> Response {
@@ -203,7 +181,7 @@ async fn mint_token(
             )
         }
         Some(sub) => sub,
-        None => match crate::serve::random_hex(12) {
+        None => match crate::random::random_hex(12) {
             Ok(random) => random.expose().to_string(),
             Err(e) => return router_error(&state, StatusCode::INTERNAL_SERVER_ERROR, &e),
         },

@@ -15,19 +15,14 @@ use voxwire_router::Router;
 use crate::auth;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
+use crate::random;
 use crate::routes;
 use crate::settings::ServerSettings;
 use crate::state::{AppState, Sessions};
 
 /// The model names the OpenAI front serves when `[server.openai] models` is
 /// not set: OpenAI's own speech models, so an SDK's defaults work unchanged.
-pub const DEFAULT_OPENAI_MODELS: [&str; 5] = [
-    "tts-1",
-    "tts-1-hd",
-    "gpt-4o-mini-tts",
-    "gpt-4o-mini-tts-2025-03-20",
-    "gpt-4o-mini-tts-2025-12-15",
-];
+pub const DEFAULT_OPENAI_MODELS: [&str; 5] = voxwire_openai::wire::DEPRECATED_MODELS;
 
 /// A bound relay, ready to serve.
 pub struct Relay {
@@ -80,7 +75,7 @@ impl Relay {
             }
             // On loopback a newcomer wants the demo page: make a token, as
             // notebook servers do, and announce it in the ready URL.
-            let token = random_hex(24)?;
+            let token = random::random_hex(24)?;
             settings.tokens.push(crate::TokenEntry {
                 id: "generated".into(),
                 secret: token.clone(),
@@ -94,7 +89,7 @@ impl Relay {
         if browser_keys.is_empty() {
             // One relay alone: a key per process. Several relays need
             // `browser_token_keys` in config, the same on each.
-            browser_keys.push(random_hex(32)?);
+            browser_keys.push(random::random_hex(32)?);
         }
         let query_tokens = settings
             .api_tokens()
@@ -187,16 +182,4 @@ impl Relay {
         }
         Ok(())
     }
-}
-
-/// `n` random bytes from the OS, as hex: keys and generated tokens.
-pub(crate) fn random_hex(n: usize) -> Result<Secret> {
-    let mut bytes = vec![0u8; n];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        TtsError::config(format!("cannot read random bytes: {e}"))
-            .with_hint("set [server] browser_token_keys and tokens")
-    })?;
-    Ok(Secret::new(
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-    ))
 }

@@ -4,7 +4,9 @@
 //! header before they know the length, so the RIFF and `data` sizes are junk
 //! (often `0x7FFFF000`). [`WavStreamParser`] reads the format from the header
 //! and then treats everything after the `data` chunk header as audio, to the
-//! end of the stream. Writing WAV files is left to `hound`.
+//! end of the stream. [`streaming_header`] writes such a header, for a
+//! stream whose length is not known when it starts (a relay's response, a
+//! CLI's stdout). Writing WAV files whose length is known is left to `hound`.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -141,6 +143,59 @@ fn parse_fmt(fmt: &[u8]) -> Result<AudioFormat> {
     Ok(format)
 }
 
+/// The size of the header [`streaming_header`] writes.
+pub const STREAMING_HEADER_BYTES: usize = 44;
+
+/// A canonical 44-byte WAV header (RIFF, a 16-byte `fmt ` chunk, `data`) for
+/// a stream of unknown length: both size fields hold the largest values
+/// (`u32::MAX` for RIFF, `u32::MAX - 36` for `data`), as streaming tools
+/// write them, since the output cannot be seeked back to fix them.
+/// [`WavStreamParser`] and players read it as audio running to the end of
+/// the stream.
+///
+/// The sample format follows `format.encoding`: 16-bit PCM (tag 1), µ-law
+/// (tag 7) or A-law (tag 6), 8 bits per sample for the last two.
+///
+/// ```
+/// use voxwire_core::audio::{wav, AudioFormat};
+///
+/// let header = wav::streaming_header(AudioFormat::pcm16_mono(24_000));
+/// assert_eq!(header.len(), wav::STREAMING_HEADER_BYTES);
+/// assert_eq!(&header[..4], b"RIFF");
+/// ```
+pub fn streaming_header(format: AudioFormat) -> [u8; STREAMING_HEADER_BYTES] {
+    let tag: u16 = match format.encoding {
+        Encoding::PcmS16le => 1,
+        Encoding::Alaw => 6,
+        Encoding::Mulaw => 7,
+    };
+    let bytes_per_sample = format.encoding.bytes_per_sample() as u16;
+    let block_align = format.channels.saturating_mul(bytes_per_sample);
+    let byte_rate = format.sample_rate.saturating_mul(u32::from(block_align));
+    let mut h = [0u8; STREAMING_HEADER_BYTES];
+    let fields: [&[u8]; 13] = [
+        b"RIFF",
+        &u32::MAX.to_le_bytes(),
+        b"WAVE",
+        b"fmt ",
+        &16u32.to_le_bytes(),
+        &tag.to_le_bytes(),
+        &format.channels.to_le_bytes(),
+        &format.sample_rate.to_le_bytes(),
+        &byte_rate.to_le_bytes(),
+        &block_align.to_le_bytes(),
+        &(bytes_per_sample * 8).to_le_bytes(),
+        b"data",
+        &(u32::MAX - 36).to_le_bytes(),
+    ];
+    let mut at = 0;
+    for field in fields {
+        h[at..at + field.len()].copy_from_slice(field);
+        at += field.len();
+    }
+    h
+}
+
 fn bad(what: &str) -> TtsError {
     TtsError::new(ErrorKind::Protocol, format!("invalid WAV stream: {what}"))
 }
@@ -190,6 +245,56 @@ mod tests {
             assert_eq!(p.finish().unwrap(), AudioFormat::pcm16_mono(22_050));
             assert_eq!(got, audio, "piece {piece}");
         }
+    }
+
+    #[test]
+    fn the_streaming_header_reads_back_as_an_endless_stream() {
+        let formats = [
+            AudioFormat::pcm16_mono(24_000),
+            AudioFormat {
+                encoding: Encoding::Mulaw,
+                sample_rate: 8_000,
+                channels: 1,
+            },
+            AudioFormat {
+                encoding: Encoding::PcmS16le,
+                sample_rate: 48_000,
+                channels: 2,
+            },
+        ];
+        for format in formats {
+            let header = streaming_header(format);
+            let size_at = |i: usize| u32::from_le_bytes(header[i..i + 4].try_into().unwrap());
+            assert_eq!(&header[..4], b"RIFF");
+            assert_eq!(&header[8..16], b"WAVEfmt ");
+            assert_eq!(&header[36..40], b"data");
+            assert_eq!(size_at(4), u32::MAX);
+            assert_eq!(size_at(40), u32::MAX - 36);
+            let block = u32::from(format.channels) * format.encoding.bytes_per_sample() as u32;
+            assert_eq!(size_at(28), format.sample_rate * block);
+            let mut p = WavStreamParser::new();
+            let mut stream = header.to_vec();
+            stream.extend_from_slice(&[1, 2, 3, 4]);
+            let piece = p.push(Bytes::from(stream)).unwrap();
+            assert_eq!(piece.format, Some(format));
+            assert_eq!(&piece.data[..], [1, 2, 3, 4]);
+        }
+        // What hound writes for the same spec, but for the two sizes.
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 24_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut cursor = std::io::Cursor::new(Vec::new());
+        hound::WavWriter::new(&mut cursor, spec)
+            .unwrap()
+            .finalize()
+            .unwrap();
+        let hound = cursor.into_inner();
+        let ours = streaming_header(AudioFormat::pcm16_mono(24_000));
+        assert_eq!(hound.len(), ours.len());
+        assert_eq!(hound[8..40], ours[8..40]);
     }
 
     #[test]

@@ -30,6 +30,10 @@
 //!
 //! Settings: [`OpenAiSettings`].
 //!
+//! Feature `client` (default) builds the provider; without it only [`wire`]
+//! is built (serde alone), for servers that speak the API, such as the
+//! voxwire relay's OpenAI front.
+//!
 //! # Example
 //!
 //! Speak through a local OpenAI-compatible server (a Kokoro server here):
@@ -56,16 +60,23 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "client")]
 pub mod diagnose;
+#[cfg(feature = "client")]
 mod errors;
 #[cfg(feature = "mp3")]
 pub mod mp3;
+#[cfg(feature = "client")]
 mod provider;
+#[cfg(feature = "client")]
 mod settings;
+#[cfg(feature = "client")]
 pub mod speech;
 pub mod wire;
 
+#[cfg(feature = "client")]
 pub use provider::{Instructions, OpenAi, OpenAiApi, OpenAiProvider};
+#[cfg(feature = "client")]
 pub use settings::{
     is_openai_base, OpenAiSettings, StreamFormat, DEFAULT_BASE_URL, DEFAULT_KEY_VARIABLE,
     DEFAULT_MODEL, DEFAULT_VOICE, OPENAI_PCM_RATE,

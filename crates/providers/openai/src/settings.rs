@@ -27,7 +27,7 @@ pub(crate) const VENDOR: Vendor = Vendor {
     max_connection_age_cap_s: u64::MAX,
 };
 /// OpenAI's `pcm` rate; a compatible server may use another (`sample_rate`).
-pub const OPENAI_PCM_RATE: u32 = 24_000;
+pub const OPENAI_PCM_RATE: u32 = crate::wire::PCM_RATE;
 
 /// `stream_format`: how the body is asked for (the parser follows the answer's `Content-Type` regardless).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

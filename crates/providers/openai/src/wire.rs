@@ -4,6 +4,11 @@ use serde::{Deserialize, Serialize};
 
 /// The most characters of `input` (and of `instructions`) one request may carry.
 pub const MAX_INPUT_CHARS: usize = 4096;
+/// The rate of OpenAI's `pcm` (and of its other formats): 24 kHz; the API
+/// takes no rate.
+pub const PCM_RATE: u32 = 24_000;
+/// `response_format` when a request leaves it out: OpenAI's default.
+pub const DEFAULT_RESPONSE_FORMAT: &str = "mp3";
 /// The speaking rates the endpoint accepts.
 pub const SPEED_RANGE: (f32, f32) = (0.25, 4.0);
 /// When OpenAI shuts its Speech-API models down (SDK 3.57.0).
@@ -63,8 +68,11 @@ impl VoiceParam {
     }
 }
 
-/// The request body (`CreateSpeechRequest`).
-#[derive(Debug, Clone, Serialize)]
+/// The request body (`CreateSpeechRequest`). Read back (a server's side),
+/// unknown fields are refused as OpenAI's schema does, and a missing
+/// `response_format` is OpenAI's default, [`DEFAULT_RESPONSE_FORMAT`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SpeechRequest {
     /// The model.
     pub model: String,
@@ -76,6 +84,7 @@ pub struct SpeechRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
     /// `pcm`, `wav`, `mp3`, ….
+    #[serde(default = "default_response_format")]
     pub response_format: String,
     /// 0.25 to 4.0.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,6 +92,10 @@ pub struct SpeechRequest {
     /// `audio` or `sse`; left out when `audio` (the default), so strict servers see fewer fields.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_format: Option<String>,
+}
+
+fn default_response_format() -> String {
+    DEFAULT_RESPONSE_FORMAT.to_string()
 }
 
 /// OpenAI's error body: `{"error":{"message","type","param","code"}}`
@@ -93,11 +106,25 @@ pub struct ErrorBody {
     pub message: Option<String>,
     /// `error.type`.
     pub kind: Option<String>,
+    /// `error.param`: the request field it is about.
+    pub param: Option<String>,
     /// `error.code`.
     pub code: Option<String>,
 }
 
 impl ErrorBody {
+    /// The body as OpenAI sends it, every field present (`null` when unset).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": {
+                "message": self.message,
+                "type": self.kind,
+                "param": self.param,
+                "code": self.code,
+            }
+        })
+    }
+
     /// Reads what it can from a body excerpt; never fails.
     pub fn parse(body: &str) -> Self {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
@@ -112,6 +139,7 @@ impl ErrorBody {
             Some(e) => Self {
                 message: e.get("message").and_then(text),
                 kind: e.get("type").and_then(text),
+                param: e.get("param").and_then(text),
                 code: e
                     .get("code")
                     .and_then(|c| text(c).or_else(|| c.as_i64().map(|n| n.to_string()))),
@@ -209,6 +237,40 @@ mod tests {
             serde_json::to_value(VoiceParam::parse("af_bella")).unwrap(),
             serde_json::json!("af_bella")
         );
+    }
+
+    #[test]
+    fn a_request_reads_back_with_openais_defaults_and_refuses_unknown_fields() {
+        let r: SpeechRequest = serde_json::from_str(
+            r#"{"model":"tts-1","input":"hi","voice":{"id":"voice_x"},"speed":1.5}"#,
+        )
+        .unwrap();
+        assert_eq!(r.response_format, "mp3");
+        assert_eq!(
+            r.voice,
+            VoiceParam::Custom {
+                id: "voice_x".into()
+            }
+        );
+        assert_eq!(r.speed, Some(1.5));
+        assert!(r.instructions.is_none() && r.stream_format.is_none());
+        assert!(serde_json::from_str::<SpeechRequest>(
+            r#"{"model":"tts-1","input":"hi","voice":"alloy","colour":"red"}"#
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn an_error_body_writes_what_it_reads() {
+        let body = ErrorBody {
+            message: Some("no".into()),
+            kind: Some("invalid_request_error".into()),
+            param: Some("voice".into()),
+            code: None,
+        };
+        let json = body.to_json();
+        assert_eq!(json["error"]["code"], serde_json::Value::Null);
+        assert_eq!(ErrorBody::parse(&json.to_string()), body);
     }
 
     #[test]

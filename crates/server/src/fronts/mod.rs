@@ -2,4 +2,5 @@
 //! session engine ([`crate::engine`]).
 
 pub(crate) mod openai;
+pub(crate) mod xai_rest;
 pub(crate) mod xai_ws;

@@ -19,10 +19,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
 use futures::StreamExt;
-use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
 use voxwire_core::{AudioFormat, ErrorKind, StreamConfig};
+
+use voxwire_openai::wire::{self, VoiceParam};
 
 use crate::access;
 use crate::encode::{Encoder, OutputFormat};
@@ -31,40 +32,9 @@ use crate::errors::ClientError;
 use crate::state::{AppState, Refused, Sessions};
 use crate::task::AbortOnDrop;
 
-/// OpenAI's limit on `input` and `instructions`, in characters.
-const MAX_INPUT_CHARS: usize = 4096;
-
 /// The rate the chain is asked for (and of `pcm`, `wav`, `mp3` and the Opus
 /// input): OpenAI's speech API has no rate parameter and serves 24 kHz.
-const SAMPLE_RATE: u32 = 24_000;
-
-/// OpenAI's built-in voice names: without a `voices` table each asks for the
-/// entry's default voice rather than a voice id no other vendor knows.
-const BUILTIN_VOICES: [&str; 13] = [
-    "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
-    "marin", "cedar",
-];
-
-/// `voice`: a name, or a custom voice `{"id": ...}`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum VoiceField {
-    Name(String),
-    Custom { id: String },
-}
-
-/// `CreateSpeechRequest`; unknown fields are refused, as OpenAI's schema does.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SpeechBody {
-    model: String,
-    input: String,
-    voice: VoiceField,
-    instructions: Option<String>,
-    response_format: Option<String>,
-    speed: Option<f32>,
-    stream_format: Option<String>,
-}
+const SAMPLE_RATE: u32 = wire::PCM_RATE;
 
 /// How the audio leaves: in `format`, as the body or in SSE deltas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,22 +43,16 @@ struct Shape {
     sse: bool,
 }
 
-/// An OpenAI-shaped error: `{"error":{"message","type","param","code"}}`.
+/// An OpenAI-shaped error ([`wire::ErrorBody`]) with its status.
 #[derive(Debug)]
 struct Refusal {
     status: StatusCode,
-    message: String,
-    kind: &'static str,
-    param: Option<&'static str>,
-    code: Option<&'static str>,
+    body: wire::ErrorBody,
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": { "message": self.message, "type": self.kind, "param": self.param, "code": self.code }
-        });
-        (self.status, Json(body)).into_response()
+        (self.status, Json(self.body.to_json())).into_response()
     }
 }
 
@@ -101,10 +65,12 @@ fn openai_error(
 ) -> Refusal {
     Refusal {
         status,
-        message: message.to_string(),
-        kind,
-        param,
-        code,
+        body: wire::ErrorBody {
+            message: Some(message.to_string()),
+            kind: Some(kind.to_string()),
+            param: param.map(str::to_string),
+            code: code.map(str::to_string),
+        },
     }
 }
 
@@ -182,7 +148,7 @@ struct Asked {
 }
 
 /// Checks the body against OpenAI's rules and the relay's configuration.
-fn validate(state: &AppState, body: SpeechBody) -> Result<Asked, Refusal> {
+fn validate(state: &AppState, body: wire::SpeechRequest) -> Result<Asked, Refusal> {
     let Some(router) = state.openai_models.get(&body.model).cloned() else {
         let served: Vec<&str> = state.openai_models.keys().map(String::as_str).collect();
         return Err(openai_error(
@@ -201,7 +167,7 @@ fn validate(state: &AppState, body: SpeechBody) -> Result<Asked, Refusal> {
     if body.input.trim().is_empty() {
         return Err(invalid("`input` is empty: send the text to speak", "input"));
     }
-    let limit = MAX_INPUT_CHARS.min(state.settings.max_utterance_chars);
+    let limit = wire::MAX_INPUT_CHARS.min(state.settings.max_utterance_chars);
     if chars > limit {
         state.metrics.limit_breached("max_utterance_chars");
         return Err(invalid(
@@ -212,7 +178,7 @@ fn validate(state: &AppState, body: SpeechBody) -> Result<Asked, Refusal> {
     if body
         .instructions
         .as_ref()
-        .is_some_and(|i| i.chars().count() > MAX_INPUT_CHARS)
+        .is_some_and(|i| i.chars().count() > wire::MAX_INPUT_CHARS)
     {
         return Err(invalid(
             "`instructions` is over 4096 characters",
@@ -220,11 +186,12 @@ fn validate(state: &AppState, body: SpeechBody) -> Result<Asked, Refusal> {
         ));
     }
     if let Some(speed) = body.speed {
-        if !(0.25..=4.0).contains(&speed) {
+        let (slowest, fastest) = wire::SPEED_RANGE;
+        if !(slowest..=fastest).contains(&speed) {
             return Err(invalid("`speed` must be between 0.25 and 4.0", "speed"));
         }
     }
-    let name = body.response_format.as_deref().unwrap_or("mp3");
+    let name = body.response_format.as_str();
     let format = match OutputFormat::parse(name) {
         Some(format) if format.is_served() => format,
         Some(format) => {
@@ -274,18 +241,20 @@ fn validate(state: &AppState, body: SpeechBody) -> Result<Asked, Refusal> {
 /// The voice id asked of the chain for OpenAI's `voice`.
 fn voice_for(
     table: &std::collections::BTreeMap<String, String>,
-    voice: VoiceField,
+    voice: VoiceParam,
 ) -> Result<Option<String>, Refusal> {
     match voice {
-        VoiceField::Custom { id } => Ok(Some(id)),
-        VoiceField::Name(name) if table.is_empty() => {
-            if BUILTIN_VOICES.iter().any(|v| v.eq_ignore_ascii_case(&name)) {
+        VoiceParam::Custom { id } => Ok(Some(id)),
+        // Without a `voices` table OpenAI's built-in names ask for the
+        // entry's default voice rather than a voice id no other vendor knows.
+        VoiceParam::Name(name) if table.is_empty() => {
+            if wire::VOICES.iter().any(|v| v.eq_ignore_ascii_case(&name)) {
                 Ok(None)
             } else {
                 Ok(Some(name))
             }
         }
-        VoiceField::Name(name) => match table.iter().find(|(k, _)| k.eq_ignore_ascii_case(&name)) {
+        VoiceParam::Name(name) => match table.iter().find(|(k, _)| k.eq_ignore_ascii_case(&name)) {
             Some((_, id)) => Ok(Some(id.clone())),
             None => {
                 let served: Vec<&str> = table.keys().map(String::as_str).collect();
@@ -332,7 +301,7 @@ async fn speak(state: Arc<AppState>, headers: HeaderMap, body: Bytes) -> Result<
             None,
         ));
     }
-    let body: SpeechBody = serde_json::from_slice(&body).map_err(|e| {
+    let body: wire::SpeechRequest = serde_json::from_slice(&body).map_err(|e| {
         invalid(
             &format!(
                 "bad request body: {}",
@@ -519,7 +488,8 @@ fn body_stream(
     let head = match shape.format {
         OutputFormat::Wav => Ok(flow.frame(Bytes::from(
             [
-                crate::rest::wav_header(AudioFormat::pcm16_mono(SAMPLE_RATE)),
+                voxwire_core::audio::wav::streaming_header(AudioFormat::pcm16_mono(SAMPLE_RATE))
+                    .to_vec(),
                 first.to_vec(),
             ]
             .concat(),
@@ -616,17 +586,17 @@ mod tests {
     fn voices_map_builtins_to_the_default_pass_others_and_honour_a_table() {
         let empty = Default::default();
         assert_eq!(
-            voice_for(&empty, VoiceField::Name("alloy".into())).ok(),
+            voice_for(&empty, VoiceParam::Name("alloy".into())).ok(),
             Some(None)
         );
         assert_eq!(
-            voice_for(&empty, VoiceField::Name("eve".into())).ok(),
+            voice_for(&empty, VoiceParam::Name("eve".into())).ok(),
             Some(Some("eve".into()))
         );
         assert_eq!(
             voice_for(
                 &empty,
-                VoiceField::Custom {
+                VoiceParam::Custom {
                     id: "voice_1".into()
                 }
             )
@@ -635,10 +605,10 @@ mod tests {
         );
         let table = [("alloy".to_string(), "ara".to_string())].into();
         assert_eq!(
-            voice_for(&table, VoiceField::Name("Alloy".into())).ok(),
+            voice_for(&table, VoiceParam::Name("Alloy".into())).ok(),
             Some(Some("ara".into()))
         );
-        assert!(voice_for(&table, VoiceField::Name("nova".into())).is_err());
+        assert!(voice_for(&table, VoiceParam::Name("nova".into())).is_err());
     }
 
     #[test]

@@ -24,8 +24,7 @@ use voxwire_xai::protocol::ClientMessage;
 
 use crate::access;
 use crate::engine::{self, Input, Output, SessionSpec};
-use crate::errors::ClientError;
-use crate::routes::json_error;
+use crate::errors::{json_error, ClientError};
 use crate::state::{AppState, Refused, Sessions};
 use crate::writer::{Encoder, Writer};
 

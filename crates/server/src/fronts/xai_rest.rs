@@ -10,9 +10,9 @@ use futures::StreamExt;
 use serde::Deserialize;
 use voxwire_core::{AudioFormat, ErrorKind, SynthesisRequest, TtsError, TtsProvider};
 
+use super::xai_ws::stream_format;
 use crate::access;
-use crate::fronts::xai_ws::stream_format;
-use crate::routes::{json_error, router_error};
+use crate::errors::{json_error, router_error};
 use crate::state::AppState;
 
 /// `output_format` as xAI takes it.
@@ -145,7 +145,11 @@ pub(crate) async fn synthesize(
         .unwrap_or_default();
     state.metrics.first_audio(&entry, started.elapsed());
     let metrics = state.metrics.clone();
-    let head = if wav { wav_header(format) } else { Vec::new() };
+    let head = if wav {
+        voxwire_core::audio::wav::streaming_header(format).to_vec()
+    } else {
+        Vec::new()
+    };
     metrics.audio_seconds(&entry, first.duration().as_secs_f64());
     let first_bytes = [head, first.data.to_vec()].concat();
     let done_entry = entry.clone();
@@ -179,29 +183,6 @@ fn content_type(format: AudioFormat, wav: bool) -> &'static str {
         (false, Mulaw) => "audio/basic",
         (false, Alaw) => "audio/x-alaw-basic",
     }
-}
-
-/// A WAV header for streamed 16-bit PCM, written by `hound`; its two size
-/// fields are then set to the streaming placeholder (unknown length), as
-/// players expect of a WAV that is still being produced.
-pub(crate) fn wav_header(format: AudioFormat) -> Vec<u8> {
-    let spec = hound::WavSpec {
-        channels: format.channels,
-        sample_rate: format.sample_rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut cursor = std::io::Cursor::new(Vec::with_capacity(44));
-    if let Ok(writer) = hound::WavWriter::new(&mut cursor, spec) {
-        let _ = writer.finalize();
-    }
-    let mut header = cursor.into_inner();
-    // RIFF chunk size at 4, data chunk size at 40 (hound writes the canonical 44-byte header).
-    if header.len() == 44 {
-        header[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
-        header[40..44].copy_from_slice(&(u32::MAX - 36).to_le_bytes());
-    }
-    header
 }
 
 /// The longest a REST request waits for its credential's rate before it is
