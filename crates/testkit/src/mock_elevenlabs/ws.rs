@@ -55,6 +55,9 @@ pub struct SocketCounts {
     pub keep_alives: AtomicUsize,
     /// Messages carrying `voice_settings` (all sockets).
     pub voice_settings: AtomicUsize,
+    /// Sockets the mock closed with 1008 (settings sent again, a sixth
+    /// context, the input timeout).
+    pub policy_closes: AtomicUsize,
 }
 
 /// What the socket's query asked for.
@@ -156,6 +159,9 @@ pub(super) async fn serve(
                     }
                 }
                 Some(Out::Close(code, why)) => {
+                    if code == 1008 {
+                        counts.policy_closes.fetch_add(1, Ordering::SeqCst);
+                    }
                     let frame = CloseFrame { code, reason: reason(&why).into() };
                     let _ = sink.send(Message::Close(Some(frame))).await;
                     break;
@@ -212,9 +218,11 @@ pub(super) async fn serve(
                 if (flush || close) && !ctx.speaking && !ctx.text.trim().is_empty() {
                     let said = std::mem::take(&mut ctx.text);
                     if said.contains("crash") {
-                        let _ = tx.send(Out::Text(json!({ "message": "internal error", "error": "internal" }).to_string()));
-                        let _ = tx.send(Out::Close(1011, "internal error".into()));
-                        continue;
+                        // The error and the close go out now: nothing follows them.
+                        let error = json!({ "message": "internal error", "error": "internal" }).to_string();
+                        let _ = sink.send(Message::text(error)).await;
+                        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1011, reason: "internal error".into() }))).await;
+                        break;
                     }
                     ctx.speaking = true;
                     let fx = effects.for_utterance(spoken);
@@ -232,6 +240,7 @@ pub(super) async fn serve(
                 }
             }
             () = quiet => {
+                counts.policy_closes.fetch_add(1, Ordering::SeqCst);
                 let why = format!("Have not received a new text input within the timeout of {} seconds", inactivity.as_secs());
                 let _ = sink.send(Message::Close(Some(CloseFrame { code: 1008, reason: reason(&why).into() }))).await;
                 break;
