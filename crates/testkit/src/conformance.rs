@@ -195,6 +195,20 @@ pub async fn speak(p: &dyn TtsProvider, request: SynthesisRequest) -> Result<Vec
     .await
 }
 
+/// The error a session's events end with, if they do (within the bound).
+async fn ended_with(session: &mut SynthesisSession) -> Option<TtsError> {
+    bounded("session events", async {
+        while let Some(event) = session.next_event().await {
+            if let Err(e) = event {
+                return Ok(e);
+            }
+        }
+        Err(TtsError::invalid_input("no error"))
+    })
+    .await
+    .ok()
+}
+
 /// Session events until `UtteranceDone { id }`: the audio, or the first error.
 pub async fn until_done(session: &mut SynthesisSession, id: u64) -> Result<Vec<u8>, TtsError> {
     bounded("session events", async {
@@ -231,8 +245,16 @@ pub async fn utter(
         ..StreamConfig::default()
     };
     let mut session = bounded("stream", p.stream(config)).await?;
-    session.push_text(&request.text).await?;
-    let id = session.flush().await?;
+    // A session that ended (a refused upgrade, say) refuses input; the
+    // error that ended it is in its events, as the refusal says.
+    let sent = match session.push_text(&request.text).await {
+        Ok(()) => session.flush().await,
+        Err(e) => Err(e),
+    };
+    let id = match sent {
+        Ok(id) => id,
+        Err(refused) => return Err(ended_with(&mut session).await.unwrap_or(refused)),
+    };
     let audio = until_done(&mut session, id).await;
     let _ = session.finish().await;
     audio

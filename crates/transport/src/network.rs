@@ -7,7 +7,7 @@ use std::sync::Arc;
 use voxwire_core::{Result, TtsError};
 
 use crate::dialect::Dialect;
-use crate::driver::WsProvider;
+use crate::driver::{DriverSettings, WsProvider};
 use crate::settings::Resolved;
 
 /// The parts every network provider holds.
@@ -32,8 +32,22 @@ impl<S, D: Dialect, E> NetworkCore<S, D, E> {
         dialect: impl FnOnce(&S, &Arc<Resolved>) -> D,
         state: E,
     ) -> Result<Self> {
+        Self::with_driver(provider, settings, resolve, dialect, |_, d| d, state)
+    }
+
+    /// [`new`](Self::new), with `driver` adjusting the driver's settings
+    /// from the provider's (a vendor's socket count, say).
+    pub fn with_driver(
+        provider: &'static str,
+        settings: S,
+        resolve: impl FnOnce(&S) -> Result<Resolved>,
+        dialect: impl FnOnce(&S, &Arc<Resolved>) -> D,
+        driver: impl FnOnce(&S, DriverSettings) -> DriverSettings,
+        state: E,
+    ) -> Result<Self> {
         let resolved = Arc::new(resolve(&settings).map_err(|e: TtsError| e.or_provider(provider))?);
-        let ws = WsProvider::new(dialect(&settings, &resolved), resolved.driver())?;
+        let driver = driver(&settings, resolved.driver());
+        let ws = WsProvider::new(dialect(&settings, &resolved), driver)?;
         Ok(Self {
             settings,
             resolved,

@@ -171,6 +171,20 @@ pub trait NetworkVendor: Clone + Send + Sync + 'static {
     /// The dialect for these settings and endpoints.
     fn dialect(settings: Self::Settings, resolved: Arc<Resolved>) -> Self::Dialect;
 
+    /// The driver's settings for these settings: the resolved ones
+    /// (timeouts, pool, liveness) by default; a vendor whose socket
+    /// multiplexes sets how many shared sockets it may open here.
+    fn driver(_settings: &Self::Settings, driver: crate::DriverSettings) -> crate::DriverSettings {
+        driver
+    }
+
+    /// Whether these settings can only be spoken over REST (a model the
+    /// vendor's socket does not offer): `synthesize` and sessions then take
+    /// REST whatever the entry's `transport`.
+    fn rest_only(_settings: &Self::Settings) -> bool {
+        false
+    }
+
     /// The format spoken when the caller asks for none.
     fn native(settings: &Self::Settings) -> AudioFormat;
 
@@ -275,11 +289,12 @@ impl<V: NetworkVendor> NetworkProvider<V> {
     /// Builds the provider; a `Config` error without a key, with a bad URL
     /// or with settings the vendor refuses.
     pub fn new(settings: V::Settings) -> Result<Self> {
-        let core = NetworkCore::new(
+        let core = NetworkCore::with_driver(
             V::VENDOR.id,
             settings,
             V::resolve,
             |s, r| V::dialect(s.clone(), r.clone()),
+            V::driver,
             V::State::default(),
         )?;
         Ok(Self {
@@ -310,6 +325,12 @@ impl<V: NetworkVendor> NetworkProvider<V> {
     /// Idle pooled connections (for tests and diagnostics).
     pub fn idle_connections(&self) -> usize {
         self.core.idle_connections()
+    }
+
+    /// What the shared sockets hold now (a vendor whose socket multiplexes
+    /// utterances by context id; all zero otherwise): for tests and diagnostics.
+    pub fn shared_stats(&self) -> crate::SharedStats {
+        self.core.ws.shared_stats()
     }
 
     /// Opens a socket for the entry's defaults now (reading the vendor's
@@ -404,14 +425,19 @@ impl<V: NetworkVendor> NetworkProvider<V> {
             .await
     }
 
-    /// Speaks `request` as one utterance over the pooled socket.
+    /// Speaks `request` as one utterance over the pooled socket; the
+    /// vendor's rules ([`NetworkVendor::scoped`]) apply to the stream's
+    /// errors too.
     pub async fn synthesize_ws(&self, request: SynthesisRequest) -> Result<AudioStream> {
+        use futures::StreamExt as _;
         request.validate(V::TABLE.max_text_chars)?;
         let (text, target, voicing) = self.parts(request)?;
         let ws = &self.core.ws;
-        ws.synthesize(text, voicing, target)
+        let stream = ws
+            .synthesize(text, voicing, target)
             .await
-            .map_err(V::scoped)
+            .map_err(V::scoped)?;
+        Ok(Box::pin(stream.map(|item| item.map_err(V::scoped))))
     }
 
     /// `<scheme> <key>` (the bare key without a scheme), marked sensitive:
@@ -479,7 +505,7 @@ impl<V: NetworkVendor> TtsProvider for NetworkProvider<V> {
         request.validate(V::TABLE.max_text_chars)?;
         let rest = self.settings().network().transport == Transport::Rest
             && request.text.chars().count() <= V::TABLE.max_rest_chars;
-        if rest || !V::TABLE.socket {
+        if rest || !V::TABLE.socket || V::rest_only(self.settings()) {
             self.synthesize_rest(request).await
         } else {
             self.synthesize_ws(request).await
@@ -487,7 +513,7 @@ impl<V: NetworkVendor> TtsProvider for NetworkProvider<V> {
     }
 
     async fn prewarm(&self) -> Result<bool> {
-        if !V::TABLE.socket {
+        if !V::TABLE.socket || V::rest_only(self.settings()) {
             return Ok(false);
         }
         NetworkProvider::prewarm(self).await.map(|()| true)
@@ -500,7 +526,7 @@ impl<V: NetworkVendor> TtsProvider for NetworkProvider<V> {
     /// Over the socket; a vendor without one ([`NoSocket`]) speaks each
     /// sentence with its own REST call ([`sentences`](crate::sentences)).
     async fn stream(&self, config: StreamConfig) -> Result<SynthesisSession> {
-        if !V::TABLE.socket {
+        if !V::TABLE.socket || V::rest_only(self.settings()) {
             return crate::sentences::session(self.clone(), config);
         }
         if let Some(f) = &config.format {

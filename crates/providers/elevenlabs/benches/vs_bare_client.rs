@@ -9,8 +9,15 @@
 //! the alignment mapped onto spans, times and words, sample alignment, chunk
 //! numbering, the stream to the caller.
 //!
+//! Over the multi-context socket (`multi-stream-input`), the bare client is
+//! one tokio-tungstenite socket kept open: per utterance a new context, its
+//! text, `flush` and `close_context`, then base64 audio until that context's
+//! `isFinal`; voxwire-elevenlabs speaks through its shared socket.
+//!
 //! Time to first audio and total time are measured per request; the table
-//! gives same-run medians and the ratio provider / bare. Run:
+//! gives same-run medians and the ratio provider / bare. The socket's CPU
+//! per audio second is the process's CPU time (the mock's included, alike
+//! for both) over a block of utterances by one client, then the other. Run:
 //! `cargo bench -p voxwire-elevenlabs --bench vs_bare_client`.
 
 use std::time::{Duration, Instant};
@@ -21,6 +28,7 @@ use voxwire_core::Secret;
 use voxwire_elevenlabs::{ElevenLabsProvider, ElevenLabsSettings, DEFAULT_MODEL, DEFAULT_VOICE};
 use voxwire_testkit::bench::{median, ms, timed_synthesis};
 use voxwire_testkit::mock_elevenlabs::{MockElevenLabs, Switches};
+use voxwire_transport::settings::Transport;
 
 const KEY: &str = "xi-bench-key";
 const TEXT: &str = "Hello there, this is the benchmark sentence for the speech endpoint.";
@@ -104,6 +112,7 @@ fn main() {
                 base_url: Some(base.clone()),
                 sample_rate: 24_000,
                 timestamps: timed,
+                transport: Transport::Rest,
                 ..ElevenLabsSettings::default()
             })
             .expect("provider");
@@ -132,6 +141,137 @@ fn main() {
                 pt.as_secs_f64() / bt.as_secs_f64()
             );
         }
+        socket_rows(&mock).await;
         mock.shutdown().await;
     });
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The bare socket client: one utterance as context `n`.
+async fn bare_socket(ws: &mut Socket, n: usize) -> (Duration, Duration, usize) {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let started = Instant::now();
+    let c = format!("bare-{n}");
+    for m in [
+        serde_json::json!({ "text": " ", "context_id": c }),
+        serde_json::json!({ "text": TEXT, "context_id": c }),
+        serde_json::json!({ "context_id": c, "flush": true }),
+        serde_json::json!({ "context_id": c, "close_context": true }),
+    ] {
+        ws.send(Message::text(m.to_string())).await.expect("send");
+    }
+    let (mut first, mut bytes) = (None, 0);
+    while let Some(message) = ws.next().await {
+        let Message::Text(t) = message.expect("socket") else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_str(t.as_str()).expect("json");
+        if let Some(b64) = v["audio"].as_str() {
+            let audio = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .expect("base64");
+            bytes += audio.len();
+            first.get_or_insert_with(|| started.elapsed());
+        } else if v["isFinal"] == serde_json::json!(true) {
+            break;
+        }
+    }
+    (first.unwrap_or_default(), started.elapsed(), bytes)
+}
+
+/// The process's CPU time so far (user + system, from /proc/self/stat).
+fn cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 (11 and 12 after the name).
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+async fn socket_rows(mock: &MockElevenLabs) {
+    let p = ElevenLabsProvider::new(ElevenLabsSettings {
+        api_key: Some(Secret::new(KEY)),
+        base_url: Some(mock.base_url()),
+        sample_rate: 24_000,
+        ..ElevenLabsSettings::default()
+    })
+    .expect("provider");
+    let url = format!(
+        "{}/text-to-speech/{DEFAULT_VOICE}/multi-stream-input?model_id={DEFAULT_MODEL}&output_format=pcm_24000&sync_alignment=true",
+        mock.ws_base_url()
+    );
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .expect("url");
+    request
+        .headers_mut()
+        .insert("xi-api-key", KEY.parse().expect("header"));
+    // Nagle off, as voxwire's sockets have it.
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
+        .await
+        .expect("bare socket");
+    for n in 0..5 {
+        timed_synthesis(&p, TEXT).await;
+        bare_socket(&mut ws, n).await;
+    }
+    let (mut pf, mut pt, mut bf, mut bt) = (vec![], vec![], vec![], vec![]);
+    for n in 0..ROUNDS {
+        let (f, t, pb) = timed_synthesis(&p, TEXT).await;
+        pf.push(f);
+        pt.push(t);
+        let (f, t, bb) = bare_socket(&mut ws, 1000 + n).await;
+        bf.push(f);
+        bt.push(t);
+        assert_eq!(pb, bb, "both got the same audio");
+    }
+    // CPU per audio second: a block of each, the mock's share alike.
+    let audio_secs = |bytes: usize| bytes as f64 / 48_000.0;
+    let (mut provider_cpu, mut provider_audio) = (Duration::ZERO, 0.0);
+    let (mut bare_cpu, mut bare_audio) = (Duration::ZERO, 0.0);
+    for block in 0..4 {
+        let before = cpu();
+        for _ in 0..ROUNDS / 4 {
+            provider_audio += audio_secs(timed_synthesis(&p, TEXT).await.2);
+        }
+        provider_cpu += cpu() - before;
+        let before = cpu();
+        for n in 0..ROUNDS / 4 {
+            bare_audio += audio_secs(bare_socket(&mut ws, 5000 + block * ROUNDS + n).await.2);
+        }
+        bare_cpu += cpu() - before;
+    }
+    let per = |cpu: Duration, audio: f64| cpu.as_secs_f64() * 1000.0 / audio;
+    let (pf, pt, bf, bt) = (median(pf), median(pt), median(bf), median(bt));
+    let name = "multi-stream-input";
+    println!(
+        "| {name} | bare tokio-tungstenite | {} | {} | 1.00 | 1.00 |",
+        ms(bf),
+        ms(bt)
+    );
+    println!(
+        "| {name} | voxwire-elevenlabs | {} | {} | {:.2} | {:.2} |",
+        ms(pf),
+        ms(pt),
+        pf.as_secs_f64() / bf.as_secs_f64(),
+        pt.as_secs_f64() / bt.as_secs_f64()
+    );
+    println!();
+    println!(
+        "CPU per audio second over the socket (process CPU, the mock's included): bare {:.2} ms, voxwire-elevenlabs {:.2} ms ({:.2}x)",
+        per(bare_cpu, bare_audio),
+        per(provider_cpu, provider_audio),
+        per(provider_cpu, provider_audio) / per(bare_cpu, bare_audio)
+    );
 }

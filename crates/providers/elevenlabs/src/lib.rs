@@ -1,6 +1,6 @@
 //! The ElevenLabs text-to-speech provider, registered as `elevenlabs`.
 //!
-//! - `synthesize` is one streamed `POST {base}/text-to-speech/{voice}/stream/with-timestamps`
+//! - Over REST, `synthesize` is one streamed `POST {base}/text-to-speech/{voice}/stream/with-timestamps`
 //!   (JSON lines of base64 audio and per-character `alignment`), or
 //!   `/stream` (raw audio) when times are not asked (setting `timestamps`,
 //!   or the request extension [`Timestamps`]). Audio leaves as it arrives;
@@ -16,11 +16,18 @@
 //!   a refused field or a text over the model's limit are request-scoped;
 //!   `x-trace-id` is kept as the request id.
 //! - The key travels only in the `xi-api-key` header (marked sensitive).
-//! - `stream` has no socket in this step: text is cut into sentences, one POST each.
+//! - With `transport = "websocket"` (the default) `synthesize` and `stream`
+//!   go over `multi-stream-input` on the transport's shared-socket path
+//!   ([`socket`]): a context per utterance, at most five per socket and
+//!   `sockets` sockets per entry (requests beyond them wait their turn),
+//!   `voice_settings` only on a socket's first context, `close_context` to
+//!   end or cancel one, keep-alives inside the 20 s input timeout. A relay's
+//!   sessions share those sockets. `eleven_v3` (not offered over the
+//!   socket) always takes REST; `transport = "rest"` picks REST for all.
 //!
 //! [`ElevenLabsProvider`] is `voxwire-transport`'s generic
 //! [`NetworkProvider`](voxwire_transport::NetworkProvider) for [`ElevenLabs`]
-//! with [`NoSocket`](voxwire_transport::NoSocket).
+//! with its socket dialect [`ElevenLabsDialect`](socket::ElevenLabsDialect).
 //!
 //! # Example
 //!
@@ -45,6 +52,7 @@
 mod errors;
 mod provider;
 mod settings;
+pub mod socket;
 pub mod timed;
 mod voices;
 pub mod wire;

@@ -1,6 +1,7 @@
-//! ElevenLabs on the generic network provider (streamed REST, no socket in
-//! this step): what it offers, the request, how an answer is read, its
-//! voices, its error rules, and its registration.
+//! ElevenLabs on the generic network provider (the multi-context socket on
+//! the shared-socket path, streamed REST beside it): what it offers, the
+//! request, how an answer is read, its voices, its error rules, and its
+//! registration.
 
 use std::sync::Arc;
 
@@ -11,9 +12,10 @@ use voxwire_transport::doctor::Advice;
 use voxwire_transport::http::HttpFailure;
 use voxwire_transport::provider::Answer;
 use voxwire_transport::settings::{Resolved, Vendor};
-use voxwire_transport::{NetworkProvider, NetworkVendor, NoSocket, Table, Voicing};
+use voxwire_transport::{DriverSettings, NetworkProvider, NetworkVendor, Table, Voicing};
 
 use crate::settings::{ElevenLabsSettings, DEFAULT_SAMPLE_RATE, VENDOR};
+use crate::socket::{self, ElevenLabsDialect};
 use crate::wire::{
     self, SpeechRequest, VoiceSettings, LANGUAGES, PCM_RATES, PRO_PCM_RATE, ULAW_RATE,
 };
@@ -48,7 +50,7 @@ fn timed(s: &ElevenLabsSettings, v: &Voicing) -> bool {
 impl NetworkVendor for ElevenLabs {
     const VENDOR: Vendor = VENDOR;
     const TABLE: Table = Table {
-        socket: false,
+        socket: true,
         formats: &[
             (Encoding::PcmS16le, &PCM_RATES),
             (Encoding::Mulaw, &[ULAW_RATE]),
@@ -59,7 +61,7 @@ impl NetworkVendor for ElevenLabs {
         max_rest_chars: wire::MAX_TEXT_CHARS,
         speed_range: Some(wire::SPEED_RANGE),
         timestamps: true,
-        streaming_input: false,
+        streaming_input: true,
     };
     const ADVICE: Advice = Advice {
         rest_name: "/v1/text-to-speech",
@@ -69,11 +71,24 @@ impl NetworkVendor for ElevenLabs {
     const AUTH_SCHEME: &'static str = "";
     const AUTH_HEADER: &'static str = "xi-api-key";
     type Settings = ElevenLabsSettings;
-    type Dialect = NoSocket;
+    type Dialect = ElevenLabsDialect;
     type State = ();
 
-    fn dialect(_: ElevenLabsSettings, _: Arc<Resolved>) -> NoSocket {
-        NoSocket(PROVIDER_ID)
+    fn dialect(settings: ElevenLabsSettings, resolved: Arc<Resolved>) -> ElevenLabsDialect {
+        ElevenLabsDialect { settings, resolved }
+    }
+
+    /// At most `sockets` shared sockets of five contexts each.
+    fn driver(s: &ElevenLabsSettings, driver: DriverSettings) -> DriverSettings {
+        DriverSettings {
+            max_shared_sockets: s.sockets.max(1),
+            ..driver
+        }
+    }
+
+    /// `eleven_v3` is not offered over the socket: it takes REST.
+    fn rest_only(s: &ElevenLabsSettings) -> bool {
+        socket::rest_only_model(&s.model)
     }
 
     fn native(s: &ElevenLabsSettings) -> AudioFormat {
@@ -87,6 +102,9 @@ impl NetworkVendor for ElevenLabs {
         let (lo, hi) = wire::SPEED_RANGE;
         if s.speed.is_some_and(|v| !(lo..=hi).contains(&v)) {
             return Err(TtsError::config(format!("speed must be {lo} to {hi}")));
+        }
+        if s.sockets == 0 {
+            return Err(TtsError::config("sockets must be at least 1"));
         }
         Ok(())
     }
@@ -190,11 +208,33 @@ impl NetworkVendor for ElevenLabs {
     fn refused(_: &ElevenLabsProvider, failure: &HttpFailure<'_>) -> TtsError {
         crate::errors::classify(failure)
     }
+
+    fn hint(status: u16, websocket: bool) -> Option<String> {
+        (websocket && status == 403).then(|| {
+            "ElevenLabs refused the socket: a bad key, or a model it does not offer over WebSockets (eleven_v3: use transport = \"rest\")".to_string()
+        })
+    }
+
+    /// A context that ended with no audio names the likely cause: with the
+    /// quota exhausted the socket still ends every context, silently.
+    fn scoped(e: TtsError) -> TtsError {
+        if e.kind() == ErrorKind::NoAudio && !e.message().contains("quota") {
+            let message = format!(
+                "{}: ElevenLabs ends contexts with no audio when the account's quota is exhausted",
+                e.message()
+            );
+            return e
+                .with_message(message)
+                .with_scope(ErrorScope::Provider)
+                .with_hint("check the account's remaining credits (or the voice and model); the entry is failed over");
+        }
+        e
+    }
 }
 
 // After xAI (100) and Deepgram (110), ahead of OpenAI (200), when `ELEVENLABS_API_KEY` is set.
 voxwire_transport::register_network_provider! {
     vendor: ElevenLabs,
-    describe: "ElevenLabs text-to-speech (streamed REST with character times); needs ELEVENLABS_API_KEY",
+    describe: "ElevenLabs text-to-speech (multi-context socket shared by utterances, streamed REST with character times); needs ELEVENLABS_API_KEY",
     priority: 120,
 }

@@ -61,5 +61,8 @@ voxwire_transport::network_settings! {
         pub speed: Option<f32> = None,
         /// `enable_logging=false` (zero retention, enterprise plans) when off.
         pub enable_logging: bool = true,
+        /// Sockets the entry may open to `multi-stream-input`, five
+        /// utterances each; requests beyond them wait their turn.
+        pub sockets: usize = 2,
     }
 }

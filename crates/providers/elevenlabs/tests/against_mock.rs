@@ -12,6 +12,7 @@ use voxwire_testkit::kit::{Fault, Stall};
 use voxwire_testkit::mock_elevenlabs::{
     detail_error, quota_exceeded, MockElevenLabs, Plan, Switches, DEFAULT_API_KEY, UNLISTED_VOICE,
 };
+use voxwire_transport::settings::Transport;
 
 const TEXT: &str = "Hello from the mock, twice over.";
 
@@ -21,6 +22,8 @@ fn provider(m: &MockElevenLabs, f: impl FnOnce(&mut ElevenLabsSettings)) -> Elev
         base_url: Some(m.base_url()),
         first_audio_timeout_ms: 500,
         inactivity_timeout_ms: 500,
+        // The REST path (the socket's tests are in socket.rs).
+        transport: Transport::Rest,
         ..ElevenLabsSettings::default()
     };
     f(&mut s);

@@ -1,6 +1,6 @@
 //! voxwire-elevenlabs and its mock pass the testkit's conformance suite
-//! (REST only in this step: sessions speak sentence by sentence over HTTP,
-//! with the vendor's timed lines).
+//! over each of its paths: streamed REST (with the vendor's timed lines),
+//! the multi-context socket, and sessions on that socket.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use voxwire_testkit::kit::{Fault, Kit, Stall};
 use voxwire_testkit::mock_elevenlabs::{
     detail_error, quota_exceeded, MockElevenLabs, Switches, UNLISTED_VOICE,
 };
+use voxwire_transport::settings::Transport;
 
 struct ElevenLabs;
 
@@ -33,7 +34,7 @@ impl Conformance for ElevenLabs {
     type Mock = MockElevenLabs;
     const PROVIDER: &'static str = "elevenlabs";
     const KEY: &'static str = "xi-CONFORMANCE-d41d8cd98f00b204e9800998ecf8427e";
-    const PATHS: &'static [Path] = &[Path::Rest, Path::Session];
+    const PATHS: &'static [Path] = &[Path::Rest, Path::Socket, Path::Session];
     const FORMAT: AudioFormat = AudioFormat::pcm16_mono(24_000);
     /// Not one of the model's languages.
     const MISSING_LANGUAGE: Option<&'static str> = Some("tlh");
@@ -41,8 +42,12 @@ impl Conformance for ElevenLabs {
     const VENDOR_FAULTS: usize = 8;
 
     async fn start(scenario: Scenario) -> MockElevenLabs {
-        let mock =
-            MockElevenLabs::start_with(scenario.accepted_key(Self::KEY), Switches::default()).await;
+        let mut switches = Switches::default();
+        if let Scenario::CloseSocketsAfter(after) = scenario {
+            // The vendor closes a socket that heard nothing for so long.
+            switches.socket_inactivity = after;
+        }
+        let mock = MockElevenLabs::start_with(scenario.accepted_key(Self::KEY), switches).await;
         let fault = match scenario {
             Scenario::Healthy
             | Scenario::WrongKey
@@ -71,6 +76,11 @@ impl Conformance for ElevenLabs {
     ) -> Arc<dyn ProviderUnderTest> {
         let provider = ElevenLabsProvider::new(ElevenLabsSettings {
             timestamps: path != Path::Session,
+            transport: if path == Path::Rest {
+                Transport::Rest
+            } else {
+                Transport::Websocket
+            },
             api_key: Some(Secret::new(Self::KEY)),
             base_url: Some(mock.base_url()),
             first_audio_timeout_ms: deadlines.first_audio_ms,

@@ -1,4 +1,4 @@
-//! A faithful mock of ElevenLabs' REST text-to-speech (wire notes:
+//! A faithful mock of ElevenLabs' text-to-speech, REST and the multi-context socket (wire notes:
 //! `shared/providers/elevenlabs.md`), on the mock-server kit.
 //!
 //! [`MockElevenLabs::start`] serves on `127.0.0.1` at an ephemeral port
@@ -15,6 +15,13 @@
 //!   `/stream/with-timestamps` JSON lines (`audio_base64`, `alignment`,
 //!   `normalized_alignment`, chunk-relative times unless
 //!   [`Switches::cumulative_times`]) with blank lines between some.
+//! - `GET /v1/text-to-speech/{voice_id}/multi-stream-input`: the
+//!   multi-context socket (see the `ws` module's notes: contexts by
+//!   `context_id`, at most [`MAX_SOCKET_CONTEXTS`], `voice_settings` only on
+//!   a socket's first context, `close_context` brings `isFinal`, the input
+//!   timeout, the quota's silent contexts, both spellings); 403 at the
+//!   upgrade for a bad key or `eleven_v3`; [`MockElevenLabs::sockets`]
+//!   counts what the sockets saw.
 //! - `GET /v1/voices`: `{"voices":[…]}` with `labels` and `verified_languages`.
 //! - anything else: 404 `{"detail":"Not Found"}`.
 //!
@@ -27,11 +34,14 @@
 //! (timed answers only).
 
 mod body;
+mod ws;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
@@ -43,6 +53,7 @@ use crate::kit::{
     json_response, stepped_body, Fault, FaultPlan, Kit, Mock, MockDialect, Rejection, RequestKind,
 };
 pub use body::{audio_for, Wire};
+pub use ws::SocketCounts;
 
 /// The key the mock accepts unless told otherwise.
 pub const DEFAULT_API_KEY: &str = "xi-mock-elevenlabs";
@@ -71,14 +82,40 @@ pub enum Plan {
     Pro,
 }
 
+/// Live contexts one `multi-stream-input` socket takes (a sixth closes it 1008).
+pub const MAX_SOCKET_CONTEXTS: usize = 5;
+
 /// How the mock behaves beyond faults.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Switches {
     /// The account's plan.
     pub plan: Plan,
     /// Times in `alignment` counted from the start of the utterance rather
     /// than of each line.
     pub cumulative_times: bool,
+    /// The socket: the pause before each audio message of a context.
+    pub socket_chunk_delay: Duration,
+    /// The socket: closed 1008 after this long without a client message (20 s).
+    pub socket_inactivity: Duration,
+    /// The socket ends every context with `isFinal` and no audio, as it
+    /// does when the account's quota is exhausted.
+    pub quota_exhausted: bool,
+    /// The socket spells `context_id`, `is_final` and `charsDurationsMs`
+    /// (the notes' other spellings).
+    pub snake_case_socket: bool,
+}
+
+impl Default for Switches {
+    fn default() -> Self {
+        Self {
+            plan: Plan::default(),
+            cumulative_times: false,
+            socket_chunk_delay: Duration::from_millis(2),
+            socket_inactivity: Duration::from_secs(20),
+            quota_exhausted: false,
+            snake_case_socket: false,
+        }
+    }
 }
 
 /// The dialect: ElevenLabs' REST API on the kit.
@@ -86,6 +123,7 @@ pub struct Switches {
 pub struct ElevenLabsDialect {
     switches: Mutex<Switches>,
     ids: AtomicU64,
+    sockets: Arc<SocketCounts>,
 }
 
 #[derive(Clone)]
@@ -103,7 +141,10 @@ impl MockDialect for ElevenLabsDialect {
         let state = AppState { kit, dialect: self };
         Router::new()
             .route("/v1/text-to-speech/{voice}", post(speech))
-            .route("/v1/text-to-speech/{voice}/{a}", post(speech_suffixed))
+            .route(
+                "/v1/text-to-speech/{voice}/{a}",
+                post(speech_suffixed).get(socket),
+            )
             .route("/v1/text-to-speech/{voice}/{a}/{b}", post(speech_suffixed2))
             .route("/v1/voices", get(voices))
             .fallback(any(not_found))
@@ -139,6 +180,7 @@ impl MockElevenLabs {
         let dialect = ElevenLabsDialect {
             switches: Mutex::new(switches),
             ids: AtomicU64::new(0),
+            sockets: Arc::default(),
         };
         let mock = Mock::launch(dialect, api_key, FaultPlan::none()).await;
         Self { mock }
@@ -147,6 +189,16 @@ impl MockElevenLabs {
     /// `http://127.0.0.1:PORT/v1`: what voxwire's `base_url` is set to.
     pub fn base_url(&self) -> String {
         self.mock.url("/v1")
+    }
+
+    /// `ws://127.0.0.1:PORT/v1`, the socket's base.
+    pub fn ws_base_url(&self) -> String {
+        self.mock.ws_url("/v1")
+    }
+
+    /// What the `multi-stream-input` sockets counted.
+    pub fn sockets(&self) -> &SocketCounts {
+        &self.mock.dialect().sockets
     }
 
     /// Changes the switches while running.
@@ -259,6 +311,59 @@ async fn not_found(
 }
 
 type QueryMap = Query<std::collections::HashMap<String, String>>;
+
+async fn socket(
+    State(state): State<AppState>,
+    Path((_voice, a)): Path<(String, String)>,
+    Query(query): QueryMap,
+    uri: Uri,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if a != "multi-stream-input" {
+        return not_found(State(state), Method::GET, uri, headers).await;
+    }
+    let kit = &state.kit;
+    let id = kit.record_http(RequestKind::WebSocket, "GET", &uri, &headers, None);
+    let model = query.get("model_id").map_or("", String::as_str);
+    let response = if !authorized(kit, &headers) {
+        detail(StatusCode::FORBIDDEN, "invalid_api_key", "Invalid API key")
+    } else if model.starts_with("eleven_v3") {
+        detail(
+            StatusCode::FORBIDDEN,
+            "model_not_supported",
+            "eleven_v3 is not available over WebSockets",
+        )
+    } else if let Some(asked) = ws::Asked::of(&query) {
+        let effects = match kit.effects_for(id, true) {
+            Ok(effects) => effects,
+            Err(rejected) => return finish(&state, id, *rejected),
+        };
+        kit.count_upgrade();
+        let sw = state
+            .dialect
+            .switches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let counts = Arc::clone(&state.dialect.sockets);
+        let stop = Arc::clone(kit);
+        upgrade
+            .max_message_size(16 * 1024 * 1024)
+            .on_upgrade(move |socket| async move {
+                tokio::select! {
+                    () = ws::serve(socket, asked, sw, counts, effects) => {}
+                    () = stop.stopped() => {}
+                }
+            })
+    } else {
+        json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "detail": [{ "loc": ["query", "output_format"], "msg": "unknown output_format", "type": "value_error" }] }).to_string(),
+        )
+    };
+    finish(&state, id, response)
+}
 
 async fn speech(
     State(state): State<AppState>,

@@ -1,0 +1,104 @@
+//! A relay over ElevenLabs' multi-context socket: `voxwire serve` with one
+//! `elevenlabs` entry on the mock serves ten concurrent clients (the OpenAI
+//! speech front, raw PCM) on at most two upstream sockets of five contexts,
+//! every byte right.
+
+mod common;
+
+use std::io::{BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use voxwire_core::AudioFormat;
+use voxwire_testkit::kit::audio::expected_audio;
+use voxwire_testkit::mock_elevenlabs::{MockElevenLabs, Switches};
+
+const TOKEN: &str = "elevenlabs-relay-test-token-0123456789";
+const KEY: &str = "xi-elevenlabs-relay-test-key";
+
+/// Kills the relay when the test ends, however it ends.
+struct Relay(Child);
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn text_of(i: usize) -> String {
+    format!("Client number {i} hears its own sentence from the shared socket.")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_concurrent_clients_are_served_on_at_most_two_upstream_sockets() {
+    let mock = MockElevenLabs::start_with(
+        KEY,
+        Switches {
+            // Slow enough that the ten overlap on the sockets.
+            socket_chunk_delay: Duration::from_millis(15),
+            ..Switches::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("voxwire.toml");
+    std::fs::File::create(&cfg)
+        .unwrap()
+        .write_all(b"[[chain]]\nprovider = \"elevenlabs\"\nsockets = 2\n")
+        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_voxwire"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("VOXWIRE_") || name.starts_with("ELEVENLABS_") {
+            cmd.env_remove(name);
+        }
+    }
+    let mut child = cmd
+        .env("VOXWIRE_SERVER_TOKEN", TOKEN)
+        .env("ELEVENLABS_API_KEY", KEY)
+        .env("ELEVENLABS_BASE_URL", mock.base_url())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let relay = Relay(child);
+    let addr = tokio::task::spawn_blocking(move || common::announced_addr(&mut stderr))
+        .await
+        .unwrap();
+    let url = format!("http://{addr}/v1/audio/speech");
+    let client = reqwest::Client::new();
+    let answers = futures::future::join_all((0..10).map(|i| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let body = serde_json::json!({
+                "model": "tts-1", "voice": "alloy", "input": text_of(i), "response_format": "pcm",
+            });
+            let r = client
+                .post(&url)
+                .bearer_auth(TOKEN)
+                .json(&body)
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "client {i}");
+            r.bytes().await.unwrap().to_vec()
+        }
+    }))
+    .await;
+    let pcm = AudioFormat::pcm16_mono(24_000);
+    for (i, audio) in answers.iter().enumerate() {
+        assert_eq!(audio, &expected_audio(&text_of(i), pcm), "client {i}");
+    }
+    let counts = mock.sockets();
+    let opened = counts.opened.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&opened), "{opened} upstream sockets");
+    assert!(counts.peak_contexts.load(Ordering::SeqCst) <= 5);
+    assert_eq!(counts.contexts.load(Ordering::SeqCst), 10);
+    drop(relay);
+}
