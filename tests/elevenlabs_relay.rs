@@ -1,7 +1,8 @@
 //! A relay over ElevenLabs' multi-context socket: `voxwire serve` with one
 //! `elevenlabs` entry on the mock serves ten concurrent clients (the OpenAI
 //! speech front, raw PCM) on at most two upstream sockets of five contexts,
-//! every byte right.
+//! every byte right; and with the quota exhausted (every context ends with
+//! no audio) the chain fails over to the offline voice instead of going mute.
 
 mod common;
 
@@ -31,27 +32,18 @@ fn text_of(i: usize) -> String {
     format!("Client number {i} hears its own sentence from the shared socket.")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ten_concurrent_clients_are_served_on_at_most_two_upstream_sockets() {
-    let mock = MockElevenLabs::start_with(
-        KEY,
-        Switches {
-            // Slow enough that the ten overlap on the sockets.
-            socket_chunk_delay: Duration::from_millis(15),
-            ..Switches::default()
-        },
-    )
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("voxwire.toml");
+/// Starts `voxwire serve` on `config` with ElevenLabs pointed at `mock`;
+/// the relay and the URL of its OpenAI speech front.
+async fn relay(dir: &std::path::Path, config: &str, mock: &MockElevenLabs) -> (Relay, String) {
+    let cfg = dir.join("voxwire.toml");
     std::fs::File::create(&cfg)
         .unwrap()
-        .write_all(b"[[chain]]\nprovider = \"elevenlabs\"\nsockets = 2\n")
+        .write_all(config.as_bytes())
         .unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_voxwire"));
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&cfg)
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env_remove("RUST_LOG");
     for (name, _) in std::env::vars() {
         if name.starts_with("VOXWIRE_") || name.starts_with("ELEVENLABS_") {
@@ -70,29 +62,49 @@ async fn ten_concurrent_clients_are_served_on_at_most_two_upstream_sockets() {
     let addr = tokio::task::spawn_blocking(move || common::announced_addr(&mut stderr))
         .await
         .unwrap();
-    let url = format!("http://{addr}/v1/audio/speech");
+    (relay, format!("http://{addr}/v1/audio/speech"))
+}
+
+/// One OpenAI-front request for raw PCM: its status and body.
+async fn ask(client: &reqwest::Client, url: &str, text: &str) -> (u16, Vec<u8>) {
+    let body = serde_json::json!({
+        "model": "tts-1", "voice": "alloy", "input": text, "response_format": "pcm",
+    });
+    let r = client
+        .post(url)
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_concurrent_clients_are_served_on_at_most_two_upstream_sockets() {
+    let mock = MockElevenLabs::start_with(
+        KEY,
+        Switches {
+            // Slow enough that the ten overlap on the sockets.
+            socket_chunk_delay: Duration::from_millis(15),
+            ..Switches::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[[chain]]\nprovider = \"elevenlabs\"\nsockets = 2\n";
+    let (relay, url) = relay(dir.path(), config, &mock).await;
     let client = reqwest::Client::new();
     let answers = futures::future::join_all((0..10).map(|i| {
         let (client, url) = (client.clone(), url.clone());
-        async move {
-            let body = serde_json::json!({
-                "model": "tts-1", "voice": "alloy", "input": text_of(i), "response_format": "pcm",
-            });
-            let r = client
-                .post(&url)
-                .bearer_auth(TOKEN)
-                .json(&body)
-                .timeout(Duration::from_secs(30))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "client {i}");
-            r.bytes().await.unwrap().to_vec()
-        }
+        async move { ask(&client, &url, &text_of(i)).await }
     }))
     .await;
     let pcm = AudioFormat::pcm16_mono(24_000);
-    for (i, audio) in answers.iter().enumerate() {
+    for (i, (status, audio)) in answers.iter().enumerate() {
+        assert_eq!(*status, 200, "client {i}");
         assert_eq!(audio, &expected_audio(&text_of(i), pcm), "client {i}");
     }
     let counts = mock.sockets();
@@ -100,5 +112,34 @@ async fn ten_concurrent_clients_are_served_on_at_most_two_upstream_sockets() {
     assert!((1..=2).contains(&opened), "{opened} upstream sockets");
     assert!(counts.peak_contexts.load(Ordering::SeqCst) <= 5);
     assert_eq!(counts.contexts.load(Ordering::SeqCst), 10);
+    drop(relay);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exhausted_quota_fails_over_to_the_next_entry_instead_of_going_mute() {
+    let mock = MockElevenLabs::start_with(
+        KEY,
+        Switches {
+            quota_exhausted: true,
+            ..Switches::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[[chain]]\nprovider = \"elevenlabs\"\n\n[[chain]]\nprovider = \"espeak\"\n";
+    let (relay, url) = relay(dir.path(), config, &mock).await;
+    let text = "Spoken by the next entry when the quota is gone.";
+    let (status, audio) = ask(&reqwest::Client::new(), &url, text).await;
+    assert_eq!(status, 200);
+    assert!(
+        audio.len() > 24_000,
+        "the offline voice spoke ({} bytes)",
+        audio.len()
+    );
+    assert_ne!(audio, expected_audio(text, AudioFormat::pcm16_mono(24_000)));
+    assert!(
+        mock.sockets().contexts.load(Ordering::SeqCst) >= 1,
+        "ElevenLabs was asked first"
+    );
     drop(relay);
 }

@@ -79,3 +79,78 @@ async fn the_elevenlabs_sdk_streams_times_and_voices_from_the_mock() {
     assert!(reqs.iter().all(|r| r.header("xi-api-key") == Some("***")));
     m.shutdown().await;
 }
+
+/// The SDK has no client for `multi-stream-input`, only its message types:
+/// the script drives the socket with `websockets`, builds each message with
+/// the SDK's models and reads each server message with them.
+const SOCKET_SCRIPT: &str = r#"
+import base64, json, sys
+from websockets.sync.client import connect
+from elevenlabs.types.initialise_context import InitialiseContext
+from elevenlabs.types.send_text_multi import SendTextMulti
+from elevenlabs.types.flush_context import FlushContext
+from elevenlabs.types.close_context import CloseContext
+from elevenlabs.types.audio_output_multi import AudioOutputMulti
+from elevenlabs.types.final_output_multi import FinalOutputMulti
+from elevenlabs.types.realtime_voice_settings import RealtimeVoiceSettings
+url, api_key = sys.argv[1:3]
+def out(model):
+    return model.json(exclude_none=True, by_alias=True) if hasattr(model, "json") else model.model_dump_json(exclude_none=True, by_alias=True)
+result = {"contexts": {}}
+with connect(url, additional_headers={"xi-api-key": api_key}, max_size=16 * 1024 * 1024) as ws:
+    for n, text in enumerate(["First context from the SDK.", "Second context, no settings."]):
+        c = f"sdk-{n}"
+        settings = RealtimeVoiceSettings(stability=0.5) if n == 0 else None
+        ws.send(out(InitialiseContext(text=" ", context_id=c, voice_settings=settings)))
+        ws.send(out(SendTextMulti(text=text, context_id=c)))
+        ws.send(out(FlushContext(context_id=c, flush=True)))
+        ws.send(out(CloseContext(context_id=c, close_context=True)))
+        audio, chars = b"", ""
+        while True:
+            m = json.loads(ws.recv(timeout=10))
+            if m.get("audio") is not None:
+                a = AudioOutputMulti.parse_obj(m) if hasattr(AudioOutputMulti, "parse_obj") else AudioOutputMulti.model_validate(m)
+                assert a.context_id == c, (a.context_id, c)
+                audio += base64.b64decode(a.audio)
+                if a.alignment is not None:
+                    chars += "".join(a.alignment.chars)
+            else:
+                f = FinalOutputMulti.parse_obj(m) if hasattr(FinalOutputMulti, "parse_obj") else FinalOutputMulti.model_validate(m)
+                assert f.is_final and f.context_id == c, m
+                break
+        result["contexts"][c] = {"audio": base64.b64encode(audio).decode(), "chars": chars}
+print(json.dumps(result))
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sdks_message_types_speak_two_contexts_on_the_mocks_socket() {
+    let m = MockElevenLabs::start().await;
+    let url = format!(
+        "{}/text-to-speech/JBFqnCBsd6RMkjVDRZzb/multi-stream-input?model_id=eleven_flash_v2_5&output_format=pcm_16000&sync_alignment=true",
+        m.ws_base_url()
+    );
+    let Some(got) = tokio::task::block_in_place(|| {
+        voxwire_testkit::python::run_json(SOCKET_SCRIPT, &[&url, DEFAULT_API_KEY], &[])
+    }) else {
+        return; // no venv outside the test command (never skipped under CI)
+    };
+    let pcm = AudioFormat::pcm16_mono(16_000);
+    for (c, text) in [
+        ("sdk-0", "First context from the SDK."),
+        ("sdk-1", "Second context, no settings."),
+    ] {
+        let context = &got["contexts"][c];
+        assert_eq!(
+            voxwire_testkit::python::base64_field(context, "audio"),
+            expected_audio(text, pcm),
+            "{c}"
+        );
+        assert_eq!(context["chars"], text, "{c}: the alignment spells the text");
+    }
+    assert_eq!(
+        m.sockets()
+            .voice_settings
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
