@@ -538,8 +538,13 @@ async fn an_mp3_answer_stays_one_valid_stream_across_a_mid_response_failover() {
     );
 }
 
-/// Decodes `bytes` (a file of type `ext`) with symphonia: its samples.
+/// Decodes `bytes` (a file of type `ext`, at 24 kHz) with symphonia: its samples.
 fn decoded(bytes: Vec<u8>, ext: &str) -> Vec<i16> {
+    decoded_at(bytes, ext, 24_000)
+}
+
+/// Decodes `bytes` (a file of type `ext`, at `expected_rate`) with symphonia: its samples.
+fn decoded_at(bytes: Vec<u8>, ext: &str, expected_rate: u32) -> Vec<i16> {
     use symphonia::core::audio::SampleBuffer;
     use symphonia::core::codecs::DecoderOptions;
     use symphonia::core::formats::FormatOptions;
@@ -560,7 +565,7 @@ fn decoded(bytes: Vec<u8>, ext: &str) -> Vec<i16> {
     let mut format = probed.format;
     let track = format.default_track().unwrap().clone();
     let rate = track.codec_params.sample_rate.unwrap();
-    assert_eq!(rate, 24_000, "{ext} at 24 kHz");
+    assert_eq!(rate, expected_rate, "{ext} at {expected_rate} Hz");
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
         .unwrap();
@@ -601,6 +606,41 @@ async fn mp3_and_flac_decode_back_to_the_right_duration_and_flac_to_the_same_sam
         assert!(
             (seconds - pcm_s).abs() <= 0.05 * pcm_s,
             "{format}: {seconds} s against pcm {pcm_s} s"
+        );
+    }
+}
+
+/// xAI's REST API answers mp3 when no codec is asked: the relay's xAI REST
+/// front does too, encoded here, and at the rate asked.
+#[tokio::test]
+async fn the_xai_rest_front_answers_mp3_by_default_as_xai_does() {
+    let s = setup().await;
+    let http = reqwest::Client::new();
+    for (body, rate) in [
+        (
+            serde_json::json!({"text": TEXT, "voice_id": "eve", "language": "en"}),
+            24_000,
+        ),
+        (
+            serde_json::json!({"text": TEXT, "voice_id": "eve", "language": "en", "output_format": {"codec": "mp3", "sample_rate": 16000}}),
+            16_000,
+        ),
+    ] {
+        let r = http
+            .post(format!("http://{}/v1/tts", s.addr))
+            .bearer_auth(SERVER_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "audio/mpeg");
+        let samples = decoded_at(r.bytes().await.unwrap().to_vec(), "mp3", rate);
+        let expected = expected_audio(TEXT, voxwire_core::AudioFormat::pcm16_mono(rate)).len() / 2;
+        let (got, want) = (samples.len() as f64, expected as f64);
+        assert!(
+            (got - want).abs() <= 0.05 * want,
+            "{rate} Hz: {got} samples against {want}"
         );
     }
 }

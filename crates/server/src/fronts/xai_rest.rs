@@ -1,6 +1,6 @@
 //! `POST /v1/tts`: the xAI REST request, the audio streamed back in the body.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
@@ -12,6 +12,7 @@ use voxwire_core::{AudioFormat, ErrorKind, SynthesisRequest, TtsError, TtsProvid
 
 use super::xai_ws::stream_format;
 use crate::access;
+use crate::encode::{Encoder, OutputFormat as Encoded};
 use crate::errors::{json_error, router_error};
 use crate::state::AppState;
 
@@ -94,18 +95,37 @@ pub(crate) async fn synthesize(
         .and_then(|f| f.codec.clone())
         .unwrap_or_else(|| "mp3".into());
     let rate = request.output_format.as_ref().and_then(|f| f.sample_rate);
-    let (format, wav) =
-        match codec.to_ascii_lowercase().as_str() {
-            "wav" => (stream_format(Some("pcm"), rate), true),
-            "mp3" => return json_error(
+    let (format, container) = match codec.to_ascii_lowercase().as_str() {
+        "wav" => (stream_format(Some("pcm"), rate), Container::Wav),
+        "mp3" if Encoded::Mp3.is_served() => (stream_format(Some("pcm"), rate), Container::Mp3),
+        "mp3" => {
+            return json_error(
                 StatusCode::BAD_REQUEST,
-                "this relay does not encode mp3: send output_format.codec pcm, wav, mulaw or alaw",
-            ),
-            other => (stream_format(Some(other), rate), false),
-        };
+                "this build of the relay does not encode mp3: send output_format.codec pcm, wav, mulaw or alaw",
+            )
+        }
+        other => (stream_format(Some(other), rate), Container::Raw),
+    };
     let format = match format {
         Ok(f) => f,
         Err(why) => return json_error(StatusCode::BAD_REQUEST, &why),
+    };
+    // xAI's REST API answers mp3 by default: one encoder per response, fed
+    // by whichever entry speaks.
+    let encoder = match container {
+        Container::Mp3 => match Encoder::new(Encoded::Mp3, format.sample_rate) {
+            Ok(Some(e)) => Some(Arc::new(Mutex::new(e))),
+            Ok(None) | Err(_) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "mp3 is not encoded at {} Hz: ask output_format.sample_rate 8000 to 48000",
+                        format.sample_rate
+                    ),
+                )
+            }
+        },
+        _ => None,
     };
     if let Err(wait) = take_turn(&state, &principal.key).await {
         state.metrics.limit_breached("token_utterances_per_second");
@@ -145,18 +165,24 @@ pub(crate) async fn synthesize(
         .unwrap_or_default();
     state.metrics.first_audio(&entry, started.elapsed());
     let metrics = state.metrics.clone();
-    let head = if wav {
+    let head = if container == Container::Wav {
         voxwire_core::audio::wav::streaming_header(format).to_vec()
     } else {
         Vec::new()
     };
     metrics.audio_seconds(&entry, first.duration().as_secs_f64());
-    let first_bytes = [head, first.data.to_vec()].concat();
+    let first_bytes = match encode(encoder.as_ref(), &first.data) {
+        Ok(audio) => [head, audio].concat(),
+        Err(e) => return e.into_response(),
+    };
     let done_entry = entry.clone();
+    let encoding = encoder.clone();
     let rest = stream.map(move |item| match item {
         Ok(chunk) => {
             metrics.audio_seconds(&entry, chunk.duration().as_secs_f64());
-            Ok::<Bytes, std::io::Error>(chunk.data)
+            encode(encoding.as_ref(), &chunk.data)
+                .map(Bytes::from)
+                .map_err(|_| std::io::Error::other("the audio encoder failed"))
         }
         // After the headers a failure can only cut the body short.
         Err(e) => {
@@ -164,24 +190,76 @@ pub(crate) async fn synthesize(
             Err(std::io::Error::other("synthesis failed mid-stream"))
         }
     });
+    // The encoder's last frames once the chain is done.
+    let tail = futures::stream::once(async move {
+        let last = match encoder {
+            Some(e) => e
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .finish()
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+            None => Vec::new(),
+        };
+        Ok::<Bytes, std::io::Error>(Bytes::from(last))
+    });
     let body =
         futures::stream::once(async move { Ok::<Bytes, std::io::Error>(Bytes::from(first_bytes)) })
-            .chain(rest);
+            .chain(rest)
+            .chain(tail);
     state.metrics.utterance_done(&done_entry);
     (
-        [(header::CONTENT_TYPE, content_type(format, wav))],
+        [(header::CONTENT_TYPE, content_type(format, container))],
         Body::from_stream(body),
     )
         .into_response()
 }
 
-fn content_type(format: AudioFormat, wav: bool) -> &'static str {
+/// What the body carries around the chain's samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Container {
+    /// The samples as they are (pcm, mulaw, alaw).
+    Raw,
+    /// A streaming WAV header, then pcm.
+    Wav,
+    /// mp3, encoded here (xAI's REST default).
+    Mp3,
+}
+
+/// `pcm` through the response's encoder, if it has one (else as it is).
+fn encode(encoder: Option<&Arc<Mutex<Encoder>>>, pcm: &[u8]) -> Result<Vec<u8>, EncodeFailed> {
+    match encoder {
+        Some(e) => e
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(pcm)
+            .map_err(|e| {
+                tracing::error!(error = %e, "xAI REST front: the encoder failed");
+                EncodeFailed
+            }),
+        None => Ok(pcm.to_vec()),
+    }
+}
+
+/// The encoder failed (a bug, not the client's): a 500 before the body.
+struct EncodeFailed;
+
+impl IntoResponse for EncodeFailed {
+    fn into_response(self) -> Response {
+        json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the relay's audio encoder failed",
+        )
+    }
+}
+
+fn content_type(format: AudioFormat, container: Container) -> &'static str {
     use voxwire_core::Encoding::*;
-    match (wav, format.encoding) {
-        (true, _) => "audio/wav",
-        (false, PcmS16le) => "audio/pcm",
-        (false, Mulaw) => "audio/basic",
-        (false, Alaw) => "audio/x-alaw-basic",
+    match (container, format.encoding) {
+        (Container::Mp3, _) => "audio/mpeg",
+        (Container::Wav, _) => "audio/wav",
+        (Container::Raw, PcmS16le) => "audio/pcm",
+        (Container::Raw, Mulaw) => "audio/basic",
+        (Container::Raw, Alaw) => "audio/x-alaw-basic",
     }
 }
 
