@@ -231,11 +231,32 @@ pub async fn utter(
         ..StreamConfig::default()
     };
     let mut session = bounded("stream", p.stream(config)).await?;
-    session.push_text(&request.text).await?;
-    let id = session.flush().await?;
+    let sent = match session.push_text(&request.text).await {
+        Ok(()) => session.flush().await,
+        Err(e) => Err(e),
+    };
+    let id = match sent {
+        Ok(id) => id,
+        // A session that dials on its first text (the shared-socket path)
+        // ends with the dial's error in its events: report that one.
+        Err(e) => return Err(ended_with(&mut session, e).await),
+    };
     let audio = until_done(&mut session, id).await;
     let _ = session.finish().await;
     audio
+}
+
+/// The error event that ended `session`, else `fallback`.
+async fn ended_with(session: &mut SynthesisSession, fallback: TtsError) -> TtsError {
+    bounded("session events", async {
+        while let Some(event) = session.next_event().await {
+            if let Err(e) = event {
+                return e;
+            }
+        }
+        fallback
+    })
+    .await
 }
 
 fn request<T: Conformance>(text: &str) -> SynthesisRequest {

@@ -6,11 +6,12 @@
 //!   `transcript` and `continue: true` (inputs on a context are
 //!   concatenated verbatim, so the text is sent as the caller gave it);
 //! - the end: the same object with `transcript: ""` and `continue: false`;
-//! - barge-in: `{"context_id","cancel":true}`. Cartesia does not acknowledge
-//!   a cancel with a message of its own (audio already generating keeps
-//!   coming; a `done` may follow), so the slot is freed at once and late
-//!   messages for the context are dropped by the driver
-//!   ([`CancelPlan::Clear`] with `acknowledged: false`).
+//! - barge-in: `{"context_id","cancel":true}`. Cartesia ends a cancelled
+//!   context with its `done` (the docs' example), after the audio already
+//!   generating: that `done` is the acknowledgement
+//!   ([`CancelPlan::Clear`] with `acknowledged: true`), so the slot stays
+//!   held while Cartesia still counts the context against the plan's
+//!   concurrency, and the audio until then is dropped.
 //!
 //! In: `chunk` (base64 audio), `timestamps` (`word_timestamps` in seconds
 //! from the start of the context's audio, mapped onto [`CharMark`]s of
@@ -43,6 +44,9 @@ use crate::PROVIDER_ID;
 /// shortest idle close reported (60 s; the docs say 5 minutes).
 pub const SHARED_IDLE: Duration = Duration::from_secs(45);
 
+/// The WebSocket's path after the base URL.
+pub const SOCKET_PATH: &str = "/tts/websocket";
+
 /// Most contexts whose text is remembered for timestamp mapping (a bound
 /// against contexts that end without a `done`, a close say).
 const MAX_REMEMBERED: usize = 4_096;
@@ -72,6 +76,13 @@ impl CartesiaDialect {
             resolved,
             texts: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// `{base}/tts/websocket` with ws/wss (the REST path is `/tts/bytes`).
+    pub fn socket_url(&self) -> String {
+        let ws = &self.resolved.ws_url;
+        let base = ws.strip_suffix(crate::settings::VENDOR.path).unwrap_or(ws);
+        format!("{base}{SOCKET_PATH}")
     }
 
     fn texts(&self) -> std::sync::MutexGuard<'_, HashMap<String, Sent>> {
@@ -243,7 +254,7 @@ impl Dialect for CartesiaDialect {
 
     fn upgrade(&self, _: &Voicing) -> Result<UpgradeRequest> {
         let key = self.resolved.key.expose();
-        Ok(UpgradeRequest::new(self.resolved.ws_url.clone())
+        Ok(UpgradeRequest::new(self.socket_url())
             .header(VERSION_HEADER, self.settings.version.trim())
             .secret_header("authorization", Secret::new(format!("Bearer {key}"))))
     }
@@ -298,7 +309,7 @@ impl Dialect for CartesiaDialect {
             messages: vec![Outgoing::Text(
                 json!({ "context_id": context, "cancel": true }).to_string(),
             )],
-            acknowledged: false,
+            acknowledged: true,
         }
     }
 
@@ -450,7 +461,7 @@ mod tests {
         else {
             panic!()
         };
-        assert!(!acknowledged);
+        assert!(acknowledged);
         assert_eq!(sent(&messages[0]), json!({"context_id":"c1","cancel":true}));
     }
 
