@@ -277,18 +277,15 @@ impl Dialect for CartesiaDialect {
         SHARED_IDLE
     }
 
-    fn begin(&self, _: &Voicing, context: &str) -> Vec<Outgoing> {
-        let mut texts = self.texts();
-        if texts.len() >= MAX_REMEMBERED {
-            texts.clear();
-        }
-        texts.insert(context.to_string(), Sent::default());
-        Vec::new()
-    }
-
     fn text(&self, v: &Voicing, context: &str, text: &str) -> Outgoing {
         if self.timestamps(v) {
-            self.texts()
+            // The driver builds an open's texts before its `begin_on`, so
+            // the text is remembered here, not at the begin.
+            let mut texts = self.texts();
+            if texts.len() >= MAX_REMEMBERED && !texts.contains_key(context) {
+                texts.clear();
+            }
+            texts
                 .entry(context.to_string())
                 .or_default()
                 .text
@@ -469,7 +466,6 @@ mod tests {
     fn word_times_become_marks_over_the_text_sent() {
         let d = dialect(true);
         let v = voicing();
-        d.begin(&v, "c");
         assert_eq!(
             sent(&d.text(&v, "c", "Hi there, you."))["add_timestamps"],
             true
