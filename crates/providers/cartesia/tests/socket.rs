@@ -151,6 +151,51 @@ async fn a_half_open_socket_fails_over_fast_and_nothing_unsaid_is_reported() {
     );
 }
 
+/// A session whose text waits on a dead socket: the first-audio deadline
+/// fails the utterance well inside a router's deadline, and the session
+/// never reports it done (nothing unsaid reported as said).
+#[tokio::test]
+async fn a_session_on_a_dead_socket_fails_its_utterance_and_never_reports_it_done() {
+    let m = mock(|w| w.silent_from_context = Some(1)).await;
+    let p = provider(&m, |s| s.first_audio_timeout_ms = 600);
+    let config = voxwire_core::StreamConfig {
+        format: Some(FORMAT),
+        ..voxwire_core::StreamConfig::default()
+    };
+    let mut session = p.stream(config).await.unwrap();
+    let started = Instant::now();
+    let sent = match session.push_text("Text that waits. ").await {
+        Ok(()) => session.flush().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    let mut failed = sent.err();
+    while failed.is_none() {
+        match tokio::time::timeout(Duration::from_secs(5), session.next_event()).await {
+            Ok(Some(Ok(voxwire_core::SessionEvent::UtteranceDone { .. }))) => {
+                panic!("an utterance reported done that was never said")
+            }
+            Ok(Some(Ok(voxwire_core::SessionEvent::Audio(_)))) => {
+                panic!("audio from a dead socket")
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => failed = Some(e),
+            Ok(None) => break,
+            Err(_) => panic!("the dead socket went unnoticed for 5 s"),
+        }
+    }
+    let e = failed.expect("the utterance failed");
+    assert!(
+        matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Unavailable),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(m.requests().iter().all(|r| r.utterances.is_empty()));
+}
+
 #[tokio::test]
 async fn timestamps_come_from_the_vendor_or_not_at_all() {
     let text = "Hello there, timed words.";
