@@ -195,20 +195,6 @@ pub async fn speak(p: &dyn TtsProvider, request: SynthesisRequest) -> Result<Vec
     .await
 }
 
-/// The error a session's events end with, if they do (within the bound).
-async fn ended_with(session: &mut SynthesisSession) -> Option<TtsError> {
-    bounded("session events", async {
-        while let Some(event) = session.next_event().await {
-            if let Err(e) = event {
-                return Ok(e);
-            }
-        }
-        Err(TtsError::invalid_input("no error"))
-    })
-    .await
-    .ok()
-}
-
 /// Session events until `UtteranceDone { id }`: the audio, or the first error.
 pub async fn until_done(session: &mut SynthesisSession, id: u64) -> Result<Vec<u8>, TtsError> {
     bounded("session events", async {
@@ -245,19 +231,32 @@ pub async fn utter(
         ..StreamConfig::default()
     };
     let mut session = bounded("stream", p.stream(config)).await?;
-    // A session that ended (a refused upgrade, say) refuses input; the
-    // error that ended it is in its events, as the refusal says.
     let sent = match session.push_text(&request.text).await {
         Ok(()) => session.flush().await,
         Err(e) => Err(e),
     };
     let id = match sent {
         Ok(id) => id,
-        Err(refused) => return Err(ended_with(&mut session).await.unwrap_or(refused)),
+        // A session that dials on its first text (the shared-socket path)
+        // ends with the dial's error in its events: report that one.
+        Err(e) => return Err(ended_with(&mut session, e).await),
     };
     let audio = until_done(&mut session, id).await;
     let _ = session.finish().await;
     audio
+}
+
+/// The error event that ended `session`, else `fallback`.
+async fn ended_with(session: &mut SynthesisSession, fallback: TtsError) -> TtsError {
+    bounded("session events", async {
+        while let Some(event) = session.next_event().await {
+            if let Err(e) = event {
+                return e;
+            }
+        }
+        fallback
+    })
+    .await
 }
 
 fn request<T: Conformance>(text: &str) -> SynthesisRequest {

@@ -69,6 +69,7 @@ fn main() {
         let p = CartesiaProvider::new(CartesiaSettings {
             api_key: Some(Secret::new(KEY)),
             base_url: Some(base.clone()),
+            transport: voxwire_cartesia::Transport::Rest,
             ..CartesiaSettings::default()
         })
         .expect("provider");

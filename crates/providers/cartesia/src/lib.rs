@@ -12,11 +12,18 @@
 //! - Errors follow the notes' failure table by HTTP status, worded from
 //!   either error-body shape (`error`, or `title`/`message`/`error_code`).
 //! - `voices` pages through `GET {base}/voices` with each voice's locales.
-//! - `stream` has no socket in this step: text is cut into sentences, one POST each.
+//! - With `transport = "websocket"` (the default) `synthesize` and `stream`
+//!   go over `/tts/websocket` on the transport's shared path
+//!   ([`dialect`]): utterances multiplexed by `context_id` on one socket,
+//!   at most `concurrency` (default [`DEFAULT_CONCURRENCY`]) live at once,
+//!   the rest waiting their turn; `continue: true` per piece of text,
+//!   `continue: false` to end, `done` as the end, `cancel` for barge-in,
+//!   word timestamps (`timestamps = true`) from the vendor's own times.
+//!   `transport = "rest"` keeps `synthesize` on `/tts/bytes`.
 //!
 //! [`CartesiaProvider`] is `voxwire-transport`'s generic
 //! [`NetworkProvider`](voxwire_transport::NetworkProvider) for [`Cartesia`]
-//! with [`NoSocket`](voxwire_transport::NoSocket).
+//! with [`CartesiaDialect`].
 //!
 //! # Example
 //!
@@ -37,16 +44,19 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod dialect;
 mod errors;
 mod provider;
 mod settings;
 mod voices;
 pub mod wire;
 
-pub use provider::{base, versioned, Cartesia, CartesiaProvider, VERSION_HEADER};
+pub use dialect::CartesiaDialect;
+pub use provider::{base, shared_stats, versioned, Cartesia, CartesiaProvider, VERSION_HEADER};
+pub use settings::Transport;
 pub use settings::{
-    CartesiaSettings, DEFAULT_BASE_URL, DEFAULT_KEY_VARIABLE, DEFAULT_MODEL, DEFAULT_SAMPLE_RATE,
-    DEFAULT_VERSION, DEFAULT_VOICE,
+    CartesiaSettings, DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, DEFAULT_KEY_VARIABLE, DEFAULT_MODEL,
+    DEFAULT_SAMPLE_RATE, DEFAULT_VERSION, DEFAULT_VOICE,
 };
 
 /// The provider id.

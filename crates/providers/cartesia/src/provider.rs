@@ -1,6 +1,6 @@
-//! Cartesia on the generic network provider (streamed REST, no socket in
-//! this step): what it offers, the request, its voices, its error rules,
-//! and its registration.
+//! Cartesia on the generic network provider (streamed REST and the shared
+//! `/tts/websocket`): what it offers, the request, its voices, its error
+//! rules, and its registration.
 
 use std::sync::Arc;
 
@@ -10,7 +10,11 @@ use voxwire_core::{
 use voxwire_transport::doctor::Advice;
 use voxwire_transport::http::HttpFailure;
 use voxwire_transport::settings::{Resolved, Vendor};
-use voxwire_transport::{NetworkProvider, NetworkVendor, NoSocket, Table, Voicing};
+use voxwire_transport::{
+    DriverSettings, NetworkProvider, NetworkVendor, SharedStats, Table, Voicing,
+};
+
+use crate::dialect::CartesiaDialect;
 
 use crate::settings::{CartesiaSettings, DEFAULT_SAMPLE_RATE, VENDOR};
 use crate::wire::{self, BytesRequest, GenerationConfig, LANGUAGES, RATES};
@@ -40,6 +44,12 @@ pub fn versioned(
     p.authorize(request.header(VERSION_HEADER, p.settings().version.trim()))
 }
 
+/// What the provider's shared sockets hold now (sockets, live contexts,
+/// dials, waiters): `concurrency` bounds the contexts of each socket.
+pub fn shared_stats(p: &CartesiaProvider) -> SharedStats {
+    p.core().ws.shared_stats()
+}
+
 /// A speed outside `generation_config.speed`'s range, refused before any call.
 fn out_of_range(speed: f32) -> TtsError {
     let (lo, hi) = wire::SPEED_RANGE;
@@ -54,7 +64,7 @@ fn out_of_range(speed: f32) -> TtsError {
 impl NetworkVendor for Cartesia {
     const VENDOR: Vendor = VENDOR;
     const TABLE: Table = Table {
-        socket: false,
+        socket: true,
         formats: &[
             (Encoding::PcmS16le, &RATES),
             (Encoding::Mulaw, &RATES),
@@ -65,8 +75,8 @@ impl NetworkVendor for Cartesia {
         max_text_chars: wire::MAX_TEXT_CHARS,
         max_rest_chars: wire::MAX_TEXT_CHARS,
         speed_range: Some(wire::SPEED_RANGE),
-        timestamps: false,
-        streaming_input: false,
+        timestamps: true,
+        streaming_input: true,
     };
     const ADVICE: Advice = Advice {
         rest_name: "/tts/bytes",
@@ -75,11 +85,29 @@ impl NetworkVendor for Cartesia {
     const NAME: &'static str = "CartesiaProvider";
     const AUTH_SCHEME: &'static str = "Bearer";
     type Settings = CartesiaSettings;
-    type Dialect = NoSocket;
+    type Dialect = CartesiaDialect;
     type State = ();
 
-    fn dialect(_: CartesiaSettings, _: Arc<Resolved>) -> NoSocket {
-        NoSocket(PROVIDER_ID)
+    fn dialect(settings: CartesiaSettings, resolved: Arc<Resolved>) -> CartesiaDialect {
+        CartesiaDialect::new(settings, resolved)
+    }
+
+    /// One shared socket: Cartesia counts live contexts per account, so the
+    /// entry's `concurrency` caps them all on one socket (requests beyond it
+    /// wait their turn) rather than a second socket going over the plan.
+    fn driver(_: &CartesiaSettings, driver: DriverSettings) -> DriverSettings {
+        DriverSettings {
+            max_shared_sockets: 1,
+            ..driver
+        }
+    }
+
+    fn hint(status: u16, websocket: bool) -> Option<String> {
+        if websocket {
+            crate::dialect::hint(status)
+        } else {
+            None
+        }
     }
 
     fn native(s: &CartesiaSettings) -> AudioFormat {
@@ -103,6 +131,9 @@ impl NetworkVendor for Cartesia {
                     c.is_ascii_digit()
                 }
             });
+        if s.concurrency == 0 {
+            return Err(TtsError::config("cartesia: concurrency must be at least 1"));
+        }
         if !dated {
             return Err(TtsError::config(format!(
                 "version must be a date YYYY-MM-DD (the Cartesia-Version header), not {v:?}"
@@ -154,6 +185,6 @@ impl NetworkVendor for Cartesia {
 // After xAI (100), Deepgram (110) and ElevenLabs (120), ahead of OpenAI (200), when `CARTESIA_API_KEY` is set.
 voxwire_transport::register_network_provider! {
     vendor: Cartesia,
-    describe: "Cartesia Sonic text-to-speech (streamed REST); needs CARTESIA_API_KEY",
+    describe: "Cartesia Sonic text-to-speech (streamed REST and a shared WebSocket); needs CARTESIA_API_KEY",
     priority: 130,
 }

@@ -3,6 +3,8 @@
 
 use voxwire_transport::settings::{Limits, Vendor};
 
+pub use voxwire_transport::settings::Transport;
+
 /// The documented REST base (`{base}/tts/bytes`, `{base}/voices`).
 pub const DEFAULT_BASE_URL: &str = "https://api.cartesia.ai";
 /// The environment variable the key is read from.
@@ -17,6 +19,10 @@ pub const DEFAULT_MODEL: &str = "sonic-3";
 pub const DEFAULT_VOICE: &str = "6ccbfb76-1fc6-48f7-b71d-91ac6298247b";
 /// The rate spoken when the caller asks for none.
 pub const DEFAULT_SAMPLE_RATE: u32 = 24_000;
+/// Live contexts (utterances) at once unless an entry says otherwise: the
+/// lowest public plan's concurrency (Free 2, Pro 3, Startup 5, Scale 15).
+/// Requests beyond it wait their turn, never a 429.
+pub const DEFAULT_CONCURRENCY: usize = 2;
 
 /// Cartesia's variables, path and default limits.
 pub(crate) const VENDOR: Vendor = Vendor {
@@ -44,5 +50,14 @@ voxwire_transport::network_settings! {
         /// The `Cartesia-Version` header (`YYYY-MM-DD`): request and answer
         /// fields shift between versions, so one is pinned.
         pub version: String = DEFAULT_VERSION.into(),
+        /// Live contexts at once on the WebSocket (the plan's concurrency:
+        /// Cartesia counts each context; over it, 429). More wait their turn.
+        pub concurrency: usize = DEFAULT_CONCURRENCY,
+        /// Ask for word timestamps (`add_timestamps`) on the WebSocket and
+        /// map them onto chunk spans (a request's `WantTimestamps` overrides it).
+        pub timestamps: bool = false,
+        /// `max_buffer_delay_ms` sent with every input (0: no server-side
+        /// buffering; the router sends whole sentences).
+        pub max_buffer_delay_ms: u32 = 0,
     }
 }

@@ -3,7 +3,7 @@
 //! the failure table in both error-body shapes.
 
 use futures::StreamExt;
-use voxwire_cartesia::{CartesiaProvider, CartesiaSettings, DEFAULT_VERSION};
+use voxwire_cartesia::{CartesiaProvider, CartesiaSettings, Transport, DEFAULT_VERSION};
 use voxwire_core::{
     AudioFormat, Encoding, ErrorKind, ErrorScope, Secret, SynthesisRequest, TtsProvider,
 };
@@ -22,6 +22,7 @@ fn provider(m: &MockCartesia, f: impl FnOnce(&mut CartesiaSettings)) -> Cartesia
         base_url: Some(m.base_url()),
         first_audio_timeout_ms: 500,
         inactivity_timeout_ms: 500,
+        transport: Transport::Rest,
         ..CartesiaSettings::default()
     };
     f(&mut s);

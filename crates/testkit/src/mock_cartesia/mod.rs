@@ -22,6 +22,9 @@
 //!   scripted `ErrorFrame` is an `error` event in the 2026 shape.
 //! - `GET /voices`: cursor pages (`limit`, `starting_after`) of
 //!   `{"data":[…],"has_more"}`, voices with `language` and `locales`.
+//! - `GET /tts/websocket`: the streaming socket, many contexts at once
+//!   (see [`WsConfig`] and the `ws` module: concurrency, timestamps,
+//!   cancel, idle close, half-open sockets, the connection cap).
 //! - anything else: 404.
 //!
 //! Faults follow the kit's [`FaultPlan`] (per speech request): `Reject`
@@ -31,6 +34,7 @@
 
 mod request;
 mod sse;
+mod ws;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,6 +52,7 @@ use crate::kit::{
 };
 pub use request::{audio_for, voice_id, Container, RATES};
 pub use sse::CHARS_PER_EVENT;
+pub use ws::{WsConfig, WsStats};
 
 /// The key the mock accepts unless told otherwise.
 pub const DEFAULT_API_KEY: &str = "sk_car_mock-cartesia";
@@ -79,9 +84,13 @@ pub const UNLISTED_VOICE: &str = "00000000-0000-4000-8000-00000000cafe";
 /// Body piece size of `/tts/bytes`: odd, so samples straddle pieces.
 pub const CHUNK_SIZE: usize = 1001;
 
-/// The dialect: Cartesia's REST API on the kit (all its state is the kit's).
+/// The dialect: Cartesia's REST API and WebSocket on the kit (the socket's
+/// switches and counters in [`CartesiaDialect::ws`], the rest the kit's).
 #[derive(Debug, Default)]
-pub struct CartesiaDialect;
+pub struct CartesiaDialect {
+    /// The socket's switches and counters.
+    pub ws: WsConfig,
+}
 
 impl MockDialect for CartesiaDialect {
     fn name(&self) -> &'static str {
@@ -89,7 +98,15 @@ impl MockDialect for CartesiaDialect {
     }
 
     fn router(self: Arc<Self>, kit: Arc<Kit>) -> Router {
+        let ws = Arc::new(ws::WsState {
+            config: self.ws.clone(),
+            kit: Arc::clone(&kit),
+        });
+        let socket = Router::new()
+            .route("/tts/websocket", get(ws::upgrade))
+            .with_state(ws);
         Router::new()
+            .merge(socket)
             .route("/tts/bytes", post(bytes))
             .route("/tts/sse", post(sse))
             .route("/voices", get(voices))
@@ -123,8 +140,21 @@ impl MockCartesia {
     /// # Panics
     /// When no loopback port can be bound.
     pub async fn start_with(api_key: &str) -> Self {
-        let mock = Mock::launch(CartesiaDialect, api_key, FaultPlan::none()).await;
+        Self::start_socket(api_key, WsConfig::default()).await
+    }
+
+    /// Starts accepting `api_key`, its socket configured by `ws`.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn start_socket(api_key: &str, ws: WsConfig) -> Self {
+        let mock = Mock::launch(CartesiaDialect { ws }, api_key, FaultPlan::none()).await;
         Self { mock }
+    }
+
+    /// The socket's counters.
+    pub fn ws_stats(&self) -> &WsStats {
+        &self.mock.dialect().ws.stats
     }
 
     /// `http://127.0.0.1:PORT`: voxwire's `base_url` and the SDK's.

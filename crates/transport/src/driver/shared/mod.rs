@@ -30,7 +30,8 @@
 //!   [`shared_idle`](crate::Dialect::shared_idle);
 //! - an utterance on a reused socket that closes before its first audio is
 //!   sent again on a fresh socket, once, without the caller seeing it (a
-//!   vendor's idle close racing the request); a context opened on a reused
+//!   vendor's idle close racing the request), and so is one whose open
+//!   could not be written because the socket broke under it; a context opened on a reused
 //!   socket goes with a ping, and a socket that answers nothing within
 //!   [`liveness_timeout`](crate::DriverSettings) is half-open: it fails as a
 //!   close, so the same resend applies;
@@ -550,7 +551,14 @@ impl<D: Dialect> Inner<D> {
             release: Some(release),
         };
         let first = match tokio::time::timeout(limit * 2, opened).await {
-            Ok(Ok(result)) => result.map_err(Taken::Failed)?,
+            Ok(Ok(Ok(first))) => first,
+            Ok(Ok(Err(e))) => {
+                // The socket broke as the open went out (a vendor's idle
+                // close racing it): nothing the vendor could speak was sent,
+                // and the socket's task ends; worth another socket.
+                slot.ended = true;
+                return Err(Taken::Untaken(e.with_provider(provider)));
+            }
             Ok(Err(_)) => {
                 // The task ended before it took the open: nothing was sent.
                 slot.ended = true;
