@@ -4,7 +4,7 @@
 //! speaks (so a failover mid-response keeps one valid stream) and flushed
 //! after every chunk, so encoded bytes leave as soon as they exist.
 //!
-//! Public so that the `relay_fronts` bench can time an encoder alone (its
+//! Public so that the `relay_formats` bench can time an encoder alone (its
 //! CPU per second of audio); the front is its only user in the crate.
 
 mod flac;

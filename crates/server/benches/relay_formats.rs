@@ -9,7 +9,7 @@
 //!     the front feeds it (process CPU from `/proc/self/stat`, with nothing
 //!     else running, and the wall time of the single-threaded loop).
 //!
-//! Prints markdown tables (`cargo bench -p voxwire-server --bench relay_fronts`).
+//! Prints markdown tables (`cargo bench -p voxwire-server --bench relay_formats`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
