@@ -15,7 +15,7 @@
 //!
 //! In: `chunk` (base64 audio), `timestamps` (`word_timestamps` in seconds
 //! from the start of the context's audio, mapped onto [`CharMark`]s of
-//! the text sent, see [`word_timing`]), `done` (end of the context),
+//! the text sent, see `CartesiaDialect::word_timing`), `done` (end of the context),
 //! `flush_done` and unknown types (skipped), `error` in either shape
 //! (`message`, else `error`, else `title`): with a `context_id` it fails
 //! that context only (a 4xx error is followed by `done`, which the driver
