@@ -19,7 +19,7 @@ use voxwire_core::{AudioFormat, Secret, TtsProvider};
 use voxwire_router::{Policy, Router, RouterSettings};
 use voxwire_server::encode::{Encoder, OutputFormat};
 use voxwire_server::{Relay, ServerSettings, TokenEntry};
-use voxwire_testkit::bench::{median, ms};
+use voxwire_testkit::bench::{median, ms, process_cpu};
 use voxwire_testkit::mock_xai::{expected_audio, MockConfig, MockXai};
 use voxwire_xai::{XaiProvider, XaiSettings};
 
@@ -96,20 +96,6 @@ async fn speech(http: &reqwest::Client, url: &str, format: &str) -> (Duration, D
         bytes += chunk.len();
     }
     (first.expect("audio"), started.elapsed(), bytes)
-}
-
-/// This process's user + system CPU time (`/proc/self/stat`, in USER_HZ =
-/// 100 ticks a second on Linux).
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // The fields after the command name (which is in parentheses).
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<u64> = after
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after `)`.
-    Duration::from_millis((fields[11] + fields[12]) * 10)
 }
 
 /// Encodes `pcm` chunk by chunk (with the flush of every push, as the

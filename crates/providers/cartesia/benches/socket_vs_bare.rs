@@ -26,7 +26,7 @@ use voxwire_cartesia::{
     VERSION_HEADER,
 };
 use voxwire_core::{AudioFormat, Secret};
-use voxwire_testkit::bench::{median, ms, timed_synthesis};
+use voxwire_testkit::bench::{median, ms, process_cpu, timed_synthesis};
 use voxwire_testkit::mock_cartesia::{MockCartesia, WsConfig};
 
 const KEY: &str = "sk_car_bench-key";
@@ -94,19 +94,6 @@ async fn bare(ws: &mut Ws, n: usize) -> (Duration, Duration, usize) {
     (first.unwrap_or_default(), started.elapsed(), bytes)
 }
 
-/// The process's user + system CPU time (Linux `/proc/self/stat`, 100 Hz ticks).
-fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or_default();
-    let fields: Vec<u64> = after
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 10)
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -143,17 +130,17 @@ fn main() {
         }
         let audio = AudioFormat::pcm16_mono(24_000);
         let (mut p_cpu, mut b_cpu, mut audio_s) = (Duration::ZERO, Duration::ZERO, 0.0);
-        let started = cpu();
+        let started = process_cpu();
         for _ in 0..ROUNDS {
             let (_, _, bytes) = timed_synthesis(&p, TEXT).await;
             audio_s += bytes as f64 / (audio.sample_rate as f64 * audio.bytes_per_frame() as f64);
         }
-        p_cpu += cpu().saturating_sub(started);
-        let started = cpu();
+        p_cpu += process_cpu().saturating_sub(started);
+        let started = process_cpu();
         for n in 0..ROUNDS {
             bare(&mut socket, 10_000 + n).await;
         }
-        b_cpu += cpu().saturating_sub(started);
+        b_cpu += process_cpu().saturating_sub(started);
         let (pf, pt, bf, bt) = (median(pf), median(pt), median(bf), median(bt));
         let per = |c: Duration| c.as_secs_f64() * 1_000.0 / audio_s;
         println!(

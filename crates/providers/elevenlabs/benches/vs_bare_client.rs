@@ -26,7 +26,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use voxwire_core::Secret;
 use voxwire_elevenlabs::{ElevenLabsProvider, ElevenLabsSettings, DEFAULT_MODEL, DEFAULT_VOICE};
-use voxwire_testkit::bench::{median, ms, timed_synthesis};
+use voxwire_testkit::bench::{median, ms, process_cpu, timed_synthesis};
 use voxwire_testkit::mock_elevenlabs::{MockElevenLabs, Switches};
 use voxwire_transport::settings::Transport;
 
@@ -182,24 +182,6 @@ async fn bare_socket(ws: &mut Socket, n: usize) -> (Duration, Duration, usize) {
     (first.unwrap_or_default(), started.elapsed(), bytes)
 }
 
-/// The process's CPU time so far (user + system, from /proc/self/stat).
-fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 (11 and 12 after the name).
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
-
 async fn socket_rows(mock: &MockElevenLabs) {
     let p = ElevenLabsProvider::new(ElevenLabsSettings {
         api_key: Some(Secret::new(KEY)),
@@ -241,16 +223,16 @@ async fn socket_rows(mock: &MockElevenLabs) {
     let (mut provider_cpu, mut provider_audio) = (Duration::ZERO, 0.0);
     let (mut bare_cpu, mut bare_audio) = (Duration::ZERO, 0.0);
     for block in 0..4 {
-        let before = cpu();
+        let before = process_cpu();
         for _ in 0..ROUNDS / 4 {
             provider_audio += audio_secs(timed_synthesis(&p, TEXT).await.2);
         }
-        provider_cpu += cpu() - before;
-        let before = cpu();
+        provider_cpu += process_cpu() - before;
+        let before = process_cpu();
         for n in 0..ROUNDS / 4 {
             bare_audio += audio_secs(bare_socket(&mut ws, 5000 + block * ROUNDS + n).await.2);
         }
-        bare_cpu += cpu() - before;
+        bare_cpu += process_cpu() - before;
     }
     let per = |cpu: Duration, audio: f64| cpu.as_secs_f64() * 1000.0 / audio;
     let (pf, pt, bf, bt) = (median(pf), median(pt), median(bf), median(bt));
