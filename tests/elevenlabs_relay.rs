@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::io::{BufReader, Write};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -18,50 +16,25 @@ use voxwire_testkit::mock_elevenlabs::{MockElevenLabs, Switches};
 const TOKEN: &str = "elevenlabs-relay-test-token-0123456789";
 const KEY: &str = "xi-elevenlabs-relay-test-key";
 
-/// Kills the relay when the test ends, however it ends.
-struct Relay(Child);
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn text_of(i: usize) -> String {
     format!("Client number {i} hears its own sentence from the shared socket.")
 }
 
 /// Starts `voxwire serve` on `config` with ElevenLabs pointed at `mock`;
 /// the relay and the URL of its OpenAI speech front.
-async fn relay(dir: &std::path::Path, config: &str, mock: &MockElevenLabs) -> (Relay, String) {
-    let cfg = dir.join("voxwire.toml");
-    std::fs::File::create(&cfg)
-        .unwrap()
-        .write_all(config.as_bytes())
-        .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_voxwire"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&cfg)
-        .current_dir(dir)
-        .env_remove("RUST_LOG");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("VOXWIRE_") || name.starts_with("ELEVENLABS_") {
-            cmd.env_remove(name);
-        }
-    }
-    let mut child = cmd
-        .env("VOXWIRE_SERVER_TOKEN", TOKEN)
-        .env("ELEVENLABS_API_KEY", KEY)
-        .env("ELEVENLABS_BASE_URL", mock.base_url())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let relay = Relay(child);
-    let addr = tokio::task::spawn_blocking(move || common::announced_addr(&mut stderr))
-        .await
-        .unwrap();
+async fn relay(
+    dir: &std::path::Path,
+    config: &str,
+    mock: &MockElevenLabs,
+) -> (common::Relay, String) {
+    let base = mock.base_url();
+    let envs = [
+        ("VOXWIRE_SERVER_TOKEN", TOKEN),
+        ("ELEVENLABS_API_KEY", KEY),
+        ("ELEVENLABS_BASE_URL", base.as_str()),
+    ];
+    let (relay, addr) =
+        common::start(common::serve_command(dir, config, "ELEVENLABS", &envs)).await;
     (relay, format!("http://{addr}/v1/audio/speech"))
 }
 

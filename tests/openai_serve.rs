@@ -6,9 +6,6 @@
 
 mod common;
 
-use std::io::{BufReader, Write};
-use std::process::{Child, Command, Stdio};
-
 use base64::Engine as _;
 use voxwire_core::AudioFormat;
 use voxwire_testkit::mock_xai::{expected_audio, MockConfig, MockXai};
@@ -17,36 +14,14 @@ use voxwire_testkit::python;
 const TOKEN: &str = "openai-serve-test-token-0123456789";
 const KEY: &str = "xai-openai-serve-test-key";
 
-/// Kills the relay when the test ends, however it ends.
-struct Relay(Child);
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(dir: &std::path::Path, config: &str, mock: &MockXai) -> Command {
-    let cfg = dir.join("voxwire.toml");
-    std::fs::File::create(&cfg)
-        .unwrap()
-        .write_all(config.as_bytes())
-        .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_voxwire"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&cfg)
-        .current_dir(dir)
-        .env_remove("RUST_LOG");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("VOXWIRE_") || name.starts_with("XAI_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env("VOXWIRE_SERVER_TOKEN", TOKEN)
-        .env("XAI_API_KEY", KEY)
-        .env("XAI_BASE_URL", mock.base_url());
-    cmd
+fn serve(dir: &std::path::Path, config: &str, mock: &MockXai) -> std::process::Command {
+    let base = mock.base_url();
+    let envs = [
+        ("VOXWIRE_SERVER_TOKEN", TOKEN),
+        ("XAI_API_KEY", KEY),
+        ("XAI_BASE_URL", base.as_str()),
+    ];
+    common::serve_command(dir, config, "XAI", &envs)
 }
 
 const CHAIN: &str = "[[chain]]\nprovider = \"xai\"\n\n[[chain]]\nprovider = \"espeak\"\n";
@@ -76,15 +51,7 @@ async fn each_model_is_spoken_by_the_entries_it_names() {
     let config = format!(
         "[server.openai]\nmodels = {{ \"tts-1\" = [], \"offline\" = [\"espeak\"] }}\n\n{CHAIN}"
     );
-    let mut child = serve(dir.path(), &config, &mock)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let relay = Relay(child);
-    let addr = tokio::task::spawn_blocking(move || common::announced_addr(&mut stderr))
-        .await
-        .unwrap();
+    let (relay, addr) = common::start(serve(dir.path(), &config, &mock)).await;
     let base = format!("http://{addr}/v1");
     let Some(output) =
         tokio::task::spawn_blocking(move || python::run_script(SCRIPT, &[&base, TOKEN], &[]))

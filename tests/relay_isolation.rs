@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::io::{BufReader, Write};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -19,16 +17,6 @@ use voxwire_testkit::mock_xai::{expected_audio, MockConfig, MockXai};
 
 const TOKEN: &str = "isolation-test-token-0123456789";
 const KEY: &str = "xai-isolation-test-key-42";
-
-/// Kills the relay when the test ends, however it ends.
-struct Relay(Child);
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One relay session: speaks `text`, returns the audio (or the error frame).
 async fn session(addr: &str, query: &str, text: &str) -> Result<Vec<u8>, String> {
@@ -80,33 +68,15 @@ async fn session(addr: &str, query: &str, text: &str) -> Result<Vec<u8>, String>
 async fn a_speed_the_primary_refuses_does_not_move_later_sessions_off_it() {
     let mock = MockXai::start(MockConfig::new().with_api_key(KEY)).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("voxwire.toml");
-    std::fs::File::create(&cfg)
-        .unwrap()
-        .write_all(b"[[chain]]\nprovider = \"xai\"\n\n[[chain]]\nprovider = \"espeak\"\n")
-        .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_voxwire"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&cfg)
-        .current_dir(dir.path())
-        .env_remove("RUST_LOG");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("VOXWIRE_") || name.starts_with("XAI_") {
-            cmd.env_remove(name);
-        }
-    }
-    let mut child = cmd
-        .env("VOXWIRE_SERVER_TOKEN", TOKEN)
-        .env("XAI_API_KEY", KEY)
-        .env("XAI_BASE_URL", mock.base_url())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let relay = Relay(child);
-    let addr = tokio::task::spawn_blocking(move || common::announced_addr(&mut stderr))
-        .await
-        .unwrap();
+    let base = mock.base_url();
+    let envs = [
+        ("VOXWIRE_SERVER_TOKEN", TOKEN),
+        ("XAI_API_KEY", KEY),
+        ("XAI_BASE_URL", base.as_str()),
+    ];
+    let config = "[[chain]]\nprovider = \"xai\"\n\n[[chain]]\nprovider = \"espeak\"\n";
+    let (relay, addr) =
+        common::start(common::serve_command(dir.path(), config, "XAI", &envs)).await;
 
     let fast = session(&addr, "&speed=2", "This one is spoken twice as fast.")
         .await
