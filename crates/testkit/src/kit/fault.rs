@@ -334,10 +334,48 @@ pub struct UtteranceEffects {
     pub drip: Option<Duration>,
 }
 
+/// What an utterance's faults call for before its next audio frame (see
+/// [`UtteranceEffects::due`]): a socket mock maps each onto its wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    /// Send the audio.
+    Audio,
+    /// Pause this long first (then ask again).
+    Stall(Duration),
+    /// Close the socket instead; `abrupt`: without a close frame.
+    Close {
+        /// Whether the connection just breaks.
+        abrupt: bool,
+    },
+    /// Send this error for the utterance instead, and end it.
+    Error(String),
+}
+
 impl UtteranceEffects {
     /// Whether a frame is injected before the first delta.
     pub fn injects(&self) -> bool {
         self.bad_json || self.bad_base64 || self.binary_frame
+    }
+
+    /// What is due before the next audio frame, `sent` audio bytes into the
+    /// utterance: a stall once (it is then spent), else a close, else an
+    /// error, else the audio.
+    pub fn due(&mut self, sent: usize) -> Due {
+        if let Some((at, pause)) = self.stall {
+            if sent >= at {
+                self.stall = None;
+                return Due::Stall(pause);
+            }
+        }
+        if let Some((at, abrupt)) = self.close {
+            if sent >= at {
+                return Due::Close { abrupt };
+            }
+        }
+        match &self.error {
+            Some((message, _, at)) if sent >= *at => Due::Error(message.clone()),
+            _ => Due::Audio,
+        }
     }
 }
 
@@ -398,6 +436,21 @@ impl Effects {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stall_is_due_once_then_the_close_then_nothing_else() {
+        let mut fx = Effects::of(&Fault::All(vec![
+            Fault::stall_after(10, Stall::For(Duration::from_millis(5))),
+            Fault::close_after(20),
+        ]))
+        .utterance;
+        assert_eq!(fx.due(0), Due::Audio);
+        assert_eq!(fx.due(10), Due::Stall(Duration::from_millis(5)));
+        assert_eq!(fx.due(15), Due::Audio, "the stall is spent");
+        assert_eq!(fx.due(20), Due::Close { abrupt: false });
+        let mut fx = Effects::of(&Fault::error_frame("boom")).utterance;
+        assert_eq!(fx.due(0), Due::Error("boom".into()));
+    }
 
     #[test]
     fn plans_script_then_default() {

@@ -65,7 +65,7 @@ use axum::response::Response;
 use axum::Router;
 use tokio::sync::watch;
 
-pub use fault::{Effects, Fault, FaultPlan, Rejection, Stall, UtteranceEffects};
+pub use fault::{Due, Effects, Fault, FaultPlan, Rejection, Stall, UtteranceEffects};
 pub use record::{Masker, RecordedRequest, Recorder, RequestKind, MASK};
 pub use server::{json_response, rejection_response, streamed_audio, Loopback, LoopbackServer};
 pub use steps::{audio_steps, sse_event, stepped_body, stepped_body_then, Step};

@@ -58,7 +58,7 @@ use tokio::sync::{mpsc, Notify};
 use super::request::{audio_for, voice_id, Container};
 use super::{dated, error_body, ErrorShape, CHARS_PER_EVENT, UNLISTED_VOICE, VOICES};
 use crate::kit::audio::{expected_words, MS_PER_CHAR};
-use crate::kit::{Effects, Kit, RequestKind, UtteranceEffects};
+use crate::kit::{Due, Effects, Kit, RequestKind, UtteranceEffects};
 
 /// The socket's switches and counters (cloned into the server; the
 /// counters are shared).
@@ -509,7 +509,7 @@ impl Job {
         let mut spoken = String::new();
         let mut chars_done = 0usize;
         let mut sent = 0usize;
-        let mut stall = self.fx.stall;
+        let mut fx = self.fx.clone();
         let mut late = self.late;
         let mut injected = false;
         while let Some(input) = rx.recv().await {
@@ -569,24 +569,22 @@ impl Job {
                     }
                     late -= 1;
                 }
-                if let Some((_, pause)) = stall.filter(|(at, _)| sent >= *at) {
-                    tokio::time::sleep(pause).await;
-                    stall = None;
-                }
-                if let Some((at, abrupt)) = self.fx.close {
-                    if sent >= at {
-                        let _ = self.out.send(if abrupt {
-                            Out::Abort
-                        } else {
-                            Out::Close(1011, "internal error")
-                        });
-                        return;
-                    }
-                }
-                if let Some((m, _, at)) = &self.fx.error {
-                    if sent >= *at {
-                        let _ = self.send(error_frame(Some(&c), 500, "internal_error", m));
-                        return;
+                loop {
+                    match fx.due(sent) {
+                        Due::Audio => break,
+                        Due::Stall(pause) => tokio::time::sleep(pause).await,
+                        Due::Close { abrupt } => {
+                            let _ = self.out.send(if abrupt {
+                                Out::Abort
+                            } else {
+                                Out::Close(1011, "internal error")
+                            });
+                            return;
+                        }
+                        Due::Error(m) => {
+                            let _ = self.send(error_frame(Some(&c), 500, "internal_error", &m));
+                            return;
+                        }
                     }
                 }
                 tokio::time::sleep(self.fx.drip.filter(|_| sent > 0).unwrap_or(self.delay)).await;

@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 use super::body::{audio_for, Wire};
 use super::{Switches, CHARS_PER_LINE};
 use crate::kit::audio::MS_PER_CHAR;
-use crate::kit::{Effects, UtteranceEffects};
+use crate::kit::{Due, Effects, UtteranceEffects};
 
 /// What the sockets of one mock counted.
 #[derive(Debug, Default)]
@@ -273,7 +273,7 @@ impl Speak {
         if self.text.contains("hang") {
             return;
         }
-        let fx = &self.fx;
+        let mut fx = self.fx.clone();
         if fx.bad_json {
             let _ = tx.send(Out::Text("{not json".into()));
         }
@@ -294,28 +294,25 @@ impl Speak {
                 "charDurationsMs"
             };
             for part in chars.chunks(CHARS_PER_LINE) {
-                if let Some((at, pause)) = fx.stall {
-                    if sent >= at {
-                        tokio::time::sleep(pause).await;
-                    }
-                }
-                if let Some((at, abrupt)) = fx.close {
-                    if sent >= at {
-                        let _ = tx.send(if abrupt {
-                            Out::Abort
-                        } else {
-                            Out::Close(1011, "internal error".into())
-                        });
-                        return;
-                    }
-                }
-                if let Some((message, _, at)) = &fx.error {
-                    if sent >= *at {
-                        let mut m = json!({ "message": message, "error": "internal" });
-                        m[self.id_key] = json!(self.c);
-                        let _ = tx.send(Out::Text(m.to_string()));
-                        let _ = tx.send(Out::Spoken(self.c));
-                        return;
+                loop {
+                    match fx.due(sent) {
+                        Due::Audio => break,
+                        Due::Stall(pause) => tokio::time::sleep(pause).await,
+                        Due::Close { abrupt } => {
+                            let _ = tx.send(if abrupt {
+                                Out::Abort
+                            } else {
+                                Out::Close(1011, "internal error".into())
+                            });
+                            return;
+                        }
+                        Due::Error(message) => {
+                            let mut m = json!({ "message": message, "error": "internal" });
+                            m[self.id_key] = json!(self.c);
+                            let _ = tx.send(Out::Text(m.to_string()));
+                            let _ = tx.send(Out::Spoken(self.c));
+                            return;
+                        }
                     }
                 }
                 tokio::time::sleep(self.delay).await;
