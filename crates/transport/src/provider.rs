@@ -97,6 +97,31 @@ impl Table {
         }
     }
 
+    /// Fits a request's voicing to the table, before any network call: its
+    /// language (BCP-47, `auto` or none for the vendor's default) becomes
+    /// the table's spelling of it or is refused as `Unsupported`, and a
+    /// speed outside [`speed_range`](Self::speed_range) is refused, for this
+    /// request only.
+    pub fn fit(&self, provider: &'static str, voicing: &mut Voicing) -> Result<()> {
+        voicing.language = match voicing.language.as_deref() {
+            Some(tag) if !voxwire_core::language::is_auto(tag) => {
+                let i = voxwire_core::language::lookup(tag, self.languages)
+                    .ok_or_else(|| voxwire_core::language::unsupported(tag, provider))?;
+                Some(self.languages[i].to_string())
+            }
+            _ => None,
+        };
+        match (voicing.speed, self.speed_range) {
+            (Some(speed), Some((lo, hi))) if !(lo..=hi).contains(&speed) => Err(TtsError::new(
+                ErrorKind::Unsupported,
+                format!("{provider} speaks at {lo} to {hi}, not {speed}"),
+            )
+            .with_provider(provider)
+            .with_scope(voxwire_core::ErrorScope::Request)),
+            _ => Ok(()),
+        }
+    }
+
     /// What the provider reports, with `native` its default format.
     pub fn capabilities(&self, native: AudioFormat) -> Capabilities {
         let mut rates: Vec<u32> = self

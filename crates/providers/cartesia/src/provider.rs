@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use voxwire_core::{
-    language, AudioFormat, Encoding, ErrorKind, ErrorScope, Result, TtsError, Voice,
-};
+use voxwire_core::{AudioFormat, Encoding, Result, TtsError, Voice};
 use voxwire_transport::doctor::Advice;
 use voxwire_transport::http::HttpFailure;
 use voxwire_transport::settings::{Resolved, Vendor};
@@ -51,16 +49,6 @@ pub fn shared_stats(p: &CartesiaProvider) -> SharedStats {
 }
 
 /// A speed outside `generation_config.speed`'s range, refused before any call.
-fn out_of_range(speed: f32) -> TtsError {
-    let (lo, hi) = wire::SPEED_RANGE;
-    TtsError::new(
-        ErrorKind::Unsupported,
-        format!("Cartesia speaks at {lo} to {hi}, not {speed}"),
-    )
-    .with_provider(PROVIDER_ID)
-    .with_scope(ErrorScope::Request)
-}
-
 impl NetworkVendor for Cartesia {
     const VENDOR: Vendor = VENDOR;
     const TABLE: Table = Table {
@@ -144,18 +132,7 @@ impl NetworkVendor for Cartesia {
 
     /// The language must be one Cartesia speaks, the speed in range (before any call).
     fn choose(_: &CartesiaProvider, v: &mut Voicing) -> Result<()> {
-        if let Some(tag) = v.language.as_deref().filter(|l| !language::is_auto(l)) {
-            let i = language::lookup(tag, &LANGUAGES)
-                .ok_or_else(|| language::unsupported(tag, PROVIDER_ID))?;
-            v.language = Some(LANGUAGES[i].to_string());
-        } else {
-            v.language = None;
-        }
-        let (lo, hi) = wire::SPEED_RANGE;
-        match v.speed {
-            Some(speed) if !(lo..=hi).contains(&speed) => Err(out_of_range(speed)),
-            _ => Ok(()),
-        }
+        Self::TABLE.fit(PROVIDER_ID, v)
     }
 
     fn rest(p: &CartesiaProvider, v: &Voicing, text: &str) -> Result<reqwest::RequestBuilder> {

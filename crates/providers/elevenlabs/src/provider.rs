@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use voxwire_core::{
-    language, AudioFormat, AudioStream, Encoding, ErrorKind, ErrorScope, Result, TtsError, Voice,
+    AudioFormat, AudioStream, Encoding, ErrorKind, ErrorScope, Result, TtsError, Voice,
 };
 use voxwire_transport::doctor::Advice;
 use voxwire_transport::http::HttpFailure;
@@ -112,24 +112,7 @@ impl NetworkVendor for ElevenLabs {
     /// The language must be one ElevenLabs speaks (before any call); 44.1
     /// kHz is asked as 24 kHz (converted locally) when the plan lacks it.
     fn choose(p: &ElevenLabsProvider, v: &mut Voicing) -> Result<()> {
-        if let Some(tag) = v.language.as_deref().filter(|l| !language::is_auto(l)) {
-            let i = language::lookup(tag, &LANGUAGES)
-                .ok_or_else(|| language::unsupported(tag, PROVIDER_ID))?;
-            v.language = Some(LANGUAGES[i].to_string());
-        } else {
-            v.language = None;
-        }
-        if let Some(speed) = v.speed {
-            let (lo, hi) = wire::SPEED_RANGE;
-            if !(lo..=hi).contains(&speed) {
-                return Err(TtsError::new(
-                    ErrorKind::Unsupported,
-                    format!("ElevenLabs speaks at {lo} to {hi}, not {speed}"),
-                )
-                .with_provider(PROVIDER_ID)
-                .with_scope(ErrorScope::Request));
-            }
-        }
+        Self::TABLE.fit(PROVIDER_ID, v)?;
         if v.wire.encoding == Encoding::PcmS16le
             && v.wire.sample_rate == PRO_PCM_RATE
             && !p.settings().pcm_44100
