@@ -72,6 +72,13 @@ pub fn audio_for(text: &str, wire: Wire) -> Vec<u8> {
     }
 }
 
+/// The `output_format` a query asks for (the API's default, mp3, when none).
+pub(super) fn output_format(query: &HashMap<String, String>) -> &str {
+    query
+        .get("output_format")
+        .map_or("mp3_44100_128", String::as_str)
+}
+
 /// What a valid request asked for.
 pub(super) struct Asked {
     pub text: String,
@@ -102,9 +109,7 @@ pub(super) fn validate(
     body: &[u8],
     plan: Plan,
 ) -> Result<Asked, Refusal> {
-    let format = query
-        .get("output_format")
-        .map_or("mp3_44100_128", String::as_str);
+    let format = output_format(query);
     let Some(wire) = Wire::parse(format) else {
         return Err(validation(
             &["query", "output_format"],

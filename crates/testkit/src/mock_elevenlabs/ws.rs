@@ -35,7 +35,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::body::{audio_for, Wire};
+use super::body::{audio_for, output_format, Wire};
 use super::{Switches, CHARS_PER_LINE};
 use crate::kit::audio::MS_PER_CHAR;
 use crate::kit::{Due, Effects, UtteranceEffects};
@@ -69,11 +69,8 @@ pub(super) struct Asked {
 impl Asked {
     /// Reads the query; `None` for an `output_format` the mock does not serve.
     pub(super) fn of(query: &HashMap<String, String>) -> Option<Self> {
-        let format = query
-            .get("output_format")
-            .map_or("mp3_44100_128", String::as_str);
         Some(Self {
-            wire: Wire::parse(format)?,
+            wire: Wire::parse(output_format(query))?,
             aligned: query.get("sync_alignment").is_some_and(|v| v == "true"),
         })
     }
