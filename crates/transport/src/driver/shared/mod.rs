@@ -243,14 +243,7 @@ impl Shared {
 
     /// Open shared sockets (all groups).
     pub fn sockets(&self) -> usize {
-        let mut groups = self.lock();
-        groups
-            .values_mut()
-            .map(|g| {
-                g.sockets.retain(|s| !s.is_dead());
-                g.sockets.len()
-            })
-            .sum()
+        self.stats().sockets
     }
 
     /// What is open, held and waiting now.
