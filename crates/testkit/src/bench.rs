@@ -1,6 +1,9 @@
-//! What the benches share: timing one synthesis through a provider, the
+//! What the benches share: timing one synthesis through a provider, a
+//! provider against a bare client interleaved request by request, the
 //! table's median and number format, and the process's CPU time.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -57,4 +60,63 @@ pub fn process_cpu() -> Duration {
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after `)`.
     let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
     Duration::from_millis(ticks * 10)
+}
+
+/// One request of a bare client: its time to first audio, its total time
+/// and the audio bytes it received (what [`timed_synthesis`] gives).
+pub type BareCall<'a> = Pin<Box<dyn Future<Output = (Duration, Duration, usize)> + Send + 'a>>;
+
+/// Medians of a provider and of a bare client on the same mock, same run.
+#[derive(Debug, Clone, Copy)]
+pub struct Versus {
+    /// The provider's first audio and total.
+    pub provider: (Duration, Duration),
+    /// The bare client's first audio and total.
+    pub bare: (Duration, Duration),
+}
+
+impl Versus {
+    /// The provider's first audio over the bare client's.
+    pub fn first_ratio(&self) -> f64 {
+        self.provider.0.as_secs_f64() / self.bare.0.as_secs_f64()
+    }
+
+    /// The provider's total over the bare client's.
+    pub fn total_ratio(&self) -> f64 {
+        self.provider.1.as_secs_f64() / self.bare.1.as_secs_f64()
+    }
+}
+
+/// `provider` speaking `text` against a bare client (`bare(state, index)`),
+/// interleaved request by request so drift hits both alike: five warm-up
+/// pairs (indices 0 to 4), then `rounds` timed pairs (indices from 1 000:
+/// a socket's bare client may name its contexts by them).
+///
+/// # Panics
+/// When a pair did not receive the same audio bytes.
+pub async fn interleaved<S>(
+    provider: &dyn TtsProvider,
+    text: &str,
+    rounds: usize,
+    state: &mut S,
+    mut bare: impl for<'a> FnMut(&'a mut S, usize) -> BareCall<'a>,
+) -> Versus {
+    for n in 0..5 {
+        timed_synthesis(provider, text).await;
+        bare(state, n).await;
+    }
+    let (mut pf, mut pt, mut bf, mut bt) = (vec![], vec![], vec![], vec![]);
+    for n in 0..rounds {
+        let (f, t, pb) = timed_synthesis(provider, text).await;
+        pf.push(f);
+        pt.push(t);
+        let (f, t, bb) = bare(state, 1_000 + n).await;
+        bf.push(f);
+        bt.push(t);
+        assert_eq!(pb, bb, "both got the same audio");
+    }
+    Versus {
+        provider: (median(pf), median(pt)),
+        bare: (median(bf), median(bt)),
+    }
 }

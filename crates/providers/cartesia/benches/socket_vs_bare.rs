@@ -26,7 +26,7 @@ use voxwire_cartesia::{
     VERSION_HEADER,
 };
 use voxwire_core::{AudioFormat, Secret};
-use voxwire_testkit::bench::{median, ms, process_cpu, timed_synthesis};
+use voxwire_testkit::bench::{interleaved, ms, process_cpu, timed_synthesis};
 use voxwire_testkit::mock_cartesia::{MockCartesia, WsConfig};
 
 const KEY: &str = "sk_car_bench-key";
@@ -114,20 +114,7 @@ fn main() {
         })
         .expect("provider");
         let mut socket = connect(&base).await;
-        for n in 0..5 {
-            timed_synthesis(&p, TEXT).await;
-            bare(&mut socket, n).await;
-        }
-        let (mut pf, mut pt, mut bf, mut bt) = (vec![], vec![], vec![], vec![]);
-        for n in 0..ROUNDS {
-            let (f, t, pb) = timed_synthesis(&p, TEXT).await;
-            pf.push(f);
-            pt.push(t);
-            let (f, t, bb) = bare(&mut socket, 1_000 + n).await;
-            bf.push(f);
-            bt.push(t);
-            assert_eq!(pb, bb, "both got the same audio");
-        }
+        let v = interleaved(&p, TEXT, ROUNDS, &mut socket, |s, n| Box::pin(bare(s, n))).await;
         let audio = AudioFormat::pcm16_mono(24_000);
         let (mut p_cpu, mut b_cpu, mut audio_s) = (Duration::ZERO, Duration::ZERO, 0.0);
         let started = process_cpu();
@@ -141,7 +128,7 @@ fn main() {
             bare(&mut socket, 10_000 + n).await;
         }
         b_cpu += process_cpu().saturating_sub(started);
-        let (pf, pt, bf, bt) = (median(pf), median(pt), median(bf), median(bt));
+        let ((pf, pt), (bf, bt)) = (v.provider, v.bare);
         let per = |c: Duration| c.as_secs_f64() * 1_000.0 / audio_s;
         println!(
             "voxwire-cartesia (shared socket) vs a bare WebSocket client, same mock, same run; {ROUNDS} utterances each, interleaved; {} characters, 24 kHz pcm_s16le",
@@ -161,8 +148,8 @@ fn main() {
             ms(pf),
             ms(pt),
             per(p_cpu),
-            pf.as_secs_f64() / bf.as_secs_f64(),
-            pt.as_secs_f64() / bt.as_secs_f64(),
+            v.first_ratio(),
+            v.total_ratio(),
             p_cpu.as_secs_f64() / b_cpu.as_secs_f64().max(1e-9)
         );
         mock.shutdown().await;

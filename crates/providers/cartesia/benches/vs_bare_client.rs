@@ -19,7 +19,7 @@ use voxwire_cartesia::{
     VERSION_HEADER,
 };
 use voxwire_core::Secret;
-use voxwire_testkit::bench::{median, ms, timed_synthesis};
+use voxwire_testkit::bench::{interleaved, ms};
 use voxwire_testkit::mock_cartesia::MockCartesia;
 
 const KEY: &str = "sk_car_bench-key";
@@ -73,22 +73,11 @@ fn main() {
             ..CartesiaSettings::default()
         })
         .expect("provider");
-        // Warm both connections.
-        for _ in 0..5 {
-            timed_synthesis(&p, TEXT).await;
-            bare(&client, &base).await;
-        }
-        let (mut pf, mut pt, mut bf, mut bt) = (vec![], vec![], vec![], vec![]);
-        for _ in 0..ROUNDS {
-            let (f, t, pb) = timed_synthesis(&p, TEXT).await;
-            pf.push(f);
-            pt.push(t);
-            let (f, t, bb) = bare(&client, &base).await;
-            bf.push(f);
-            bt.push(t);
-            assert_eq!(pb, bb, "both got the same audio");
-        }
-        let (pf, pt, bf, bt) = (median(pf), median(pt), median(bf), median(bt));
+        let v = interleaved(&p, TEXT, ROUNDS, &mut (&client, &base), |(client, base), _| {
+            Box::pin(bare(client, base))
+        })
+        .await;
+        let ((pf, pt), (bf, bt)) = (v.provider, v.bare);
         println!(
             "voxwire-cartesia vs a bare reqwest client, same mock, same run; {ROUNDS} requests each, interleaved; {} characters, 24 kHz pcm_s16le",
             TEXT.chars().count()
@@ -101,8 +90,8 @@ fn main() {
             "| voxwire-cartesia | {} | {} | {:.2} | {:.2} |",
             ms(pf),
             ms(pt),
-            pf.as_secs_f64() / bf.as_secs_f64(),
-            pt.as_secs_f64() / bt.as_secs_f64()
+            v.first_ratio(),
+            v.total_ratio()
         );
         mock.shutdown().await;
     });

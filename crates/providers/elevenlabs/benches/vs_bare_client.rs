@@ -26,7 +26,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use voxwire_core::Secret;
 use voxwire_elevenlabs::{ElevenLabsProvider, ElevenLabsSettings, DEFAULT_MODEL, DEFAULT_VOICE};
-use voxwire_testkit::bench::{median, ms, process_cpu, timed_synthesis};
+use voxwire_testkit::bench::{interleaved, ms, process_cpu, timed_synthesis, Versus};
 use voxwire_testkit::mock_elevenlabs::{MockElevenLabs, Switches};
 use voxwire_transport::settings::Transport;
 
@@ -116,34 +116,32 @@ fn main() {
                 ..ElevenLabsSettings::default()
             })
             .expect("provider");
-            // Warm both connections.
-            for _ in 0..5 {
-                timed_synthesis(&p, TEXT).await;
-                bare(&client, &base, timed).await;
-            }
-            let (mut pf, mut pt, mut bf, mut bt) = (vec![], vec![], vec![], vec![]);
-            for _ in 0..ROUNDS {
-                let (f, t, pb) = timed_synthesis(&p, TEXT).await;
-                pf.push(f);
-                pt.push(t);
-                let (f, t, bb) = bare(&client, &base, timed).await;
-                bf.push(f);
-                bt.push(t);
-                assert_eq!(pb, bb, "both got the same audio");
-            }
-            let (pf, pt, bf, bt) = (median(pf), median(pt), median(bf), median(bt));
-            println!("| {name} | bare reqwest | {} | {} | 1.00 | 1.00 |", ms(bf), ms(bt));
-            println!(
-                "| {name} | voxwire-elevenlabs | {} | {} | {:.2} | {:.2} |",
-                ms(pf),
-                ms(pt),
-                pf.as_secs_f64() / bf.as_secs_f64(),
-                pt.as_secs_f64() / bt.as_secs_f64()
-            );
+            let v = interleaved(&p, TEXT, ROUNDS, &mut (&client, &base), |(client, base), _| {
+                Box::pin(bare(client, base, timed))
+            })
+            .await;
+            print_rows(name, "bare reqwest", &v);
         }
         socket_rows(&mock).await;
         mock.shutdown().await;
     });
+}
+
+/// The table's two rows for `name`: the bare client's, then the provider's with the ratios.
+fn print_rows(name: &str, bare: &str, v: &Versus) {
+    let ((bf, bt), (pf, pt)) = (v.bare, v.provider);
+    println!(
+        "| {name} | {bare} | {} | {} | 1.00 | 1.00 |",
+        ms(bf),
+        ms(bt)
+    );
+    println!(
+        "| {name} | voxwire-elevenlabs | {} | {} | {:.2} | {:.2} |",
+        ms(pf),
+        ms(pt),
+        v.first_ratio(),
+        v.total_ratio()
+    );
 }
 
 type Socket =
@@ -204,20 +202,10 @@ async fn socket_rows(mock: &MockElevenLabs) {
     let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
         .await
         .expect("bare socket");
-    for n in 0..5 {
-        timed_synthesis(&p, TEXT).await;
-        bare_socket(&mut ws, n).await;
-    }
-    let (mut pf, mut pt, mut bf, mut bt) = (vec![], vec![], vec![], vec![]);
-    for n in 0..ROUNDS {
-        let (f, t, pb) = timed_synthesis(&p, TEXT).await;
-        pf.push(f);
-        pt.push(t);
-        let (f, t, bb) = bare_socket(&mut ws, 1000 + n).await;
-        bf.push(f);
-        bt.push(t);
-        assert_eq!(pb, bb, "both got the same audio");
-    }
+    let v = interleaved(&p, TEXT, ROUNDS, &mut ws, |ws, n| {
+        Box::pin(bare_socket(ws, n))
+    })
+    .await;
     // CPU per audio second: a block of each, the mock's share alike.
     let audio_secs = |bytes: usize| bytes as f64 / 48_000.0;
     let (mut provider_cpu, mut provider_audio) = (Duration::ZERO, 0.0);
@@ -235,20 +223,7 @@ async fn socket_rows(mock: &MockElevenLabs) {
         bare_cpu += process_cpu() - before;
     }
     let per = |cpu: Duration, audio: f64| cpu.as_secs_f64() * 1000.0 / audio;
-    let (pf, pt, bf, bt) = (median(pf), median(pt), median(bf), median(bt));
-    let name = "multi-stream-input";
-    println!(
-        "| {name} | bare tokio-tungstenite | {} | {} | 1.00 | 1.00 |",
-        ms(bf),
-        ms(bt)
-    );
-    println!(
-        "| {name} | voxwire-elevenlabs | {} | {} | {:.2} | {:.2} |",
-        ms(pf),
-        ms(pt),
-        pf.as_secs_f64() / bf.as_secs_f64(),
-        pt.as_secs_f64() / bt.as_secs_f64()
-    );
+    print_rows("multi-stream-input", "bare tokio-tungstenite", &v);
     println!();
     println!(
         "CPU per audio second over the socket (process CPU, the mock's included): bare {:.2} ms, voxwire-elevenlabs {:.2} ms ({:.2}x)",

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use futures::StreamExt;
 use voxwire_core::Secret;
 use voxwire_openai::{OpenAiProvider, OpenAiSettings, StreamFormat};
-use voxwire_testkit::bench::{median, ms, timed_synthesis};
+use voxwire_testkit::bench::{interleaved, ms};
 use voxwire_testkit::mock_openai::{MockOpenAi, Switches};
 
 const KEY: &str = "sk-bench-key";
@@ -106,29 +106,19 @@ fn main() {
                 ..OpenAiSettings::default()
             })
             .expect("provider");
-            // Warm both connections.
-            for _ in 0..5 {
-                timed_synthesis(&p, TEXT).await;
-                bare(&client, &url, sse).await;
-            }
-            let (mut pf, mut pt, mut bf, mut bt) = (vec![], vec![], vec![], vec![]);
-            for _ in 0..ROUNDS {
-                let (f, t, pb) = timed_synthesis(&p, TEXT).await;
-                pf.push(f);
-                pt.push(t);
-                let (f, t, bb) = bare(&client, &url, sse).await;
-                bf.push(f);
-                bt.push(t);
-                assert_eq!(pb, bb, "both got the same audio");
-            }
-            let (pf, pt, bf, bt) = (median(pf), median(pt), median(bf), median(bt));
+            let v = interleaved(&p, TEXT, ROUNDS, &mut (&client, &url), |(client, url), _| {
+                Box::pin(bare(client, url, sse))
+            })
+            .await;
+            let (bf, bt) = v.bare;
+            let (pf, pt) = v.provider;
             println!("| {name} | bare reqwest | {} | {} | 1.00 | 1.00 |", ms(bf), ms(bt));
             println!(
                 "| {name} | voxwire-openai | {} | {} | {:.2} | {:.2} |",
                 ms(pf),
                 ms(pt),
-                pf.as_secs_f64() / bf.as_secs_f64(),
-                pt.as_secs_f64() / bt.as_secs_f64()
+                v.first_ratio(),
+                v.total_ratio()
             );
         }
         mock.shutdown().await;
