@@ -264,3 +264,18 @@ pub trait Dialect: Send + Sync + 'static {
         None
     }
 }
+
+/// The text of a server message for a dialect whose vendor sends JSON text:
+/// a binary frame is a `Protocol` error, a close the dialect's
+/// [`close_error`](Dialect::close_error).
+pub fn json_text<D: Dialect + ?Sized>(dialect: &D, endpoint: &str, frame: Frame) -> Result<String> {
+    match frame {
+        Frame::Text(text) => Ok(text),
+        Frame::Binary(_) => Err(crate::errors::protocol(
+            dialect.provider(),
+            endpoint,
+            "a binary frame where JSON text was expected",
+        )),
+        Frame::Close { code, reason } => Err(dialect.close_error(endpoint, code, &reason)),
+    }
+}

@@ -29,7 +29,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use voxwire_core::{ErrorKind, ErrorScope, Phase, Result, Secret, TtsError, WantTimestamps};
-use voxwire_transport::dialect::CancelPlan;
+use voxwire_transport::dialect::{json_text, CancelPlan};
 use voxwire_transport::settings::Resolved;
 use voxwire_transport::{
     errors, CharMark, Decoded, Dialect, Frame, Multiplex, Outgoing, Timing, UpgradeRequest, Voicing,
@@ -311,17 +311,7 @@ impl Dialect for CartesiaDialect {
     }
 
     fn decode(&self, _: &mut (), endpoint: &str, frame: Frame) -> Result<Decoded> {
-        let text = match frame {
-            Frame::Text(t) => t,
-            Frame::Binary(_) => {
-                return Err(errors::protocol(
-                    PROVIDER_ID,
-                    endpoint,
-                    "a binary frame where JSON text was expected",
-                ))
-            }
-            Frame::Close { code, reason } => return Err(self.close_error(endpoint, code, &reason)),
-        };
+        let text = json_text(self, endpoint, frame)?;
         let v: Value = serde_json::from_str(&text).map_err(|e| {
             errors::protocol(PROVIDER_ID, endpoint, format!("bad server message: {e}"))
         })?;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use voxwire_core::{ErrorKind, ErrorScope, Phase, Result, TtsError};
-use voxwire_transport::dialect::CancelPlan;
+use voxwire_transport::dialect::{json_text, CancelPlan};
 use voxwire_transport::settings::Resolved;
 use voxwire_transport::{
     errors, Decoded, Dialect, Frame, Multiplex, Outgoing, UpgradeRequest, Voicing,
@@ -352,22 +352,7 @@ impl Dialect for ElevenLabsDialect {
     }
 
     fn decode(&self, state: &mut SocketState, endpoint: &str, frame: Frame) -> Result<Decoded> {
-        let text = match frame {
-            Frame::Text(t) => t,
-            Frame::Binary(_) => {
-                return Err(errors::protocol(
-                    PROVIDER_ID,
-                    endpoint,
-                    "a binary frame on the multi-context socket (it sends JSON)",
-                ))
-            }
-            Frame::Close { code, reason } => {
-                return Ok(Decoded::Error {
-                    context: None,
-                    error: self.close_error(endpoint, code, &reason),
-                })
-            }
-        };
+        let text = json_text(self, endpoint, frame)?;
         let m: ServerMessage = serde_json::from_str(&text).map_err(|e| {
             errors::protocol(
                 PROVIDER_ID,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use bytes::Bytes;
 use voxwire_core::{ErrorKind, ErrorScope, Phase, Result, TtsError};
-use voxwire_transport::dialect::CancelPlan;
+use voxwire_transport::dialect::{json_text, CancelPlan};
 use voxwire_transport::{
     errors, CharMark, Decoded, Dialect, Frame, Outgoing, Timing, UpgradeRequest, Voicing,
 };
@@ -177,17 +177,7 @@ impl Dialect for XaiDialect {
     }
 
     fn decode(&self, _: &mut (), endpoint: &str, frame: Frame) -> Result<Decoded> {
-        let text = match frame {
-            Frame::Text(t) => t,
-            Frame::Binary(_) => {
-                return Err(errors::protocol(
-                    PROVIDER_ID,
-                    endpoint,
-                    "a binary frame where JSON text was expected",
-                ))
-            }
-            Frame::Close { code, reason } => return Err(self.close_error(endpoint, code, &reason)),
-        };
+        let text = json_text(self, endpoint, frame)?;
         let message = match parse_server_message(&text) {
             Err(why) => {
                 return Err(errors::protocol(
