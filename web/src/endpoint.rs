@@ -60,6 +60,7 @@ pub(crate) fn notice_event(text: &str) -> Option<SessionEvent> {
         "voxwire.provider" => Some(SessionEvent::Serving {
             provider: field("provider")?,
             entry: field("entry").or_else(|| field("provider"))?,
+            cached: value.get("cached").and_then(|v| v.as_bool()) == Some(true),
         }),
         "voxwire.provider_changed" => {
             // The relay sends the kind's label; an unknown one (a newer
@@ -680,7 +681,18 @@ mod tests {
             notice_event(r#"{"type":"voxwire.provider","entry":"backup","provider":"espeak"}"#),
             Some(SessionEvent::Serving {
                 entry: "backup".into(),
-                provider: "espeak".into()
+                provider: "espeak".into(),
+                cached: false,
+            })
+        );
+        assert_eq!(
+            notice_event(
+                r#"{"type":"voxwire.provider","entry":"xai","provider":"xai","cached":true}"#
+            ),
+            Some(SessionEvent::Serving {
+                entry: "xai".into(),
+                provider: "xai".into(),
+                cached: true,
             })
         );
         assert_eq!(
@@ -699,7 +711,9 @@ mod tests {
         let long = "x".repeat(5000);
         let frame = format!(r#"{{"type":"voxwire.provider","provider":"{long}"}}"#);
         match notice_event(&frame) {
-            Some(SessionEvent::Serving { provider, entry }) => {
+            Some(SessionEvent::Serving {
+                provider, entry, ..
+            }) => {
                 assert_eq!(provider.len(), MAX_NOTICE_FIELD);
                 assert_eq!(entry, provider);
             }

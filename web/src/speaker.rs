@@ -163,11 +163,16 @@ fn relay_notices(handlers: &Handlers) -> Notices {
             return;
         };
         let (name, detail) = match event {
-            SessionEvent::Serving { entry, provider } => {
+            SessionEvent::Serving {
+                entry,
+                provider,
+                cached,
+            } => {
                 let detail = Object::new();
                 set(&detail, "endpoint", &endpoint.into());
                 set(&detail, "entry", &entry.into());
                 set(&detail, "provider", &provider.into());
+                set(&detail, "cached", &cached.into());
                 ("provider", detail)
             }
             SessionEvent::ProviderChanged { from, to, reason } => (

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use voxwire_core::{registry, Config, ErrorKind, ProviderConfig, TtsError, TtsProvider};
-use voxwire_router::{Entry, Policy};
+use voxwire_router::cache::{CacheSettings, PhraseCache};
+use voxwire_router::{Entry, Policy, Router, RouterSettings};
 
 use crate::exit::CliError;
 
@@ -65,6 +66,9 @@ pub struct Built {
     /// Each ready provider's entry name (same order): `name`, else its id,
     /// so health, events and failover lines name the entry.
     pub names: Vec<String>,
+    /// Each ready provider's settings that change its sound (same order):
+    /// part of the phrase cache's key.
+    pub sounds: Vec<String>,
     /// Why each other entry could not be built.
     pub skipped: Vec<TtsError>,
 }
@@ -86,7 +90,10 @@ impl Built {
             .into_iter()
             .zip(self.policies)
             .zip(self.names)
-            .map(|((provider, policy), name)| Entry::new(provider, policy).named(name))
+            .zip(self.sounds)
+            .map(|(((provider, policy), name), sound)| {
+                Entry::new(provider, policy).named(name).sounding(sound)
+            })
             .collect()
     }
 
@@ -110,6 +117,26 @@ impl Built {
     }
 }
 
+/// The phrase cache `[cache]` asks for, if any.
+pub fn phrase_cache(config: &Config) -> Result<Option<PhraseCache>, CliError> {
+    let settings =
+        CacheSettings::from_table(&config.cache).map_err(|e| CliError::from_validation(&e))?;
+    Ok(settings.map(|s| PhraseCache::from_settings(&s)))
+}
+
+/// A router over `entries`, with the phrase cache if there is one.
+pub fn router(
+    entries: Vec<Entry>,
+    settings: RouterSettings,
+    cache: Option<&PhraseCache>,
+) -> Result<Router, CliError> {
+    match cache {
+        Some(cache) => Router::with_phrase_cache(entries, settings, cache.clone()),
+        None => Router::with_entries(entries, settings),
+    }
+    .map_err(|e| CliError::from_validation(&e))
+}
+
 /// Builds every entry. One that fails is skipped with a line on stderr (the next
 /// one is tried, as for a failed synthesis); when none can be built the result is
 /// an error: exit 2 if every failure was a config mistake, else exit 1.
@@ -118,6 +145,7 @@ pub fn build(entries: &[ProviderConfig]) -> Result<Built, CliError> {
         providers: Vec::new(),
         policies: Vec::new(),
         names: Vec::new(),
+        sounds: Vec::new(),
         skipped: Vec::new(),
     };
     for (i, entry) in entries.iter().enumerate() {
@@ -128,6 +156,9 @@ pub fn build(entries: &[ProviderConfig]) -> Result<Built, CliError> {
                 built.providers.push(provider);
                 built.policies.push(policy);
                 built.names.push(entry.entry_name().to_string());
+                built
+                    .sounds
+                    .push(voxwire_router::cache::sound_of(&entry.settings));
             }
             Err(err) => {
                 let err = err.or_provider(entry.provider.clone());

@@ -145,8 +145,8 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, CliError> {
         .zip(&built.providers)
         .map(|(name, p)| (name.clone(), p.describe()))
         .collect();
-    let router = Router::with_entries(built.into_entries(), settings)
-        .map_err(|e| CliError::from_validation(&e))?;
+    let cache = crate::chain::phrase_cache(config)?;
+    let router = crate::chain::router(built.into_entries(), settings, cache.as_ref())?;
 
     let mut progress = Progress::for_text(progress_size.0, progress_size.1);
     let outcome = speak(
@@ -307,6 +307,17 @@ impl Report {
                     if verbose {
                         let state = if degraded { "degraded" } else { "restored" };
                         progress.note(&format!("voxwire: {entry} {state}: {reason}"));
+                    }
+                }
+                Ok(RouterEvent::Cached { entry, chars, .. }) => {
+                    let from_cache = format!("{entry} (from the phrase cache)");
+                    if !self.served.contains(&from_cache) {
+                        self.served.push(from_cache);
+                    }
+                    if verbose {
+                        progress.note(&format!(
+                            "voxwire: {entry}: a sentence of {chars} characters played from the phrase cache"
+                        ));
                     }
                 }
                 Ok(RouterEvent::Hedge {

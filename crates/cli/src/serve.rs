@@ -4,6 +4,7 @@ use std::io::Write as _;
 
 use std::collections::BTreeMap;
 
+use voxwire_router::cache::PhraseCache;
 use voxwire_router::{Entry, Router, RouterSettings};
 use voxwire_server::{Relay, ServerSettings};
 
@@ -30,11 +31,18 @@ pub fn run(args: ServeArgs, vars: Vec<(String, String)>) -> Result<(), CliError>
         let router_settings = RouterSettings::from_table(&config.router)
             .map_err(|e| CliError::from_validation(&e))?;
         let entries = built.into_entries();
-        let router = Router::with_entries(entries.clone(), router_settings.clone())
-            .map_err(|e| CliError::from_validation(&e))?;
+        // One cache for the chain and every model's router (keys name the entry).
+        let cache = chain::phrase_cache(config)?;
+        let router = chain::router(entries.clone(), router_settings.clone(), cache.as_ref())?;
         let mut settings = ServerSettings::from_table(&config.server, &vars)
             .map_err(|e| CliError::from_validation(&e))?;
-        let models = model_routers(&settings, &router, &entries, &router_settings)?;
+        let models = model_routers(
+            &settings,
+            &router,
+            &entries,
+            &router_settings,
+            cache.as_ref(),
+        )?;
         // The browser demo, when the test command (or a build) has made it here.
         if settings.web_dir.is_none() && std::path::Path::new("web/pkg/voxwire_web.js").is_file() {
             settings.web_dir = Some("web".into());
@@ -80,6 +88,7 @@ fn model_routers(
     chain: &Router,
     entries: &[Entry],
     router_settings: &RouterSettings,
+    cache: Option<&PhraseCache>,
 ) -> Result<BTreeMap<String, Router>, CliError> {
     let mut models = BTreeMap::new();
     for (model, names) in &settings.openai.models {
@@ -98,8 +107,7 @@ fn model_routers(
             })?;
             picked.push(entry.clone());
         }
-        let router = Router::with_entries(picked, router_settings.clone())
-            .map_err(|e| CliError::from_validation(&e))?;
+        let router = chain::router(picked, router_settings.clone(), cache)?;
         models.insert(model.clone(), router);
     }
     Ok(models)

@@ -54,6 +54,9 @@ pub struct Config {
     /// Relay settings (`[server]`), read by voxwire-server.
     #[serde(default)]
     pub server: toml::Table,
+    /// The phrase cache (`[cache]`), read by voxwire-router; empty: off.
+    #[serde(default)]
+    pub cache: toml::Table,
 }
 
 fn default_max_text_chars() -> usize {
@@ -69,6 +72,7 @@ impl Default for Config {
             chain: Vec::new(),
             router: toml::Table::new(),
             server: toml::Table::new(),
+            cache: toml::Table::new(),
         }
     }
 }

@@ -59,14 +59,18 @@ pub enum FailoverKind {
     /// it was: the voice changes back for that sentence. Not a failover
     /// (a router reports no failover for it).
     Kept,
+    /// The sentence was in the phrase cache for the entry the chain prefers:
+    /// its stored audio plays in that entry's voice, with no vendor asked.
+    /// Not a failover.
+    Cached,
 }
 
 impl FailoverKind {
     /// Whether the entry left failed or was passed over (a failover), rather
     /// than the voice changing back ([`Kept`](Self::Kept),
-    /// [`Preferred`](Self::Preferred)).
+    /// [`Preferred`](Self::Preferred), [`Cached`](Self::Cached)).
     pub fn is_failover(self) -> bool {
-        !matches!(self, Self::Kept | Self::Preferred)
+        !matches!(self, Self::Kept | Self::Preferred | Self::Cached)
     }
 
     /// The kind a [`label`](Self::label) names; `None` for an unknown label.
@@ -77,6 +81,7 @@ impl FailoverKind {
             "hedged" => Self::Hedged,
             "preferred" => Self::Preferred,
             "kept" => Self::Kept,
+            "cached" => Self::Cached,
             other => Self::Failed(other.parse().ok()?),
         })
     }
@@ -90,6 +95,7 @@ impl FailoverKind {
             Self::Hedged => "hedged",
             Self::Preferred => "preferred",
             Self::Kept => "kept",
+            Self::Cached => "cached",
         }
     }
 }
@@ -108,6 +114,7 @@ mod tests {
             FailoverKind::Hedged,
             FailoverKind::Preferred,
             FailoverKind::Kept,
+            FailoverKind::Cached,
         ] {
             assert_eq!(FailoverKind::from_label(kind.label()), Some(kind));
         }

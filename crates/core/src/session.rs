@@ -78,12 +78,16 @@ pub enum SessionEvent {
     },
     /// A router's chain entry `entry` (provider `provider`) serves the audio
     /// that follows; sent before the first audio of each utterance, so a
-    /// client can show who speaks.
+    /// client can show who speaks. Sent again when the audio switches
+    /// between the phrase cache and the live provider.
     Serving {
         /// The chain entry's name (its provider id unless the config names it).
         entry: String,
         /// The entry's provider id.
         provider: String,
+        /// The audio that follows is the entry's, stored in the router's
+        /// phrase cache: no vendor was asked for it.
+        cached: bool,
     },
     /// A router switched providers; the audio that follows comes from `to`.
     ProviderChanged {

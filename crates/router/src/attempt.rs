@@ -39,6 +39,8 @@ pub(crate) enum PieceMsg {
         /// Audio dropped from the take's start (heard already): its times
         /// are this much ahead of what is handed on.
         head: Duration,
+        /// The audio comes from the phrase cache, not the entry.
+        cached: bool,
     },
     /// Audio in the target format; `span` and `words` are relative to the piece.
     Audio {
@@ -91,6 +93,8 @@ pub(crate) struct AttemptPlan<'a> {
     /// abandoned once its take is dropped (`Handover::dropped`). `None` in a
     /// hedge race, whose takes are not retracted.
     pub watch: Option<(&'a Handover, &'a Deaths)>,
+    /// Keeps what is handed on for the phrase cache, if the attempt may be cached.
+    pub record: Option<&'a mut crate::cache::Recorder>,
 }
 
 /// Runs one attempt, forwarding audio as it arrives. `left` goes with the
@@ -107,6 +111,7 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
         fallback_first_audio,
         hedge,
         watch,
+        mut record,
     } = plan;
     let started = Instant::now();
     let mut seeker = resume.and_then(|at| Seeker::new(&request.text, at, target));
@@ -269,6 +274,7 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
                     left,
                     hedge,
                     head,
+                    cached: false,
                 };
                 if tx.send(serving).await.is_err() {
                     cancelled = true;
@@ -276,6 +282,9 @@ pub(crate) async fn run(member: &Member, plan: AttemptPlan<'_>) -> AttemptResult
                 }
             }
             bytes_out += audio.data.len();
+            if let Some(recorder) = record.as_deref_mut() {
+                recorder.push(&audio.data, audio.span, audio.times, &audio.words);
+            }
             let message = PieceMsg::Audio {
                 take,
                 data: audio.data,

@@ -93,6 +93,17 @@ pub enum RouterEvent {
         /// Why.
         reason: String,
     },
+    /// A sentence was played from the phrase cache: no vendor was asked.
+    Cached {
+        /// The entry whose stored audio played.
+        entry: String,
+        /// Index of the piece.
+        piece: usize,
+        /// Characters of the sentence (not sent to any vendor).
+        chars: usize,
+        /// Audio bytes played from the cache.
+        bytes: usize,
+    },
     /// A hedged first sentence was decided.
     Hedge {
         /// Index of the piece.

@@ -96,6 +96,7 @@ async fn run_into(
             fallback_first_audio,
             hedge,
             watch: None,
+            record: None,
         },
     )
     .await

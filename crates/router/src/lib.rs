@@ -58,6 +58,11 @@
 
 mod attempt;
 mod balance;
+#[cfg(feature = "cache")]
+pub mod cache;
+#[cfg(not(feature = "cache"))]
+#[path = "cache_off.rs"]
+mod cache;
 pub mod events;
 mod handover;
 mod health;
@@ -112,6 +117,9 @@ pub(crate) struct Inner {
     max_piece_chars: usize,
     /// Every session, voice listing and probe task the router started.
     tasks: Tasks,
+    /// The phrase cache, when one is configured (never, without the feature).
+    #[cfg_attr(not(feature = "cache"), allow(dead_code))]
+    cache: Option<cache::PhraseCache>,
     weak: Weak<Inner>,
 }
 
@@ -143,6 +151,9 @@ pub struct Entry {
     pub provider: Arc<dyn TtsProvider>,
     /// How the router treats it.
     pub policy: Policy,
+    /// What in its settings changes its sound: part of the phrase cache's
+    /// key (see [`Entry::sounding`]).
+    sound: String,
 }
 
 impl Entry {
@@ -152,12 +163,22 @@ impl Entry {
             name: provider.id().to_string(),
             provider,
             policy,
+            sound: String::new(),
         }
     }
 
     /// The same entry under another name.
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// The same entry, its sound described by `sound`: the settings that
+    /// change how it sounds (model, sample settings, endpoint), so a phrase
+    /// cached before a change of them is not played after it. Entries built
+    /// from config get every setting but their credentials.
+    pub fn sounding(mut self, sound: impl Into<String>) -> Self {
+        self.sound = sound.into();
         self
     }
 }
@@ -196,6 +217,31 @@ impl Router {
     /// A router over named entries, in failover order; two entries with one
     /// name are a `Config` error.
     pub fn with_entries(chain: Vec<Entry>, settings: RouterSettings) -> Result<Self> {
+        Self::build(chain, settings, None)
+    }
+
+    /// A router over named entries with a phrase cache: a sentence an entry
+    /// spoke whole is said again from it (see [`cache`]).
+    #[cfg(feature = "cache")]
+    pub fn with_phrase_cache(
+        chain: Vec<Entry>,
+        settings: RouterSettings,
+        cache: cache::PhraseCache,
+    ) -> Result<Self> {
+        Self::build(chain, settings, Some(cache))
+    }
+
+    /// The phrase cache, if the router has one.
+    #[cfg(feature = "cache")]
+    pub fn phrase_cache(&self) -> Option<&cache::PhraseCache> {
+        self.inner.cache.as_ref()
+    }
+
+    fn build(
+        chain: Vec<Entry>,
+        settings: RouterSettings,
+        cache: Option<cache::PhraseCache>,
+    ) -> Result<Self> {
         if chain.is_empty() {
             return Err(TtsError::config("the router needs at least one provider")
                 .with_hint("configure a [[chain]] or pass --provider ID"));
@@ -225,7 +271,7 @@ impl Router {
         let can_fail_over = chain.len() > 1;
         let mut members: Vec<Member> = chain
             .into_iter()
-            .map(|e| Member::new(e.name, e.provider, e.policy, can_fail_over))
+            .map(|e| Member::new(e.name, e.provider, e.policy, can_fail_over).sounding(e.sound))
             .collect();
         let mut names: Vec<&str> = Vec::new();
         let mut groups = Vec::new();
@@ -254,6 +300,7 @@ impl Router {
             events,
             max_piece_chars,
             tasks: Tasks::default(),
+            cache,
             weak: weak.clone(),
         });
         // Voice lists are fetched now, off every sentence's path.
@@ -272,6 +319,14 @@ impl Router {
         entries: &[ProviderConfig],
         settings: RouterSettings,
     ) -> Result<(Self, Vec<Skipped>)> {
+        Self::from_entries_cached(entries, settings, None)
+    }
+
+    fn from_entries_cached(
+        entries: &[ProviderConfig],
+        settings: RouterSettings,
+        cache: Option<cache::PhraseCache>,
+    ) -> Result<(Self, Vec<Skipped>)> {
         voxwire_core::Config::check_names(entries)?;
         let mut chain = Vec::new();
         let mut skipped = Vec::new();
@@ -279,9 +334,11 @@ impl Router {
             let built = Policy::from_table(entry.entry_name(), &entry.policy)
                 .and_then(|policy| registry::build(entry).map(|p| (p, policy)));
             match built {
-                Ok((provider, policy)) => {
-                    chain.push(Entry::new(provider, policy).named(entry.entry_name()))
-                }
+                Ok((provider, policy)) => chain.push(
+                    Entry::new(provider, policy)
+                        .named(entry.entry_name())
+                        .sounding(cache::sound_of(&entry.settings)),
+                ),
                 Err(error) => skipped.push(Skipped {
                     provider: entry.provider.clone(),
                     entry: entry.entry_name().to_string(),
@@ -303,13 +360,26 @@ impl Router {
             )
             .with_provider("router"));
         }
-        Ok((Self::with_entries(chain, settings)?, skipped))
+        Ok((Self::build(chain, settings, cache)?, skipped))
     }
 
-    /// The router for a whole config: its chain (or the default chain) and `[router]` table.
+    /// The router for a whole config: its chain (or the default chain), its
+    /// `[router]` table and its `[cache]` (the phrase cache, off when absent).
     pub fn from_config(config: &Config) -> Result<(Self, Vec<Skipped>)> {
         let settings = RouterSettings::from_table(&config.router)?;
-        Self::from_entries(&config.chain_or_default(), settings)
+        #[cfg(feature = "cache")]
+        let cache = cache::CacheSettings::from_table(&config.cache)?
+            .map(|s| cache::PhraseCache::from_settings(&s));
+        #[cfg(not(feature = "cache"))]
+        let cache = match config.cache.is_empty() {
+            true => None,
+            false => {
+                return Err(TtsError::config(
+                    "[cache] is set, but this build of voxwire-router has no phrase cache (its `cache` feature is off)",
+                ))
+            }
+        };
+        Self::from_entries_cached(&config.chain_or_default(), settings, cache)
     }
 
     /// Every event from now on: attempts, failovers, availability changes.

@@ -127,6 +127,8 @@ pub(crate) struct Member {
     /// It reports word times and is asked for them: a sentence failed over
     /// to it resumes at the word (see `resume`).
     pub asks_times: bool,
+    /// What in its settings changes its sound (the phrase cache's key).
+    pub sound: String,
     voices: Mutex<VoiceCache>,
 }
 
@@ -149,8 +151,15 @@ impl Member {
             group: None,
             usage: Usage::default(),
             asks_times,
+            sound: String::new(),
             voices: Mutex::new(VoiceCache::default()),
         }
+    }
+
+    /// The same member, its sound described by `sound`.
+    pub fn sounding(mut self, sound: String) -> Self {
+        self.sound = sound;
+        self
     }
 
     /// The provider id behind the entry.

@@ -55,7 +55,7 @@ pub(crate) struct PieceJob {
 }
 
 /// Why entry `idx` cannot serve the piece, if it cannot.
-fn why_not(inner: &Inner, job: &PieceJob, idx: usize) -> Option<String> {
+pub(crate) fn why_not(inner: &Inner, job: &PieceJob, idx: usize) -> Option<String> {
     match &job.plans[idx] {
         Plan::Cannot(reason) => Some(reason.clone()),
         _ => inner.members[idx].cannot_serve(&job.template, &job.text),
@@ -109,6 +109,12 @@ impl Progress {
         self.interruptions = self.interruptions.saturating_add(1).max(2);
         self.furthest = self.furthest.max(position);
         self.skip = self.skip.max(position);
+    }
+
+    /// Whether nothing of the piece was heard from an attempt that died and
+    /// nothing is to be skipped: the next attempt speaks it whole, fresh.
+    pub fn clean(&self) -> bool {
+        self.interruptions == 0 && self.resume.is_none() && self.skip.is_zero()
     }
 
     /// Whether the one replay allowed is spent: a replay died mid-piece too
@@ -348,6 +354,9 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
     let chars = job.text.chars().count();
     let span = tracing::info_span!("piece", index = job.index, chars);
     async move {
+        if crate::cache::serve(&inner, &job, &tx).await {
+            return;
+        }
         let deadline = Instant::now() + inner.settings.deadline();
         let (order, mut left) = inner.order(&job.sticky);
         let mut queue: VecDeque<usize> = order.into();
@@ -445,6 +454,11 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                 }
                 let started = Instant::now();
                 let resume_at = progress.resume().filter(|_| member.asks_times);
+                // Kept for the phrase cache: a clean, unhedged attempt's audio.
+                let mut recorder = match (&pre, without_voice) {
+                    (None, false) => crate::cache::Recorder::start(&inner, idx, &job, &request, progress.clean()),
+                    _ => None,
+                };
                 let (result, elapsed, hedge) = match pre.take() {
                     Some(done) => (done.result, done.elapsed, done.hedge),
                     None => {
@@ -462,6 +476,7 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                                 fallback_first_audio: until(deadline).max(Duration::from_millis(1)),
                                 hedge: false,
                                 watch: Some((&job.handover, &job.deaths)),
+                                record: recorder.as_mut(),
                             },
                         )
                         .instrument(attempt_span)
@@ -511,6 +526,9 @@ pub(crate) async fn speak(inner: Arc<Inner>, job: PieceJob, tx: mpsc::Sender<Pie
                 let error = match result.error {
                     None if !result.abandoned && job.handover.complete(take) => {
                         inner.mark_up(idx, "it spoke a request");
+                        if let Some(recorder) = recorder {
+                            recorder.keep(&inner).await;
+                        }
                         let _ = tx.send(PieceMsg::Done).await;
                         return;
                     }

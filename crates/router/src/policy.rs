@@ -46,6 +46,10 @@ pub struct Policy {
     /// from this entry after this long, the next entry is asked too and the
     /// first to give audio wins (the other is cancelled). Unset: off.
     pub hedge_after_ms: Option<u64>,
+    /// Whether the router's phrase cache may keep and play this entry's
+    /// sentences (when a `[cache]` is configured). Some vendors' terms
+    /// forbid storing their audio: set `false` for those.
+    pub cache: bool,
 }
 
 /// Slow first audios in a row that degrade an entry with a service level.
@@ -70,6 +74,7 @@ impl Default for Policy {
             group: None,
             weight: 1,
             hedge_after_ms: None,
+            cache: true,
         }
     }
 }

@@ -110,6 +110,8 @@ pub(crate) struct SessionLoop {
     serving: Option<String>,
     /// Whether this utterance's `Serving` event has been sent.
     announced: bool,
+    /// Whether the audio served last came from the phrase cache.
+    serving_cached: bool,
     /// Whether the entry that served last won a hedge.
     served_by_hedge: bool,
     /// The entries that died in this session.
@@ -144,6 +146,7 @@ impl SessionLoop {
             audio_sent: Duration::ZERO,
             serving: None,
             announced: false,
+            serving_cached: false,
             served_by_hedge: false,
             deaths: Arc::default(),
             reported: Vec::new(),
@@ -277,6 +280,7 @@ impl SessionLoop {
                 left,
                 hedge,
                 head,
+                cached,
             }) => {
                 let sent = self.audio_sent;
                 let found = match self.pipeline.front_mut() {
@@ -297,7 +301,7 @@ impl SessionLoop {
                     return Flow::Continue;
                 }
                 let kept = found == Found::Kept;
-                if !kept {
+                if !kept && !cached {
                     // It serves a sentence begun since it failed, if it did.
                     self.reported.retain(|e| *e != entry);
                 }
@@ -308,6 +312,11 @@ impl SessionLoop {
                 let change = match (previous, left) {
                     (Some(from), left) if from != entry => {
                         let reason = match left {
+                            // Stored from an earlier time the entry spoke it.
+                            _ if cached => FailoverReason::new(
+                                FailoverKind::Cached,
+                                format!("{entry} spoke this sentence before: cached"),
+                            ),
                             // Spoken whole before its entry failed.
                             _ if kept => FailoverReason::new(
                                 FailoverKind::Kept,
@@ -341,7 +350,7 @@ impl SessionLoop {
                     if failure && !again {
                         self.reported.push(from.clone());
                     }
-                    if reason.kind != FailoverKind::Kept && !again {
+                    if !matches!(reason.kind, FailoverKind::Kept | FailoverKind::Cached) && !again {
                         let _ = self.inner.events.send(RouterEvent::Failover {
                             from: from.clone(),
                             to: entry.clone(),
@@ -357,9 +366,14 @@ impl SessionLoop {
                         return Flow::Stop;
                     }
                 }
-                if changed || !self.announced {
+                let source_changed = std::mem::replace(&mut self.serving_cached, cached) != cached;
+                if changed || !self.announced || source_changed {
                     self.announced = true;
-                    let event = SessionEvent::Serving { entry, provider };
+                    let event = SessionEvent::Serving {
+                        entry,
+                        provider,
+                        cached,
+                    };
                     if self.driver.emit(event).await.is_err() {
                         return Flow::Stop;
                     }

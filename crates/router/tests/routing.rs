@@ -335,9 +335,9 @@ async fn two_entries_of_one_provider_are_named_and_fail_over_to_each_other() {
             Some(Ok(SessionEvent::ProviderChanged { from, to, .. })) => {
                 seen.push(format!("changed {from}->{to}"))
             }
-            Some(Ok(SessionEvent::Serving { entry, provider })) => {
-                seen.push(format!("serving {entry}/{provider}"))
-            }
+            Some(Ok(SessionEvent::Serving {
+                entry, provider, ..
+            })) => seen.push(format!("serving {entry}/{provider}")),
             Some(Ok(SessionEvent::Audio(_))) => seen.push("audio".into()),
             Some(Ok(SessionEvent::UtteranceDone { .. })) => break,
             other => panic!("{other:?}"),

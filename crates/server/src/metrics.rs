@@ -80,6 +80,78 @@ pub struct Metrics {
     utterance_delays: Family<LimitLabel, Counter>,
     auth_rejections: Family<ReasonLabel, Counter>,
     client_errors: Family<KindLabel, Counter>,
+    phrase_cache: PhraseCacheCounters,
+}
+
+/// The phrase cache's counters, caught up to the router's cache when scraped.
+#[derive(Default)]
+struct PhraseCacheCounters {
+    hits: Counter,
+    misses: Counter,
+    corrupt: Counter,
+    stored: Counter,
+    bytes_served: Counter,
+    chars_saved: Counter,
+}
+
+impl PhraseCacheCounters {
+    fn register(&self, registry: &mut Registry) {
+        let families: [(&str, &str, &Counter); 6] = [
+            (
+                "voxwire_phrase_cache_hits",
+                "Sentences played from the phrase cache",
+                &self.hits,
+            ),
+            (
+                "voxwire_phrase_cache_misses",
+                "Sentences looked up in the phrase cache and not found",
+                &self.misses,
+            ),
+            (
+                "voxwire_phrase_cache_corrupt",
+                "Cached values that did not check out (read as misses)",
+                &self.corrupt,
+            ),
+            (
+                "voxwire_phrase_cache_stored",
+                "Sentences stored in the phrase cache",
+                &self.stored,
+            ),
+            (
+                "voxwire_phrase_cache_bytes_served",
+                "Audio bytes played from the phrase cache",
+                &self.bytes_served,
+            ),
+            (
+                "voxwire_phrase_cache_chars_saved",
+                "Characters not sent to any vendor thanks to the phrase cache",
+                &self.chars_saved,
+            ),
+        ];
+        for (name, help, counter) in families {
+            registry.register(name, help, counter.clone());
+        }
+    }
+
+    fn catch_up(&self, router: &Router) {
+        let Some(cache) = router.phrase_cache() else {
+            return;
+        };
+        let stats = cache.stats();
+        for (counter, total) in [
+            (&self.hits, stats.hits),
+            (&self.misses, stats.misses),
+            (&self.corrupt, stats.corrupt),
+            (&self.stored, stats.stored),
+            (&self.bytes_served, stats.bytes_served),
+            (&self.chars_saved, stats.chars_saved),
+        ] {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -190,6 +262,8 @@ impl Metrics {
             "Error frames and error replies sent to clients, by kind",
             client_errors.clone(),
         );
+        let phrase_cache = PhraseCacheCounters::default();
+        phrase_cache.register(&mut registry);
         Self {
             registry,
             sessions,
@@ -209,6 +283,7 @@ impl Metrics {
             utterance_delays,
             auth_rejections,
             client_errors,
+            phrase_cache,
         }
     }
 
@@ -333,6 +408,10 @@ impl Metrics {
                 .set(degraded);
         }
         self.sync_usage(router);
+        {
+            let _sync = self.usage_sync.lock().unwrap_or_else(|p| p.into_inner());
+            self.phrase_cache.catch_up(router);
+        }
         let mut out = String::with_capacity(4096);
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -87,6 +87,8 @@ pub enum Output {
         entry: String,
         /// Its provider id.
         provider: String,
+        /// The audio comes from the router's phrase cache.
+        cached: bool,
     },
     /// The router switched entries mid-session.
     ProviderChanged {
@@ -532,12 +534,20 @@ impl Engine {
                     self.emit(Output::Cleared);
                 }
             }
-            SessionEvent::Serving { entry, provider } => {
+            SessionEvent::Serving {
+                entry,
+                provider,
+                cached,
+            } => {
                 self.entry.clone_from(&entry);
                 // The router announces each sentence; the client hears of
                 // each utterance's first entry and of changes.
-                if self.utterances.announce(&entry) {
-                    self.emit(Output::Serving { entry, provider });
+                if self.utterances.announce(&entry, cached) {
+                    self.emit(Output::Serving {
+                        entry,
+                        provider,
+                        cached,
+                    });
                 }
             }
             SessionEvent::ProviderChanged { from, to, reason } => {

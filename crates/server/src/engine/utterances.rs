@@ -49,8 +49,9 @@ struct Owed {
     submitted: Instant,
     first_audio_seen: bool,
     audio_s: f64,
-    /// The entry last announced to the client for this utterance.
-    announced: Option<String>,
+    /// The entry last announced to the client for this utterance, and
+    /// whether its audio came from the phrase cache.
+    announced: Option<(String, bool)>,
 }
 
 impl Owed {
@@ -376,16 +377,21 @@ impl Utterances {
         })
     }
 
-    /// Whether `entry`, which the router says serves the next audio, is news
-    /// for the utterance being spoken (its first, or a change).
-    pub fn announce(&mut self, entry: &str) -> bool {
+    /// Whether `entry`, which the router says serves the next audio (from
+    /// the phrase cache when `cached`), is news for the utterance being
+    /// spoken (its first, or a change of entry or of source).
+    pub fn announce(&mut self, entry: &str, cached: bool) -> bool {
         let Some(owed) = self.speaking() else {
             return true;
         };
-        if owed.announced.as_deref() == Some(entry) {
+        if owed
+            .announced
+            .as_ref()
+            .is_some_and(|(e, c)| e == entry && *c == cached)
+        {
             return false;
         }
-        owed.announced = Some(entry.to_string());
+        owed.announced = Some((entry.to_string(), cached));
         true
     }
 

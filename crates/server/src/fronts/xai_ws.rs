@@ -251,8 +251,16 @@ impl Encoder for XaiEncoder {
             Output::Done => Some(Message::Text(r#"{"type":"audio.done"}"#.into())),
             Output::Cleared => Some(Message::Text(r#"{"type":"audio.clear"}"#.into())),
             Output::Error(error) => Some(error_frame(&error)),
-            Output::Serving { entry, provider } => self.events.then(|| {
-                text_frame(serde_json::json!({ "type": "voxwire.provider", "entry": entry, "provider": provider }))
+            Output::Serving {
+                entry,
+                provider,
+                cached,
+            } => self.events.then(|| {
+                let mut frame = serde_json::json!({ "type": "voxwire.provider", "entry": entry, "provider": provider });
+                if cached {
+                    frame["cached"] = true.into();
+                }
+                text_frame(frame)
             }),
             Output::ProviderChanged { from, to, reason } => self.events.then(|| {
                 text_frame(serde_json::json!({ "type": "voxwire.provider_changed", "from": from, "to": to, "reason": reason }))

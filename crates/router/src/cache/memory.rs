@@ -1,0 +1,193 @@
+//! The memory store: bounded bytes, least recently used out first.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use lru::LruCache;
+use web_time::Instant;
+
+use super::store::{PhraseStore, StoreUsage};
+use super::PhraseKey;
+
+struct Held {
+    value: Bytes,
+    expires: Instant,
+}
+
+struct Inner {
+    entries: LruCache<PhraseKey, Held>,
+    bytes: u64,
+}
+
+/// Cached sentences in this process's memory, at most `max_bytes` of them;
+/// the least recently used go first, and an expired one is a miss.
+pub struct MemoryStore {
+    max_bytes: u64,
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    /// A store holding at most `max_bytes` of values.
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            max_bytes,
+            inner: Mutex::new(Inner {
+                entries: LruCache::unbounded(),
+                bytes: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("MemoryStore")
+            .field("max_bytes", &self.max_bytes)
+            .field("entries", &inner.entries.len())
+            .field("bytes", &inner.bytes)
+            .finish()
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), voxwire_core::async_trait)]
+#[cfg_attr(target_arch = "wasm32", voxwire_core::async_trait(?Send))]
+impl PhraseStore for MemoryStore {
+    async fn get(&self, key: &PhraseKey) -> Option<Bytes> {
+        let mut inner = self.lock();
+        let expired = inner.entries.get(key)?.expires <= Instant::now();
+        if expired {
+            if let Some(held) = inner.entries.pop(key) {
+                inner.bytes -= held.value.len() as u64;
+            }
+            return None;
+        }
+        inner.entries.get(key).map(|held| held.value.clone())
+    }
+
+    async fn put(&self, key: &PhraseKey, value: Bytes, ttl: Duration) {
+        let size = value.len() as u64;
+        if size > self.max_bytes {
+            return;
+        }
+        let mut inner = self.lock();
+        let held = Held {
+            value,
+            expires: Instant::now() + ttl,
+        };
+        if let Some(old) = inner.entries.put(key.clone(), held) {
+            inner.bytes -= old.value.len() as u64;
+        }
+        inner.bytes += size;
+        while inner.bytes > self.max_bytes {
+            match inner.entries.pop_lru() {
+                Some((_, old)) => inner.bytes -= old.value.len() as u64,
+                None => break,
+            }
+        }
+    }
+
+    async fn clear(&self) -> u64 {
+        let mut inner = self.lock();
+        let n = inner.entries.len() as u64;
+        inner.entries.clear();
+        inner.bytes = 0;
+        n
+    }
+
+    async fn usage(&self) -> StoreUsage {
+        let inner = self.lock();
+        StoreUsage {
+            entries: inner.entries.len() as u64,
+            bytes: inner.bytes,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use voxwire_core::{AudioFormat, SynthesisRequest};
+
+    fn key(text: &str) -> PhraseKey {
+        PhraseKey::new(
+            ("a", "fake", ""),
+            &SynthesisRequest::new(text),
+            AudioFormat::pcm16_mono(16_000),
+            text,
+        )
+    }
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[tokio::test]
+    async fn the_least_recently_used_go_first_when_bytes_run_out() {
+        let store = MemoryStore::new(300);
+        for name in ["a", "b", "c"] {
+            store
+                .put(&key(name), Bytes::from(vec![0u8; 100]), DAY)
+                .await;
+        }
+        assert!(
+            store.get(&key("a")).await.is_some(),
+            "a is now the most recent"
+        );
+        store.put(&key("d"), Bytes::from(vec![0u8; 100]), DAY).await;
+        assert!(
+            store.get(&key("b")).await.is_none(),
+            "b was least recently used"
+        );
+        for kept in ["a", "c", "d"] {
+            assert!(store.get(&key(kept)).await.is_some(), "{kept} kept");
+        }
+        assert_eq!(
+            store.usage().await,
+            StoreUsage {
+                entries: 3,
+                bytes: 300
+            }
+        );
+        store
+            .put(&key("big"), Bytes::from(vec![0u8; 301]), DAY)
+            .await;
+        assert!(
+            store.get(&key("big")).await.is_none(),
+            "over the bound alone: not kept"
+        );
+        assert_eq!(store.usage().await.entries, 3, "and nothing evicted for it");
+    }
+
+    #[tokio::test]
+    async fn an_expired_value_is_a_miss_and_is_dropped() {
+        let store = MemoryStore::new(1_000);
+        store
+            .put(
+                &key("old"),
+                Bytes::from_static(b"x"),
+                Duration::from_millis(30),
+            )
+            .await;
+        store.put(&key("new"), Bytes::from_static(b"y"), DAY).await;
+        assert!(store.get(&key("old")).await.is_some());
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(store.get(&key("old")).await.is_none());
+        assert_eq!(
+            store.usage().await,
+            StoreUsage {
+                entries: 1,
+                bytes: 1
+            }
+        );
+        assert_eq!(store.clear().await, 1);
+        assert_eq!(store.usage().await, StoreUsage::default());
+    }
+}
