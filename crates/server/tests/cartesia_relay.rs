@@ -155,6 +155,13 @@ async fn fifty_sessions_on_one_upstream_socket_and_cancels_hold_no_slot() {
     assert_eq!(upgrades(&s.mock), 1, "one upstream socket");
     let stats = s.mock.ws_stats();
     assert_eq!(stats.over_limit.load(Ordering::SeqCst), 0);
+    // A barge-in reaches the vendor after its client has gone: wait for it.
+    stats
+        .wait_for(
+            |w| w.cancels.load(Ordering::SeqCst) == 20,
+            Duration::from_secs(5),
+        )
+        .await;
     assert_eq!(
         stats.cancels.load(Ordering::SeqCst),
         20,
