@@ -646,6 +646,9 @@ fn plan(
                 crate::kit::fault::ErrorField::Message => {
                     json!({ "type": "error", "error": { "message": message, "type": "server_error", "code": null } })
                 }
+                crate::kit::fault::ErrorField::Raw => {
+                    serde_json::from_str(message).unwrap_or_else(|_| json!(message))
+                }
             };
             steps.push_back(Step::Send(sse_event(&error)));
         }
