@@ -6,6 +6,7 @@
 //! - [`fault`]: fault plans, scripted per request and per utterance (HTTP
 //!   status with body and `Retry-After`, close or cut after N bytes, stall,
 //!   silent stop, slow drip, malformed frames, a connection deadline);
+//! - [`key`]: the API-key check, wherever the vendor wants the key;
 //! - [`record`]: the recorder of what clients sent (requests, headers and
 //!   WebSocket messages) with the key masked;
 //! - [`socket`]: an utterance's audio over a socket (frames cut at the fault
@@ -53,6 +54,7 @@
 pub mod audio;
 pub mod echo;
 pub mod fault;
+pub mod key;
 pub mod mux_echo;
 pub mod record;
 pub mod server;
@@ -69,6 +71,7 @@ use axum::Router;
 use tokio::sync::watch;
 
 pub use fault::{Due, Effects, Fault, FaultPlan, Rejection, Stall, UtteranceEffects};
+pub use key::{KeyCheck, KeyPlace};
 pub use record::{Masker, RecordedRequest, Recorder, RequestKind, MASK};
 pub use server::{json_response, rejection_response, streamed_audio, Loopback, LoopbackServer};
 pub use steps::{audio_steps, sse_event, stepped_body, stepped_body_then, Step};

@@ -45,7 +45,7 @@ use axum::Router;
 use voxwire_core::{AudioFormat, Encoding};
 
 use crate::kit::fault::{ErrorField, Fault, Rejection, Stall, END};
-use crate::kit::{Kit, Mock, MockDialect};
+use crate::kit::{KeyCheck, KeyPlace, Kit, Mock, MockDialect};
 
 /// The key the mock accepts unless told otherwise.
 pub const DEFAULT_API_KEY: &str = "dg-mock-key-0123456789";
@@ -233,31 +233,21 @@ impl MockDeepgram {
     /// Checks the credentials: `Authorization: Token|Bearer <key>` or
     /// `Sec-WebSocket-Protocol: token, <key>`; `Some(offered subprotocol)` when
     /// they came that way.
-    fn authorized(&self, headers: &HeaderMap) -> Result<Option<&'static str>, ()> {
-        let key = self.config.api_key.as_str();
-        if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
-            return match v.split_once(' ') {
-                Some((scheme, token))
-                    if (scheme.eq_ignore_ascii_case("token")
-                        || scheme.eq_ignore_ascii_case("bearer"))
-                        && token.trim() == key =>
-                {
-                    Ok(None)
-                }
-                _ => Err(()),
-            };
+    pub(crate) fn authorized(kit: &Kit, headers: &HeaderMap) -> Result<Option<&'static str>, ()> {
+        let places = [
+            KeyPlace::Authorization {
+                schemes: &["token", "bearer"],
+                any_case: true,
+            },
+            KeyPlace::Subprotocol(&["token", "bearer"]),
+        ];
+        match kit.check_key(&places, headers, None) {
+            // An `Authorization` header decides alone, whatever its scheme.
+            KeyCheck::Accepted { place: 1, .. } if headers.contains_key("authorization") => Err(()),
+            KeyCheck::Accepted { place: 1, scheme } => Ok(scheme),
+            KeyCheck::Accepted { .. } => Ok(None),
+            KeyCheck::Missing | KeyCheck::Wrong => Err(()),
         }
-        if let Some(v) = headers
-            .get("sec-websocket-protocol")
-            .and_then(|v| v.to_str().ok())
-        {
-            let parts: Vec<&str> = v.split(',').map(str::trim).collect();
-            let scheme = parts.first().copied().unwrap_or_default();
-            if (scheme == "token" || scheme == "bearer") && parts.get(1) == Some(&key) {
-                return Ok(Some(if scheme == "token" { "token" } else { "bearer" }));
-            }
-        }
-        Err(())
     }
 }
 

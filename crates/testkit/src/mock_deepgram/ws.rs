@@ -65,7 +65,7 @@ pub(crate) async fn upgrade(
 ) -> Response {
     let id = record(&kit, RequestKind::WebSocket, "GET", &uri, &headers);
     let request_id = dg.request_id();
-    let response = match dg.authorized(&headers) {
+    let response = match MockDeepgram::authorized(&kit, &headers) {
         Err(()) => deny(401, "INVALID_AUTH", "Invalid credentials.", &request_id),
         Ok(protocol) => match kit.effects_for(id, true) {
             Err(rejected) => *rejected,
