@@ -15,7 +15,7 @@ use voxwire_core::AudioFormat;
 use super::{error_body, error_frame, format_of, MockDeepgram, St, MAX_SPEAK_CHARS};
 use crate::kit::audio::expected_audio;
 use crate::kit::fault::ErrorField;
-use crate::kit::socket::{self, send, Next, Utterance};
+use crate::kit::socket::{close, send, Next, Utterance};
 use crate::kit::{Effects, Kit, RequestKind};
 
 /// A refusal in Deepgram's shape: JSON body, `dg-error`, `dg-request-id`.
@@ -105,11 +105,6 @@ struct Spoken {
 enum Step {
     Go,
     End,
-}
-
-/// Closes with `code` and `reason` (Deepgram's close codes carry the reason).
-async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
-    socket::close(ws, code, reason).await;
 }
 
 /// The flush-rate `Warning`, in the newer (`code`/`description`) or the
