@@ -11,7 +11,9 @@ use voxwire_deepgram::{DeepgramProvider, DeepgramSettings, Transport};
 use voxwire_testkit::kit::audio::expected_audio;
 use voxwire_testkit::kit::fault::{Fault, Stall};
 use voxwire_testkit::kit::RequestKind;
-use voxwire_testkit::mock_deepgram::{dg_reject, DeepgramConfig, DgFault};
+use voxwire_testkit::mock_deepgram::{
+    dg_error_frame, dg_reject, dg_silent, dg_warning_instead_of_flushed, DeepgramConfig,
+};
 
 mod common;
 use common::{bounded, mock, provider, request, settings, speak, until_done};
@@ -306,12 +308,12 @@ async fn a_socket_that_never_answers_or_never_says_flushed_times_out() {
     let p = provider(&m);
     // Silence and a missing `Flushed` are the conformance suite's; a
     // `Warning` in place of `Flushed` is Deepgram's own.
-    m.dialect().script([DgFault::WarningNoFlushed]);
+    m.script_utterances([dg_warning_instead_of_flushed()]);
     let e = fails(&p, "Hello?").await;
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     assert!(e.to_string().contains("no more audio"), "{e}");
     // The same stall in a session: its deadline fires too (livekit/agents#5718).
-    m.dialect().script([DgFault::Silent]);
+    m.script_utterances([dg_silent()]);
     let mut s = p.stream(StreamConfig::default()).await.unwrap();
     s.push_text("Anyone?").await.unwrap();
     let id = s.flush().await.unwrap();
@@ -325,60 +327,60 @@ async fn close_codes_mid_utterance_are_each_classified() {
     let p = provider(&m);
     for (fault, kind, scope) in [
         (
-            DgFault::close(1011, "NET-0000", 1500),
+            Fault::close_with(1011, "NET-0000", 1500),
             ErrorKind::Unavailable,
             ErrorScope::Transient,
         ),
         (
-            DgFault::close(1011, "NET-0002", 0),
+            Fault::close_with(1011, "NET-0002", 0),
             ErrorKind::Unavailable,
             ErrorScope::Transient,
         ),
         (
-            DgFault::close(1011, "NET-0003", 700),
+            Fault::close_with(1011, "NET-0003", 700),
             ErrorKind::Timeout,
             ErrorScope::Transient,
         ),
         (
-            DgFault::close(1011, "NET-0001", 0),
+            Fault::close_with(1011, "NET-0001", 0),
             ErrorKind::Timeout,
             ErrorScope::Transient,
         ),
         (
-            DgFault::close(1008, "DATA-0001", 0),
+            Fault::close_with(1008, "DATA-0001", 0),
             ErrorKind::RateLimited,
             ErrorScope::Transient,
         ),
         (
-            DgFault::close(1008, "DATA-0000", 0),
+            Fault::close_with(1008, "DATA-0000", 0),
             ErrorKind::InvalidRequest,
             ErrorScope::Request,
         ),
         (
-            DgFault::close(1009, "BIG-0001", 0),
+            Fault::close_with(1009, "BIG-0001", 0),
             ErrorKind::InvalidRequest,
             ErrorScope::Request,
         ),
         (
-            DgFault::close(1003, "MESSAGE-0000", 0),
+            Fault::close_with(1003, "MESSAGE-0000", 0),
             ErrorKind::InvalidRequest,
             ErrorScope::Request,
         ),
         (
-            DgFault::close(1000, "", 900),
+            Fault::close_with(1000, "", 900),
             ErrorKind::Unavailable,
             ErrorScope::Transient,
         ),
         (
-            DgFault::Drop { after_bytes: 900 },
+            Fault::drop_after(900),
             ErrorKind::Unavailable,
             ErrorScope::Transient,
         ),
     ] {
-        m.dialect().script([fault.clone()]);
+        m.script_utterances([fault.clone()]);
         let e = fails(&p, "Interrupted by the server.").await;
         assert_eq!((e.kind(), e.scope()), (kind, scope), "{fault:?}: {e}");
-        if let DgFault::Close { code, .. } = fault {
+        if let Fault::CloseWith { code, .. } = fault {
             assert!(e.to_string().contains(&code.to_string()), "{e}");
         }
     }
@@ -406,42 +408,33 @@ async fn error_frames_bad_frames_and_empty_utterances_are_classified() {
     let m = mock(DeepgramConfig::default()).await;
     let p = provider(&m);
     for (fault, kind) in [
+        (dg_error_frame(500, "internal"), ErrorKind::Unavailable),
+        (dg_error_frame(429, "slow down"), ErrorKind::RateLimited),
+        (dg_error_frame(400, "bad text"), ErrorKind::InvalidRequest),
         (
-            DgFault::error_frame(500, "internal"),
+            Fault::raw_frame(r#"{"type":"error","err_code":"X","err_msg":"boom"}"#),
             ErrorKind::Unavailable,
         ),
+        (Fault::InjectText("not json {".into()), ErrorKind::Protocol),
         (
-            DgFault::error_frame(429, "slow down"),
-            ErrorKind::RateLimited,
-        ),
-        (
-            DgFault::error_frame(400, "bad text"),
-            ErrorKind::InvalidRequest,
-        ),
-        (
-            DgFault::Text(r#"{"type":"error","err_code":"X","err_msg":"boom"}"#.into()),
-            ErrorKind::Unavailable,
-        ),
-        (DgFault::TextFirst("not json {".into()), ErrorKind::Protocol),
-        (
-            DgFault::TextFirst(r#"{"hello":"no type"}"#.into()),
+            Fault::InjectText(r#"{"hello":"no type"}"#.into()),
             ErrorKind::Protocol,
         ),
     ] {
-        m.dialect().script([fault.clone()]);
+        m.script_utterances([fault.clone()]);
         let e = fails(&p, "Something.").await;
         assert_eq!(e.kind(), kind, "{fault:?}: {e}");
     }
     let e = {
-        m.dialect().script([DgFault::error_frame(500, "internal")]);
+        m.script_utterances([dg_error_frame(500, "internal")]);
         fails(&p, "Something.").await
     };
     assert_eq!(e.request_id(), Some("mock-error-request"));
     // Warnings (both shapes) and unknown types are skipped.
-    m.dialect().script([
-        DgFault::TextFirst(r#"{"type":"Warning","warn_code":"W","warn_msg":"m"}"#.into()),
-        DgFault::TextFirst(r#"{"type":"Warning","code":"W","description":"m"}"#.into()),
-        DgFault::TextFirst(r#"{"type":"SomethingNew"}"#.into()),
+    m.script_utterances([
+        Fault::InjectText(r#"{"type":"Warning","warn_code":"W","warn_msg":"m"}"#.into()),
+        Fault::InjectText(r#"{"type":"Warning","code":"W","description":"m"}"#.into()),
+        Fault::InjectText(r#"{"type":"SomethingNew"}"#.into()),
     ]);
     for _ in 0..3 {
         assert_eq!(

@@ -8,7 +8,10 @@ use voxwire_deepgram::{DeepgramProvider, DeepgramSettings, Transport};
 use voxwire_testkit::conformance::{Conformance, Deadlines, Path, ProviderUnderTest, Scenario};
 use voxwire_testkit::kit::fault::{Fault, Stall};
 use voxwire_testkit::kit::{Kit, Mock};
-use voxwire_testkit::mock_deepgram::{base_url, dg_reject, DeepgramConfig, DgFault, MockDeepgram};
+use voxwire_testkit::mock_deepgram::{
+    base_url, dg_error_frame, dg_reject, dg_warning_instead_of_flushed, DeepgramConfig,
+    MockDeepgram,
+};
 
 struct Deepgram;
 
@@ -16,16 +19,16 @@ struct Deepgram;
 const REPEAT: usize = 16;
 
 /// Deepgram's own failure-table rows, replayed by the key-leak check: the
-/// socket's (a `DgFault`) or the HTTP answer's (a kit fault).
-fn vendor_fault(n: usize) -> (Fault, Option<DgFault>) {
+/// socket's (scripted per utterance) or the HTTP answer's (the plan).
+fn vendor_fault(n: usize) -> (Fault, Option<Fault>) {
     let socket = [
-        DgFault::WarningNoFlushed,
-        DgFault::close(1011, "NET-0000", 100),
-        DgFault::close(1008, "DATA-0001", 0),
-        DgFault::close(1009, "BIG-0001", 0),
-        DgFault::Drop { after_bytes: 100 },
-        DgFault::error_frame(401, "bad key"),
-        DgFault::TextFirst("not json".into()),
+        dg_warning_instead_of_flushed(),
+        Fault::close_with(1011, "NET-0000", 100),
+        Fault::close_with(1008, "DATA-0001", 0),
+        Fault::close_with(1009, "BIG-0001", 0),
+        Fault::drop_after(100),
+        dg_error_frame(401, "bad key"),
+        Fault::InjectText("not json".into()),
     ];
     match n {
         0 => (dg_reject(402, "PAYMENT_REQUIRED", "out of credits"), None),
@@ -52,15 +55,10 @@ impl Conformance for Deepgram {
         let (fault, socket) = match scenario {
             Scenario::Healthy | Scenario::WrongKey => (Fault::None, None),
             Scenario::Reject(status) => (dg_reject(status, "REFUSED", "refused"), None),
-            Scenario::SilentBeforeAudio => (
-                Fault::stall_before_audio(Stall::Forever),
-                Some(DgFault::Silent),
-            ),
-            Scenario::StallAfterAudio => (
-                Fault::stall_after(100, Stall::Forever),
-                Some(DgFault::NoFlushed),
-            ),
-            Scenario::ZeroAudio => (Fault::ZeroAudio, Some(DgFault::ZeroAudio)),
+            // The plan's stalls and zero audio act on the socket and REST alike.
+            Scenario::SilentBeforeAudio => (Fault::stall_before_audio(Stall::Forever), None),
+            Scenario::StallAfterAudio => (Fault::stall_after(100, Stall::Forever), None),
+            Scenario::ZeroAudio => (Fault::ZeroAudio, None),
             Scenario::Slow => {
                 config.frame_delay = Duration::from_millis(2);
                 config.frame_bytes = 481;
@@ -75,7 +73,7 @@ impl Conformance for Deepgram {
         let mock = MockDeepgram::start(config).await.expect("mock starts");
         mock.kit().set_fault(fault);
         if let Some(socket) = socket {
-            mock.dialect().script(std::iter::repeat_n(socket, REPEAT));
+            mock.script_utterances(std::iter::repeat_n(socket, REPEAT));
         }
         mock
     }

@@ -8,7 +8,7 @@
 
 use voxwire_core::AudioFormat;
 use voxwire_testkit::kit::audio::expected_audio;
-use voxwire_testkit::mock_deepgram::{base_url, DeepgramConfig, DgFault, DEFAULT_API_KEY};
+use voxwire_testkit::mock_deepgram::{base_url, dg_error_frame, DeepgramConfig, DEFAULT_API_KEY};
 use voxwire_testkit::python::run_json;
 
 mod common;
@@ -108,8 +108,7 @@ async fn the_deepgram_sdk_gets_audio_from_the_mock_over_rest_and_the_socket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_shows_an_error_frame_as_a_flushed_class_object_whose_type_says_error() {
     let mock = common::mock(DeepgramConfig::default()).await;
-    mock.dialect()
-        .script([DgFault::error_frame(500, "mock failure")]);
+    mock.script_utterances([dg_error_frame(500, "mock failure")]);
     let base = base_url(&mock);
     let ws = mock.ws_url("");
     let out = tokio::task::spawn_blocking(move || run(&base, &ws, DEFAULT_API_KEY, "error"))

@@ -48,7 +48,14 @@ pub enum ErrorField {
     Message,
     /// `{"type":"error","error":"..."}` (what some servers send).
     Error,
+    /// The text is the whole frame, sent as it is (a vendor-shaped error or
+    /// warning, built by the test).
+    Raw,
 }
+
+/// An `after_bytes` meaning "once all the utterance's audio was sent, before
+/// its end marker" (see [`UtteranceEffects::due_at_end`]).
+pub const END: usize = usize::MAX;
 
 /// One scripted misbehaviour. Connection-level faults (rejections, deadlines)
 /// act on the request or upgrade; the others act on each utterance of a
@@ -83,6 +90,16 @@ pub enum Fault {
         /// Drop the TCP connection without a close frame.
         abrupt: bool,
     },
+    /// [`Fault::Close`] with this close code and reason (for a vendor that
+    /// tells its closes apart by code, as Deepgram does); never abrupt.
+    CloseWith {
+        /// Audio bytes of the utterance sent first.
+        after_bytes: usize,
+        /// The close code.
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
     /// Pause once `after_bytes` audio bytes of the utterance were sent (0: before the first audio).
     Stall {
         /// Audio bytes of the utterance sent first.
@@ -98,6 +115,9 @@ pub enum Fault {
     BadBase64,
     /// Send a binary frame before the first `audio.delta` (WebSocket only).
     BinaryFrame,
+    /// Send this text frame as it is before the first audio, then behave
+    /// (WebSocket only): a vendor-shaped warning, an unknown type, not JSON.
+    InjectText(String),
     /// Wait this long between chunks / deltas.
     SlowDrip(Duration),
     /// Close the WebSocket (code 1001) once it is this old, even mid-utterance.
@@ -193,6 +213,24 @@ impl Fault {
         Self::Close {
             after_bytes: bytes,
             abrupt: true,
+        }
+    }
+
+    /// Close with `code` and `reason` after `bytes` audio bytes of the utterance.
+    pub fn close_with(code: u16, reason: &str, bytes: usize) -> Self {
+        Self::CloseWith {
+            after_bytes: bytes,
+            code,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Send `frame` as it is instead of the utterance's audio (no end marker follows).
+    pub fn raw_frame(frame: impl Into<String>) -> Self {
+        Self::ErrorFrame {
+            message: frame.into(),
+            field: ErrorField::Raw,
+            after_bytes: 0,
         }
     }
 
@@ -320,6 +358,8 @@ pub struct UtteranceEffects {
     pub error: Option<(String, ErrorField, usize)>,
     /// Close after this many audio bytes; `true`: abruptly, without a close frame.
     pub close: Option<(usize, bool)>,
+    /// The close code and reason, when the fault chose them ([`Fault::CloseWith`]).
+    pub close_frame: Option<(u16, String)>,
     /// Stop sending for this long after this many audio bytes.
     pub stall: Option<(usize, Duration)>,
     /// Finish the utterance without any audio.
@@ -330,6 +370,8 @@ pub struct UtteranceEffects {
     pub bad_base64: bool,
     /// Send a binary frame before the first audio.
     pub binary_frame: bool,
+    /// Send this text frame as it is before the first audio.
+    pub inject_text: Option<String>,
     /// Wait this long between audio frames.
     pub drip: Option<Duration>,
 }
@@ -354,28 +396,52 @@ pub enum Due {
 impl UtteranceEffects {
     /// Whether a frame is injected before the first delta.
     pub fn injects(&self) -> bool {
-        self.bad_json || self.bad_base64 || self.binary_frame
+        self.bad_json || self.bad_base64 || self.binary_frame || self.inject_text.is_some()
     }
 
     /// What is due before the next audio frame, `sent` audio bytes into the
     /// utterance: a stall once (it is then spent), else a close, else an
     /// error, else the audio.
     pub fn due(&mut self, sent: usize) -> Due {
+        self.due_when(|at| sent >= at)
+    }
+
+    /// [`UtteranceEffects::due`] once all `sent` bytes of audio went out,
+    /// before the end marker: faults set at [`END`] are due too.
+    pub fn due_at_end(&mut self, sent: usize) -> Due {
+        self.due_when(|at| sent >= at || at == END)
+    }
+
+    fn due_when(&mut self, reached: impl Fn(usize) -> bool) -> Due {
         if let Some((at, pause)) = self.stall {
-            if sent >= at {
+            if reached(at) {
                 self.stall = None;
                 return Due::Stall(pause);
             }
         }
         if let Some((at, abrupt)) = self.close {
-            if sent >= at {
+            if reached(at) {
                 return Due::Close { abrupt };
             }
         }
         match &self.error {
-            Some((message, _, at)) if sent >= *at => Due::Error(message.clone()),
+            Some((message, _, at)) if reached(*at) => Due::Error(message.clone()),
             _ => Due::Audio,
         }
+    }
+
+    /// The first fault threshold past `sent` bytes (an audio frame stops
+    /// there, so the fault lands exactly), if any.
+    pub fn next_threshold(&self, sent: usize) -> Option<usize> {
+        [
+            self.error.as_ref().map(|(_, _, at)| *at),
+            self.close.map(|(at, _)| at),
+            self.stall.map(|(at, _)| at),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|&at| at > sent)
+        .min()
     }
 }
 
@@ -402,11 +468,20 @@ impl Effects {
                 after_bytes,
                 abrupt,
             } => u.close = Some((*after_bytes, *abrupt)),
+            Fault::CloseWith {
+                after_bytes,
+                code,
+                reason,
+            } => {
+                u.close = Some((*after_bytes, false));
+                u.close_frame = Some((*code, reason.clone()));
+            }
             Fault::Stall { after_bytes, stall } => u.stall = Some((*after_bytes, stall.duration())),
             Fault::ZeroAudio => u.zero_audio = true,
             Fault::BadJson => u.bad_json = true,
             Fault::BadBase64 => u.bad_base64 = true,
             Fault::BinaryFrame => u.binary_frame = true,
+            Fault::InjectText(t) => u.inject_text = Some(t.clone()),
             Fault::SlowDrip(d) => u.drip = Some(*d),
             Fault::ConnectionDeadline(d) => {
                 self.deadline = Some(self.deadline.map_or(*d, |old| old.min(*d)));

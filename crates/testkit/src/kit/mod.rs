@@ -6,8 +6,11 @@
 //! - [`fault`]: fault plans, scripted per request and per utterance (HTTP
 //!   status with body and `Retry-After`, close or cut after N bytes, stall,
 //!   silent stop, slow drip, malformed frames, a connection deadline);
+//! - [`key`]: the API-key check, wherever the vendor wants the key;
 //! - [`record`]: the recorder of what clients sent (requests, headers and
 //!   WebSocket messages) with the key masked;
+//! - [`socket`]: an utterance's audio over a socket (frames cut at the fault
+//!   thresholds, pacing, stall, close, drop, error), bounded sends and closes;
 //! - [`audio`]: deterministic audio per character, for any rate and encoding,
 //!   so tests compare bytes.
 //!
@@ -51,9 +54,11 @@
 pub mod audio;
 pub mod echo;
 pub mod fault;
+pub mod key;
 pub mod mux_echo;
 pub mod record;
 pub mod server;
+pub mod socket;
 pub mod steps;
 
 use std::net::SocketAddr;
@@ -66,6 +71,7 @@ use axum::Router;
 use tokio::sync::watch;
 
 pub use fault::{Due, Effects, Fault, FaultPlan, Rejection, Stall, UtteranceEffects};
+pub use key::{KeyCheck, KeyPlace};
 pub use record::{Masker, RecordedRequest, Recorder, RequestKind, MASK};
 pub use server::{json_response, rejection_response, streamed_audio, Loopback, LoopbackServer};
 pub use steps::{audio_steps, sse_event, stepped_body, stepped_body_then, Step};
@@ -86,6 +92,7 @@ pub trait MockDialect: Send + Sync + 'static {
 pub struct Kit {
     api_key: String,
     plan: Mutex<(FaultPlan, usize)>,
+    utterance_script: Mutex<std::collections::VecDeque<Fault>>,
     recorder: Recorder,
     upgrades: AtomicUsize,
     stop: watch::Receiver<bool>,
@@ -123,6 +130,31 @@ impl Kit {
     /// Replaces the fault plan; its indices count from the next request.
     pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
         *self.plan.lock().unwrap_or_else(|e| e.into_inner()) = (faults.into(), 0);
+    }
+
+    /// Queues faults for the next utterances, one each, in order, across
+    /// connections (a socket kept open between requests sees them too); an
+    /// utterance finding the queue empty follows the plan.
+    pub fn script_utterances(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.utterance_script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(faults);
+    }
+
+    /// The effects for the next utterance of a connection: the next
+    /// [`Kit::script_utterances`] fault if one is queued, else `effects`'
+    /// for utterance `index`.
+    pub fn utterance_effects(&self, effects: &Effects, index: usize) -> UtteranceEffects {
+        let scripted = self
+            .utterance_script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
+        match scripted {
+            Some(fault) => Effects::of(&fault).utterance,
+            None => effects.for_utterance(index),
+        }
     }
 
     /// A masker for a request with these headers (the configured key and any
@@ -257,6 +289,7 @@ impl<D: MockDialect> Mock<D> {
         let kit = Arc::new(Kit {
             api_key: api_key.to_string(),
             plan: Mutex::new((faults, 0)),
+            utterance_script: Mutex::default(),
             recorder: Recorder::default(),
             upgrades: AtomicUsize::new(0),
             stop: loopback.stop_signal(),
@@ -296,6 +329,12 @@ impl<D: MockDialect> Mock<D> {
     /// Replaces the fault plan; its indices count from the next request.
     pub fn set_fault(&self, faults: impl Into<FaultPlan>) {
         self.kit.set_fault(faults);
+    }
+
+    /// Queues faults for the next utterances across connections (see
+    /// [`Kit::script_utterances`]).
+    pub fn script_utterances(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.kit.script_utterances(faults);
     }
 
     /// Removes every fault.

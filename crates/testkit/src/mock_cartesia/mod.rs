@@ -48,7 +48,8 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::kit::{
-    json_response, streamed_audio, Fault, FaultPlan, Kit, Mock, MockDialect, Rejection, RequestKind,
+    json_response, streamed_audio, Fault, FaultPlan, KeyPlace, Kit, Mock, MockDialect, Rejection,
+    RequestKind,
 };
 pub use request::{audio_for, voice_id, Container, RATES};
 pub use sse::CHARS_PER_EVENT;
@@ -249,18 +250,13 @@ fn refuse(headers: &HeaderMap, status: StatusCode, code: &str, message: &str) ->
     json_response(status, error_body(shape, status.as_u16(), code, message))
 }
 
+/// Where a REST call carries its key: a Bearer token (the SDK's), else `X-API-Key`.
+const REST_KEY: [KeyPlace; 2] = [KeyPlace::BEARER, KeyPlace::Header("x-api-key")];
+
 /// The refusal of a call without the key (Bearer or `X-API-Key`) or the
 /// version: a 401; `None` when both are there.
 fn unadmitted(kit: &Kit, headers: &HeaderMap) -> Option<Response> {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    let bearer = text("authorization").and_then(|v| v.strip_prefix("Bearer "));
-    let key = bearer.or_else(|| text("x-api-key"));
-    if key.map(str::trim) != Some(kit.api_key()) {
+    if !kit.check_key(&REST_KEY, headers, None).accepted() {
         let e = "Invalid API key";
         return Some(refuse(
             headers,

@@ -58,7 +58,7 @@ use tokio::sync::{mpsc, Notify};
 use super::request::{audio_for, voice_id, Container};
 use super::{dated, error_body, ErrorShape, CHARS_PER_EVENT, UNLISTED_VOICE, VOICES};
 use crate::kit::audio::{expected_words, MS_PER_CHAR};
-use crate::kit::{Due, Effects, Kit, RequestKind, UtteranceEffects};
+use crate::kit::{Due, Effects, KeyPlace, Kit, RequestKind, UtteranceEffects};
 
 /// The socket's switches and counters (cloned into the server; the
 /// counters are shared).
@@ -168,6 +168,15 @@ fn text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// Where the upgrade carries its key: a Bearer token (the SDK's), `X-API-Key`,
+/// `?api_key` or `?access_token`.
+const SOCKET_KEY: [KeyPlace; 4] = [
+    KeyPlace::BEARER,
+    KeyPlace::Header("x-api-key"),
+    KeyPlace::Query("api_key"),
+    KeyPlace::Query("access_token"),
+];
+
 /// The upgrade: key, version, connection cap, kit faults.
 pub(super) async fn upgrade(
     State(state): State<Arc<WsState>>,
@@ -178,11 +187,7 @@ pub(super) async fn upgrade(
 ) -> Response {
     let kit = &state.kit;
     let id = kit.record_http(RequestKind::WebSocket, "GET", &uri, &headers, None);
-    let key = text(&headers, "authorization")
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| text(&headers, "x-api-key"))
-        .or_else(|| query.get("api_key").map(String::as_str))
-        .or_else(|| query.get("access_token").map(String::as_str));
+    let key = kit.check_key(&SOCKET_KEY, &headers, Some(&uri));
     let version = query
         .get("cartesia_version")
         .map(String::as_str)
@@ -192,7 +197,7 @@ pub(super) async fn upgrade(
         let s = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
         crate::kit::json_response(s, error_body(shape, status, code, message))
     };
-    let response = if key.map(str::trim) != Some(kit.api_key()) {
+    let response = if !key.accepted() {
         refuse(401, "invalid_api_key", "Invalid API key")
     } else if !version.is_some_and(dated) {
         let e = "Cartesia-Version header is missing or not a YYYY-MM-DD date";

@@ -20,18 +20,23 @@
 //!   errors as `{"err_code","err_msg","request_id"}` (401, 400 unknown model,
 //!   422 text over 1000 characters).
 //!
-//! Rejections (401, 402, 403, 429, 503 …, at REST or the upgrade) come from
-//! the kit's fault plan ([`Kit::set_fault`] with [`dg_reject`]); what happens
-//! to each utterance after a `Flush` comes from a script of [`DgFault`]s
-//! ([`MockDeepgram::script`]). Audio is the kit's deterministic audio
+//! Faults come from the kit: rejections (401, 402, 403, 429, 503 …, at REST
+//! or the upgrade) from its fault plan ([`Kit::set_fault`] with
+//! [`dg_reject`]); what happens to each utterance after a `Flush` from the
+//! plan too (per socket), or from [`Kit::script_utterances`] (the next
+//! utterances, across sockets), applied by [`crate::kit::socket`]: a
+//! plain close is `1011 NET-0000`, [`Fault::close_with`] picks the code and
+//! reason, an error frame is Deepgram's `Error` ([`dg_error_frame`]; a raw
+//! frame as it is), [`Fault::InjectText`] goes before the audio, and
+//! [`dg_silent`], [`dg_no_flushed`] and [`dg_warning_instead_of_flushed`]
+//! are the ways a `Flushed` goes missing. Audio is the kit's deterministic audio
 //! ([`crate::kit::audio::expected_audio`]), so tests compare bytes.
 
 mod rest;
 mod ws;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
@@ -39,8 +44,8 @@ use axum::routing::get;
 use axum::Router;
 use voxwire_core::{AudioFormat, Encoding};
 
-use crate::kit::fault::{Fault, Rejection};
-use crate::kit::{Kit, Mock, MockDialect};
+use crate::kit::fault::{ErrorField, Fault, Rejection, Stall, END};
+use crate::kit::{KeyCheck, KeyPlace, Kit, Mock, MockDialect};
 
 /// The key the mock accepts unless told otherwise.
 pub const DEFAULT_API_KEY: &str = "dg-mock-key-0123456789";
@@ -71,59 +76,40 @@ pub const MODELS: &[&str] = &[
     "aura-luna-en",
 ];
 
-/// What happens to one utterance after its `Flush` (instead of behaving).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DgFault {
-    /// Neither audio nor `Flushed` (the socket accepted the text and went quiet).
-    Silent,
-    /// The audio, then no `Flushed`.
-    NoFlushed,
-    /// The audio, then a `Warning` instead of `Flushed`.
-    WarningNoFlushed,
-    /// `Flushed` with no audio before it.
-    ZeroAudio,
-    /// Close with `code` and `reason` once `after_bytes` audio bytes were sent.
-    Close {
-        /// The close code.
-        code: u16,
-        /// The close reason (e.g. `NET-0000`).
-        reason: String,
-        /// Audio bytes sent first.
-        after_bytes: usize,
-    },
-    /// Drop the TCP connection (no close frame) once `after_bytes` were sent.
-    Drop {
-        /// Audio bytes sent first.
-        after_bytes: usize,
-    },
-    /// Send this text frame (e.g. `{"type":"Error",…}`) instead of audio; no `Flushed`.
-    Text(String),
-    /// Send this text frame before the audio, then behave.
-    TextFirst(String),
+/// Deepgram's socket `Error` frame in the asyncapi shape.
+pub(crate) fn error_frame(code: u16, message: &str) -> String {
+    serde_json::json!({
+        "type": "Error",
+        "error_code": code,
+        "error_message": message,
+        "request_id": "mock-error-request",
+    })
+    .to_string()
 }
 
-impl DgFault {
-    /// A close mid-utterance, e.g. `DgFault::close(1011, "NET-0000", 4000)`.
-    pub fn close(code: u16, reason: &str, after_bytes: usize) -> Self {
-        Self::Close {
-            code,
-            reason: reason.to_string(),
-            after_bytes,
-        }
-    }
+/// An `Error` frame (asyncapi shape, `request_id` `mock-error-request`)
+/// instead of the utterance's audio; no `Flushed` follows.
+pub fn dg_error_frame(code: u16, message: &str) -> Fault {
+    Fault::raw_frame(error_frame(code, message))
+}
 
-    /// An error frame in the asyncapi shape, instead of audio.
-    pub fn error_frame(code: u16, message: &str) -> Self {
-        Self::Text(
-            serde_json::json!({
-                "type": "Error",
-                "error_code": code,
-                "error_message": message,
-                "request_id": "mock-error-request",
-            })
-            .to_string(),
-        )
+/// The utterance's audio, then a flush-rate `Warning` instead of `Flushed`.
+pub fn dg_warning_instead_of_flushed() -> Fault {
+    Fault::ErrorFrame {
+        message: ws::warning(false),
+        field: ErrorField::Raw,
+        after_bytes: END,
     }
+}
+
+/// The utterance's audio, then nothing (no `Flushed`).
+pub fn dg_no_flushed() -> Fault {
+    Fault::stall_after(END, Stall::Forever)
+}
+
+/// Neither audio nor `Flushed`: the socket took the text and went quiet.
+pub fn dg_silent() -> Fault {
+    Fault::stall_before_audio(Stall::Forever)
 }
 
 /// A Deepgram-shaped rejection for the kit's fault plan: `status`, a
@@ -193,11 +179,10 @@ impl Default for DeepgramConfig {
     }
 }
 
-/// The Deepgram dialect of the kit: config, the utterance script, counters.
+/// The Deepgram dialect of the kit: config, counters.
 #[derive(Debug, Default)]
 pub struct MockDeepgram {
     config: DeepgramConfig,
-    script: Mutex<VecDeque<DgFault>>,
     requests: AtomicU64,
     closes: AtomicU64,
     warnings: AtomicU64,
@@ -223,11 +208,6 @@ impl MockDeepgram {
         &self.config
     }
 
-    /// Queues faults for the next utterances (one per `Flush`, in order, across sockets).
-    pub fn script(&self, faults: impl IntoIterator<Item = DgFault>) {
-        self.lock().extend(faults);
-    }
-
     /// `{"type":"Close"}` messages received so far.
     pub fn close_messages(&self) -> u64 {
         self.closes.load(Ordering::SeqCst)
@@ -243,14 +223,6 @@ impl MockDeepgram {
         self.stale_sent.load(Ordering::SeqCst)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<DgFault>> {
-        self.script.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn next_fault(&self) -> Option<DgFault> {
-        self.lock().pop_front()
-    }
-
     fn request_id(&self) -> String {
         format!(
             "mock-dg-{:08}",
@@ -261,31 +233,21 @@ impl MockDeepgram {
     /// Checks the credentials: `Authorization: Token|Bearer <key>` or
     /// `Sec-WebSocket-Protocol: token, <key>`; `Some(offered subprotocol)` when
     /// they came that way.
-    fn authorized(&self, headers: &HeaderMap) -> Result<Option<&'static str>, ()> {
-        let key = self.config.api_key.as_str();
-        if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
-            return match v.split_once(' ') {
-                Some((scheme, token))
-                    if (scheme.eq_ignore_ascii_case("token")
-                        || scheme.eq_ignore_ascii_case("bearer"))
-                        && token.trim() == key =>
-                {
-                    Ok(None)
-                }
-                _ => Err(()),
-            };
+    pub(crate) fn authorized(kit: &Kit, headers: &HeaderMap) -> Result<Option<&'static str>, ()> {
+        let places = [
+            KeyPlace::Authorization {
+                schemes: &["token", "bearer"],
+                any_case: true,
+            },
+            KeyPlace::Subprotocol(&["token", "bearer"]),
+        ];
+        match kit.check_key(&places, headers, None) {
+            // An `Authorization` header decides alone, whatever its scheme.
+            KeyCheck::Accepted { place: 1, .. } if headers.contains_key("authorization") => Err(()),
+            KeyCheck::Accepted { place: 1, scheme } => Ok(scheme),
+            KeyCheck::Accepted { .. } => Ok(None),
+            KeyCheck::Missing | KeyCheck::Wrong => Err(()),
         }
-        if let Some(v) = headers
-            .get("sec-websocket-protocol")
-            .and_then(|v| v.to_str().ok())
-        {
-            let parts: Vec<&str> = v.split(',').map(str::trim).collect();
-            let scheme = parts.first().copied().unwrap_or_default();
-            if (scheme == "token" || scheme == "bearer") && parts.get(1) == Some(&key) {
-                return Ok(Some(if scheme == "token" { "token" } else { "bearer" }));
-            }
-        }
-        Err(())
     }
 }
 

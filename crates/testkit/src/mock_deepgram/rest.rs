@@ -25,12 +25,11 @@ pub(crate) async fn speak(
     let body_text = String::from_utf8_lossy(&body).into_owned();
     kit.update(id, |r| r.body = Some(masker.mask(&body_text)));
     let request_id = dg.request_id();
-    let response = answer(&dg, &kit, id, &uri, &headers, &body_text, &request_id).await;
+    let response = answer(&kit, id, &uri, &headers, &body_text, &request_id).await;
     kit.answered(id, response)
 }
 
 async fn answer(
-    dg: &super::MockDeepgram,
     kit: &crate::kit::Kit,
     id: u64,
     uri: &Uri,
@@ -38,7 +37,7 @@ async fn answer(
     body: &str,
     request_id: &str,
 ) -> Response {
-    if dg.authorized(headers).is_err() {
+    if super::MockDeepgram::authorized(kit, headers).is_err() {
         return deny(401, "INVALID_AUTH", "Invalid credentials.", request_id);
     }
     let fx = match kit.effects_for(id, false) {

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
@@ -12,9 +12,11 @@ use serde_json::Value;
 use tokio::time::Instant;
 use voxwire_core::AudioFormat;
 
-use super::{error_body, format_of, DgFault, MockDeepgram, St, MAX_SPEAK_CHARS};
+use super::{error_body, error_frame, format_of, MockDeepgram, St, MAX_SPEAK_CHARS};
 use crate::kit::audio::expected_audio;
-use crate::kit::{Kit, RequestKind};
+use crate::kit::fault::ErrorField;
+use crate::kit::socket::{close, send, Next, Utterance};
+use crate::kit::{Effects, Kit, RequestKind};
 
 /// A refusal in Deepgram's shape: JSON body, `dg-error`, `dg-request-id`.
 pub(crate) fn deny(status: u16, err_code: &str, err_msg: &str, request_id: &str) -> Response {
@@ -63,44 +65,40 @@ pub(crate) async fn upgrade(
 ) -> Response {
     let id = record(&kit, RequestKind::WebSocket, "GET", &uri, &headers);
     let request_id = dg.request_id();
-    let response = match dg.authorized(&headers) {
+    let response = match MockDeepgram::authorized(&kit, &headers) {
         Err(()) => deny(401, "INVALID_AUTH", "Invalid credentials.", &request_id),
-        Ok(protocol) => {
-            if let Err(rejected) = kit.effects_for(id, true) {
-                *rejected
-            } else {
-                match format_of(&pairs(&uri), false) {
-                    Err(msg) => deny(400, "Bad Request", &msg, &request_id),
-                    Ok((format, _)) => {
-                        kit.count_upgrade();
-                        let ws = match protocol {
-                            Some(p) => ws.protocols([p]),
-                            None => ws,
-                        };
-                        let (dg2, kit2, rid) = (dg.clone(), kit.clone(), request_id.clone());
-                        let mut r = ws.on_upgrade(move |socket| async move {
-                            tokio::select! {
-                                () = serve(socket, &dg2, &kit2, id, format, &rid) => {}
-                                () = kit2.stopped() => {}
-                            }
-                        });
-                        if let Ok(v) = HeaderValue::from_str(&request_id) {
-                            r.headers_mut().insert("dg-request-id", v);
+        Ok(protocol) => match kit.effects_for(id, true) {
+            Err(rejected) => *rejected,
+            Ok(effects) => match format_of(&pairs(&uri), false) {
+                Err(msg) => deny(400, "Bad Request", &msg, &request_id),
+                Ok((format, _)) => {
+                    kit.count_upgrade();
+                    let ws = match protocol {
+                        Some(p) => ws.protocols([p]),
+                        None => ws,
+                    };
+                    let (dg2, kit2, rid) = (dg.clone(), kit.clone(), request_id.clone());
+                    let mut r = ws.on_upgrade(move |socket| async move {
+                        tokio::select! {
+                            () = serve(socket, &dg2, &kit2, id, format, &rid, effects) => {}
+                            () = kit2.stopped() => {}
                         }
-                        r
+                    });
+                    if let Ok(v) = HeaderValue::from_str(&request_id) {
+                        r.headers_mut().insert("dg-request-id", v);
                     }
+                    r
                 }
-            }
-        }
+            },
+        },
     };
     kit.answered(id, response)
 }
 
-/// One utterance being spoken.
-struct Utterance {
-    frames: VecDeque<Bytes>,
-    fault: Option<DgFault>,
-    sent: usize,
+/// One utterance being spoken: its audio (the kit paces it and applies its
+/// faults) and the `sequence_id` its `Flushed` carries.
+struct Spoken {
+    audio: Utterance,
     sequence_id: u64,
 }
 
@@ -109,16 +107,9 @@ enum Step {
     End,
 }
 
-async fn close(ws: &mut WebSocket, code: u16, reason: &str) {
-    let _ = ws
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
-}
-
-fn warning(shape_old: bool) -> String {
+/// The flush-rate `Warning`, in the newer (`code`/`description`) or the
+/// older (`warn_code`/`warn_msg`) shape.
+pub(crate) fn warning(shape_old: bool) -> String {
     let (code, msg) = (
         "FLUSH_LIMIT",
         "Too many Flush messages: flush ignored (mock)",
@@ -141,6 +132,7 @@ async fn serve(
     id: u64,
     format: AudioFormat,
     request_id: &str,
+    effects: Effects,
 ) {
     let cfg = dg.config().clone();
     let masker = kit.masker(&HeaderMap::new());
@@ -152,11 +144,11 @@ async fn serve(
         "model_uuid": "00000000-0000-0000-0000-000000000000",
         "additional_model_uuids": [],
     });
-    if ws.send(Message::text(metadata.to_string())).await.is_err() {
+    if !send(&mut ws, Message::text(metadata.to_string())).await {
         return;
     }
     let mut buffer = String::new();
-    let mut queue: VecDeque<Utterance> = VecDeque::new();
+    let mut queue: VecDeque<Spoken> = VecDeque::new();
     let mut next_seq = 0u64;
     let mut flushes: VecDeque<Instant> = VecDeque::new();
     let mut chars: VecDeque<(Instant, usize)> = VecDeque::new();
@@ -165,6 +157,7 @@ async fn serve(
     let frame_bytes = cfg.frame_bytes.max(1);
     loop {
         let playing = !queue.is_empty();
+        let wake = queue.front().map(|u| u.audio.next_at());
         let idle_at = cfg.idle_timeout.map_or_else(
             || Instant::now() + crate::kit::fault::FOREVER,
             |t| last_text + t,
@@ -213,7 +206,7 @@ async fn serve(
                         if flushes.len() >= cfg.flush_limit {
                             dg.warnings.fetch_add(1, Ordering::SeqCst);
                             warnings += 1;
-                            if ws.send(Message::text(warning(warnings % 2 == 0))).await.is_err() {
+                            if !send(&mut ws, Message::text(warning(warnings % 2 == 0))).await {
                                 return;
                             }
                             continue;
@@ -222,27 +215,18 @@ async fn serve(
                         let said = std::mem::take(&mut buffer);
                         kit.update(id, |r| r.utterances.push(masker.mask(&said)));
                         let audio = Bytes::from(expected_audio(&said, format));
-                        let frames = (0..audio.len())
-                            .step_by(frame_bytes)
-                            .map(|at| audio.slice(at..(at + frame_bytes).min(audio.len())))
-                            .collect();
-                        let fault = dg.next_fault();
-                        let mut u = Utterance { frames, fault, sent: 0, sequence_id: next_seq };
+                        let fx = kit.utterance_effects(&effects, next_seq as usize);
+                        let first_at = Instant::now() + cfg.frame_delay;
+                        let audio = Utterance::new(audio, frame_bytes, cfg.frame_delay, fx, first_at);
+                        queue.push_back(Spoken { audio, sequence_id: next_seq });
                         next_seq += 1;
-                        if let Some(DgFault::TextFirst(t)) = &u.fault {
-                            if ws.send(Message::text(t.clone())).await.is_err() {
-                                return;
-                            }
-                            u.fault = None;
-                        }
-                        queue.push_back(u);
                     }
                     "Clear" => {
                         buffer.clear();
                         if let Some(u) = queue.front_mut() {
                             for _ in 0..cfg.leak_after_clear {
-                                let Some(f) = u.frames.pop_front() else { break };
-                                if ws.send(Message::binary(f)).await.is_err() {
+                                let Next::Audio { bytes, .. } = u.audio.step() else { break };
+                                if !send(&mut ws, Message::binary(bytes)).await {
                                     return;
                                 }
                                 dg.stale_sent.fetch_add(1, Ordering::SeqCst);
@@ -250,7 +234,7 @@ async fn serve(
                         }
                         queue.clear();
                         let cleared = serde_json::json!({"type":"Cleared","sequence_id":next_seq.saturating_sub(1)});
-                        if ws.send(Message::text(cleared.to_string())).await.is_err() {
+                        if !send(&mut ws, Message::text(cleared.to_string())).await {
                             return;
                         }
                     }
@@ -265,8 +249,8 @@ async fn serve(
                     }
                 }
             }
-            () = pace(cfg.frame_delay), if playing => {
-                if let Step::End = step(&mut ws, &mut queue, dg).await {
+            () = pace(wake), if playing => {
+                if let Step::End = step(&mut ws, &mut queue).await {
                     return;
                 }
             }
@@ -278,82 +262,64 @@ async fn serve(
     }
 }
 
-/// The pause between frames; zero only yields (a zero `sleep` would still
-/// wait for the timer wheel's next millisecond tick).
-async fn pace(delay: std::time::Duration) {
-    if delay.is_zero() {
-        tokio::task::yield_now().await;
-    } else {
-        tokio::time::sleep(delay).await;
+/// Waits until the front utterance's next step; one already due only
+/// yields (a zero `sleep` would still wait for the timer wheel's next
+/// millisecond tick).
+async fn pace(at: Option<Instant>) {
+    match at {
+        Some(at) if at > Instant::now() => tokio::time::sleep_until(at).await,
+        _ => tokio::task::yield_now().await,
     }
 }
 
-/// Sends the next piece of the utterance in front (or ends it).
-async fn step(ws: &mut WebSocket, queue: &mut VecDeque<Utterance>, dg: &MockDeepgram) -> Step {
-    let Some(u) = queue.front_mut() else {
-        return Step::Go;
-    };
-    let send_text = |t: String| Message::text(t);
-    match u.fault.clone() {
-        Some(DgFault::Silent) => {
-            queue.pop_front();
+/// Sends the next piece of the utterance in front (or its fault, or its
+/// `Flushed`); the `Flushed` follows the last frame at once.
+async fn step(ws: &mut WebSocket, queue: &mut VecDeque<Spoken>) -> Step {
+    loop {
+        let Some(u) = queue.front_mut() else {
             return Step::Go;
-        }
-        Some(DgFault::Text(t)) => {
-            queue.pop_front();
-            return if ws.send(send_text(t)).await.is_err() {
-                Step::End
-            } else {
-                Step::Go
-            };
-        }
-        Some(DgFault::ZeroAudio) => {
-            let seq = u.sequence_id;
-            queue.pop_front();
-            return if ws.send(send_text(flushed(seq))).await.is_err() {
-                Step::End
-            } else {
-                Step::Go
-            };
-        }
-        Some(DgFault::Close {
-            code,
-            reason,
-            after_bytes,
-        }) if u.sent >= after_bytes || u.frames.is_empty() => {
-            close(ws, code, &reason).await;
-            return Step::End;
-        }
-        Some(DgFault::Drop { after_bytes }) if u.sent >= after_bytes || u.frames.is_empty() => {
-            return Step::End;
-        }
-        _ => {}
-    }
-    if let Some(frame) = u.frames.pop_front() {
-        u.sent += frame.len();
-        if ws.send(Message::binary(frame)).await.is_err() {
-            return Step::End;
-        }
-        if !u.frames.is_empty()
-            || matches!(u.fault, Some(DgFault::Close { .. } | DgFault::Drop { .. }))
-        {
-            return Step::Go;
-        }
-    }
-    let seq = u.sequence_id;
-    let fault = u.fault.clone();
-    queue.pop_front();
-    let end = match fault {
-        Some(DgFault::NoFlushed) => return Step::Go,
-        Some(DgFault::WarningNoFlushed) => {
-            dg.warnings.fetch_add(1, Ordering::SeqCst);
-            warning(false)
-        }
-        _ => flushed(seq),
-    };
-    if ws.send(send_text(end)).await.is_err() {
-        Step::End
-    } else {
-        Step::Go
+        };
+        let sent = match u.audio.step() {
+            Next::Wait => return Step::Go,
+            Next::Audio { bytes, .. } => {
+                if !send(ws, Message::binary(bytes)).await {
+                    return Step::End;
+                }
+                if !u.audio.all_sent() {
+                    return Step::Go;
+                }
+                continue;
+            }
+            Next::Inject { .. } => {
+                let fx = u.audio.effects();
+                let frames = [
+                    fx.inject_text.clone(),
+                    fx.bad_json.then(|| "{\"type\":\"Flushed\",".to_string()),
+                ];
+                for text in frames.into_iter().flatten() {
+                    if !send(ws, Message::text(text)).await {
+                        return Step::End;
+                    }
+                }
+                continue;
+            }
+            Next::Close { abrupt: true, .. } => return Step::End,
+            Next::Close { frame, .. } => {
+                let (code, reason) = frame.unwrap_or((1011, "NET-0000".into()));
+                close(ws, code, &reason).await;
+                return Step::End;
+            }
+            Next::Error { message, field } => match field {
+                ErrorField::Raw => message,
+                _ => error_frame(500, &message),
+            },
+            Next::End => flushed(u.sequence_id),
+        };
+        queue.pop_front();
+        return if send(ws, Message::text(sent)).await {
+            Step::Go
+        } else {
+            Step::End
+        };
     }
 }

@@ -50,7 +50,8 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::kit::{
-    json_response, stepped_body, Fault, FaultPlan, Kit, Mock, MockDialect, Rejection, RequestKind,
+    json_response, stepped_body, Fault, FaultPlan, KeyPlace, Kit, Mock, MockDialect, Rejection,
+    RequestKind,
 };
 pub use body::{audio_for, Wire};
 pub use ws::SocketCounts;
@@ -246,10 +247,8 @@ fn detail(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 fn authorized(kit: &Kit, headers: &HeaderMap) -> bool {
-    headers
-        .get("xi-api-key")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|k| k.trim() == kit.api_key())
+    kit.check_key(&[KeyPlace::Header("xi-api-key")], headers, None)
+        .accepted()
 }
 
 fn unauthorized() -> Response {

@@ -48,8 +48,8 @@ use voxwire_core::AudioFormat;
 
 use crate::kit::audio::{expected_audio, expected_mp3, wav_header, DEFAULT_BIT_RATE};
 use crate::kit::{
-    audio_steps, json_response, sse_event, stepped_body, Fault, FaultPlan, Kit, Mock, MockDialect,
-    Rejection, RequestKind, Step, UtteranceEffects,
+    audio_steps, json_response, sse_event, stepped_body, Fault, FaultPlan, KeyPlace, Kit, Mock,
+    MockDialect, Rejection, RequestKind, Step, UtteranceEffects,
 };
 
 /// The key the mock accepts unless told otherwise.
@@ -295,11 +295,7 @@ fn bad_request(message: &str, param: Option<&str>) -> Response {
 }
 
 fn authorized(kit: &Kit, headers: &HeaderMap) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|k| k.trim() == kit.api_key())
+    kit.check_key(&[KeyPlace::BEARER], headers, None).accepted()
 }
 
 fn unauthorized() -> Response {
@@ -645,6 +641,9 @@ fn plan(
                 }
                 crate::kit::fault::ErrorField::Message => {
                     json!({ "type": "error", "error": { "message": message, "type": "server_error", "code": null } })
+                }
+                crate::kit::fault::ErrorField::Raw => {
+                    serde_json::from_str(message).unwrap_or_else(|_| json!(message))
                 }
             };
             steps.push_back(Step::Send(sse_event(&error)));

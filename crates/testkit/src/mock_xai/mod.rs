@@ -40,7 +40,7 @@ use axum::routing::{any, get, post};
 use axum::Router;
 use tokio::sync::watch;
 
-use crate::kit::{Kit, Mock, MockDialect};
+use crate::kit::{KeyCheck, KeyPlace, Kit, Mock, MockDialect};
 
 pub use crate::kit::audio::{
     char_frequency, char_samples, expected_audio, expected_audio_len, expected_audio_per_sentence,
@@ -147,23 +147,18 @@ impl Shared {
 
     /// Checks `Authorization: Bearer <key>`; `Some` is the 401 response when it fails.
     pub(crate) fn auth_failure(&self, headers: &HeaderMap) -> Option<Response> {
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Some(unauthorized(
-                "missing Authorization header: send `Authorization: Bearer <XAI_API_KEY>`",
-            ));
+        let bearer = KeyPlace::Authorization {
+            schemes: &["Bearer"],
+            any_case: true,
         };
-        let value = String::from_utf8_lossy(value.as_bytes());
-        match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                let key = self.kit.api_key();
-                if token.trim() == key && !key.is_empty() {
-                    None
-                } else {
-                    Some(unauthorized("incorrect API key provided"))
-                }
-            }
-            _ => Some(unauthorized(
+        match self.kit.check_key(&[bearer], headers, None) {
+            KeyCheck::Accepted { .. } => None,
+            KeyCheck::Wrong => Some(unauthorized("incorrect API key provided")),
+            KeyCheck::Missing if headers.contains_key(header::AUTHORIZATION) => Some(unauthorized(
                 "malformed Authorization header: expected `Bearer <XAI_API_KEY>`",
+            )),
+            KeyCheck::Missing => Some(unauthorized(
+                "missing Authorization header: send `Authorization: Bearer <XAI_API_KEY>`",
             )),
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,7 @@ use super::params::{parse_bool, Params, RawParams};
 use super::{json_error, Shared};
 use crate::kit::audio::{char_offsets, expected_body_with_bit_rate, expected_timestamps, CharTime};
 use crate::kit::record::RequestKind;
+use crate::kit::socket::{self, sleep_until_opt, Next, Utterance};
 
 /// The query parameters the WebSocket takes.
 const QUERY_PARAMS: [&str; 8] = [
@@ -31,12 +32,6 @@ const QUERY_PARAMS: [&str; 8] = [
     "text_normalization",
     "with_timestamps",
 ];
-
-/// The longest a single send may block (a client that stops reading).
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a closing connection waits for the client's close reply.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Utterances a connection may have queued (finished but not yet spoken).
 const MAX_QUEUED_UTTERANCES: usize = 1024;
@@ -176,15 +171,11 @@ enum Event {
 
 /// The utterance being spoken.
 struct Playing {
-    audio: Bytes,
-    /// Byte offset in `audio` where each character starts (timestamps only).
+    audio: Utterance,
+    /// Byte offset in the audio where each character starts (timestamps only).
     offsets: Vec<usize>,
     times: Vec<CharTime>,
     next_char: usize,
-    pos: usize,
-    effects: UtteranceEffects,
-    injected: bool,
-    next_at: Instant,
 }
 
 /// One accepted WebSocket connection.
@@ -201,16 +192,6 @@ struct Session {
     queue: VecDeque<String>,
     playing: Option<Playing>,
     utterances_started: usize,
-}
-
-/// Waits until `at` (forever for `None`); a time already passed needs no timer,
-/// which matters for 1-byte chunks (the timer's resolution is a millisecond).
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) if at <= Instant::now() => {}
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 impl Session {
@@ -231,7 +212,7 @@ impl Session {
                     self.playing = Some(self.start(&text));
                 }
             }
-            let wake = self.playing.as_ref().map(|p| p.next_at);
+            let wake = self.playing.as_ref().map(|p| p.audio.next_at());
             let shared = Arc::clone(&self.shared);
             let event = tokio::select! {
                 biased;
@@ -259,7 +240,10 @@ impl Session {
 
     /// Sets up the next utterance's audio and faults.
     fn start(&mut self, text: &str) -> Playing {
-        let effects = self.effects.for_utterance(self.utterances_started);
+        let effects = self
+            .shared
+            .kit
+            .utterance_effects(&self.effects, self.utterances_started);
         self.utterances_started += 1;
         let p = &self.params;
         let (audio, offsets, times) = if effects.zero_audio {
@@ -277,14 +261,10 @@ impl Session {
             (Bytes::from(audio), offsets, times)
         };
         Playing {
-            audio,
+            audio: Utterance::new(audio, self.chunk, Duration::ZERO, effects, Instant::now()),
             offsets,
             times,
             next_char: 0,
-            pos: 0,
-            effects,
-            injected: false,
-            next_at: Instant::now(),
         }
     }
 
@@ -380,82 +360,63 @@ impl Session {
 
     /// Sends the next piece of the current utterance (or its fault, or its end).
     async fn step(&mut self) -> Flow {
-        let chunk = self.chunk;
         let with_timestamps = self.params.with_timestamps;
         let Some(p) = self.playing.as_mut() else {
             return Flow::Continue;
         };
-        if let Some((message, field, at)) = p.effects.error.clone() {
-            if p.pos >= at {
+        match p.audio.step() {
+            Next::Wait => Flow::Continue,
+            Next::Inject { first } => {
+                let e = p.audio.effects().clone();
+                self.inject(&e, first).await
+            }
+            Next::Close { abrupt: true, .. } => Flow::Stop,
+            Next::Close { frame, .. } => {
+                let (code, reason) =
+                    frame.unwrap_or((1011, "mock: connection closed mid-utterance".into()));
+                self.close(code, &reason).await
+            }
+            Next::Error { message, field } => {
                 self.playing = None;
-                return self.send_json(error_frame(&message, field)).await;
+                self.send_text(error_frame(&message, field)).await
             }
-        }
-        if let Some((at, abrupt)) = p.effects.close {
-            if p.pos >= at {
-                if abrupt {
-                    return Flow::Stop;
+            Next::End => {
+                self.playing = None;
+                self.shared.count_utterance();
+                self.send_json(json!({ "type": "audio.done" })).await
+            }
+            Next::Audio { bytes, range } => {
+                let mut frame = json!({
+                    "type": "audio.delta",
+                    "delta": base64::engine::general_purpose::STANDARD.encode(&bytes),
+                });
+                if with_timestamps {
+                    let mut chars = Vec::new();
+                    let mut times = Vec::new();
+                    while p.next_char < p.offsets.len() && p.offsets[p.next_char] < range.end {
+                        if let Some(t) = p.times.get(p.next_char) {
+                            chars.push(t.ch.to_string());
+                            times.push([t.start, t.end]);
+                        }
+                        p.next_char += 1;
+                    }
+                    if !chars.is_empty() {
+                        frame["audio_timestamps"] =
+                            json!({ "graph_chars": chars, "graph_times": times });
+                    }
                 }
-                return self
-                    .close(1011, "mock: connection closed mid-utterance")
-                    .await;
+                self.send_json(frame).await
             }
         }
-        if let Some((at, pause)) = p.effects.stall {
-            if p.pos >= at {
-                p.effects.stall = None;
-                p.next_at = Instant::now() + pause;
-                return Flow::Continue;
-            }
-        }
-        if !p.injected && p.effects.injects() {
-            p.injected = true;
-            let e = p.effects.clone();
-            let first = p.audio.slice(..p.audio.len().min(chunk));
-            return self.inject(&e, first).await;
-        }
-        let len = p.audio.len();
-        if p.pos >= len {
-            self.playing = None;
-            self.shared.count_utterance();
-            return self.send_json(json!({ "type": "audio.done" })).await;
-        }
-        let thresholds = [
-            p.effects.error.as_ref().map(|(_, _, at)| *at),
-            p.effects.close.map(|(at, _)| at),
-            p.effects.stall.map(|(at, _)| at),
-        ];
-        let limit = thresholds
-            .into_iter()
-            .flatten()
-            .filter(|&at| at > p.pos)
-            .fold(len, usize::min);
-        let end = (p.pos + chunk).min(limit);
-        let mut frame = json!({
-            "type": "audio.delta",
-            "delta": base64::engine::general_purpose::STANDARD.encode(&p.audio[p.pos..end]),
-        });
-        if with_timestamps {
-            let mut chars = Vec::new();
-            let mut times = Vec::new();
-            while p.next_char < p.offsets.len() && p.offsets[p.next_char] < end {
-                if let Some(t) = p.times.get(p.next_char) {
-                    chars.push(t.ch.to_string());
-                    times.push([t.start, t.end]);
-                }
-                p.next_char += 1;
-            }
-            if !chars.is_empty() {
-                frame["audio_timestamps"] = json!({ "graph_chars": chars, "graph_times": times });
-            }
-        }
-        p.pos = end;
-        p.next_at = Instant::now() + p.effects.drip.unwrap_or_default();
-        self.send_json(frame).await
     }
 
     /// Sends the malformed frames a fault asks for, before the first delta.
     async fn inject(&mut self, e: &UtteranceEffects, first: Bytes) -> Flow {
+        if let Some(text) = &e.inject_text {
+            if self.send_text(text.clone()).await == Flow::Stop {
+                return Flow::Stop;
+            }
+        }
         if e.bad_json
             && self
                 .send(Message::Text(
@@ -486,44 +447,38 @@ impl Session {
     }
 
     async fn send_error(&mut self, message: &str) -> Flow {
-        self.send_json(error_frame(message, ErrorField::Message))
+        self.send_text(error_frame(message, ErrorField::Message))
             .await
     }
 
     async fn send_json(&mut self, value: Value) -> Flow {
-        self.send(Message::Text(value.to_string().into())).await
+        self.send_text(value.to_string()).await
+    }
+
+    async fn send_text(&mut self, text: String) -> Flow {
+        self.send(Message::Text(text.into())).await
     }
 
     async fn send(&mut self, message: Message) -> Flow {
-        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(message)).await {
-            Ok(Ok(())) => Flow::Continue,
-            _ => Flow::Stop,
+        if socket::send(&mut self.socket, message).await {
+            Flow::Continue
+        } else {
+            Flow::Stop
         }
     }
 
     /// Sends a close frame, waits briefly for the client's reply, and stops.
     async fn close(&mut self, code: u16, reason: &str) -> Flow {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        if self.send(Message::Close(Some(frame))).await == Flow::Continue {
-            let _ = tokio::time::timeout(CLOSE_GRACE, async {
-                while let Some(Ok(m)) = self.socket.recv().await {
-                    if matches!(m, Message::Close(_)) {
-                        break;
-                    }
-                }
-            })
-            .await;
-        }
+        socket::close(&mut self.socket, code, reason).await;
         Flow::Stop
     }
 }
 
-fn error_frame(message: &str, field: ErrorField) -> Value {
+/// xAI's `error` frame (or the fault's raw frame as it is).
+fn error_frame(message: &str, field: ErrorField) -> String {
     match field {
-        ErrorField::Message => json!({ "type": "error", "message": message }),
-        ErrorField::Error => json!({ "type": "error", "error": message }),
+        ErrorField::Message => json!({ "type": "error", "message": message }).to_string(),
+        ErrorField::Error => json!({ "type": "error", "error": message }).to_string(),
+        ErrorField::Raw => message.to_string(),
     }
 }
