@@ -55,6 +55,7 @@ mod request_id;
 mod routes;
 mod serve;
 pub mod settings;
+mod shared;
 mod state;
 mod task;
 mod writer;
@@ -62,5 +63,7 @@ mod writer;
 pub use access::CredentialKind;
 pub use routes::app;
 pub use serve::{Relay, DEFAULT_OPENAI_MODELS};
-pub use settings::{MetricsAccess, OpenAiFront, ServerSettings, TokenEntry};
+pub use settings::{
+    MetricsAccess, OnRedisDown, OpenAiFront, ServerSettings, SharedSettings, TokenEntry,
+};
 pub use state::AppState;
