@@ -78,6 +78,13 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_
 return 0
 ";
 
+/// How often a relay asks whether Redis is back during an outage.
+const PROBE: Duration = Duration::from_secs(1);
+
+/// Ended sessions' leases kept for removal while Redis is down; past it
+/// their TTL removes them.
+const MAX_UNREMOVED: usize = 100_000;
+
 /// Redis did not answer (in time); the caller applies `on_redis_down`.
 #[derive(Debug)]
 pub(crate) struct Down;
@@ -181,8 +188,21 @@ impl Shared {
     }
 
     /// Runs one Redis call under the timeout, and keeps the up/down state
-    /// (a log line per outage, the gauge).
+    /// (a log line per outage, the gauge). While Redis is down only the
+    /// keeper's probe calls it: sessions and utterances fall back at once
+    /// instead of each waiting out the timeout.
     async fn call<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> std::result::Result<T, Down> {
+        if !self.up.load(Ordering::SeqCst) {
+            return Err(Down);
+        }
+        self.call_anyway(call).await
+    }
+
+    /// [`Shared::call`], even while Redis is down (the keeper's probe).
+    async fn call_anyway<T>(
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> std::result::Result<T, Down> {
@@ -312,7 +332,18 @@ impl Shared {
     }
 
     /// Renews every live lease (putting back those Redis lost), per principal.
+    /// While Redis is down, first asks whether it is back.
     async fn renew_all(&self) {
+        if !self.up.load(Ordering::SeqCst) {
+            let mut conn = self.conn.clone();
+            if self
+                .call_anyway(redis::cmd("PING").query_async::<()>(&mut conn))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
         let mut by_principal: HashMap<String, Vec<String>> = HashMap::new();
         for (member, principal) in self.live.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             by_principal
@@ -345,21 +376,36 @@ impl Shared {
         }
     }
 
-    async fn remove(&self, principal: &str, member: &str) {
+    /// Removes one lease; `false` when Redis is down (the caller retries).
+    async fn remove(&self, principal: &str, member: &str) -> bool {
         let mut conn = self.conn.clone();
-        let _ = self
-            .call(
-                redis::cmd("ZREM")
-                    .arg(self.sessions_key(principal))
-                    .arg(member)
-                    .query_async::<i64>(&mut conn),
-            )
-            .await;
+        self.call(
+            redis::cmd("ZREM")
+                .arg(self.sessions_key(principal))
+                .arg(member)
+                .query_async::<i64>(&mut conn),
+        )
+        .await
+        .is_ok()
     }
 
-    /// The keeper: renews live leases every third of their TTL (and at once
-    /// when Redis is back), removes those of ended sessions, until `stop`;
-    /// then removes the last released ones (each call bounded) and returns.
+    /// Renews, then removes the leases whose removal met Redis down.
+    async fn renew_and_retry(&self, unremoved: &mut Vec<(String, String)>) {
+        self.renew_all().await;
+        while self.up.load(Ordering::SeqCst) {
+            let Some((principal, member)) = unremoved.pop() else {
+                return;
+            };
+            if !self.remove(&principal, &member).await {
+                unremoved.push((principal, member));
+            }
+        }
+    }
+
+    /// The keeper: renews live leases every third of their TTL, asks every
+    /// [`PROBE`] whether Redis is back while it is down (and then renews at
+    /// once), removes the leases of ended sessions, until `stop`; then
+    /// removes the last released ones (each call bounded) and returns.
     pub(crate) async fn keep(self: Arc<Self>, stop: tokio::sync::oneshot::Receiver<()>) {
         let Some(mut released) = self
             .released_rx
@@ -370,15 +416,25 @@ impl Shared {
             return;
         };
         let mut stop = std::pin::pin!(stop);
+        let mut unremoved = Vec::new();
         let mut tick = tokio::time::interval(self.lease_ttl / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut probe = tokio::time::interval(PROBE);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = &mut stop => break,
-                _ = tick.tick() => self.renew_all().await,
-                () = self.back.notified() => self.renew_all().await,
+                _ = tick.tick() => self.renew_and_retry(&mut unremoved).await,
+                _ = probe.tick(), if !self.up.load(Ordering::SeqCst) => {
+                    self.renew_and_retry(&mut unremoved).await;
+                }
+                () = self.back.notified() => self.renew_and_retry(&mut unremoved).await,
                 Some((principal, member)) = released.recv() => {
-                    self.remove(&principal, &member).await;
+                    // Kept for a retry when Redis is back (bounded: the
+                    // lease TTL removes the rest).
+                    if !self.remove(&principal, &member).await && unremoved.len() < MAX_UNREMOVED {
+                        unremoved.push((principal, member));
+                    }
                 }
             }
         }
