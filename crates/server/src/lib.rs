@@ -17,7 +17,10 @@
 //!   session (optionally per credential), pending utterances, sessions per
 //!   credential (per browser user for minted tokens), total sessions, idle
 //!   timeout, session age — each answered with an error frame or close code
-//!   and counted in `/metrics`.
+//!   and counted in `/metrics`. Several relays count sessions per credential
+//!   and the per-credential rate together in one Redis with
+//!   [`settings::SharedSettings`] (`[server.shared]`), with a policy for
+//!   Redis being down ([`settings::OnRedisDown`]).
 //! - Errors to clients are safe ([`errors::ClientError`]): kind, entry, a
 //!   short reason and what to do; the log keeps the whole error.
 //! - Provider keys stay in the router's providers: nothing the relay sends

@@ -370,6 +370,22 @@ mod tests {
         assert_eq!(settings.openai.voices["alloy"], "eve");
     }
 
+    /// The `[server.shared]` example of docs/fleet.md is accepted as it stands.
+    #[test]
+    fn the_fleet_guide_example_parses() {
+        let guide = include_str!("../../../docs/fleet.md");
+        let block = guide
+            .split("```toml\n[server.shared]\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a [server.shared] example in docs/fleet.md");
+        let table: toml::Table = toml::from_str(&format!("[shared]\n{block}")).expect("valid TOML");
+        let settings = ServerSettings::from_table(&table, &[]).expect("accepted settings");
+        assert_eq!(settings.shared.on_redis_down, OnRedisDown::Local);
+        assert_eq!(settings.shared.timeout(), Duration::from_millis(250));
+        assert!(settings.shared.redis_url.is_some());
+    }
+
     /// `[server.shared]`: off by default, parsed, and refused when it cannot work.
     #[test]
     fn the_shared_table_is_parsed_and_validated() {
