@@ -6,7 +6,8 @@
 //!
 //! The two relays run in this test process, each with its own state (sessions,
 //! buckets, metrics) and its own listener: they share nothing but Redis, as two
-//! `voxwire serve` processes do.
+//! `voxwire serve` processes do (the workspace's `tests/fleet_serve.rs` runs
+//! those, over the offline voice).
 
 mod common;
 
