@@ -2,7 +2,7 @@
 //!
 //! One command for developers and CI alike:
 //! 1. installs the system `espeak-ng` (Debian package) so both offline engines
-//!    are tested, and the `wasm32-unknown-unknown` target for the core's wasm build;
+//!    are tested, `redis-server` for the relays' fleet tests, and the `wasm32-unknown-unknown` target for the core's wasm build;
 //! 2. `cargo fmt --check`, `cargo clippy --all-targets -D warnings`;
 //! 3. the guide's links (`cargo xtask links`): every relative link in
 //!    `README.md` and `docs/` names a file that exists and, with an anchor,
@@ -555,6 +555,8 @@ fn bundle() -> Result<(), String> {
 fn setup() -> Result<(), String> {
     let missing: Vec<&str> = [
         ("espeak-ng", "espeak-ng"),
+        // The fleet tests' shared state (crates/server/tests/fleet.rs).
+        ("redis-server", "redis-server"),
         ("chromium", "chromium"),
         ("chromedriver", "chromium-driver"),
     ]

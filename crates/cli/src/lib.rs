@@ -103,13 +103,17 @@ fn environment() -> Vec<(String, String)> {
         .collect()
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `warn`).
+/// Logs to stderr, filtered by `RUST_LOG` (default `warn`). A log line that
+/// cannot be written (stderr closed) is dropped: tracing-subscriber's report
+/// of it would `eprintln!` to the same closed stderr and panic the task that
+/// logged (a relay's request handler, for one).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .try_init();
 }
 

@@ -17,7 +17,10 @@
 //!   session (optionally per credential), pending utterances, sessions per
 //!   credential (per browser user for minted tokens), total sessions, idle
 //!   timeout, session age — each answered with an error frame or close code
-//!   and counted in `/metrics`.
+//!   and counted in `/metrics`. Several relays count sessions per credential
+//!   and the per-credential rate together in one Redis with
+//!   [`settings::SharedSettings`] (`[server.shared]`), with a policy for
+//!   Redis being down ([`settings::OnRedisDown`]).
 //! - Errors to clients are safe ([`errors::ClientError`]): kind, entry, a
 //!   short reason and what to do; the log keeps the whole error.
 //! - Provider keys stay in the router's providers: nothing the relay sends
@@ -55,6 +58,7 @@ mod request_id;
 mod routes;
 mod serve;
 pub mod settings;
+mod shared;
 mod state;
 mod task;
 mod writer;
@@ -62,5 +66,7 @@ mod writer;
 pub use access::CredentialKind;
 pub use routes::app;
 pub use serve::{Relay, DEFAULT_OPENAI_MODELS};
-pub use settings::{MetricsAccess, OpenAiFront, ServerSettings, TokenEntry};
+pub use settings::{
+    MetricsAccess, OnRedisDown, OpenAiFront, ServerSettings, SharedSettings, TokenEntry,
+};
 pub use state::AppState;

@@ -80,6 +80,8 @@ pub struct Metrics {
     utterance_delays: Family<LimitLabel, Counter>,
     auth_rejections: Family<ReasonLabel, Counter>,
     client_errors: Family<KindLabel, Counter>,
+    shared_up: Gauge,
+    shared_fallbacks: Counter,
     phrase_cache: PhraseCacheCounters,
 }
 
@@ -182,6 +184,8 @@ impl Metrics {
         let utterance_delays = Family::<LimitLabel, Counter>::default();
         let auth_rejections = Family::<ReasonLabel, Counter>::default();
         let client_errors = Family::<KindLabel, Counter>::default();
+        let shared_up = Gauge::default();
+        let shared_fallbacks = Counter::default();
         registry.register(
             "voxwire_sessions",
             "WebSocket sessions opened",
@@ -264,6 +268,16 @@ impl Metrics {
         );
         let phrase_cache = PhraseCacheCounters::default();
         phrase_cache.register(&mut registry);
+        registry.register(
+            "voxwire_shared_state_up",
+            "Whether the fleet's shared Redis ([server.shared]) answered its last call (1) or not (0; always 0 when none is configured)",
+            shared_up.clone(),
+        );
+        registry.register(
+            "voxwire_shared_state_fallbacks",
+            "Checks (sessions per credential, per-credential rates) counted in this process because the shared Redis was down",
+            shared_fallbacks.clone(),
+        );
         Self {
             registry,
             sessions,
@@ -284,6 +298,8 @@ impl Metrics {
             auth_rejections,
             client_errors,
             phrase_cache,
+            shared_up,
+            shared_fallbacks,
         }
     }
 
@@ -369,6 +385,16 @@ impl Metrics {
                 kind: kind.as_str().to_string(),
             })
             .inc();
+    }
+
+    /// Sets whether the shared Redis answered its last call.
+    pub fn shared_state_up(&self, up: bool) {
+        self.shared_up.set(i64::from(up));
+    }
+
+    /// Counts a check counted in process because the shared Redis was down.
+    pub fn shared_state_fallback(&self) {
+        self.shared_fallbacks.inc();
     }
 
     /// Brings the per-entry usage counters up to the router's totals (the

@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::random;
 use crate::routes;
 use crate::settings::ServerSettings;
+use crate::shared::Shared;
 use crate::state::{AppState, Sessions};
 
 /// The model names the OpenAI front serves when `[server.openai] models` is
@@ -97,6 +98,8 @@ impl Relay {
             .filter(|t| t.id == "generated" && generated.is_some())
             .collect();
         let (shutdown_tx, shutdown) = watch::channel(false);
+        let metrics = Arc::new(Metrics::default());
+        let shared = Shared::new(&settings.shared, metrics.clone())?.map(Arc::new);
         let state = Arc::new(AppState {
             router,
             openai_models,
@@ -104,9 +107,10 @@ impl Relay {
             query_tokens,
             settings,
             browser_keys,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             sessions: Sessions::default(),
             rates: RateLimits::default(),
+            shared,
             shutdown,
         });
         Ok(Self {
@@ -170,6 +174,16 @@ impl Relay {
         let trimmer = crate::task::AbortOnDrop(tokio::spawn(crate::memory::trim_after_sessions(
             state.sessions.ended.clone(),
         )));
+        // Renews this relay's leases in the shared Redis; told to finish
+        // (removing the last released leases) once every session has ended.
+        let (keeper_stop, keeper) = match state.shared.clone() {
+            Some(shared) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let task = crate::task::AbortOnDrop(tokio::spawn(shared.keep(rx)));
+                (Some(tx), Some(task))
+            }
+            None => (None, None),
+        };
         axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await
@@ -179,6 +193,11 @@ impl Relay {
         let deadline = tokio::time::Instant::now() + grace + Duration::from_secs(1);
         while state.sessions.active() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let (Some(stop), Some(mut keeper)) = (keeper_stop, keeper) {
+            let _ = stop.send(());
+            // Bounded: each removal has its own timeout; the TTL does the rest.
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut keeper.0).await;
         }
         Ok(())
     }

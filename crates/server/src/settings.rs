@@ -45,6 +45,94 @@ pub struct OpenAiFront {
     pub voices: std::collections::BTreeMap<String, String>,
 }
 
+/// What a relay does when the shared Redis does not answer (in time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnRedisDown {
+    /// Count in this process, as a relay alone does; logged once per outage
+    /// and counted in `voxwire_shared_state_fallbacks`.
+    #[default]
+    Local,
+    /// Refuse new sessions (503) until Redis answers again; sessions already
+    /// running go on.
+    Refuse,
+}
+
+/// State shared by a fleet of relays in one Redis: `[server.shared]`.
+/// Without `redis_url` every count stays in process.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharedSettings {
+    /// `redis://[user:password@]host[:port][/db]`; never printed (it may
+    /// hold a password). Unset: nothing is shared.
+    pub redis_url: Option<Secret>,
+    /// What to do while Redis is down (or slower than `timeout_ms`).
+    pub on_redis_down: OnRedisDown,
+    /// Every key the relays write starts with `<key_prefix>:`.
+    pub key_prefix: String,
+    /// The longest one Redis call may take; a slower Redis counts as down.
+    pub timeout_ms: u64,
+    /// A session's lease on its credential's count lasts this long unless its
+    /// relay renews it (every third of it): a relay that dies leaks nothing
+    /// for longer.
+    pub lease_ttl_s: u64,
+}
+
+impl Default for SharedSettings {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            on_redis_down: OnRedisDown::Local,
+            key_prefix: "voxwire".into(),
+            timeout_ms: 250,
+            lease_ttl_s: 30,
+        }
+    }
+}
+
+impl SharedSettings {
+    /// Rejects settings that cannot work.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(url) = &self.redis_url {
+            let parsed = url::Url::parse(url.expose()).map_err(|_| {
+                TtsError::config("[server.shared] redis_url is not a URL (redis://host:port)")
+            })?;
+            if parsed.scheme() != "redis" || parsed.host_str().is_none_or(str::is_empty) {
+                return Err(TtsError::config(
+                    "[server.shared] redis_url must be redis://host[:port][/db]",
+                ));
+            }
+        }
+        if self.key_prefix.is_empty()
+            || self.key_prefix.len() > 64
+            || !self
+                .key_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            return Err(TtsError::config(
+                "[server.shared] key_prefix must be 1 to 64 of A-Z a-z 0-9 - _ . :",
+            ));
+        }
+        if !(1..=10_000).contains(&self.timeout_ms) {
+            return Err(TtsError::config(
+                "[server.shared] timeout_ms must be from 1 to 10000",
+            ));
+        }
+        if !(3..=3_600).contains(&self.lease_ttl_s) {
+            return Err(TtsError::config(
+                "[server.shared] lease_ttl_s must be from 3 to 3600",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The longest one Redis call may take.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
 /// Everything the relay can be told.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -114,6 +202,8 @@ pub struct ServerSettings {
     pub web_dir: Option<PathBuf>,
     /// The OpenAI speech front's models and voices.
     pub openai: OpenAiFront,
+    /// What a fleet of relays shares in Redis (nothing unless `redis_url` is set).
+    pub shared: SharedSettings,
 }
 
 impl Default for ServerSettings {
@@ -144,6 +234,7 @@ impl Default for ServerSettings {
             shutdown_grace_s: 10,
             web_dir: None,
             openai: OpenAiFront::default(),
+            shared: SharedSettings::default(),
         }
     }
 }
@@ -204,7 +295,7 @@ impl ServerSettings {
                 "server tokens must be at least 16 characters",
             ));
         }
-        Ok(())
+        self.shared.validate()
     }
 
     /// The API tokens in the form the auth checks use.
@@ -277,5 +368,56 @@ mod tests {
         let settings = ServerSettings::from_table(&table, &[]).expect("accepted settings");
         assert_eq!(settings.openai.models["tts-1-hd"], vec!["xai".to_string()]);
         assert_eq!(settings.openai.voices["alloy"], "eve");
+    }
+
+    /// The `[server.shared]` example of docs/fleet.md is accepted as it stands.
+    #[test]
+    fn the_fleet_guide_example_parses() {
+        let guide = include_str!("../../../docs/fleet.md");
+        let block = guide
+            .split("```toml\n[server.shared]\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a [server.shared] example in docs/fleet.md");
+        let table: toml::Table = toml::from_str(&format!("[shared]\n{block}")).expect("valid TOML");
+        let settings = ServerSettings::from_table(&table, &[]).expect("accepted settings");
+        assert_eq!(settings.shared.on_redis_down, OnRedisDown::Local);
+        assert_eq!(settings.shared.timeout(), Duration::from_millis(250));
+        assert!(settings.shared.redis_url.is_some());
+    }
+
+    /// `[server.shared]`: off by default, parsed, and refused when it cannot work.
+    #[test]
+    fn the_shared_table_is_parsed_and_validated() {
+        let off = ServerSettings::from_table(&toml::Table::new(), &[]).expect("defaults");
+        assert_eq!(off.shared, SharedSettings::default());
+        assert!(off.shared.redis_url.is_none());
+        let parse = |text: &str| {
+            let table: toml::Table = toml::from_str(text).expect("valid TOML");
+            ServerSettings::from_table(&table, &[])
+        };
+        let on = parse(
+            "[shared]\nredis_url = \"redis://:pw@10.0.0.5:6379/2\"\non_redis_down = \"refuse\"\nkey_prefix = \"eu-fleet\"\ntimeout_ms = 100\n",
+        )
+        .expect("accepted");
+        assert_eq!(on.shared.on_redis_down, OnRedisDown::Refuse);
+        assert_eq!(on.shared.key_prefix, "eu-fleet");
+        assert_eq!(on.shared.timeout(), Duration::from_millis(100));
+        assert!(
+            !format!("{on:?}").contains("pw@"),
+            "the URL is never printed"
+        );
+        for bad in [
+            "[shared]\nredis_url = \"http://10.0.0.5\"\n",
+            "[shared]\nredis_url = \"not a url\"\n",
+            "[shared]\non_redis_down = \"panic\"\n",
+            "[shared]\nkey_prefix = \"\"\n",
+            "[shared]\nkey_prefix = \"has space\"\n",
+            "[shared]\ntimeout_ms = 0\n",
+            "[shared]\nlease_ttl_s = 1\n",
+            "[shared]\nredis = \"redis://h\"\n",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

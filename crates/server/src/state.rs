@@ -11,7 +11,8 @@ use voxwire_router::Router;
 use crate::auth::ApiToken;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
-use crate::settings::ServerSettings;
+use crate::settings::{OnRedisDown, ServerSettings};
+use crate::shared::{Acquired, Lease, Shared};
 
 /// Shared by every request.
 pub struct AppState {
@@ -27,6 +28,8 @@ pub struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) sessions: Sessions,
     pub(crate) rates: RateLimits,
+    /// The fleet's Redis (`[server.shared]`), when configured.
+    pub(crate) shared: Option<Arc<Shared>>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
@@ -34,6 +37,25 @@ impl AppState {
     /// The counters, for `/metrics` and tests.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Takes one utterance from `principal`'s per-credential rate, or says
+    /// how long until it can; always `Ok` when none is configured. Shared
+    /// across the fleet when Redis is, in process while Redis is down.
+    pub(crate) async fn take_rate(&self, principal: &str) -> Result<(), std::time::Duration> {
+        let Some(per_second) = self.settings.token_utterances_per_second else {
+            return Ok(());
+        };
+        if let Some(shared) = &self.shared {
+            match shared
+                .take_rate(principal, per_second, self.settings.token_utterance_burst)
+                .await
+            {
+                Ok(taken) => return taken,
+                Err(_down) => shared.fell_back(),
+            }
+        }
+        self.rates.take(principal, &self.settings)
     }
 }
 
@@ -50,23 +72,49 @@ pub(crate) struct Sessions {
 pub(crate) enum Refused {
     Total,
     PerPrincipal,
+    /// The fleet's Redis is down and `on_redis_down = "refuse"`.
+    SharedDown,
 }
 
 /// Holds one session's place; dropping it gives the place back.
 pub(crate) struct SessionSlot {
     state: Arc<AppState>,
     principal: String,
+    /// Its lease on the credential's count across the fleet (returned on drop).
+    _lease: Option<Lease>,
 }
 
 impl Sessions {
-    pub fn open(state: &Arc<AppState>, principal: &str) -> Result<SessionSlot, Refused> {
+    /// Opens a session for `principal`: under `max_sessions` in this
+    /// process, and under `max_sessions_per_token` across the fleet when
+    /// Redis is shared (in this process otherwise, or while Redis is down
+    /// under `on_redis_down = "local"`).
+    pub async fn open(state: &Arc<AppState>, principal: &str) -> Result<SessionSlot, Refused> {
         let s = &state.sessions;
+        if s.total.load(Ordering::SeqCst) >= state.settings.max_sessions {
+            return Err(Refused::Total);
+        }
+        let limit = state.settings.max_sessions_per_token;
+        let (lease, counted) = match &state.shared {
+            None => (None, false),
+            Some(shared) => match shared.acquire(principal, limit).await {
+                Ok(Acquired::Granted(lease)) => (Some(lease), true),
+                Ok(Acquired::Full) => return Err(Refused::PerPrincipal),
+                Err(_down) => match shared.policy {
+                    OnRedisDown::Refuse => return Err(Refused::SharedDown),
+                    OnRedisDown::Local => {
+                        shared.fell_back();
+                        (Some(shared.lease_unchecked(principal)), false)
+                    }
+                },
+            },
+        };
         let mut per = s.per_principal.lock().unwrap_or_else(|p| p.into_inner());
         if s.total.load(Ordering::SeqCst) >= state.settings.max_sessions {
             return Err(Refused::Total);
         }
         let mine = per.entry(principal.to_string()).or_default();
-        if *mine >= state.settings.max_sessions_per_token {
+        if !counted && *mine >= limit {
             return Err(Refused::PerPrincipal);
         }
         *mine += 1;
@@ -75,6 +123,7 @@ impl Sessions {
         Ok(SessionSlot {
             state: state.clone(),
             principal: principal.to_string(),
+            _lease: lease,
         })
     }
 

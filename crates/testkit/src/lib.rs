@@ -38,3 +38,4 @@ pub mod mock_elevenlabs;
 pub mod mock_openai;
 pub mod mock_xai;
 pub mod python;
+pub mod redis_server;

@@ -289,7 +289,7 @@ impl Engine {
                     }
                 }
                 () = sleep_until(self.rate_deadline.unwrap_or(far)), if self.rate_deadline.is_some() => {
-                    self.take_turns();
+                    self.take_turns().await;
                     self.pump(&mut input).await;
                 }
                 () = sleep_until(idle_deadline) => {
@@ -415,7 +415,7 @@ impl Engine {
                 return;
             }
             self.utterances.admit();
-            self.take_turns();
+            self.take_turns().await;
         }
         self.pump(input).await;
     }
@@ -424,13 +424,12 @@ impl Engine {
     /// in order, as the session's and the credential's buckets allow; sets
     /// when the next may try again. An utterance over a rate waits (inside
     /// `max_pending_utterances`); it is never refused for the rate.
-    fn take_turns(&mut self) {
+    async fn take_turns(&mut self) {
         self.rate_deadline = None;
         while self.utterances.waiting() {
-            let settings = &self.state.settings;
             let wait = self.rate.wait();
             let (wait, limit) = if wait.is_zero() {
-                match self.state.rates.take(&self.spec.principal, settings) {
+                match self.state.take_rate(&self.spec.principal).await {
                     Ok(()) => {
                         let _ = self.rate.take();
                         self.utterances.clear_next();

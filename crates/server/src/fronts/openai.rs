@@ -320,7 +320,7 @@ async fn speak(state: Arc<AppState>, headers: HeaderMap, body: Bytes) -> Result<
             None,
         ));
     }
-    let slot = match Sessions::open(&state, &principal.key) {
+    let slot = match Sessions::open(&state, &principal.key).await {
         Ok(slot) => slot,
         Err(Refused::Total) => {
             state.metrics.limit_breached("max_sessions");
@@ -338,6 +338,16 @@ async fn speak(state: Arc<AppState>, headers: HeaderMap, body: Bytes) -> Result<
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many concurrent requests for this credential",
                 "rate_limit_error",
+                None,
+                None,
+            ));
+        }
+        Err(Refused::SharedDown) => {
+            state.metrics.limit_breached("shared_state_down");
+            return Err(openai_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                crate::fronts::xai_ws::SHARED_DOWN,
+                "server_error",
                 None,
                 None,
             ));

@@ -273,7 +273,7 @@ async fn take_turn(state: &AppState, principal: &str) -> Result<(), std::time::D
     let give_up = tokio::time::Instant::now() + MAX_RATE_WAIT;
     let mut delayed = false;
     loop {
-        match state.rates.take(principal, &state.settings) {
+        match state.take_rate(principal).await {
             Ok(()) => return Ok(()),
             Err(wait) if tokio::time::Instant::now() + wait <= give_up => {
                 if !delayed {

@@ -62,6 +62,11 @@ pub(crate) fn stream_format(codec: Option<&str>, rate: Option<u32>) -> Result<Au
     Ok(format)
 }
 
+/// Why a new session is refused while the fleet's Redis is down under
+/// `on_redis_down = "refuse"`.
+pub(crate) const SHARED_DOWN: &str =
+    "the relay cannot reach its fleet's shared state (Redis), so it takes no new sessions now: retry shortly";
+
 pub(crate) async fn upgrade(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -98,7 +103,7 @@ pub(crate) async fn upgrade(
             return json_error(StatusCode::BAD_REQUEST, "speed is out of range");
         }
     }
-    let slot = match Sessions::open(&state, &principal.key) {
+    let slot = match Sessions::open(&state, &principal.key).await {
         Ok(slot) => slot,
         Err(Refused::Total) => {
             state.metrics.limit_breached("max_sessions");
@@ -113,6 +118,10 @@ pub(crate) async fn upgrade(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many concurrent sessions for this credential",
             );
+        }
+        Err(Refused::SharedDown) => {
+            state.metrics.limit_breached("shared_state_down");
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, SHARED_DOWN);
         }
     };
     let mut config = StreamConfig {

@@ -1,0 +1,170 @@
+//! Relays as a fleet, end to end (issue 40, step 1): two `voxwire serve`
+//! processes over the offline voice share one real `redis-server` through
+//! `[server.shared]`. A token allowed two sessions gets two across both and
+//! the third is refused on either; a relay killed with its sessions open
+//! leaks them for no longer than the lease TTL; with Redis killed the open
+//! session speaks on and new sessions follow `on_redis_down`, and once Redis
+//! is back the count is shared again. The relays' stderr is closed after
+//! their first line (`common::start`): logging the outage must not fail them.
+//! (The in-process suite with the rate and
+//! the `refuse` policy is `crates/server/tests/fleet.rs`.)
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use voxwire_testkit::redis_server::RedisServer;
+
+const TOKEN: &str = "fleet-test-token-0123456789";
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn config(redis: &RedisServer) -> String {
+    format!(
+        "[server]\nmax_sessions_per_token = 2\n\n[server.shared]\nredis_url = \"{}\"\nlease_ttl_s = 3\n\n[[chain]]\nprovider = \"espeak\"\n",
+        redis.url()
+    )
+}
+
+async fn serve(dir: &std::path::Path, redis: &RedisServer) -> (common::Relay, String) {
+    let envs = [("VOXWIRE_SERVER_TOKEN", TOKEN)];
+    common::start(common::serve_command(dir, &config(redis), "ESPEAK", &envs)).await
+}
+
+/// A session on `addr`, or the upgrade's HTTP status.
+async fn open(addr: &str) -> Result<Ws, u16> {
+    let mut request = format!("ws://{addr}/v1/tts?codec=pcm&sample_rate=24000")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    match tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(request),
+    )
+    .await
+    .expect("an answer in time")
+    {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Sends an utterance; `read_to_end` reads it to its `audio.done`.
+async fn send(ws: &mut Ws, text: &str) {
+    let delta = serde_json::json!({"type": "text.delta", "delta": text}).to_string();
+    ws.send(Message::text(delta)).await.unwrap();
+    ws.send(Message::text(r#"{"type":"text.done"}"#))
+        .await
+        .unwrap();
+}
+
+/// Audio frames read until `audio.done` (panics on an error frame).
+async fn read_to_end(ws: &mut Ws) -> usize {
+    let mut chunks = 0;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("a frame within 30 s")
+            .expect("the session stays open")
+            .expect("a frame");
+        let Message::Text(frame) = frame else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap();
+        match v["type"].as_str() {
+            Some("audio.delta") => chunks += 1,
+            Some("audio.done") => return chunks,
+            Some("error") => panic!("{v}"),
+            _ => {}
+        }
+    }
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn leases(redis: &RedisServer) -> String {
+    redis
+        .command(&["ZCARD", "voxwire:sessions:token:env"])
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_serve_processes_count_a_credentials_sessions_together() {
+    let redis = RedisServer::start().expect("a redis-server (cargo xtask setup installs it)");
+    let dir = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a_dir).unwrap();
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let (a, a_addr) = serve(&a_dir, &redis).await;
+    let (_b, b_addr) = serve(&b_dir, &redis).await;
+    let mut on_a = open(&a_addr).await.unwrap();
+    let mut on_b = open(&b_addr).await.unwrap();
+    assert_eq!(open(&a_addr).await.err(), Some(429));
+    assert_eq!(open(&b_addr).await.err(), Some(429));
+    send(&mut on_a, "Two relays, one count.").await;
+    assert!(read_to_end(&mut on_a).await > 0);
+    send(&mut on_b, "The second relay speaks too.").await;
+    assert!(read_to_end(&mut on_b).await > 0);
+    // The first relay dies with its session open: its lease lapses within
+    // the TTL (3 s), and the second relay takes a session in its place.
+    drop(a);
+    drop(on_a);
+    eventually("the dead relay's lease expires", || async {
+        leases(&redis) == ":1"
+    })
+    .await;
+    let _again = open(&b_addr).await.unwrap();
+    assert_eq!(open(&b_addr).await.err(), Some(429));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_redis_killed_a_session_speaks_on_and_counting_is_shared_again_after() {
+    let mut redis = RedisServer::start().expect("a redis-server (cargo xtask setup installs it)");
+    let dir = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a_dir).unwrap();
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let (_a, a_addr) = serve(&a_dir, &redis).await;
+    let (_b, b_addr) = serve(&b_dir, &redis).await;
+    let mut running = open(&a_addr).await.unwrap();
+    send(
+        &mut running,
+        "This long sentence is spoken while the fleet's shared state goes away, and it is heard to its end all the same.",
+    )
+    .await;
+    redis.stop();
+    assert!(read_to_end(&mut running).await > 0);
+    send(&mut running, "And again, with Redis gone.").await;
+    assert!(read_to_end(&mut running).await > 0);
+    // on_redis_down = "local" (the default): each relay counts alone.
+    let _a2 = open(&a_addr).await.unwrap();
+    assert_eq!(open(&a_addr).await.err(), Some(429));
+    let _b1 = open(&b_addr).await.unwrap();
+    redis.restart().unwrap();
+    eventually(
+        "the three live sessions are counted in Redis again",
+        || async { leases(&redis) == ":3" },
+    )
+    .await;
+    // Shared again: the second relay holds one session, yet the fleet is full.
+    assert_eq!(open(&b_addr).await.err(), Some(429));
+    send(&mut running, "Still here once Redis is back.").await;
+    assert!(read_to_end(&mut running).await > 0);
+}
