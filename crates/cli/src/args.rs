@@ -33,6 +33,28 @@ pub enum Command {
     /// Run the relay with failover: xAI-compatible TTS (WebSocket and REST at /v1/tts),
     /// OpenAI-compatible speech (POST /v1/audio/speech), and the browser demo page.
     Serve(ServeArgs),
+    /// Show or empty the phrase cache (`[cache]`; with none configured, the default disk store).
+    Cache(CacheArgs),
+}
+
+/// `voxwire cache`.
+#[derive(Debug, Clone, Args)]
+pub struct CacheArgs {
+    /// What to do with the cache.
+    #[command(subcommand)]
+    pub action: CacheAction,
+    /// Read this config file (default: $VOXWIRE_CONFIG, else ./voxwire.toml when present).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// What `voxwire cache` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum CacheAction {
+    /// How many sentences the cache holds, and their bytes.
+    Stats,
+    /// Forget every cached sentence.
+    Clear,
 }
 
 /// Options shared by every subcommand that builds providers.
@@ -75,6 +97,9 @@ pub struct SayArgs {
     /// Print one line per provider attempt.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Neither play sentences from the phrase cache nor keep any in it.
+    #[arg(long)]
+    pub no_cache: bool,
     /// Provider and config selection.
     #[command(flatten)]
     pub chain: ChainArgs,

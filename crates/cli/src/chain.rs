@@ -121,7 +121,10 @@ impl Built {
 pub fn phrase_cache(config: &Config) -> Result<Option<PhraseCache>, CliError> {
     let settings =
         CacheSettings::from_table(&config.cache).map_err(|e| CliError::from_validation(&e))?;
-    Ok(settings.map(|s| PhraseCache::from_settings(&s)))
+    settings
+        .map(|s| PhraseCache::from_settings(&s))
+        .transpose()
+        .map_err(|e| CliError::from_validation(&e))
 }
 
 /// A router over `entries`, with the phrase cache if there is one.

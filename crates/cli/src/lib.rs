@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod cache;
 pub mod chain;
 pub mod config;
 pub mod doctor;
@@ -130,6 +131,7 @@ pub fn run(cli: Cli, vars: Vec<(String, String)>) -> Result<(), CliError> {
         Command::Voices(args) => with_runtime(voices::run(args, vars)),
         Command::Doctor(args) => with_runtime(doctor::run(args, vars)),
         Command::Serve(args) => serve::run(args, vars),
+        Command::Cache(args) => with_runtime(cache::run(args, vars)),
     }
 }
 

@@ -145,7 +145,10 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, CliError> {
         .zip(&built.providers)
         .map(|(name, p)| (name.clone(), p.describe()))
         .collect();
-    let cache = crate::chain::phrase_cache(config)?;
+    let cache = match args.no_cache {
+        true => None,
+        false => crate::chain::phrase_cache(config)?,
+    };
     let router = crate::chain::router(built.into_entries(), settings, cache.as_ref())?;
 
     let mut progress = Progress::for_text(progress_size.0, progress_size.1);
@@ -538,6 +541,7 @@ mod tests {
             format: None,
             sample_rate: DEFAULT_SAMPLE_RATE,
             verbose: false,
+            no_cache: false,
             play: false,
             chain: ChainArgs {
                 providers: vec!["fake-fail".into(), "fake-ok".into()],

@@ -368,8 +368,10 @@ impl Router {
     pub fn from_config(config: &Config) -> Result<(Self, Vec<Skipped>)> {
         let settings = RouterSettings::from_table(&config.router)?;
         #[cfg(feature = "cache")]
-        let cache = cache::CacheSettings::from_table(&config.cache)?
-            .map(|s| cache::PhraseCache::from_settings(&s));
+        let cache = match cache::CacheSettings::from_table(&config.cache)? {
+            Some(settings) => Some(cache::PhraseCache::from_settings(&settings)?),
+            None => None,
+        };
         #[cfg(not(feature = "cache"))]
         let cache = match config.cache.is_empty() {
             true => None,

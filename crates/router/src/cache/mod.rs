@@ -15,13 +15,17 @@
 //!   vendor), before any attempt. A hit plays at once, in order with the
 //!   live sentences around it (it is one more piece of the session's
 //!   pipeline), and is announced as `SessionEvent::Serving { cached: true }`.
-//! - **Stores** ([`PhraseStore`]): in memory ([`MemoryStore`]); the bytes
+//! - **Stores** ([`PhraseStore`]): in memory ([`MemoryStore`]), on disk
+//!   (`DiskStore`, feature `disk-cache`: the CLI's and the relay's
+//!   default, surviving restarts); the bytes
 //!   every store keeps are checked on read ([`CachedPhrase::decode`]): a bad
 //!   value is a miss, never bad audio.
 //!
-//! Config: `[cache]` with `store = "memory"`, `max_bytes` and `ttl_s`; a
+//! Config: `[cache]` with `store` (`"disk"` or `"memory"`), `path`, `max_bytes` and `ttl_s`; a
 //! chain entry's `policy.cache = false` keeps it out.
 
+#[cfg(feature = "disk-cache")]
+mod disk;
 mod key;
 mod memory;
 mod store;
@@ -38,6 +42,8 @@ use voxwire_core::{
     AudioFormat, Result, SpanTimes, SynthesisRequest, TextSpan, TtsError, WordTime,
 };
 
+#[cfg(feature = "disk-cache")]
+pub use disk::DiskStore;
 pub use key::PhraseKey;
 pub(crate) use key::{cacheable, Normalized};
 pub use memory::MemoryStore;
@@ -58,14 +64,28 @@ pub const MAX_PHRASE_BYTES: usize = 8 << 20;
 pub enum StoreKind {
     /// This process's memory.
     Memory,
+    /// A file that survives restarts (feature `disk-cache`): the default
+    /// where it is built in, as in the CLI and the relay.
+    Disk,
+}
+
+impl StoreKind {
+    /// The store used when `[cache]` names none: disk where it is built in.
+    pub const DEFAULT: StoreKind = if cfg!(feature = "disk-cache") {
+        StoreKind::Disk
+    } else {
+        StoreKind::Memory
+    };
 }
 
 /// The `[cache]` table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheSettings {
-    /// Where cached sentences are kept.
+    /// Where cached sentences are kept (default: disk where built in, else memory).
     pub store: StoreKind,
+    /// The disk store's file (default: `voxwire/phrases.redb` in the user's cache directory).
+    pub path: Option<std::path::PathBuf>,
     /// The most bytes the store holds (least recently used go first).
     pub max_bytes: u64,
     /// How long a cached sentence is kept, in seconds.
@@ -75,7 +95,8 @@ pub struct CacheSettings {
 impl Default for CacheSettings {
     fn default() -> Self {
         Self {
-            store: StoreKind::Memory,
+            store: StoreKind::DEFAULT,
+            path: None,
             max_bytes: 64 << 20,
             ttl_s: 7 * 86_400,
         }
@@ -158,12 +179,34 @@ impl PhraseCache {
         Self::new(Arc::new(MemoryStore::new(max_bytes)), ttl)
     }
 
-    /// The cache `[cache]` describes.
-    pub fn from_settings(settings: &CacheSettings) -> Self {
+    /// The cache `[cache]` describes; opening a disk store can fail (a
+    /// `Config` error naming the file), as can asking for one this build
+    /// lacks.
+    pub fn from_settings(settings: &CacheSettings) -> Result<Self> {
         let ttl = Duration::from_secs(settings.ttl_s);
         match settings.store {
-            StoreKind::Memory => Self::memory(settings.max_bytes, ttl),
+            StoreKind::Memory => Ok(Self::memory(settings.max_bytes, ttl)),
+            #[cfg(feature = "disk-cache")]
+            StoreKind::Disk => {
+                let path = match &settings.path {
+                    Some(path) => path.clone(),
+                    None => DiskStore::default_path().ok_or_else(|| {
+                        TtsError::config("no user cache directory for the phrase cache: set [cache] path")
+                    })?,
+                };
+                let store = DiskStore::open(path, settings.max_bytes)?;
+                Ok(Self::new(Arc::new(store), ttl))
+            }
+            #[cfg(not(feature = "disk-cache"))]
+            StoreKind::Disk => Err(TtsError::config(
+                "[cache] store = \"disk\" needs voxwire-router's `disk-cache` feature: use store = \"memory\"",
+            )),
         }
+    }
+
+    /// How long each sentence is kept.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     /// The store.
