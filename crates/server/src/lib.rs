@@ -53,6 +53,7 @@ mod fronts;
 mod limits;
 mod memory;
 pub mod metrics;
+mod quota;
 mod random;
 mod request_id;
 mod routes;

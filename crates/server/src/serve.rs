@@ -80,6 +80,8 @@ impl Relay {
             settings.tokens.push(crate::TokenEntry {
                 id: "generated".into(),
                 secret: token.clone(),
+                chars_per_minute: None,
+                chars_per_day: None,
             });
             generated = Some(token);
         }
@@ -100,6 +102,7 @@ impl Relay {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let metrics = Arc::new(Metrics::default());
         let shared = Shared::new(&settings.shared, metrics.clone())?.map(Arc::new);
+        let quotas = crate::quota::Quotas::new(&settings);
         let state = Arc::new(AppState {
             router,
             openai_models,
@@ -111,6 +114,7 @@ impl Relay {
             sessions: Sessions::default(),
             rates: RateLimits::default(),
             shared,
+            quotas,
             shutdown,
         });
         Ok(Self {

@@ -450,6 +450,15 @@ impl Engine {
     async fn pump(&mut self, input: &mut SessionInput) {
         let timeout = self.state.settings.client_send_timeout();
         while let Some((index, sentence)) = self.utterances.next_to_send(&SEND_LIMIT) {
+            if self.utterances.first_sending(index) {
+                let chars = sentence.chars().count();
+                if let Err(over) = self.state.charge_quota(&self.spec.principal, chars).await {
+                    tracing::info!(principal = %self.spec.principal, quota = over.quota, "relay session: utterance over its quota");
+                    self.utterances.refuse_unsent(index, over.client_error());
+                    self.emit_ends();
+                    continue;
+                }
+            }
             if submit(input, &sentence, timeout).await.is_err() {
                 // The router session is gone: its events say why, and the
                 // sentence goes to the next session with the others.

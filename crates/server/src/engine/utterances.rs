@@ -34,6 +34,9 @@ struct Owed {
     text: String,
     /// Bytes of `text` sent to the router: where the next sentence starts.
     sent_upto: usize,
+    /// Bytes of `text` counted against the credential's quota: a sentence
+    /// sent again on a fresh router session is not counted twice.
+    charged_upto: usize,
     /// Sentences sent to the router and not yet ended, in order.
     sentences: VecDeque<Sentence>,
     /// Sentences released and not yet sent (sent in order, a bounded number
@@ -59,6 +62,7 @@ impl Owed {
         Self {
             text: String::new(),
             sent_upto: 0,
+            charged_upto: 0,
             sentences: VecDeque::new(),
             unsent: VecDeque::new(),
             closed: false,
@@ -90,6 +94,7 @@ impl Owed {
             len: sentence.len(),
         });
         self.sent_upto += sentence.len();
+        self.charged_upto = self.charged_upto.max(self.sent_upto);
     }
 }
 
@@ -316,6 +321,31 @@ impl Utterances {
         let next = self.owed[index].unsent.front()?;
         let room = out < limit.sentences && (out == 0 || out_bytes + next.len() <= limit.bytes);
         room.then(|| (index, next.clone()))
+    }
+
+    /// Whether the sentence [`Self::next_to_send`] gave for the utterance at
+    /// `index` is new text (to count against the quota), not one sent again.
+    pub fn first_sending(&self, index: usize) -> bool {
+        self.owed
+            .get(index)
+            .is_some_and(|o| o.sent_upto >= o.charged_upto)
+    }
+
+    /// The utterance at `index` is refused before its next sentence (a
+    /// quota): what it already sent is spoken, the rest is not; it ends with
+    /// `error`, and if the client is still writing it the rest of its text is
+    /// ignored.
+    pub fn refuse_unsent(&mut self, index: usize, error: ClientError) {
+        let is_writing = self.writing.admitted && index + 1 == self.owed.len();
+        let Some(owed) = self.owed.get_mut(index) else {
+            return;
+        };
+        owed.unsent.clear();
+        owed.closed = true;
+        owed.failure.get_or_insert(error);
+        if is_writing {
+            self.end_writing_early();
+        }
     }
 
     /// Whether an owed utterance still waits for its turn under the rate limits.

@@ -139,6 +139,17 @@ pub(crate) async fn synthesize(
         }
         return response;
     }
+    // The whole text is handed on at once: it is counted against the
+    // token's character quotas as one.
+    if let Err(over) = state
+        .charge_quota(&principal.key, request.text.chars().count())
+        .await
+    {
+        state
+            .metrics
+            .client_error(voxwire_core::ErrorKind::RateLimited);
+        return quota_refusal(&over);
+    }
     let mut synthesis = SynthesisRequest::new(request.text).format(format);
     synthesis.voice = request.voice_id;
     synthesis.language = request.language.filter(|l| !l.eq_ignore_ascii_case("auto"));
@@ -212,6 +223,21 @@ pub(crate) async fn synthesize(
         Body::from_stream(body),
     )
         .into_response()
+}
+
+/// 429 for a text over the token's character quota: xAI's error shape plus
+/// `kind`, and `Retry-After` when the quota's window starts again.
+fn quota_refusal(over: &crate::quota::Over) -> Response {
+    let body = serde_json::json!({
+        "error": over.client_error().message(),
+        "kind": voxwire_core::ErrorKind::RateLimited.as_str(),
+    });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let seconds = over.resets_in.as_secs().max(1).to_string();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&seconds) {
+        response.headers_mut().insert("retry-after", value);
+    }
+    response
 }
 
 /// What the body carries around the chain's samples.
