@@ -62,6 +62,7 @@ pub mod settings;
 mod shared;
 mod state;
 mod task;
+mod usage;
 mod writer;
 
 pub use access::CredentialKind;

@@ -32,6 +32,8 @@ pub struct AppState {
     pub(crate) shared: Option<Arc<Shared>>,
     /// Characters per token per minute and per day (`[server] tokens`).
     pub(crate) quotas: crate::quota::Quotas,
+    /// Usage per credential and per chain entry (`GET /v1/usage`).
+    pub(crate) usage: Arc<crate::usage::Usage>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 

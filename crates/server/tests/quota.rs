@@ -185,3 +185,101 @@ async fn without_shared_state_the_quota_holds_in_process() {
     names_the_quota(error["message"].as_str().unwrap());
     rest_fronts_refuse(&relay).await;
 }
+
+/// `GET /v1/usage` with `token` as Bearer: status and JSON.
+async fn usage_of(relay: &Started, token: &str) -> (u16, serde_json::Value) {
+    let reply = reqwest::Client::new()
+        .get(format!("http://{}/v1/usage", relay.addr))
+        .bearer_auth(token)
+        .timeout(LIMIT)
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status().as_u16();
+    (status, reply.json().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_is_the_fleets_on_either_relay() {
+    let redis = RedisServer::start().expect("a redis-server (cargo xtask setup installs it)");
+    let fake = FakeProvider::new("fake");
+    let shared = || {
+        let mut settings = token_settings();
+        settings.shared.redis_url = Some(voxwire_core::Secret::new(redis.url()));
+        settings
+    };
+    let a = start(fake_router(&fake), shared()).await;
+    let b = start(fake_router(&fake), shared()).await;
+    let mut on_a = open(&a).await;
+    let mut on_b = open(&b).await;
+    assert_eq!(ends(&utter(&mut on_a, TEXTS[0]).await), ["audio.done"]);
+    assert_eq!(ends(&utter(&mut on_b, TEXTS[1]).await), ["audio.done"]);
+    assert_eq!(ends(&utter(&mut on_b, "Ten chars.").await), ["audio.done"]);
+    // Each relay writes its counts within a second; either answers the fleet's.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (from_a, from_b) = loop {
+        let (status_a, from_a) = usage_of(&a, SERVER_TOKEN).await;
+        let (status_b, from_b) = usage_of(&b, SERVER_TOKEN).await;
+        assert_eq!((status_a, status_b), (200, 200), "{from_a} {from_b}");
+        if from_a == from_b && from_a["credentials"]["token:test"]["utterances"] == 3 {
+            break (from_a, from_b);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never the same: {from_a} {from_b}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(from_a, from_b);
+    let credential = &from_a["credentials"]["token:test"];
+    assert_eq!(credential["chars"], 60, "{from_a}");
+    assert_eq!(credential["failovers"], 0, "{from_a}");
+    assert!(
+        credential["audio_seconds"].as_f64().unwrap() > 0.0,
+        "{from_a}"
+    );
+    let entries = from_a["entries"].as_object().unwrap();
+    let (utterances, chars) = entries.values().fold((0, 0), |(u, c), e| {
+        (
+            u + e["utterances"].as_u64().unwrap(),
+            c + e["chars"].as_u64().unwrap(),
+        )
+    });
+    assert_eq!((utterances, chars), (3, 60), "{from_a}");
+    // Every key expires (35 days), refreshed on write.
+    let ttl: i64 = redis
+        .command(&["TTL", "voxwire:usage:cred:token:test"])
+        .unwrap()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap();
+    assert!((35 * 86_400 - 60..=35 * 86_400).contains(&ttl), "{ttl}");
+    // This relay's own counts, by credential, in /metrics.
+    let metrics = metrics_of(b.addr).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "voxwire_credential_chars_total{credential=\"token:test\"} "
+        ),
+        Some(35.0),
+        "{metrics}"
+    );
+    // Browser tokens may not read it.
+    let browser = mint(a.addr, ORIGIN, Some("user-1")).await;
+    assert_ne!(usage_of(&a, &browser).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_without_shared_state_is_the_relays_own() {
+    let fake = FakeProvider::new("fake");
+    let relay = start(fake_router(&fake), token_settings()).await;
+    let mut ws = open(&relay).await;
+    assert_eq!(ends(&utter(&mut ws, TEXTS[0]).await), ["audio.done"]);
+    let (status, usage) = usage_of(&relay, SERVER_TOKEN).await;
+    assert_eq!(status, 200);
+    assert_eq!(usage["credentials"]["token:test"]["chars"], 25, "{usage}");
+    assert_eq!(
+        usage["credentials"]["token:test"]["utterances"], 1,
+        "{usage}"
+    );
+}

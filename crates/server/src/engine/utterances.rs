@@ -425,6 +425,19 @@ impl Utterances {
         true
     }
 
+    /// Characters of the sentence being spoken (0 when none is).
+    pub fn speaking_chars(&mut self) -> usize {
+        let Some(owed) = self.speaking() else {
+            return 0;
+        };
+        let Some(sentence) = owed.sentences.front() else {
+            return 0;
+        };
+        owed.text
+            .get(sentence.offset..sentence.offset + sentence.len)
+            .map_or(0, |s| s.chars().count())
+    }
+
     /// The router ended the sentence being spoken.
     pub fn sentence_done(&mut self) {
         if let Some(owed) = self.speaking() {
