@@ -275,11 +275,46 @@ async fn usage_without_shared_state_is_the_relays_own() {
     let relay = start(fake_router(&fake), token_settings()).await;
     let mut ws = open(&relay).await;
     assert_eq!(ends(&utter(&mut ws, TEXTS[0]).await), ["audio.done"]);
+    // The xAI REST front counts too.
+    let reply = reqwest::Client::new()
+        .post(format!("http://{}/v1/tts", relay.addr))
+        .bearer_auth(SERVER_TOKEN)
+        .json(&serde_json::json!({"text": "Ten chars.", "output_format": {"codec": "pcm"}}))
+        .timeout(LIMIT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    assert!(!reply.bytes().await.unwrap().is_empty());
     let (status, usage) = usage_of(&relay, SERVER_TOKEN).await;
     assert_eq!(status, 200);
-    assert_eq!(usage["credentials"]["token:test"]["chars"], 25, "{usage}");
-    assert_eq!(
-        usage["credentials"]["token:test"]["utterances"], 1,
+    let credential = &usage["credentials"]["token:test"];
+    assert_eq!(credential["chars"], 35, "{usage}");
+    assert_eq!(credential["utterances"], 2, "{usage}");
+    assert!(
+        credential["audio_seconds"].as_f64().unwrap() > 0.0,
         "{usage}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_the_quota_is_counted_in_process() {
+    let mut redis = RedisServer::start().expect("a redis-server (cargo xtask setup installs it)");
+    let fake = FakeProvider::new("fake");
+    let relay = start(fake_router(&fake), quota_settings(Some(&redis))).await;
+    early_in_a_minute().await;
+    let mut ws = open(&relay).await;
+    redis.stop();
+    // The open session goes on; its characters are counted here meanwhile.
+    assert_eq!(ends(&utter(&mut ws, TEXTS[0]).await), ["audio.done"]);
+    assert_eq!(ends(&utter(&mut ws, TEXTS[1]).await), ["audio.done"]);
+    let error = refused(&utter(&mut ws, TEXTS[2]).await);
+    names_the_quota(error["message"].as_str().unwrap());
+    let metrics = metrics_of(relay.addr).await;
+    assert!(
+        sample(&metrics, "voxwire_shared_state_fallbacks_total ").unwrap_or(0.0) >= 3.0,
+        "{metrics}"
+    );
+    // Usage waits for Redis: the fleet's totals are not answered meanwhile.
+    assert_eq!(usage_of(&relay, SERVER_TOKEN).await.0, 503);
 }

@@ -15,6 +15,7 @@ use crate::access;
 use crate::encode::{Encoder, OutputFormat as Encoded};
 use crate::errors::{json_error, router_error};
 use crate::state::AppState;
+use crate::usage::Counts;
 
 /// `output_format` as xAI takes it.
 #[derive(Debug, Deserialize)]
@@ -150,6 +151,7 @@ pub(crate) async fn synthesize(
             .client_error(voxwire_core::ErrorKind::RateLimited);
         return quota_refusal(&over);
     }
+    let chars = u64::try_from(request.text.chars().count()).unwrap_or(u64::MAX);
     let mut synthesis = SynthesisRequest::new(request.text).format(format);
     synthesis.voice = request.voice_id;
     synthesis.language = request.language.filter(|l| !l.eq_ignore_ascii_case("auto"));
@@ -182,6 +184,24 @@ pub(crate) async fn synthesize(
         Vec::new()
     };
     metrics.audio_seconds(&entry, first.duration().as_secs_f64());
+    // Usage: the text once the chain answered, each chunk's audio, the end.
+    let usage = state.usage.clone();
+    let who = principal.key;
+    let counts = |chars, audio_seconds, utterances| Counts {
+        chars,
+        audio_seconds,
+        utterances,
+        failovers: 0,
+    };
+    usage.record(&metrics, &who, None, counts(chars, 0.0, 0));
+    usage.record(
+        &metrics,
+        &who,
+        Some(&entry),
+        counts(0, first.duration().as_secs_f64(), 0),
+    );
+    usage.record(&metrics, &who, Some(&entry), counts(0, 0.0, 1));
+    usage.chars_spoken(&entry, chars);
     let first_bytes = match encode(encoder.as_ref(), &first.data) {
         Ok(audio) => [head, audio].concat(),
         Err(e) => return e.into_response(),
@@ -191,6 +211,15 @@ pub(crate) async fn synthesize(
     let rest = stream.map(move |item| match item {
         Ok(chunk) => {
             metrics.audio_seconds(&entry, chunk.duration().as_secs_f64());
+            usage.record(
+                &metrics,
+                &who,
+                Some(&entry),
+                Counts {
+                    audio_seconds: chunk.duration().as_secs_f64(),
+                    ..Counts::default()
+                },
+            );
             encode(encoding.as_ref(), &chunk.data)
                 .map(Bytes::from)
                 .map_err(|_| std::io::Error::other("the audio encoder failed"))
