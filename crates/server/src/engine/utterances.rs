@@ -677,6 +677,58 @@ mod tests {
         assert_eq!(u.next_end(), Some(End::Done));
     }
 
+    /// Sends every sentence there is room for, noting which are new text
+    /// (counted against a quota) and which are sent again.
+    fn pump_counting(u: &mut Utterances) -> Vec<(String, bool)> {
+        while u.waiting() {
+            u.clear_next();
+        }
+        let mut sent = Vec::new();
+        while let Some((index, s)) = u.next_to_send(&LIMIT) {
+            sent.push((s, u.first_sending(index)));
+            u.sent(index);
+        }
+        sent
+    }
+
+    #[test]
+    fn a_sentence_sent_again_on_a_fresh_session_is_not_new_text() {
+        let mut u = Utterances::new(false);
+        let sent = write_all(
+            &mut u,
+            &[
+                "Thanks", "for", "calling.", "Your", "order", "is", "ready.", "It",
+            ],
+        );
+        assert_eq!(sent, ["Thanks for calling. ", "Your order is ready. "]);
+        u.sentence_done(); // "Thanks for calling. "
+        u.resubmit(); // the router session was replaced: the second again
+        u.complete(100);
+        assert_eq!(
+            pump_counting(&mut u),
+            [
+                ("Your order is ready. ".to_string(), false),
+                ("It".to_string(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_quota_refusal_keeps_what_was_sent_and_drops_the_rest() {
+        let mut u = Utterances::new(false);
+        write_all(&mut u, &["Spoken. ", "Refused. "]);
+        u.write("And ignored.", 100);
+        // "Spoken. " and "Refused. " went out; the next sentence is over quota.
+        assert_eq!(u.speaking_chars(), 8);
+        u.refuse_unsent(0, refusal());
+        assert_eq!(u.next_end(), None, "its sentences out are still spoken");
+        u.sentence_done();
+        u.sentence_done();
+        assert!(matches!(u.next_end(), Some(End::Failed(_))));
+        assert!(u.complete(100).is_none(), "the rest of its text is ignored");
+        assert!(u.is_empty());
+    }
+
     #[test]
     fn a_failure_while_the_client_writes_ignores_the_rest_of_its_text() {
         let mut u = Utterances::new(false);
