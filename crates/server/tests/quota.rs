@@ -3,7 +3,10 @@
 //! real `redis-server` and in process without `[server.shared]`; the
 //! utterance that crosses the quota is refused with a `rate_limited` error
 //! frame naming the quota, the OpenAI front answers an OpenAI-shaped 429, the
-//! xAI REST front a 429 with `Retry-After`.
+//! xAI REST front a 429 with `Retry-After`; while Redis is down the quota is
+//! counted in process. Usage (`GET /v1/usage`): the same fleet totals on
+//! either relay, a relay's own without Redis (the REST front's included),
+//! failovers counted for the credential and the entry they left.
 
 mod common;
 
@@ -317,4 +320,51 @@ async fn with_redis_down_the_quota_is_counted_in_process() {
     );
     // Usage waits for Redis: the fleet's totals are not answered meanwhile.
     assert_eq!(usage_of(&relay, SERVER_TOKEN).await.0, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_is_counted_for_the_credential_and_the_entry_it_left() {
+    use voxwire_core::{ErrorKind, TtsError};
+    use voxwire_router::{Policy, Router, RouterSettings};
+    let down = TtsError::new(ErrorKind::Unavailable, "connection refused");
+    let primary =
+        FakeProvider::new("primary").scripted(vec![], voxwire_testkit::fake::Behaviour::Fail(down));
+    let backup = FakeProvider::new("backup");
+    let quick = Policy {
+        max_retries: 0,
+        backoff_base_ms: 5,
+        backoff_max_ms: 10,
+        ..Policy::default()
+    };
+    let router = Router::new(
+        vec![(primary.arc(), quick.clone()), (backup.arc(), quick)],
+        RouterSettings::default(),
+    )
+    .unwrap();
+    let relay = start(router, token_settings()).await;
+    let mut ws = open(&relay).await;
+    assert_eq!(ends(&utter(&mut ws, TEXTS[0]).await), ["audio.done"]);
+    let (_, usage) = usage_of(&relay, SERVER_TOKEN).await;
+    assert_eq!(
+        usage["credentials"]["token:test"]["failovers"], 1,
+        "{usage}"
+    );
+    assert_eq!(usage["entries"]["primary"]["failovers"], 1, "{usage}");
+    assert_eq!(usage["entries"]["backup"]["utterances"], 1, "{usage}");
+    assert_eq!(usage["entries"]["backup"]["chars"], 25, "{usage}");
+    assert!(
+        usage["entries"]["primary"]["utterances"]
+            .as_u64()
+            .unwrap_or(0)
+            == 0
+    );
+    let metrics = metrics_of(relay.addr).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "voxwire_credential_failovers_total{credential=\"token:test\"} "
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
 }
