@@ -73,6 +73,8 @@ async fn relay(
         tokens: vec![TokenEntry {
             id: "bench".into(),
             secret: Secret::new(TOKEN),
+            chars_per_minute: None,
+            chars_per_day: None,
         }],
         ..ServerSettings::default()
     };

@@ -44,6 +44,8 @@ async fn relay(
         tokens: vec![TokenEntry {
             id: "bench".into(),
             secret: Secret::new(TOKEN),
+            chars_per_minute: None,
+            chars_per_day: None,
         }],
         token_utterances_per_second: Some(1_000_000.0),
         token_utterance_burst: 1_000_000.0,

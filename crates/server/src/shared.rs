@@ -175,6 +175,16 @@ impl Shared {
         }))
     }
 
+    /// `<prefix>:<rest>`: the keys other modules (quotas, usage) keep here.
+    pub(crate) fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.prefix)
+    }
+
+    /// A handle on the connection, for a call made through [`Shared::call`].
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     fn sessions_key(&self, principal: &str) -> String {
         format!("{}:sessions:{principal}", self.prefix)
     }
@@ -191,7 +201,7 @@ impl Shared {
     /// (a log line per outage, the gauge). While Redis is down only the
     /// keeper's probe calls it: sessions and utterances fall back at once
     /// instead of each waiting out the timeout.
-    async fn call<T>(
+    pub(crate) async fn call<T>(
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> std::result::Result<T, Down> {
