@@ -53,6 +53,7 @@ mod fronts;
 mod limits;
 mod memory;
 pub mod metrics;
+pub mod phrase_store;
 mod random;
 mod request_id;
 mod routes;
