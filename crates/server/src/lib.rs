@@ -56,6 +56,7 @@ mod fronts;
 mod limits;
 mod memory;
 pub mod metrics;
+pub mod phrase_store;
 mod quota;
 mod random;
 mod request_id;
