@@ -47,19 +47,34 @@ async fn values_read_back_and_the_least_recently_used_go_first() {
     let redis = RedisServer::start().expect("redis-server (cargo xtask setup installs it)");
     let store = RedisPhraseStore::connect(&shared(&redis), 300).unwrap();
     for name in ["a", "b", "c"] {
-        store.put(&key(name), Bytes::from(vec![1u8; 100]), DAY).await;
+        store
+            .put(&key(name), Bytes::from(vec![1u8; 100]), DAY)
+            .await;
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
     assert_eq!(store.get(&key("a")).await.as_deref(), Some(&[1u8; 100][..]));
     tokio::time::sleep(Duration::from_millis(3)).await;
     store.put(&key("d"), Bytes::from(vec![2u8; 100]), DAY).await;
-    assert!(store.get(&key("b")).await.is_none(), "b was least recently used");
+    assert!(
+        store.get(&key("b")).await.is_none(),
+        "b was least recently used"
+    );
     for kept in ["a", "c", "d"] {
         assert!(store.get(&key(kept)).await.is_some(), "{kept} kept");
     }
-    assert_eq!(store.usage().await, StoreUsage { entries: 3, bytes: 300 });
+    assert_eq!(
+        store.usage().await,
+        StoreUsage {
+            entries: 3,
+            bytes: 300
+        }
+    );
     // Every key the store wrote expires.
-    for k in ["voxwire:phrases:used", "voxwire:phrases:sizes", "voxwire:phrases:bytes"] {
+    for k in [
+        "voxwire:phrases:used",
+        "voxwire:phrases:sizes",
+        "voxwire:phrases:bytes",
+    ] {
         let ttl = pttl(&redis, k);
         assert!(ttl > 0, "{k} expires ({ttl})");
     }
@@ -76,11 +91,21 @@ async fn an_expired_value_is_a_miss_and_its_bytes_are_given_back() {
     let store = RedisPhraseStore::connect(&shared(&redis), 1_000).unwrap();
     store.put(&key("new"), Bytes::from_static(b"yy"), DAY).await;
     store
-        .put(&key("old"), Bytes::from_static(b"x"), Duration::from_millis(30))
+        .put(
+            &key("old"),
+            Bytes::from_static(b"x"),
+            Duration::from_millis(30),
+        )
         .await;
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert!(store.get(&key("old")).await.is_none());
-    assert_eq!(store.usage().await, StoreUsage { entries: 1, bytes: 2 });
+    assert_eq!(
+        store.usage().await,
+        StoreUsage {
+            entries: 1,
+            bytes: 2
+        }
+    );
 }
 
 fn cached_router(fake: &FakeProvider, redis: &RedisServer) -> Router {
@@ -122,9 +147,15 @@ async fn two_relays_share_one_cache_and_redis_gone_is_only_a_miss() {
     let other = "A sentence said while Redis is down.";
     let started = std::time::Instant::now();
     assert!(say(b.addr, other).await == expected_audio(other, pcm()));
-    assert!(say(b.addr, text).await == expected_audio(text, pcm()), "spoken live");
+    assert!(
+        say(b.addr, text).await == expected_audio(text, pcm()),
+        "spoken live"
+    );
     assert_eq!(fake_b.calls().len(), 2);
-    assert!(started.elapsed() < Duration::from_secs(5), "no long waits on Redis");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no long waits on Redis"
+    );
 
     redis.restart().unwrap();
     let back = "Redis is back.";
@@ -137,7 +168,10 @@ async fn two_relays_share_one_cache_and_redis_gone_is_only_a_miss() {
         if fake_b.calls().len() == before {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the cache is shared again");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cache is shared again"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
