@@ -49,6 +49,7 @@ pub mod auth;
 pub mod encode;
 pub mod engine;
 pub mod errors;
+mod fleet_health;
 mod fronts;
 mod limits;
 mod memory;

@@ -112,13 +112,13 @@ pub(crate) enum Acquired {
 
 /// The fleet's Redis, its scripts, and this relay's live leases.
 pub(crate) struct Shared {
-    conn: ConnectionManager,
-    prefix: String,
+    pub(crate) conn: ConnectionManager,
+    pub(crate) prefix: String,
     timeout: Duration,
     lease_ttl: Duration,
     pub(crate) policy: OnRedisDown,
     /// This process's lease names start with it.
-    relay: String,
+    pub(crate) relay: String,
     next: AtomicU64,
     /// Live leases (member to principal), renewed by [`Shared::keep`].
     live: Mutex<HashMap<String, String>>,
@@ -191,7 +191,7 @@ impl Shared {
     /// (a log line per outage, the gauge). While Redis is down only the
     /// keeper's probe calls it: sessions and utterances fall back at once
     /// instead of each waiting out the timeout.
-    async fn call<T>(
+    pub(crate) async fn call<T>(
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> std::result::Result<T, Down> {
@@ -236,6 +236,11 @@ impl Shared {
                 Err(Down)
             }
         }
+    }
+
+    /// Whether the last call was answered (the fleet's health is shared only then).
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
     }
 
     /// Counts a check made in this process because Redis was down.
