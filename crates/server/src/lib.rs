@@ -20,7 +20,9 @@
 //!   and counted in `/metrics`. Several relays count sessions per credential
 //!   and the per-credential rate together in one Redis with
 //!   [`settings::SharedSettings`] (`[server.shared]`), with a policy for
-//!   Redis being down ([`settings::OnRedisDown`]).
+//!   Redis being down ([`settings::OnRedisDown`]); there they also share
+//!   the chain entries' health: an entry one relay marks down is skipped by
+//!   the others, and one relay of the fleet probes it back.
 //! - Errors to clients are safe ([`errors::ClientError`]): kind, entry, a
 //!   short reason and what to do; the log keeps the whole error.
 //! - Provider keys stay in the router's providers: nothing the relay sends
