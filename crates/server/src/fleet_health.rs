@@ -352,7 +352,7 @@ impl FleetHealth {
 
     /// The relay's fleet-health task: writes its members' changes as they
     /// come (those that met Redis down once it is back), and every [`POLL`]
-    /// renews their leases and applies the fleet's changes, until `stop`.
+    /// applies the fleet's changes and renews its members' leases, until `stop`.
     pub(crate) async fn run(self: Arc<Self>, stop: oneshot::Receiver<()>) {
         let Some(mut rx) = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
@@ -381,8 +381,9 @@ impl FleetHealth {
                         }
                         unsent.remove(0);
                     }
-                    self.renew_leases().await;
+                    // Changes first: no lease is taken for an entry back up.
                     self.receive().await;
+                    self.renew_leases().await;
                 }
             }
         }

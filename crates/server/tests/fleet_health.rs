@@ -229,3 +229,38 @@ async fn with_redis_down_each_relay_keeps_its_own_health_then_shares_again() {
     let _ = a.stop.send(());
     let _ = b.stop.send(());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_probing_relay_stops_another_takes_the_lease_over() {
+    let redis = redis();
+    let mock = rejecting_mock().await;
+    let (ra, rb) = (router(&mock), router(&mock));
+    let a = start(ra.clone(), fleet_settings(&redis)).await;
+    let b = start(rb.clone(), fleet_settings(&redis)).await;
+    say(&a, "Relay A takes the lease.").await;
+    eventually("relay B learns it is down", Duration::from_secs(3), || {
+        !rb.is_available("xai")
+    })
+    .await;
+    eventually("relay A probes", Duration::from_secs(5), || {
+        probes(&ra) >= 1
+    })
+    .await;
+    assert_eq!(probes(&rb), 0);
+
+    // Relay A stops: its lease is no longer renewed; relay B takes it.
+    let _ = a.stop.send(());
+    let _ = a.done.await;
+    eventually("relay B probes", Duration::from_secs(6), || {
+        probes(&rb) >= 1
+    })
+    .await;
+    let stopped_at = probes(&ra);
+    mock.set_fault(FaultPlan::none());
+    eventually("relay B brings it back", Duration::from_secs(5), || {
+        rb.is_available("xai")
+    })
+    .await;
+    assert!(probes(&ra) <= stopped_at + 1, "A stopped probing");
+    let _ = b.stop.send(());
+}
