@@ -209,7 +209,7 @@ impl Shared {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => {
                 if !self.up.swap(true, Ordering::SeqCst) {
-                    tracing::info!("shared state: Redis answers again; counting across the fleet");
+                    tracing::info!("shared state: Redis answers again; counting and sharing chain health across the fleet");
                     self.back.notify_one();
                 }
                 self.metrics.shared_state_up(true);
@@ -224,11 +224,11 @@ impl Shared {
                     match self.policy {
                         OnRedisDown::Local => tracing::warn!(
                             error = %why,
-                            "shared state: Redis is down; counting sessions and rates in this process until it is back"
+                            "shared state: Redis is down; counting sessions and rates, and keeping chain health, in this process until it is back"
                         ),
                         OnRedisDown::Refuse => tracing::warn!(
                             error = %why,
-                            "shared state: Redis is down; refusing new sessions until it is back"
+                            "shared state: Redis is down; refusing new sessions (and keeping chain health in this process) until it is back"
                         ),
                     }
                 }
