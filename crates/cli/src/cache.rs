@@ -1,4 +1,4 @@
-//! `voxwire cache stats|clear`: the phrase cache's disk store, seen and emptied.
+//! `voxwire cache stats|clear`: the phrase cache's disk or Redis store, seen and emptied.
 
 use std::io::Write;
 
@@ -38,16 +38,26 @@ pub async fn run(args: CacheArgs, vars: Vec<(String, String)>) -> Result<(), Cli
         );
         return Ok(());
     }
-    let path = settings
-        .path
-        .clone()
-        .or_else(DiskStore::default_path)
-        .ok_or_else(|| CliError::usage("no user cache directory: set [cache] path"))?;
-    let cache = PhraseCache::from_settings(&CacheSettings {
-        path: Some(path.clone()),
-        ..settings.clone()
-    })
-    .map_err(|e| CliError::from_validation(&e))?;
+    let (cache, place) = match settings.store {
+        StoreKind::Redis => {
+            let cache = crate::chain::phrase_cache(&loaded.config, &vars)?
+                .ok_or_else(|| CliError::usage("[cache] names no store"))?;
+            (cache, "the fleet's Redis ([server.shared])".to_string())
+        }
+        _ => {
+            let path = settings
+                .path
+                .clone()
+                .or_else(DiskStore::default_path)
+                .ok_or_else(|| CliError::usage("no user cache directory: set [cache] path"))?;
+            let cache = PhraseCache::from_settings(&CacheSettings {
+                path: Some(path.clone()),
+                ..settings.clone()
+            })
+            .map_err(|e| CliError::from_validation(&e))?;
+            (cache, path.display().to_string())
+        }
+    };
     let note = if off {
         " (the phrase cache is off in this config: add [cache] to use it)"
     } else {
@@ -58,8 +68,7 @@ pub async fn run(args: CacheArgs, vars: Vec<(String, String)>) -> Result<(), Cli
             let usage = cache.store().usage().await;
             let _ = writeln!(
                 out,
-                "{}: {} sentences, {} of at most {}, each kept {} s{note}",
-                path.display(),
+                "{place}: {} sentences, {} of at most {}, each kept {} s{note}",
                 usage.entries,
                 size(usage.bytes),
                 size(settings.max_bytes),
@@ -68,11 +77,7 @@ pub async fn run(args: CacheArgs, vars: Vec<(String, String)>) -> Result<(), Cli
         }
         CacheAction::Clear => {
             let cleared = cache.store().clear().await;
-            let _ = writeln!(
-                out,
-                "cleared {cleared} sentences from {}{note}",
-                path.display()
-            );
+            let _ = writeln!(out, "cleared {cleared} sentences from {place}{note}");
         }
     }
     Ok(())

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use voxwire_core::{registry, Config, ErrorKind, ProviderConfig, TtsError, TtsProvider};
-use voxwire_router::cache::{CacheSettings, PhraseCache};
+use voxwire_router::cache::{CacheSettings, PhraseCache, StoreKind};
 use voxwire_router::{Entry, Policy, Router, RouterSettings};
 
 use crate::exit::CliError;
@@ -117,14 +117,34 @@ impl Built {
     }
 }
 
-/// The phrase cache `[cache]` asks for, if any.
-pub fn phrase_cache(config: &Config) -> Result<Option<PhraseCache>, CliError> {
+/// The phrase cache `[cache]` asks for, if any; `store = "redis"` uses the
+/// Redis of `[server.shared]` (read with `vars` applied).
+pub fn phrase_cache(
+    config: &Config,
+    vars: &[(String, String)],
+) -> Result<Option<PhraseCache>, CliError> {
     let settings =
         CacheSettings::from_table(&config.cache).map_err(|e| CliError::from_validation(&e))?;
-    settings
-        .map(|s| PhraseCache::from_settings(&s))
-        .transpose()
-        .map_err(|e| CliError::from_validation(&e))
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    let cache = match settings.store {
+        StoreKind::Redis => {
+            let server = voxwire_server::ServerSettings::from_table(&config.server, vars)
+                .map_err(|e| CliError::from_validation(&e))?;
+            let store = voxwire_server::phrase_store::RedisPhraseStore::connect(
+                &server.shared,
+                settings.max_bytes,
+            )
+            .map_err(|e| CliError::from_validation(&e))?;
+            PhraseCache::new(
+                Arc::new(store),
+                std::time::Duration::from_secs(settings.ttl_s),
+            )
+        }
+        _ => PhraseCache::from_settings(&settings).map_err(|e| CliError::from_validation(&e))?,
+    };
+    Ok(Some(cache))
 }
 
 /// A router over `entries`, with the phrase cache if there is one.

@@ -147,7 +147,7 @@ pub async fn run(prepared: Prepared) -> Result<Outcome, CliError> {
         .collect();
     let cache = match args.no_cache {
         true => None,
-        false => crate::chain::phrase_cache(config)?,
+        false => crate::chain::phrase_cache(config, &vars)?,
     };
     let router = crate::chain::router(built.into_entries(), settings, cache.as_ref())?;
 

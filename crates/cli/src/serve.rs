@@ -32,7 +32,7 @@ pub fn run(args: ServeArgs, vars: Vec<(String, String)>) -> Result<(), CliError>
             .map_err(|e| CliError::from_validation(&e))?;
         let entries = built.into_entries();
         // One cache for the chain and every model's router (keys name the entry).
-        let cache = chain::phrase_cache(config)?;
+        let cache = chain::phrase_cache(config, &vars)?;
         let router = chain::router(entries.clone(), router_settings.clone(), cache.as_ref())?;
         let mut settings = ServerSettings::from_table(&config.server, &vars)
             .map_err(|e| CliError::from_validation(&e))?;

@@ -12,16 +12,16 @@
 //!
 //! Prints markdown tables (`cargo bench -p voxwire-server --bench phrase_cache`).
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
+use support::{connect, first_audio, percentile, send_utterance, Ws};
 use voxwire_core::{Secret, TtsProvider};
 use voxwire_router::cache::PhraseCache;
 use voxwire_router::{Entry, Policy, Router, RouterSettings};
-use voxwire_server::{Relay, ServerSettings, TokenEntry};
+use voxwire_server::{ServerSettings, TokenEntry};
 use voxwire_testkit::bench::{median, ms};
 use voxwire_testkit::kit::fault::{Fault, FaultPlan, Stall};
 use voxwire_testkit::mock_xai::{MockConfig, MockXai};
@@ -29,6 +29,7 @@ use voxwire_xai::{XaiProvider, XaiSettings};
 
 const KEY: &str = "xai-bench-key";
 const TOKEN: &str = "relay-bench-token-0123456789";
+const QUERY: &str = "codec=pcm&sample_rate=24000";
 const FIRST_AUDIO: Duration = Duration::from_millis(300);
 const REPEATED: &str = "Thank you for calling, how can I help you today?";
 /// Rounds of (a), after one warm-up each.
@@ -72,78 +73,20 @@ async fn relay(
         tokens: vec![TokenEntry {
             id: "bench".into(),
             secret: Secret::new(TOKEN),
+            chars_per_minute: None,
+            chars_per_day: None,
         }],
         ..ServerSettings::default()
     };
-    let relay = Relay::bind(
-        "127.0.0.1:0".parse().expect("addr"),
-        router.clone(),
-        settings,
-    )
-    .await
-    .expect("relay");
-    let addr = relay.local_addr().expect("local addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(relay.serve(async move {
-        let _ = stopped.await;
-    }));
+    let (addr, stop) = support::start(router.clone(), settings).await;
     (addr, router, stop)
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(addr: std::net::SocketAddr) -> Ws {
-    let mut request = format!("ws://{addr}/v1/tts?codec=pcm&sample_rate=24000")
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {TOKEN}").parse().expect("header"),
-    );
-    // Nagle off, as a voice client's should be: with it on, the second of
-    // an utterance's two frames waits for the delayed ACK of the first.
-    tokio_tungstenite::connect_async_with_config(request, None, true)
-        .await
-        .expect("upgrade")
-        .0
 }
 
 /// Speaks one utterance on `ws`; the time from its text to its first audio.
 async fn utterance(ws: &mut Ws, text: &str) -> Duration {
     let started = Instant::now();
-    for frame in [
-        serde_json::json!({"type": "text.delta", "delta": text}),
-        serde_json::json!({"type": "text.done"}),
-    ] {
-        ws.send(Message::text(frame.to_string()))
-            .await
-            .expect("send");
-    }
-    let mut first = None;
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("open")
-            .expect("frame");
-        let Message::Text(text) = frame else { continue };
-        let value: serde_json::Value = serde_json::from_str(text.as_str()).expect("json");
-        match value["type"].as_str() {
-            Some("audio.delta") => {
-                first.get_or_insert_with(|| started.elapsed());
-            }
-            Some("audio.done") => return first.expect("audio before its end"),
-            Some("error") => panic!("{value}"),
-            _ => {}
-        }
-    }
-}
-
-fn percentile(mut samples: Vec<Duration>, p: f64) -> Duration {
-    samples.sort();
-    let at = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples[at.min(samples.len() - 1)]
+    send_utterance(ws, text).await;
+    first_audio(ws, started).await
 }
 
 fn chars_sent(router: &Router) -> u64 {
@@ -165,8 +108,8 @@ fn main() {
         let cache = PhraseCache::memory(64 << 20, Duration::from_secs(3600));
         let (cached_addr, _cached_router, stop_cached) = relay(&mock, Some(cache.clone())).await;
         let (plain_addr, _plain_router, stop_plain) = relay(&mock, None).await;
-        let mut cached_ws = connect(cached_addr).await;
-        let mut plain_ws = connect(plain_addr).await;
+        let mut cached_ws = connect(cached_addr, QUERY, TOKEN).await;
+        let mut plain_ws = connect(plain_addr, QUERY, TOKEN).await;
         utterance(&mut cached_ws, REPEATED).await;
         utterance(&mut plain_ws, REPEATED).await;
         let (mut from_cache, mut from_vendor) = (Vec::new(), Vec::new());
@@ -206,7 +149,7 @@ fn main() {
             let (addr, router, stop) = relay(&mock, cache).await;
             let (mut firsts, mut stock) = (Vec::new(), Vec::new());
             for session in &texts {
-                let mut ws = connect(addr).await;
+                let mut ws = connect(addr, QUERY, TOKEN).await;
                 for text in session {
                     let first = utterance(&mut ws, text).await;
                     firsts.push(first);
@@ -221,10 +164,10 @@ fn main() {
                 if cached { "with the phrase cache" } else { "without" },
                 chars_sent(&router),
                 100.0 * chars_sent(&router) as f64 / total_chars as f64,
-                ms(percentile(firsts.clone(), 0.5)),
-                ms(percentile(firsts, 0.9)),
+                ms(percentile(&mut firsts, 0.5)),
+                ms(percentile(&mut firsts, 0.9)),
                 ms(mean),
-                ms(percentile(stock, 0.5)),
+                ms(percentile(&mut stock, 0.5)),
             );
             drop(stop);
         }

@@ -13,14 +13,14 @@
 //!
 //! Prints a markdown table (`cargo bench -p voxwire-server --bench relay_fleet`).
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
+use support::{connect, first_audio, percentile, send_utterance};
 use voxwire_core::Secret;
 use voxwire_router::{Policy, Router, RouterSettings};
-use voxwire_server::{Relay, ServerSettings, TokenEntry};
+use voxwire_server::{ServerSettings, TokenEntry};
 use voxwire_testkit::bench::ms;
 use voxwire_testkit::fake::FakeProvider;
 use voxwire_testkit::redis_server::RedisServer;
@@ -30,9 +30,6 @@ const TEXT: &str = "Hello there, this is the fleet bench's sentence.";
 /// Rounds timed, after [`WARM_UP`] untimed.
 const ROUNDS: usize = 300;
 const WARM_UP: usize = 20;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn relay(
     redis_url: Option<String>,
@@ -47,86 +44,29 @@ async fn relay(
         tokens: vec![TokenEntry {
             id: "bench".into(),
             secret: Secret::new(TOKEN),
+            chars_per_minute: None,
+            chars_per_day: None,
         }],
         token_utterances_per_second: Some(1_000_000.0),
         token_utterance_burst: 1_000_000.0,
         ..ServerSettings::default()
     };
     settings.shared.redis_url = redis_url.map(Secret::new);
-    let relay = Relay::bind("127.0.0.1:0".parse().expect("addr"), router, settings)
-        .await
-        .expect("relay");
-    let addr = relay.local_addr().expect("local addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(relay.serve(async move {
-        let _ = stopped.await;
-    }));
-    (addr, stop)
-}
-
-async fn utterance(ws: &mut Ws) {
-    for frame in [
-        serde_json::json!({"type": "text.delta", "delta": TEXT}),
-        serde_json::json!({"type": "text.done"}),
-    ] {
-        ws.send(Message::text(frame.to_string()))
-            .await
-            .expect("send");
-    }
-}
-
-/// Reads until the first audio (its time since `from`), then to the end.
-async fn first_audio(ws: &mut Ws, from: Instant) -> Duration {
-    let mut first = None;
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("open")
-            .expect("frame");
-        if let Message::Text(text) = frame {
-            let value: serde_json::Value = serde_json::from_str(text.as_str()).expect("json");
-            match value["type"].as_str() {
-                Some("audio.delta") => {
-                    first.get_or_insert_with(|| from.elapsed());
-                }
-                Some("audio.done") => return first.expect("audio before its end"),
-                Some("error") => panic!("{value}"),
-                _ => {}
-            }
-        }
-    }
+    support::start(router, settings).await
 }
 
 /// One session: its first utterance's first audio from the upgrade, then a
 /// second utterance's first audio.
 async fn session(addr: std::net::SocketAddr) -> (Duration, Duration) {
-    let mut request = format!("ws://{addr}/v1/tts?codec=pcm")
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {TOKEN}").parse().expect("header"),
-    );
     let started = Instant::now();
-    // TCP_NODELAY, as the relay sets it: the utterance's two small frames
-    // would otherwise wait on the relay's delayed ACK (40 ms).
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
-        .await
-        .expect("upgrade");
-    utterance(&mut ws).await;
+    let mut ws = connect(addr, "codec=pcm", TOKEN).await;
+    send_utterance(&mut ws, TEXT).await;
     let new_session = first_audio(&mut ws, started).await;
     let again = Instant::now();
-    utterance(&mut ws).await;
+    send_utterance(&mut ws, TEXT).await;
     let running = first_audio(&mut ws, again).await;
     let _ = ws.close(None).await;
     (new_session, running)
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    let rank = ((samples.len() as f64) * p).ceil() as usize;
-    samples[rank.clamp(1, samples.len()) - 1]
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

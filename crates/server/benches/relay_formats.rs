@@ -11,6 +11,8 @@
 //!
 //! Prints markdown tables (`cargo bench -p voxwire-server --bench relay_formats`).
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +20,7 @@ use futures::StreamExt;
 use voxwire_core::{AudioFormat, Secret, TtsProvider};
 use voxwire_router::{Policy, Router, RouterSettings};
 use voxwire_server::encode::{Encoder, OutputFormat};
-use voxwire_server::{Relay, ServerSettings, TokenEntry};
+use voxwire_server::{ServerSettings, TokenEntry};
 use voxwire_testkit::bench::{median, ms, process_cpu};
 use voxwire_testkit::mock_xai::{expected_audio, MockConfig, MockXai};
 use voxwire_xai::{XaiProvider, XaiSettings};
@@ -57,17 +59,12 @@ async fn relay() -> (
         tokens: vec![TokenEntry {
             id: "bench".into(),
             secret: Secret::new(TOKEN),
+            chars_per_minute: None,
+            chars_per_day: None,
         }],
         ..ServerSettings::default()
     };
-    let relay = Relay::bind("127.0.0.1:0".parse().expect("addr"), router, settings)
-        .await
-        .expect("relay");
-    let addr = relay.local_addr().expect("local addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(relay.serve(async move {
-        let _ = stopped.await;
-    }));
+    let (addr, stop) = support::start(router, settings).await;
     (mock, addr, stop)
 }
 

@@ -6,7 +6,8 @@
 //!   (pcm, wav, or SSE events), so an OpenAI SDK gains streaming failover by
 //!   changing its base URL; `model` picks a chain, `voice` maps to its voices.
 //! - `GET /v1/tts/voices[/{id}]`, `POST /v1/tokens` (browser tokens),
-//!   `GET /healthz`, `GET /metrics` (Prometheus text), `GET /` (the demo page).
+//!   `GET /healthz`, `GET /metrics` (Prometheus text), `GET /v1/usage` (usage
+//!   per credential and chain entry, a server token), `GET /` (the demo page).
 //! - Access: server tokens (Bearer, constant-time); short-lived HMAC-signed
 //!   browser tokens bound to an origin (query `token` or subprotocol
 //!   `xai-client-secret.<token>`); an Origin allowlist; open mode on loopback only.
@@ -20,9 +21,11 @@
 //!   and counted in `/metrics`. Several relays count sessions per credential
 //!   and the per-credential rate together in one Redis with
 //!   [`settings::SharedSettings`] (`[server.shared]`), with a policy for
-//!   Redis being down ([`settings::OnRedisDown`]); there they also share
-//!   the chain entries' health: an entry one relay marks down is skipped by
-//!   the others, and one relay of the fleet probes it back.
+//!   Redis being down ([`settings::OnRedisDown`]); there too the character
+//!   quotas of [`settings::TokenEntry`] (`chars_per_minute`, `chars_per_day`),
+//!   the usage totals, and the chain entries' health: an entry one relay
+//!   marks down is skipped by the others, and one relay of the fleet probes
+//!   it back.
 //! - Errors to clients are safe ([`errors::ClientError`]): kind, entry, a
 //!   short reason and what to do; the log keeps the whole error.
 //! - Provider keys stay in the router's providers: nothing the relay sends
@@ -56,6 +59,8 @@ mod fronts;
 mod limits;
 mod memory;
 pub mod metrics;
+pub mod phrase_store;
+mod quota;
 mod random;
 mod request_id;
 mod routes;
@@ -64,6 +69,7 @@ pub mod settings;
 mod shared;
 mod state;
 mod task;
+mod usage;
 mod writer;
 
 pub use access::CredentialKind;

@@ -83,6 +83,8 @@ pub struct Metrics {
     shared_up: Gauge,
     shared_fallbacks: Counter,
     phrase_cache: PhraseCacheCounters,
+    /// Usage by credential (fed by [`crate::usage::Usage::record`]).
+    pub(crate) credentials: crate::usage::CredentialCounters,
 }
 
 /// The phrase cache's counters, caught up to the router's cache when scraped.
@@ -268,6 +270,8 @@ impl Metrics {
         );
         let phrase_cache = PhraseCacheCounters::default();
         phrase_cache.register(&mut registry);
+        let credentials = crate::usage::CredentialCounters::default();
+        credentials.register(&mut registry);
         registry.register(
             "voxwire_shared_state_up",
             "Whether the fleet's shared Redis ([server.shared]) answered its last call (1) or not (0; always 0 when none is configured)",
@@ -298,6 +302,7 @@ impl Metrics {
             auth_rejections,
             client_errors,
             phrase_cache,
+            credentials,
             shared_up,
             shared_fallbacks,
         }

@@ -37,6 +37,7 @@ pub fn app(state: Arc<AppState>) -> Routes {
         .route("/v1/tokens", post(mint_token))
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
+        .route("/v1/usage", get(usage))
         .with_state(state);
     match web_dir {
         // The browser demo: index.html, the wasm client and its JS glue.
@@ -47,6 +48,33 @@ pub fn app(state: Arc<AppState>) -> Routes {
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// `GET /v1/usage`: characters, audio seconds, utterances and failovers per
+/// credential and per chain entry; the fleet's totals when Redis is shared.
+/// A server token (Bearer) or open mode; browser tokens are refused.
+async fn usage(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match access::authenticate(&state, &headers, None) {
+        Ok(p) if p.kind != access::CredentialKind::Browser => {}
+        Ok(_) => {
+            state.metrics.auth_rejected("usage");
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "/v1/usage needs a server token (Authorization: Bearer), not a browser token",
+            );
+        }
+        Err(denied) => {
+            state.metrics.auth_rejected(denied.reason);
+            return denied.into_response();
+        }
+    }
+    match state.usage.report(state.shared.as_deref()).await {
+        Ok(report) => Json(report).into_response(),
+        Err(_down) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the relay cannot reach its fleet's shared state (Redis), which holds the usage totals: retry shortly",
+        ),
+    }
 }
 
 async fn render_metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {

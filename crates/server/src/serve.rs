@@ -83,6 +83,8 @@ impl Relay {
             settings.tokens.push(crate::TokenEntry {
                 id: "generated".into(),
                 secret: token.clone(),
+                chars_per_minute: None,
+                chars_per_day: None,
             });
             generated = Some(token);
         }
@@ -103,6 +105,8 @@ impl Relay {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let metrics = Arc::new(Metrics::default());
         let shared = Shared::new(&settings.shared, metrics.clone())?.map(Arc::new);
+        let quotas = crate::quota::Quotas::new(&settings);
+        let shared_is_set = shared.is_some();
         // Every router (the models' may be clones of the main one: shared once).
         let fleet_health = shared.as_ref().map(|shared| {
             let routers = std::iter::once(router.clone()).chain(openai_models.values().cloned());
@@ -119,6 +123,8 @@ impl Relay {
             sessions: Sessions::default(),
             rates: RateLimits::default(),
             shared,
+            quotas,
+            usage: Arc::new(crate::usage::Usage::new(shared_is_set)),
             shutdown,
         });
         Ok(Self {
@@ -188,8 +194,13 @@ impl Relay {
         let (keeper_stop, keeper) = match state.shared.clone() {
             Some(shared) => {
                 let (tx, rx) = tokio::sync::oneshot::channel();
-                let task = crate::task::AbortOnDrop(tokio::spawn(shared.keep(rx)));
-                (Some(tx), Some(task))
+                let task = crate::task::AbortOnDrop(tokio::spawn(shared.clone().keep(rx)));
+                // Writes this relay's usage counts to the shared Redis.
+                let (usage_tx, usage_rx) = tokio::sync::oneshot::channel();
+                let usage = crate::task::AbortOnDrop(tokio::spawn(
+                    state.usage.clone().keep(shared, usage_rx),
+                ));
+                (Some((tx, usage_tx)), Some((task, usage)))
             }
             None => (None, None),
         };
@@ -216,10 +227,12 @@ impl Relay {
             let _ = stop.send(());
             let _ = tokio::time::timeout(Duration::from_secs(1), &mut health.0).await;
         }
-        if let (Some(stop), Some(mut keeper)) = (keeper_stop, keeper) {
+        if let (Some((stop, usage_stop)), Some((mut keeper, mut usage))) = (keeper_stop, keeper) {
             let _ = stop.send(());
-            // Bounded: each removal has its own timeout; the TTL does the rest.
+            let _ = usage_stop.send(());
+            // Bounded: each removal and write has its own timeout; the TTL does the rest.
             let _ = tokio::time::timeout(Duration::from_secs(2), &mut keeper.0).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut usage.0).await;
         }
         Ok(())
     }

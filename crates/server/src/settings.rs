@@ -16,6 +16,14 @@ pub struct TokenEntry {
     pub id: String,
     /// The token itself; never printed.
     pub secret: Secret,
+    /// Most characters this token may have spoken per minute (a fixed
+    /// window on the Unix clock), across the fleet when `[server.shared]` is
+    /// set. Unset: no limit.
+    #[serde(default)]
+    pub chars_per_minute: Option<u64>,
+    /// Most characters per day (UTC), likewise. Unset: no limit.
+    #[serde(default)]
+    pub chars_per_day: Option<u64>,
 }
 
 /// Who may read `GET /metrics`.
@@ -249,6 +257,8 @@ impl ServerSettings {
                 settings.tokens.push(TokenEntry {
                     id: "env".into(),
                     secret: Secret::new(token.trim()),
+                    chars_per_minute: None,
+                    chars_per_day: None,
                 });
             }
         }
@@ -293,6 +303,25 @@ impl ServerSettings {
         if self.tokens.iter().any(|t| t.secret.expose().len() < 16) {
             return Err(TtsError::config(
                 "server tokens must be at least 16 characters",
+            ));
+        }
+        if self
+            .tokens
+            .iter()
+            .any(|t| t.chars_per_minute == Some(0) || t.chars_per_day == Some(0))
+        {
+            return Err(TtsError::config(
+                "a token's chars_per_minute and chars_per_day must be at least 1 (or unset)",
+            ));
+        }
+        if self.tokens.iter().any(|t| {
+            t.chars_per_minute
+                .into_iter()
+                .chain(t.chars_per_day)
+                .any(|n| n > i64::MAX as u64)
+        }) {
+            return Err(TtsError::config(
+                "a token's chars_per_minute and chars_per_day must be at most 9223372036854775807",
             ));
         }
         self.shared.validate()
@@ -384,6 +413,33 @@ mod tests {
         assert_eq!(settings.shared.on_redis_down, OnRedisDown::Local);
         assert_eq!(settings.shared.timeout(), Duration::from_millis(250));
         assert!(settings.shared.redis_url.is_some());
+    }
+
+    /// A token's quotas are optional, parsed, and refused at 0.
+    #[test]
+    fn token_quotas_are_parsed_and_validated() {
+        let parse = |text: &str| {
+            let table: toml::Table = toml::from_str(text).expect("valid TOML");
+            ServerSettings::from_table(&table, &[])
+        };
+        let secret = "secret = \"0123456789abcdef\"";
+        let on = parse(&format!(
+            "tokens = [{{ id = \"a\", {secret}, chars_per_minute = 500, chars_per_day = 100000 }}, {{ id = \"b\", {secret} }}]"
+        ))
+        .expect("accepted");
+        assert_eq!(on.tokens[0].chars_per_minute, Some(500));
+        assert_eq!(on.tokens[0].chars_per_day, Some(100_000));
+        assert_eq!(on.tokens[1].chars_per_minute, None);
+        for bad in [
+            "chars_per_minute = 0",
+            "chars_per_day = 0",
+            "chars_per_day = -1",
+        ] {
+            assert!(
+                parse(&format!("tokens = [{{ id = \"a\", {secret}, {bad} }}]")).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     /// `[server.shared]`: off by default, parsed, and refused when it cannot work.

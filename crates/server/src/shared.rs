@@ -175,6 +175,16 @@ impl Shared {
         }))
     }
 
+    /// `<prefix>:<rest>`: the keys other modules (quotas, usage) keep here.
+    pub(crate) fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.prefix)
+    }
+
+    /// A handle on the connection, for a call made through [`Shared::call`].
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     fn sessions_key(&self, principal: &str) -> String {
         format!("{}:sessions:{principal}", self.prefix)
     }

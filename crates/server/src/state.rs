@@ -30,6 +30,10 @@ pub struct AppState {
     pub(crate) rates: RateLimits,
     /// The fleet's Redis (`[server.shared]`), when configured.
     pub(crate) shared: Option<Arc<Shared>>,
+    /// Characters per token per minute and per day (`[server] tokens`).
+    pub(crate) quotas: crate::quota::Quotas,
+    /// Usage per credential and per chain entry (`GET /v1/usage`).
+    pub(crate) usage: Arc<crate::usage::Usage>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
@@ -56,6 +60,30 @@ impl AppState {
             }
         }
         self.rates.take(principal, &self.settings)
+    }
+}
+
+impl AppState {
+    /// Counts `chars` handed to the router against `principal`'s character
+    /// quotas (across the fleet when Redis is shared), or says which one it
+    /// would exceed; counts the refusal in `voxwire_limit_breaches_total`.
+    pub(crate) async fn charge_quota(
+        &self,
+        principal: &str,
+        chars: usize,
+    ) -> Result<(), crate::quota::Over> {
+        if !self.quotas.applies(principal) {
+            return Ok(());
+        }
+        let chars = u64::try_from(chars).unwrap_or(u64::MAX);
+        let charged = self
+            .quotas
+            .charge(self.shared.as_deref(), principal, chars)
+            .await;
+        if let Err(over) = &charged {
+            self.metrics.limit_breached(over.quota);
+        }
+        charged
     }
 }
 

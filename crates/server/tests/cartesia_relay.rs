@@ -62,6 +62,8 @@ async fn setup(concurrency: usize, ws: WsConfig) -> Setup {
         tokens: vec![TokenEntry {
             id: "test".into(),
             secret: Secret::new(TOKEN),
+            chars_per_minute: None,
+            chars_per_day: None,
         }],
         utterances_per_second: 1_000.0,
         utterance_burst: 1_000.0,

@@ -67,6 +67,10 @@ pub enum StoreKind {
     /// A file that survives restarts (feature `disk-cache`): the default
     /// where it is built in, as in the CLI and the relay.
     Disk,
+    /// The fleet's Redis (`[server.shared] redis_url`): every relay of the
+    /// fleet shares one cache. Built by the relay (`voxwire-server`'s
+    /// `phrase_store`), not here: [`PhraseCache::from_settings`] refuses it.
+    Redis,
 }
 
 impl StoreKind {
@@ -82,7 +86,8 @@ impl StoreKind {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheSettings {
-    /// Where cached sentences are kept (default: disk where built in, else memory).
+    /// Where cached sentences are kept (default: disk where built in, else
+    /// memory; `redis` for a fleet of relays).
     pub store: StoreKind,
     /// The disk store's file (default: `voxwire/phrases.redb` in the user's cache directory).
     pub path: Option<std::path::PathBuf>,
@@ -197,6 +202,9 @@ impl PhraseCache {
                 let store = DiskStore::open(path, settings.max_bytes)?;
                 Ok(Self::new(Arc::new(store), ttl))
             }
+            StoreKind::Redis => Err(TtsError::config(
+                "[cache] store = \"redis\" is built by the relay from [server.shared]: voxwire-router has no Redis client",
+            )),
             #[cfg(not(feature = "disk-cache"))]
             StoreKind::Disk => Err(TtsError::config(
                 "[cache] store = \"disk\" needs voxwire-router's `disk-cache` feature: use store = \"memory\"",

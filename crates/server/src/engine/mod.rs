@@ -32,6 +32,7 @@ use voxwire_core::{AudioChunk, ErrorKind, StreamConfig, TtsProvider};
 use crate::errors::ClientError;
 use crate::limits::TokenBucket;
 use crate::state::AppState;
+use crate::usage::Counts;
 use utterances::{End, Step, Utterances};
 
 /// Close codes (RFC 6455) the engine ends sessions with.
@@ -336,6 +337,13 @@ impl Engine {
             .await;
     }
 
+    /// Counts usage for this session's credential and, when given, the entry.
+    fn used(&self, entry: Option<&str>, counts: Counts) {
+        self.state
+            .usage
+            .record(&self.state.metrics, &self.spec.principal, entry, counts);
+    }
+
     fn emit(&mut self, output: Output) {
         self.backlog.push_back(output);
     }
@@ -450,6 +458,22 @@ impl Engine {
     async fn pump(&mut self, input: &mut SessionInput) {
         let timeout = self.state.settings.client_send_timeout();
         while let Some((index, sentence)) = self.utterances.next_to_send(&SEND_LIMIT) {
+            if self.utterances.first_sending(index) {
+                let chars = sentence.chars().count();
+                if let Err(over) = self.state.charge_quota(&self.spec.principal, chars).await {
+                    tracing::info!(principal = %self.spec.principal, quota = over.quota, "relay session: utterance over its quota");
+                    self.utterances.refuse_unsent(index, over.client_error());
+                    self.emit_ends();
+                    continue;
+                }
+                self.used(
+                    None,
+                    Counts {
+                        chars: u64::try_from(chars).unwrap_or(u64::MAX),
+                        ..Counts::default()
+                    },
+                );
+            }
             if submit(input, &sentence, timeout).await.is_err() {
                 // The router session is gone: its events say why, and the
                 // sentence goes to the next session with the others.
@@ -497,6 +521,13 @@ impl Engine {
             match end {
                 End::Done => {
                     self.state.metrics.utterance_done(&self.entry);
+                    self.used(
+                        Some(&self.entry),
+                        Counts {
+                            utterances: 1,
+                            ..Counts::default()
+                        },
+                    );
                     self.emit(Output::Done);
                 }
                 End::Failed(error) => self.refuse(error),
@@ -516,6 +547,13 @@ impl Engine {
                     self.state.metrics.first_audio(&self.entry, latency);
                 }
                 self.state.metrics.audio_seconds(&self.entry, seconds);
+                self.used(
+                    Some(&self.entry),
+                    Counts {
+                        audio_seconds: seconds,
+                        ..Counts::default()
+                    },
+                );
                 self.emit(Output::Audio {
                     chunk,
                     text: spoken.text,
@@ -523,6 +561,10 @@ impl Engine {
                 });
             }
             SessionEvent::UtteranceDone { .. } => {
+                let chars = self.utterances.speaking_chars();
+                self.state
+                    .usage
+                    .chars_spoken(&self.entry, u64::try_from(chars).unwrap_or(u64::MAX));
                 self.utterances.sentence_done();
                 self.emit_ends();
                 return true;
@@ -556,6 +598,13 @@ impl Engine {
                 let label = reason.label();
                 if reason.kind.is_failover() {
                     self.state.metrics.failover(&from, label);
+                    self.used(
+                        Some(&from),
+                        Counts {
+                            failovers: 1,
+                            ..Counts::default()
+                        },
+                    );
                 }
                 tracing::info!(%from, %to, %reason, kind = label, principal = %self.spec.principal, "relay session: serving entry changed");
                 self.entry.clone_from(&to);

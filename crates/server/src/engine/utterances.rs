@@ -34,6 +34,9 @@ struct Owed {
     text: String,
     /// Bytes of `text` sent to the router: where the next sentence starts.
     sent_upto: usize,
+    /// Bytes of `text` counted against the credential's quota: a sentence
+    /// sent again on a fresh router session is not counted twice.
+    charged_upto: usize,
     /// Sentences sent to the router and not yet ended, in order.
     sentences: VecDeque<Sentence>,
     /// Sentences released and not yet sent (sent in order, a bounded number
@@ -59,6 +62,7 @@ impl Owed {
         Self {
             text: String::new(),
             sent_upto: 0,
+            charged_upto: 0,
             sentences: VecDeque::new(),
             unsent: VecDeque::new(),
             closed: false,
@@ -90,6 +94,7 @@ impl Owed {
             len: sentence.len(),
         });
         self.sent_upto += sentence.len();
+        self.charged_upto = self.charged_upto.max(self.sent_upto);
     }
 }
 
@@ -318,6 +323,31 @@ impl Utterances {
         room.then(|| (index, next.clone()))
     }
 
+    /// Whether the sentence [`Self::next_to_send`] gave for the utterance at
+    /// `index` is new text (to count against the quota), not one sent again.
+    pub fn first_sending(&self, index: usize) -> bool {
+        self.owed
+            .get(index)
+            .is_some_and(|o| o.sent_upto >= o.charged_upto)
+    }
+
+    /// The utterance at `index` is refused before its next sentence (a
+    /// quota): what it already sent is spoken, the rest is not; it ends with
+    /// `error`, and if the client is still writing it the rest of its text is
+    /// ignored.
+    pub fn refuse_unsent(&mut self, index: usize, error: ClientError) {
+        let is_writing = self.writing.admitted && index + 1 == self.owed.len();
+        let Some(owed) = self.owed.get_mut(index) else {
+            return;
+        };
+        owed.unsent.clear();
+        owed.closed = true;
+        owed.failure.get_or_insert(error);
+        if is_writing {
+            self.end_writing_early();
+        }
+    }
+
     /// Whether an owed utterance still waits for its turn under the rate limits.
     pub fn waiting(&self) -> bool {
         self.owed.iter().any(|o| !o.cleared)
@@ -393,6 +423,19 @@ impl Utterances {
         }
         owed.announced = Some((entry.to_string(), cached));
         true
+    }
+
+    /// Characters of the sentence being spoken (0 when none is).
+    pub fn speaking_chars(&mut self) -> usize {
+        let Some(owed) = self.speaking() else {
+            return 0;
+        };
+        let Some(sentence) = owed.sentences.front() else {
+            return 0;
+        };
+        owed.text
+            .get(sentence.offset..sentence.offset + sentence.len)
+            .map_or(0, |s| s.chars().count())
     }
 
     /// The router ended the sentence being spoken.
@@ -632,6 +675,58 @@ mod tests {
         assert_eq!(pump(&mut u), ["Next."]);
         u.sentence_done();
         assert_eq!(u.next_end(), Some(End::Done));
+    }
+
+    /// Sends every sentence there is room for, noting which are new text
+    /// (counted against a quota) and which are sent again.
+    fn pump_counting(u: &mut Utterances) -> Vec<(String, bool)> {
+        while u.waiting() {
+            u.clear_next();
+        }
+        let mut sent = Vec::new();
+        while let Some((index, s)) = u.next_to_send(&LIMIT) {
+            sent.push((s, u.first_sending(index)));
+            u.sent(index);
+        }
+        sent
+    }
+
+    #[test]
+    fn a_sentence_sent_again_on_a_fresh_session_is_not_new_text() {
+        let mut u = Utterances::new(false);
+        let sent = write_all(
+            &mut u,
+            &[
+                "Thanks", "for", "calling.", "Your", "order", "is", "ready.", "It",
+            ],
+        );
+        assert_eq!(sent, ["Thanks for calling. ", "Your order is ready. "]);
+        u.sentence_done(); // "Thanks for calling. "
+        u.resubmit(); // the router session was replaced: the second again
+        u.complete(100);
+        assert_eq!(
+            pump_counting(&mut u),
+            [
+                ("Your order is ready. ".to_string(), false),
+                ("It".to_string(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_quota_refusal_keeps_what_was_sent_and_drops_the_rest() {
+        let mut u = Utterances::new(false);
+        write_all(&mut u, &["Spoken. ", "Refused. "]);
+        u.write("And ignored.", 100);
+        // "Spoken. " and "Refused. " went out; the next sentence is over quota.
+        assert_eq!(u.speaking_chars(), 8);
+        u.refuse_unsent(0, refusal());
+        assert_eq!(u.next_end(), None, "its sentences out are still spoken");
+        u.sentence_done();
+        u.sentence_done();
+        assert!(matches!(u.next_end(), Some(End::Failed(_))));
+        assert!(u.complete(100).is_none(), "the rest of its text is ignored");
+        assert!(u.is_empty());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::access;
 use crate::encode::{Encoder, OutputFormat as Encoded};
 use crate::errors::{json_error, router_error};
 use crate::state::AppState;
+use crate::usage::Counts;
 
 /// `output_format` as xAI takes it.
 #[derive(Debug, Deserialize)]
@@ -139,6 +140,18 @@ pub(crate) async fn synthesize(
         }
         return response;
     }
+    // The whole text is handed on at once: it is counted against the
+    // token's character quotas as one.
+    if let Err(over) = state
+        .charge_quota(&principal.key, request.text.chars().count())
+        .await
+    {
+        state
+            .metrics
+            .client_error(voxwire_core::ErrorKind::RateLimited);
+        return quota_refusal(&over);
+    }
+    let chars = u64::try_from(request.text.chars().count()).unwrap_or(u64::MAX);
     let mut synthesis = SynthesisRequest::new(request.text).format(format);
     synthesis.voice = request.voice_id;
     synthesis.language = request.language.filter(|l| !l.eq_ignore_ascii_case("auto"));
@@ -171,6 +184,24 @@ pub(crate) async fn synthesize(
         Vec::new()
     };
     metrics.audio_seconds(&entry, first.duration().as_secs_f64());
+    // Usage: the text once the chain answered, each chunk's audio, the end.
+    let usage = state.usage.clone();
+    let who = principal.key;
+    let counts = |chars, audio_seconds, utterances| Counts {
+        chars,
+        audio_seconds,
+        utterances,
+        failovers: 0,
+    };
+    usage.record(&metrics, &who, None, counts(chars, 0.0, 0));
+    usage.record(
+        &metrics,
+        &who,
+        Some(&entry),
+        counts(0, first.duration().as_secs_f64(), 0),
+    );
+    usage.record(&metrics, &who, Some(&entry), counts(0, 0.0, 1));
+    usage.chars_spoken(&entry, chars);
     let first_bytes = match encode(encoder.as_ref(), &first.data) {
         Ok(audio) => [head, audio].concat(),
         Err(e) => return e.into_response(),
@@ -180,6 +211,15 @@ pub(crate) async fn synthesize(
     let rest = stream.map(move |item| match item {
         Ok(chunk) => {
             metrics.audio_seconds(&entry, chunk.duration().as_secs_f64());
+            usage.record(
+                &metrics,
+                &who,
+                Some(&entry),
+                Counts {
+                    audio_seconds: chunk.duration().as_secs_f64(),
+                    ..Counts::default()
+                },
+            );
             encode(encoding.as_ref(), &chunk.data)
                 .map(Bytes::from)
                 .map_err(|_| std::io::Error::other("the audio encoder failed"))
@@ -212,6 +252,21 @@ pub(crate) async fn synthesize(
         Body::from_stream(body),
     )
         .into_response()
+}
+
+/// 429 for a text over the token's character quota: xAI's error shape plus
+/// `kind`, and `Retry-After` when the quota's window starts again.
+fn quota_refusal(over: &crate::quota::Over) -> Response {
+    let body = serde_json::json!({
+        "error": over.client_error().message(),
+        "kind": voxwire_core::ErrorKind::RateLimited.as_str(),
+    });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let seconds = over.resets_in.as_secs().max(1).to_string();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&seconds) {
+        response.headers_mut().insert("retry-after", value);
+    }
+    response
 }
 
 /// What the body carries around the chain's samples.

@@ -73,6 +73,8 @@ pub async fn setup_full(
         tokens: vec![TokenEntry {
             id: "test".into(),
             secret: Secret::new(SERVER_TOKEN),
+            chars_per_minute: None,
+            chars_per_day: None,
         }],
         allowed_origins: vec![ORIGIN.into(), OTHER_ORIGIN.into()],
         ..ServerSettings::default()
@@ -287,6 +289,8 @@ pub fn token_settings() -> ServerSettings {
         tokens: vec![TokenEntry {
             id: "test".into(),
             secret: Secret::new(SERVER_TOKEN),
+            chars_per_minute: None,
+            chars_per_day: None,
         }],
         allowed_origins: vec![ORIGIN.into(), OTHER_ORIGIN.into()],
         ..ServerSettings::default()
