@@ -76,6 +76,10 @@ mod resume;
 pub mod rt;
 pub use voxwire_core::segment;
 mod session;
+#[cfg(not(target_arch = "wasm32"))]
+mod share;
+#[cfg(not(target_arch = "wasm32"))]
+pub use share::{HealthChange, HealthShare};
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -120,6 +124,9 @@ pub(crate) struct Inner {
     /// The phrase cache, when one is configured (never, without the feature).
     #[cfg_attr(not(feature = "cache"), allow(dead_code))]
     cache: Option<cache::PhraseCache>,
+    /// Where health changes are published (a fleet), once set.
+    #[cfg(not(target_arch = "wasm32"))]
+    share: std::sync::OnceLock<Arc<dyn HealthShare>>,
     weak: Weak<Inner>,
 }
 
@@ -301,6 +308,8 @@ impl Router {
             max_piece_chars,
             tasks: Tasks::default(),
             cache,
+            #[cfg(not(target_arch = "wasm32"))]
+            share: std::sync::OnceLock::new(),
             weak: weak.clone(),
         });
         // Voice lists are fetched now, off every sentence's path.
@@ -709,6 +718,8 @@ impl Inner {
                 available: true,
                 reason: why.to_string(),
             });
+            #[cfg(not(target_arch = "wasm32"))]
+            self.publish(idx, false, why);
         }
     }
 
@@ -722,6 +733,8 @@ impl Inner {
                 available: false,
                 reason: error.to_string(),
             });
+            #[cfg(not(target_arch = "wasm32"))]
+            self.publish(idx, true, &error.to_string());
         }
         self.start_probe(idx, marked.cooldown);
     }
@@ -785,6 +798,10 @@ async fn probe_entry(weak: Weak<Inner>, idx: usize, mut wait: Duration) {
         if member.health.is_up() && !member.health.is_degraded() {
             return; // a request brought it back, or fast answers restored it
         }
+        #[cfg(not(target_arch = "wasm32"))]
+        if !member.health.is_up() && !inner.may_probe(idx) {
+            continue; // another router of the fleet probes it: ask again after the wait
+        }
         if member.health.is_up() {
             // Up but degraded: a probe within the service level restores it.
             let slo = member.policy.first_audio_slo().unwrap_or(Duration::MAX);
@@ -829,6 +846,8 @@ async fn probe_entry(weak: Weak<Inner>, idx: usize, mut wait: Duration) {
                         available: true,
                         reason: "a recovery probe succeeded".to_string(),
                     });
+                    #[cfg(not(target_arch = "wasm32"))]
+                    inner.publish(idx, false, "a recovery probe succeeded");
                 }
                 if member.health.is_degraded() {
                     continue; // up again, but still slow: keep probing

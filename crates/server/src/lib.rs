@@ -22,8 +22,10 @@
 //!   and the per-credential rate together in one Redis with
 //!   [`settings::SharedSettings`] (`[server.shared]`), with a policy for
 //!   Redis being down ([`settings::OnRedisDown`]); there too the character
-//!   quotas of [`settings::TokenEntry`] (`chars_per_minute`, `chars_per_day`)
-//!   and the usage totals.
+//!   quotas of [`settings::TokenEntry`] (`chars_per_minute`, `chars_per_day`),
+//!   the usage totals, and the chain entries' health: an entry one relay
+//!   marks down is skipped by the others, and one relay of the fleet probes
+//!   it back.
 //! - Errors to clients are safe ([`errors::ClientError`]): kind, entry, a
 //!   short reason and what to do; the log keeps the whole error.
 //! - Provider keys stay in the router's providers: nothing the relay sends
@@ -52,6 +54,7 @@ pub mod auth;
 pub mod encode;
 pub mod engine;
 pub mod errors;
+mod fleet_health;
 mod fronts;
 mod limits;
 mod memory;

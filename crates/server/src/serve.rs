@@ -13,6 +13,7 @@ use voxwire_core::{Result, Secret, TtsError};
 use voxwire_router::Router;
 
 use crate::auth;
+use crate::fleet_health::FleetHealth;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::random;
@@ -31,6 +32,8 @@ pub struct Relay {
     state: Arc<AppState>,
     shutdown_tx: watch::Sender<bool>,
     generated: Option<Secret>,
+    /// The routers' health shared through `[server.shared]`, when set.
+    fleet_health: Option<Arc<FleetHealth>>,
 }
 
 impl Relay {
@@ -104,6 +107,11 @@ impl Relay {
         let shared = Shared::new(&settings.shared, metrics.clone())?.map(Arc::new);
         let quotas = crate::quota::Quotas::new(&settings);
         let shared_is_set = shared.is_some();
+        // Every router (the models' may be clones of the main one: shared once).
+        let fleet_health = shared.as_ref().map(|shared| {
+            let routers = std::iter::once(router.clone()).chain(openai_models.values().cloned());
+            Arc::new(FleetHealth::new(shared.clone(), routers))
+        });
         let state = Arc::new(AppState {
             router,
             openai_models,
@@ -124,6 +132,7 @@ impl Relay {
             state,
             shutdown_tx,
             generated,
+            fleet_health,
         })
     }
 
@@ -195,6 +204,15 @@ impl Relay {
             }
             None => (None, None),
         };
+        // Shares the routers' health through the same Redis; ended below.
+        let (health_stop, health) = match self.fleet_health {
+            Some(fleet) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let task = crate::task::AbortOnDrop(tokio::spawn(fleet.run(rx)));
+                (Some(tx), Some(task))
+            }
+            None => (None, None),
+        };
         axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await
@@ -204,6 +222,10 @@ impl Relay {
         let deadline = tokio::time::Instant::now() + grace + Duration::from_secs(1);
         while state.sessions.active() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let (Some(stop), Some(mut health)) = (health_stop, health) {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(1), &mut health.0).await;
         }
         if let (Some((stop, usage_stop)), Some((mut keeper, mut usage))) = (keeper_stop, keeper) {
             let _ = stop.send(());

@@ -112,13 +112,13 @@ pub(crate) enum Acquired {
 
 /// The fleet's Redis, its scripts, and this relay's live leases.
 pub(crate) struct Shared {
-    conn: ConnectionManager,
-    prefix: String,
+    pub(crate) conn: ConnectionManager,
+    pub(crate) prefix: String,
     timeout: Duration,
     lease_ttl: Duration,
     pub(crate) policy: OnRedisDown,
     /// This process's lease names start with it.
-    relay: String,
+    pub(crate) relay: String,
     next: AtomicU64,
     /// Live leases (member to principal), renewed by [`Shared::keep`].
     live: Mutex<HashMap<String, String>>,
@@ -219,7 +219,7 @@ impl Shared {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => {
                 if !self.up.swap(true, Ordering::SeqCst) {
-                    tracing::info!("shared state: Redis answers again; counting across the fleet");
+                    tracing::info!("shared state: Redis answers again; counting and sharing chain health across the fleet");
                     self.back.notify_one();
                 }
                 self.metrics.shared_state_up(true);
@@ -234,11 +234,11 @@ impl Shared {
                     match self.policy {
                         OnRedisDown::Local => tracing::warn!(
                             error = %why,
-                            "shared state: Redis is down; counting sessions and rates in this process until it is back"
+                            "shared state: Redis is down; counting sessions and rates, and keeping chain health, in this process until it is back"
                         ),
                         OnRedisDown::Refuse => tracing::warn!(
                             error = %why,
-                            "shared state: Redis is down; refusing new sessions until it is back"
+                            "shared state: Redis is down; refusing new sessions (and keeping chain health in this process) until it is back"
                         ),
                     }
                 }
@@ -246,6 +246,11 @@ impl Shared {
                 Err(Down)
             }
         }
+    }
+
+    /// Whether the last call was answered (the fleet's health is shared only then).
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
     }
 
     /// Counts a check made in this process because Redis was down.
