@@ -4,7 +4,9 @@
 //! the third is refused on either; a relay killed with its sessions open
 //! leaks them for no longer than the lease TTL; with Redis killed the open
 //! session speaks on and new sessions follow `on_redis_down`, and once Redis
-//! is back the count is shared again. The relays' stderr is closed after
+//! is back the count is shared again; a token's per-minute character quota
+//! is counted across both, and `GET /v1/usage` gives the same totals on
+//! either (step 2). The relays' stderr is closed after
 //! their first line (`common::start`): logging the outage must not fail them.
 //! (The in-process suite with the rate and
 //! the `refuse` policy is `crates/server/tests/fleet.rs`.)
@@ -167,4 +169,93 @@ async fn with_redis_killed_a_session_speaks_on_and_counting_is_shared_again_afte
     assert_eq!(open(&b_addr).await.err(), Some(429));
     send(&mut running, "Still here once Redis is back.").await;
     assert!(read_to_end(&mut running).await > 0);
+}
+
+/// Two relays whose one server token has a character quota per minute.
+fn quota_config(redis: &RedisServer) -> String {
+    format!(
+        "[server]\ntokens = [{{ id = \"agent\", secret = \"{TOKEN}\", chars_per_minute = 60 }}]\n\n[server.shared]\nredis_url = \"{}\"\n\n[[chain]]\nprovider = \"espeak\"\n",
+        redis.url()
+    )
+}
+
+/// The first error frame's message, or `None` when the utterance ends with `audio.done`.
+async fn refusal(ws: &mut Ws) -> Option<String> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("a frame within 30 s")
+            .expect("the session stays open")
+            .expect("a frame");
+        let Message::Text(frame) = frame else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap();
+        match v["type"].as_str() {
+            Some("audio.done") => return None,
+            Some("error") => return Some(v["message"].as_str().unwrap_or_default().to_string()),
+            _ => {}
+        }
+    }
+}
+
+async fn usage(addr: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("http://{addr}/v1/usage"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_serve_processes_share_a_quota_and_their_usage() {
+    let redis = RedisServer::start().expect("a redis-server (cargo xtask setup installs it)");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_a, addr_a) = common::start(common::serve_command(
+        dir_a.path(),
+        &quota_config(&redis),
+        "ESPEAK",
+        &[],
+    ))
+    .await;
+    let (_b, addr_b) = common::start(common::serve_command(
+        dir_b.path(),
+        &quota_config(&redis),
+        "ESPEAK",
+        &[],
+    ))
+    .await;
+    // 25 characters on each relay, then 25 more: over the 60 of the minute.
+    let text = "Twenty-five characters!!";
+    assert_eq!(text.chars().count(), 24);
+    let mut a = open(&addr_a).await.unwrap();
+    send(&mut a, text).await;
+    assert_eq!(refusal(&mut a).await, None);
+    let mut b = open(&addr_b).await.unwrap();
+    send(&mut b, text).await;
+    assert_eq!(refusal(&mut b).await, None);
+    send(&mut b, text).await;
+    let refused = refusal(&mut b).await.expect("the third is over the quota");
+    assert!(
+        refused.contains("chars_per_minute") && refused.contains("60"),
+        "{refused}"
+    );
+    // Both relays answer the fleet's totals (each writes its counts within a second).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (on_a, on_b) = (usage(&addr_a).await, usage(&addr_b).await);
+        let agent = &on_a["credentials"]["token:agent"];
+        if on_a == on_b && agent["chars"] == 48 && agent["utterances"] == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never the same totals: {on_a} vs {on_b}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
