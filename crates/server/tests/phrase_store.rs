@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use voxwire_core::{AudioFormat, Secret, SynthesisRequest};
-use voxwire_router::cache::{PhraseCache, PhraseKey, PhraseStore, StoreUsage};
+use voxwire_core::Secret;
+use voxwire_router::cache::check::{self, key};
+use voxwire_router::cache::{PhraseCache, PhraseStore};
 use voxwire_router::{Entry, Policy, Router, RouterSettings};
 use voxwire_server::phrase_store::RedisPhraseStore;
 use voxwire_server::settings::SharedSettings;
@@ -27,15 +28,6 @@ fn shared(redis: &RedisServer) -> SharedSettings {
     }
 }
 
-fn key(text: &str) -> PhraseKey {
-    PhraseKey::new(
-        ("a", "fake", ""),
-        &SynthesisRequest::new(text),
-        AudioFormat::pcm16_mono(16_000),
-        text,
-    )
-}
-
 /// A key's time to live in ms (`:123` on the wire).
 fn pttl(redis: &RedisServer, key: &str) -> i64 {
     let reply = redis.command(&["PTTL", key]).unwrap();
@@ -43,69 +35,25 @@ fn pttl(redis: &RedisServer, key: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn values_read_back_and_the_least_recently_used_go_first() {
+async fn it_keeps_what_every_store_keeps_and_every_key_expires() {
     let redis = RedisServer::start().expect("redis-server (cargo xtask setup installs it)");
     let store = RedisPhraseStore::connect(&shared(&redis), 300).unwrap();
-    for name in ["a", "b", "c"] {
-        store
-            .put(&key(name), Bytes::from(vec![1u8; 100]), DAY)
-            .await;
-        tokio::time::sleep(Duration::from_millis(3)).await;
-    }
-    assert_eq!(store.get(&key("a")).await.as_deref(), Some(&[1u8; 100][..]));
-    tokio::time::sleep(Duration::from_millis(3)).await;
-    store.put(&key("d"), Bytes::from(vec![2u8; 100]), DAY).await;
-    assert!(
-        store.get(&key("b")).await.is_none(),
-        "b was least recently used"
-    );
-    for kept in ["a", "c", "d"] {
-        assert!(store.get(&key(kept)).await.is_some(), "{kept} kept");
-    }
-    assert_eq!(
-        store.usage().await,
-        StoreUsage {
-            entries: 3,
-            bytes: 300
-        }
-    );
-    // Every key the store wrote expires.
+    store.put(&key("a"), Bytes::from(vec![1u8; 100]), DAY).await;
     for k in [
         "voxwire:phrases:used",
         "voxwire:phrases:sizes",
         "voxwire:phrases:bytes",
     ] {
-        let ttl = pttl(&redis, k);
-        assert!(ttl > 0, "{k} expires ({ttl})");
+        assert!(pttl(&redis, k) > 0, "{k} expires");
     }
-    let value = format!("voxwire:phrase:{}", key("a"));
-    let ttl = pttl(&redis, &value);
-    assert!(ttl > 0, "values expire");
-    assert_eq!(store.clear().await, 3);
-    assert_eq!(store.usage().await, StoreUsage::default());
-}
-
-#[tokio::test]
-async fn an_expired_value_is_a_miss_and_its_bytes_are_given_back() {
-    let redis = RedisServer::start().expect("redis-server");
-    let store = RedisPhraseStore::connect(&shared(&redis), 1_000).unwrap();
-    store.put(&key("new"), Bytes::from_static(b"yy"), DAY).await;
-    store
-        .put(
-            &key("old"),
-            Bytes::from_static(b"x"),
-            Duration::from_millis(30),
-        )
-        .await;
-    tokio::time::sleep(Duration::from_millis(80)).await;
-    assert!(store.get(&key("old")).await.is_none());
-    assert_eq!(
-        store.usage().await,
-        StoreUsage {
-            entries: 1,
-            bytes: 2
-        }
+    assert!(
+        pttl(&redis, &format!("voxwire:phrase:{}", key("a"))) > 0,
+        "values expire"
     );
+    store.clear().await;
+    check::least_recently_used_go_first(&store).await;
+    let roomy = RedisPhraseStore::connect(&shared(&redis), 1_000).unwrap();
+    check::expired_values_are_misses(&roomy).await;
 }
 
 fn cached_router(fake: &FakeProvider, redis: &RedisServer) -> Router {

@@ -116,78 +116,15 @@ impl PhraseStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use voxwire_core::{AudioFormat, SynthesisRequest};
-
-    fn key(text: &str) -> PhraseKey {
-        PhraseKey::new(
-            ("a", "fake", ""),
-            &SynthesisRequest::new(text),
-            AudioFormat::pcm16_mono(16_000),
-            text,
-        )
-    }
-
-    const DAY: Duration = Duration::from_secs(86_400);
+    use crate::cache::check;
 
     #[tokio::test]
     async fn the_least_recently_used_go_first_when_bytes_run_out() {
-        let store = MemoryStore::new(300);
-        for name in ["a", "b", "c"] {
-            store
-                .put(&key(name), Bytes::from(vec![0u8; 100]), DAY)
-                .await;
-        }
-        assert!(
-            store.get(&key("a")).await.is_some(),
-            "a is now the most recent"
-        );
-        store.put(&key("d"), Bytes::from(vec![0u8; 100]), DAY).await;
-        assert!(
-            store.get(&key("b")).await.is_none(),
-            "b was least recently used"
-        );
-        for kept in ["a", "c", "d"] {
-            assert!(store.get(&key(kept)).await.is_some(), "{kept} kept");
-        }
-        assert_eq!(
-            store.usage().await,
-            StoreUsage {
-                entries: 3,
-                bytes: 300
-            }
-        );
-        store
-            .put(&key("big"), Bytes::from(vec![0u8; 301]), DAY)
-            .await;
-        assert!(
-            store.get(&key("big")).await.is_none(),
-            "over the bound alone: not kept"
-        );
-        assert_eq!(store.usage().await.entries, 3, "and nothing evicted for it");
+        check::least_recently_used_go_first(&MemoryStore::new(300)).await;
     }
 
     #[tokio::test]
     async fn an_expired_value_is_a_miss_and_is_dropped() {
-        let store = MemoryStore::new(1_000);
-        store
-            .put(
-                &key("old"),
-                Bytes::from_static(b"x"),
-                Duration::from_millis(30),
-            )
-            .await;
-        store.put(&key("new"), Bytes::from_static(b"y"), DAY).await;
-        assert!(store.get(&key("old")).await.is_some());
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        assert!(store.get(&key("old")).await.is_none());
-        assert_eq!(
-            store.usage().await,
-            StoreUsage {
-                entries: 1,
-                bytes: 1
-            }
-        );
-        assert_eq!(store.clear().await, 1);
-        assert_eq!(store.usage().await, StoreUsage::default());
+        check::expired_values_are_misses(&MemoryStore::new(1_000)).await;
     }
 }

@@ -24,6 +24,8 @@
 //! Config: `[cache]` with `store` (`"disk"` or `"memory"`), `path`, `max_bytes` and `ttl_s`; a
 //! chain entry's `policy.cache = false` keeps it out.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod check;
 #[cfg(feature = "disk-cache")]
 mod disk;
 mod key;
