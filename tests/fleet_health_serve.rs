@@ -12,9 +12,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 use voxwire_testkit::mock_xai::{Fault, FaultPlan, MockConfig, MockXai, RequestKind};
 use voxwire_testkit::redis_server::RedisServer;
 
@@ -44,40 +41,9 @@ async fn serve(
 
 /// One utterance on a new session of `addr`, read to its `audio.done`.
 async fn say(addr: &str, text: &str) {
-    let mut request = format!("ws://{addr}/v1/tts?codec=pcm&sample_rate=24000")
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    let (mut ws, _) = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio_tungstenite::connect_async(request),
-    )
-    .await
-    .expect("an answer in time")
-    .unwrap();
-    let delta = serde_json::json!({"type": "text.delta", "delta": text}).to_string();
-    ws.send(Message::text(delta)).await.unwrap();
-    ws.send(Message::text(r#"{"type":"text.done"}"#))
-        .await
-        .unwrap();
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
-            .await
-            .expect("a frame within 30 s")
-            .expect("the session stays open")
-            .expect("a frame");
-        let Message::Text(frame) = frame else {
-            continue;
-        };
-        let v: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap();
-        match v["type"].as_str() {
-            Some("audio.done") => return,
-            Some("error") => panic!("{v}"),
-            _ => {}
-        }
-    }
+    let mut ws = common::open_session(addr, TOKEN).await.unwrap();
+    common::send_utterance(&mut ws, text).await;
+    common::finish_utterance(&mut ws).await.unwrap();
 }
 
 /// `voxwire_entry_up{entry="xai"}` and `voxwire_entry_chars_sent_total{entry="xai"}` of the relay at `addr`.

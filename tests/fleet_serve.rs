@@ -15,15 +15,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 use voxwire_testkit::redis_server::RedisServer;
 
 const TOKEN: &str = "fleet-test-token-0123456789";
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn config(redis: &RedisServer) -> String {
     format!(
@@ -35,58 +29,6 @@ fn config(redis: &RedisServer) -> String {
 async fn serve(dir: &std::path::Path, redis: &RedisServer) -> (common::Relay, String) {
     let envs = [("VOXWIRE_SERVER_TOKEN", TOKEN)];
     common::start(common::serve_command(dir, &config(redis), "ESPEAK", &envs)).await
-}
-
-/// A session on `addr`, or the upgrade's HTTP status.
-async fn open(addr: &str) -> Result<Ws, u16> {
-    let mut request = format!("ws://{addr}/v1/tts?codec=pcm&sample_rate=24000")
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    match tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio_tungstenite::connect_async(request),
-    )
-    .await
-    .expect("an answer in time")
-    {
-        Ok((ws, _)) => Ok(ws),
-        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// Sends an utterance; `read_to_end` reads it to its `audio.done`.
-async fn send(ws: &mut Ws, text: &str) {
-    let delta = serde_json::json!({"type": "text.delta", "delta": text}).to_string();
-    ws.send(Message::text(delta)).await.unwrap();
-    ws.send(Message::text(r#"{"type":"text.done"}"#))
-        .await
-        .unwrap();
-}
-
-/// Audio frames read until `audio.done` (panics on an error frame).
-async fn read_to_end(ws: &mut Ws) -> usize {
-    let mut chunks = 0;
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
-            .await
-            .expect("a frame within 30 s")
-            .expect("the session stays open")
-            .expect("a frame");
-        let Message::Text(frame) = frame else {
-            continue;
-        };
-        let v: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap();
-        match v["type"].as_str() {
-            Some("audio.delta") => chunks += 1,
-            Some("audio.done") => return chunks,
-            Some("error") => panic!("{v}"),
-            _ => {}
-        }
-    }
 }
 
 async fn eventually<F, Fut>(what: &str, mut check: F)
@@ -116,14 +58,14 @@ async fn two_serve_processes_count_a_credentials_sessions_together() {
     std::fs::create_dir_all(&b_dir).unwrap();
     let (a, a_addr) = serve(&a_dir, &redis).await;
     let (_b, b_addr) = serve(&b_dir, &redis).await;
-    let mut on_a = open(&a_addr).await.unwrap();
-    let mut on_b = open(&b_addr).await.unwrap();
-    assert_eq!(open(&a_addr).await.err(), Some(429));
-    assert_eq!(open(&b_addr).await.err(), Some(429));
-    send(&mut on_a, "Two relays, one count.").await;
-    assert!(read_to_end(&mut on_a).await > 0);
-    send(&mut on_b, "The second relay speaks too.").await;
-    assert!(read_to_end(&mut on_b).await > 0);
+    let mut on_a = common::open_session(&a_addr, TOKEN).await.unwrap();
+    let mut on_b = common::open_session(&b_addr, TOKEN).await.unwrap();
+    assert_eq!(common::open_session(&a_addr, TOKEN).await.err(), Some(429));
+    assert_eq!(common::open_session(&b_addr, TOKEN).await.err(), Some(429));
+    common::send_utterance(&mut on_a, "Two relays, one count.").await;
+    assert!(common::finish_utterance(&mut on_a).await.unwrap() > 0);
+    common::send_utterance(&mut on_b, "The second relay speaks too.").await;
+    assert!(common::finish_utterance(&mut on_b).await.unwrap() > 0);
     // The first relay dies with its session open: its lease lapses within
     // the TTL (3 s), and the second relay takes a session in its place.
     drop(a);
@@ -132,8 +74,8 @@ async fn two_serve_processes_count_a_credentials_sessions_together() {
         leases(&redis) == ":1"
     })
     .await;
-    let _again = open(&b_addr).await.unwrap();
-    assert_eq!(open(&b_addr).await.err(), Some(429));
+    let _again = common::open_session(&b_addr, TOKEN).await.unwrap();
+    assert_eq!(common::open_session(&b_addr, TOKEN).await.err(), Some(429));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -145,20 +87,19 @@ async fn with_redis_killed_a_session_speaks_on_and_counting_is_shared_again_afte
     std::fs::create_dir_all(&b_dir).unwrap();
     let (_a, a_addr) = serve(&a_dir, &redis).await;
     let (_b, b_addr) = serve(&b_dir, &redis).await;
-    let mut running = open(&a_addr).await.unwrap();
-    send(
-        &mut running,
+    let mut running = common::open_session(&a_addr, TOKEN).await.unwrap();
+    common::send_utterance(&mut running,
         "This long sentence is spoken while the fleet's shared state goes away, and it is heard to its end all the same.",
     )
     .await;
     redis.stop();
-    assert!(read_to_end(&mut running).await > 0);
-    send(&mut running, "And again, with Redis gone.").await;
-    assert!(read_to_end(&mut running).await > 0);
+    assert!(common::finish_utterance(&mut running).await.unwrap() > 0);
+    common::send_utterance(&mut running, "And again, with Redis gone.").await;
+    assert!(common::finish_utterance(&mut running).await.unwrap() > 0);
     // on_redis_down = "local" (the default): each relay counts alone.
-    let _a2 = open(&a_addr).await.unwrap();
-    assert_eq!(open(&a_addr).await.err(), Some(429));
-    let _b1 = open(&b_addr).await.unwrap();
+    let _a2 = common::open_session(&a_addr, TOKEN).await.unwrap();
+    assert_eq!(common::open_session(&a_addr, TOKEN).await.err(), Some(429));
+    let _b1 = common::open_session(&b_addr, TOKEN).await.unwrap();
     redis.restart().unwrap();
     eventually(
         "the three live sessions are counted in Redis again",
@@ -166,9 +107,9 @@ async fn with_redis_killed_a_session_speaks_on_and_counting_is_shared_again_afte
     )
     .await;
     // Shared again: the second relay holds one session, yet the fleet is full.
-    assert_eq!(open(&b_addr).await.err(), Some(429));
-    send(&mut running, "Still here once Redis is back.").await;
-    assert!(read_to_end(&mut running).await > 0);
+    assert_eq!(common::open_session(&b_addr, TOKEN).await.err(), Some(429));
+    common::send_utterance(&mut running, "Still here once Redis is back.").await;
+    assert!(common::finish_utterance(&mut running).await.unwrap() > 0);
 }
 
 /// Two relays whose one server token has a character quota per minute.
@@ -177,26 +118,6 @@ fn quota_config(redis: &RedisServer) -> String {
         "[server]\ntokens = [{{ id = \"agent\", secret = \"{TOKEN}\", chars_per_minute = 60 }}]\n\n[server.shared]\nredis_url = \"{}\"\n\n[[chain]]\nprovider = \"espeak\"\n",
         redis.url()
     )
-}
-
-/// The first error frame's message, or `None` when the utterance ends with `audio.done`.
-async fn refusal(ws: &mut Ws) -> Option<String> {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
-            .await
-            .expect("a frame within 30 s")
-            .expect("the session stays open")
-            .expect("a frame");
-        let Message::Text(frame) = frame else {
-            continue;
-        };
-        let v: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap();
-        match v["type"].as_str() {
-            Some("audio.done") => return None,
-            Some("error") => return Some(v["message"].as_str().unwrap_or_default().to_string()),
-            _ => {}
-        }
-    }
 }
 
 async fn usage(addr: &str) -> serde_json::Value {
@@ -232,14 +153,16 @@ async fn two_serve_processes_share_a_quota_and_their_usage() {
     // 25 characters on each relay, then 25 more: over the 60 of the minute.
     let text = "Twenty-five characters!!";
     assert_eq!(text.chars().count(), 24);
-    let mut a = open(&addr_a).await.unwrap();
-    send(&mut a, text).await;
-    assert_eq!(refusal(&mut a).await, None);
-    let mut b = open(&addr_b).await.unwrap();
-    send(&mut b, text).await;
-    assert_eq!(refusal(&mut b).await, None);
-    send(&mut b, text).await;
-    let refused = refusal(&mut b).await.expect("the third is over the quota");
+    let mut a = common::open_session(&addr_a, TOKEN).await.unwrap();
+    common::send_utterance(&mut a, text).await;
+    assert!(common::finish_utterance(&mut a).await.is_ok());
+    let mut b = common::open_session(&addr_b, TOKEN).await.unwrap();
+    common::send_utterance(&mut b, text).await;
+    assert!(common::finish_utterance(&mut b).await.is_ok());
+    common::send_utterance(&mut b, text).await;
+    let refused = common::finish_utterance(&mut b)
+        .await
+        .expect_err("the third is over the quota");
     assert!(
         refused.contains("chars_per_minute") && refused.contains("60"),
         "{refused}"
