@@ -335,6 +335,7 @@ mod tests {
                 Some(&[7u8; 100][..]),
                 "{kept} survived the restart"
             );
+            tokio::time::sleep(Duration::from_millis(3)).await;
         }
         assert_eq!(
             store.usage().await,
