@@ -86,9 +86,10 @@ impl OggOpus {
         Ok(())
     }
 
-    /// Encodes every whole frame pending; the last one ends the page, so the
-    /// page leaves now.
-    fn drain(&mut self) -> Result<(), EncodeError> {
+    /// Encodes every whole frame pending and writes each as a packet; the
+    /// last one ends the page (so the page leaves now), or with `end` the
+    /// stream, at the granule of `end`'s samples spoken.
+    fn drain(&mut self, end: Option<u64>) -> Result<(), EncodeError> {
         let frames = self.pending.len() / self.frame;
         for i in 0..frames {
             let pcm = &self.pending[i * self.frame..(i + 1) * self.frame];
@@ -97,14 +98,14 @@ impl OggOpus {
                 .encode_i16(pcm, self.frame, &mut self.packet)
                 .map_err(|e| EncodeError(format!("opus: {e}")))?;
             self.encoded += self.frame as u64;
-            let end = if i + 1 < frames {
-                PacketWriteEndInfo::NormalPacket
-            } else {
-                PacketWriteEndInfo::EndPage
+            let (info, samples) = match end {
+                _ if i + 1 < frames => (PacketWriteEndInfo::NormalPacket, self.encoded),
+                None => (PacketWriteEndInfo::EndPage, self.encoded),
+                Some(spoken) => (PacketWriteEndInfo::EndStream, spoken),
             };
-            let granule = u64::from(PRE_SKIP) + self.encoded * self.ticks;
+            let granule = u64::from(PRE_SKIP) + samples * self.ticks;
             self.ogg
-                .write_packet(self.packet[..len].to_vec(), SERIAL, end, granule)
+                .write_packet(self.packet[..len].to_vec(), SERIAL, info, granule)
                 .map_err(|e| EncodeError(format!("ogg: {e}")))?;
         }
         self.pending.drain(..frames * self.frame);
@@ -117,7 +118,7 @@ impl OggOpus {
             self.headers()?;
         }
         self.samples.extend(pcm, &mut self.pending);
-        self.drain()?;
+        self.drain(None)?;
         Ok(std::mem::take(self.ogg.inner_mut()))
     }
 
@@ -131,31 +132,7 @@ impl OggOpus {
         let lookahead = (usize::from(PRE_SKIP) / self.ticks as usize).max(1);
         let target = (self.pending.len() + lookahead).div_ceil(self.frame) * self.frame;
         self.pending.resize(target, 0);
-        let frames = self.pending.len() / self.frame;
-        // All but the last frame as usual, then the last with the true end.
-        for i in 0..frames {
-            let pcm = &self.pending[i * self.frame..(i + 1) * self.frame];
-            let len = self
-                .opus
-                .encode_i16(pcm, self.frame, &mut self.packet)
-                .map_err(|e| EncodeError(format!("opus: {e}")))?;
-            self.encoded += self.frame as u64;
-            let (end, granule) = if i + 1 < frames {
-                (
-                    PacketWriteEndInfo::NormalPacket,
-                    u64::from(PRE_SKIP) + self.encoded * self.ticks,
-                )
-            } else {
-                (
-                    PacketWriteEndInfo::EndStream,
-                    u64::from(PRE_SKIP) + spoken * self.ticks,
-                )
-            };
-            self.ogg
-                .write_packet(self.packet[..len].to_vec(), SERIAL, end, granule)
-                .map_err(|e| EncodeError(format!("ogg: {e}")))?;
-        }
-        self.pending.clear();
+        self.drain(Some(spoken))?;
         Ok(std::mem::take(self.ogg.inner_mut()))
     }
 }
