@@ -18,13 +18,8 @@ use voxwire_server::{OnRedisDown, ServerSettings};
 use voxwire_testkit::fake::{Behaviour, FakeProvider};
 use voxwire_testkit::redis_server::RedisServer;
 
-fn redis() -> RedisServer {
-    RedisServer::start().expect("a redis-server (cargo xtask setup installs it)")
-}
-
 fn fleet_settings(redis: &RedisServer, tweak: impl FnOnce(&mut ServerSettings)) -> ServerSettings {
-    let mut settings = token_settings();
-    settings.shared.redis_url = Some(voxwire_core::Secret::new(redis.url()));
+    let mut settings = shared_settings(redis);
     settings.shared.lease_ttl_s = 3;
     settings.max_sessions_per_token = 2;
     tweak(&mut settings);
@@ -32,10 +27,7 @@ fn fleet_settings(redis: &RedisServer, tweak: impl FnOnce(&mut ServerSettings)) 
 }
 
 async fn open(relay: &Started) -> Result<Ws, u16> {
-    match raw_to(relay.addr, "codec=pcm", &[("authorization", &bearer())]).await {
-        Ok(ws) => Ok(ws),
-        Err(e) => Err(status(Err(e))),
-    }
+    session_at(relay.addr, "codec=pcm").await
 }
 
 /// The upgrade's status and, when refused, its body.
@@ -88,7 +80,7 @@ fn leases(redis: &RedisServer) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credential_allowed_two_sessions_gets_two_across_both_relays() {
-    let redis = redis();
+    let redis = redis_server();
     let fake = FakeProvider::new("fake");
     let a = start(fake_router(&fake), fleet_settings(&redis, |_| {})).await;
     let b = start(fake_router(&fake), fleet_settings(&redis, |_| {})).await;
@@ -135,7 +127,7 @@ async fn a_credential_allowed_two_sessions_gets_two_across_both_relays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_that_dies_leaks_no_lease_past_its_ttl() {
-    let redis = redis();
+    let redis = redis_server();
     let fake = FakeProvider::new("fake");
     let a = start(fake_router(&fake), fleet_settings(&redis, |_| {})).await;
     let b = start(fake_router(&fake), fleet_settings(&redis, |_| {})).await;
@@ -152,7 +144,7 @@ async fn a_relay_that_dies_leaks_no_lease_past_its_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_relays_together_get_the_credentials_rate_not_twice_it() {
-    let redis = redis();
+    let redis = redis_server();
     let fake = FakeProvider::new("fake");
     let rated = |s: &mut ServerSettings| {
         s.token_utterances_per_second = Some(5.0);
@@ -199,7 +191,7 @@ fn slow_fake() -> FakeProvider {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_down_local_counting_takes_over_and_sharing_resumes_when_it_is_back() {
-    let mut redis = redis();
+    let mut redis = redis_server();
     let fake = slow_fake();
     let settings = |redis: &RedisServer| {
         fleet_settings(redis, |s| {
@@ -256,7 +248,7 @@ async fn with_redis_down_local_counting_takes_over_and_sharing_resumes_when_it_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_down_and_refuse_new_sessions_get_503_and_open_ones_go_on() {
-    let mut redis = redis();
+    let mut redis = redis_server();
     let fake = slow_fake();
     let refuse = |s: &mut ServerSettings| s.shared.on_redis_down = OnRedisDown::Refuse;
     let a = start(fake_router(&fake), fleet_settings(&redis, refuse)).await;

@@ -15,17 +15,12 @@ use std::time::{Duration, Instant};
 use common::*;
 use voxwire_core::{Secret, TtsProvider};
 use voxwire_router::{Policy, Router, RouterSettings};
-use voxwire_server::ServerSettings;
 use voxwire_testkit::fake::FakeProvider;
 use voxwire_testkit::mock_xai::{Fault, FaultPlan, MockConfig, MockXai, RequestKind};
 use voxwire_testkit::redis_server::RedisServer;
 use voxwire_xai::{XaiProvider, XaiSettings};
 
 const COOLDOWN_MS: u64 = 1_000;
-
-fn redis() -> RedisServer {
-    RedisServer::start().expect("a redis-server (cargo xtask setup installs it)")
-}
 
 async fn rejecting_mock() -> MockXai {
     MockXai::start(
@@ -62,17 +57,9 @@ fn router(mock: &MockXai) -> Router {
     .unwrap()
 }
 
-fn fleet_settings(redis: &RedisServer) -> ServerSettings {
-    let mut settings = token_settings();
-    settings.shared.redis_url = Some(Secret::new(redis.url()));
-    settings
-}
-
 /// One utterance on a new session of `relay`, spoken to its end.
 async fn say(relay: &Started, text: &str) {
-    let mut ws = raw_to(relay.addr, "codec=pcm", &[("authorization", &bearer())])
-        .await
-        .unwrap();
+    let mut ws = session_at(relay.addr, "codec=pcm").await.unwrap();
     delta(&mut ws, text).await;
     done(&mut ws).await;
     let frames = read_ends(&mut ws, 1).await;
@@ -127,11 +114,11 @@ fn speech_requests(mock: &MockXai) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_down_on_one_relay_is_skipped_and_probed_once_by_the_fleet() {
-    let redis = redis();
+    let redis = redis_server();
     let mock = rejecting_mock().await;
     let (ra, rb) = (router(&mock), router(&mock));
-    let a = start(ra.clone(), fleet_settings(&redis)).await;
-    let b = start(rb.clone(), fleet_settings(&redis)).await;
+    let a = start(ra.clone(), shared_settings(&redis)).await;
+    let b = start(rb.clone(), shared_settings(&redis)).await;
 
     say(&a, "Relay A finds the key rejected.").await;
     assert!(!ra.is_available("xai"));
@@ -185,11 +172,11 @@ async fn an_entry_down_on_one_relay_is_skipped_and_probed_once_by_the_fleet() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_down_each_relay_keeps_its_own_health_then_shares_again() {
-    let mut redis = redis();
+    let mut redis = redis_server();
     let mock = rejecting_mock().await;
     let (ra, rb) = (router(&mock), router(&mock));
-    let a = start(ra.clone(), fleet_settings(&redis)).await;
-    let b = start(rb.clone(), fleet_settings(&redis)).await;
+    let a = start(ra.clone(), shared_settings(&redis)).await;
+    let b = start(rb.clone(), shared_settings(&redis)).await;
     redis.stop();
 
     // Alone: each relay finds the failure itself and probes it itself.
@@ -232,11 +219,11 @@ async fn with_redis_down_each_relay_keeps_its_own_health_then_shares_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_probing_relay_stops_another_takes_the_lease_over() {
-    let redis = redis();
+    let redis = redis_server();
     let mock = rejecting_mock().await;
     let (ra, rb) = (router(&mock), router(&mock));
-    let a = start(ra.clone(), fleet_settings(&redis)).await;
-    let b = start(rb.clone(), fleet_settings(&redis)).await;
+    let a = start(ra.clone(), shared_settings(&redis)).await;
+    let b = start(rb.clone(), shared_settings(&redis)).await;
     say(&a, "Relay A takes the lease.").await;
     eventually("relay B learns it is down", Duration::from_secs(3), || {
         !rb.is_available("xai")

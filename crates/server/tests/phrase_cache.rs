@@ -23,10 +23,9 @@ async fn a_repeated_sentence_comes_from_the_cache_and_the_client_is_told() {
     let text = "How can I help you today?";
     let mut provider_frames = Vec::new();
     for _ in 0..2 {
-        let mut ws = raw_to(
+        let mut ws = session_at(
             relay.addr,
             "codec=pcm&sample_rate=24000&voxwire_events=true",
-            &[("authorization", &bearer())],
         )
         .await
         .unwrap();

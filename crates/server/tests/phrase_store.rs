@@ -36,7 +36,7 @@ fn pttl(redis: &RedisServer, key: &str) -> i64 {
 
 #[tokio::test]
 async fn it_keeps_what_every_store_keeps_and_every_key_expires() {
-    let redis = RedisServer::start().expect("redis-server (cargo xtask setup installs it)");
+    let redis = redis_server();
     let store = RedisPhraseStore::connect(&shared(&redis), 300).unwrap();
     store.put(&key("a"), Bytes::from(vec![1u8; 100]), DAY).await;
     for k in [
@@ -67,13 +67,9 @@ fn cached_router(fake: &FakeProvider, redis: &RedisServer) -> Router {
 }
 
 async fn say(addr: std::net::SocketAddr, text: &str) -> Vec<u8> {
-    let mut ws = raw_to(
-        addr,
-        "codec=pcm&sample_rate=24000",
-        &[("authorization", &bearer())],
-    )
-    .await
-    .unwrap();
+    let mut ws = session_at(addr, "codec=pcm&sample_rate=24000")
+        .await
+        .unwrap();
     delta(&mut ws, text).await;
     done(&mut ws).await;
     audio_of(&read_until(&mut ws, |f| f["type"] == "audio.done").await)
@@ -81,7 +77,7 @@ async fn say(addr: std::net::SocketAddr, text: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn two_relays_share_one_cache_and_redis_gone_is_only_a_miss() {
-    let mut redis = RedisServer::start().expect("redis-server");
+    let mut redis = redis_server();
     let (fake_a, fake_b) = (FakeProvider::new("fake"), FakeProvider::new("fake"));
     let a = start(cached_router(&fake_a, &redis), token_settings()).await;
     let b = start(cached_router(&fake_b, &redis), token_settings()).await;

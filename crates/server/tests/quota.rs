@@ -28,11 +28,8 @@ const TEXTS: [&str; 3] = [
 ];
 
 fn quota_settings(redis: Option<&RedisServer>) -> ServerSettings {
-    let mut settings = token_settings();
+    let mut settings = redis.map_or_else(token_settings, shared_settings);
     settings.tokens[0].chars_per_minute = Some(PER_MINUTE);
-    if let Some(redis) = redis {
-        settings.shared.redis_url = Some(voxwire_core::Secret::new(redis.url()));
-    }
     settings
 }
 
@@ -49,9 +46,7 @@ async fn early_in_a_minute() {
 }
 
 async fn open(relay: &Started) -> Ws {
-    raw_to(relay.addr, "codec=pcm", &[("authorization", &bearer())])
-        .await
-        .unwrap()
+    session_at(relay.addr, "codec=pcm").await.unwrap()
 }
 
 /// Sends `text` as one utterance and returns its frames up to its end.
@@ -117,7 +112,7 @@ async fn rest_fronts_refuse(relay: &Started) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_per_minute_quota_is_counted_across_two_relays() {
-    let redis = RedisServer::start().expect("a redis-server (cargo xtask setup installs it)");
+    let redis = redis_server();
     let fake = FakeProvider::new("fake");
     let a = start(fake_router(&fake), quota_settings(Some(&redis))).await;
     let b = start(fake_router(&fake), quota_settings(Some(&redis))).await;
@@ -204,7 +199,7 @@ async fn usage_of(relay: &Started, token: &str) -> (u16, serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_is_the_fleets_on_either_relay() {
-    let redis = RedisServer::start().expect("a redis-server (cargo xtask setup installs it)");
+    let redis = redis_server();
     let fake = FakeProvider::new("fake");
     let shared = || {
         let mut settings = token_settings();
@@ -302,7 +297,7 @@ async fn usage_without_shared_state_is_the_relays_own() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_down_the_quota_is_counted_in_process() {
-    let mut redis = RedisServer::start().expect("a redis-server (cargo xtask setup installs it)");
+    let mut redis = redis_server();
     let fake = FakeProvider::new("fake");
     let relay = start(fake_router(&fake), quota_settings(Some(&redis))).await;
     early_in_a_minute().await;

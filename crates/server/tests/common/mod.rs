@@ -388,3 +388,25 @@ pub async fn spoken_cleanly_then_quiet(ws: &mut Ws, text: &str) {
     let extra = tokio::time::timeout(Duration::from_millis(300), ws.next()).await;
     assert!(extra.is_err(), "nothing more: {extra:?}");
 }
+
+/// A session on `addr`'s xAI WebSocket front with `query` and the test
+/// server token, or the upgrade's HTTP status when it is refused.
+pub async fn session_at(addr: std::net::SocketAddr, query: &str) -> Result<Ws, u16> {
+    match raw_to(addr, query, &[("authorization", &bearer())]).await {
+        Ok(ws) => Ok(ws),
+        Err(e) => Err(status(Err(e))),
+    }
+}
+
+/// A real `redis-server` on a free loopback port.
+pub fn redis_server() -> voxwire_testkit::redis_server::RedisServer {
+    voxwire_testkit::redis_server::RedisServer::start()
+        .expect("a redis-server (cargo xtask setup installs it)")
+}
+
+/// [`token_settings`] sharing the fleet's state through `redis`.
+pub fn shared_settings(redis: &voxwire_testkit::redis_server::RedisServer) -> ServerSettings {
+    let mut settings = token_settings();
+    settings.shared.redis_url = Some(Secret::new(redis.url()));
+    settings
+}
